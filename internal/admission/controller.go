@@ -1,0 +1,452 @@
+package admission
+
+import (
+	"math/bits"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/headroomhq/headroom/internal/quota"
+)
+
+// Key is a developer key's admission settings.
+type Key struct {
+	Name string
+	// Weight is the key's share relative to other keys (0 means 1).
+	Weight float64
+	// DailyTokens is the key's budget per day (0: no budget).
+	DailyTokens int64
+	// MaxConcurrency caps the key's requests in flight (0: unlimited).
+	MaxConcurrency int
+	// MaxOutputTokens overrides the policy's max_tokens cap (0: policy).
+	MaxOutputTokens int
+}
+
+func (k Key) weight() float64 {
+	if k.Weight > 0 {
+		return k.Weight
+	}
+	return 1
+}
+
+// Options tune a Controller. The zero value is the default.
+type Options struct {
+	// ProtectedFraction of every daily bucket is split between the known
+	// keys by weight; no key can consume another's unused part. 0 means
+	// 0.5; a negative value turns protection off.
+	ProtectedFraction float64
+	// MaxInFlight caps requests in flight on the upstream (0: unlimited).
+	MaxInFlight int
+	// DefaultMaxWait is the deadline of a request that sets none (0: 60 s).
+	DefaultMaxWait time.Duration
+}
+
+func (o Options) withDefaults() Options {
+	if o.ProtectedFraction == 0 {
+		o.ProtectedFraction = 0.5
+	}
+	if o.ProtectedFraction < 0 {
+		o.ProtectedFraction = 0
+	}
+	o.ProtectedFraction = min(o.ProtectedFraction, 1)
+	if o.DefaultMaxWait <= 0 {
+		o.DefaultMaxWait = 60 * time.Second
+	}
+	return o
+}
+
+// Request is one request asking for admission.
+type Request struct {
+	Key Key
+	// Set is the buckets the request draws from (the gateway matches scopes).
+	Set quota.Set
+	// Tokens is the admission charge (the profile's reservation).
+	Tokens int64
+	// Deadline is the latest time to admit it; zero means now+DefaultMaxWait;
+	// a deadline at or before now means "do not wait".
+	Deadline time.Time
+}
+
+// Controller admits requests to one upstream's ledger. It is safe for
+// concurrent use.
+type Controller struct {
+	mu    sync.Mutex
+	l     *quota.Ledger
+	opts  Options
+	daily quota.Set
+
+	keys        map[string]*keyState
+	totalWeight float64 // of every known key
+	waiting     []*keyState
+	queued      int
+	inflight    int
+	vtime       float64 // start tag of the latest grant
+	day         string  // label of the day per-key usage counts
+	dayStart    time.Time
+	dayEnd      time.Time
+	pumpGen     uint64
+	nextOrder   uint64
+
+	decided []*Ticket // core tickets decided since the last Pump
+
+	// Blocking wrapper only: the timer exists while Admit callers wait.
+	blockingWaiting int
+	timer           *time.Timer
+}
+
+// keyState is one key's queue and usage.
+type keyState struct {
+	key        Key
+	registered bool
+	order      uint64 // tie-break between equal tags: first seen first
+	queue      []*Ticket
+	inflight   int
+	finish     float64 // virtual finish tag of the key's last grant
+	stuck      uint64  // pumpGen in which its head could not go
+
+	live       []int64 // per bucket: tokens held by live tickets
+	today      []int64 // per bucket: tokens charged today (daily buckets)
+	todayTotal int64   // tokens charged today, all buckets (the budget)
+	todayHeld  int64   // part of todayTotal still held by live tickets
+	granted    int64   // requests granted today
+}
+
+// New returns a controller over l. Every per-day bucket of l takes part in
+// daily protection.
+func New(l *quota.Ledger, opts Options) *Controller {
+	return &Controller{
+		l:     l,
+		opts:  opts.withDefaults(),
+		daily: l.OfKind(quota.TokensPerDay),
+		keys:  map[string]*keyState{},
+	}
+}
+
+// Ledger returns the ledger the controller admits to.
+func (c *Controller) Ledger() *quota.Ledger { return c.l }
+
+// SetKeys declares every key that exists (call at start and whenever keys
+// change): daily protection splits each bucket between all of them, not
+// only those that sent something today. A key missing from keys stops
+// counting once it has nothing queued or in flight; a key that was never
+// declared counts from its first request until the day ends.
+func (c *Controller) SetKeys(keys []Key) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	seen := map[string]bool{}
+	for _, k := range keys {
+		seen[k.Name] = true
+		c.keyFor(k).registered = true
+	}
+	for name, ks := range c.keys {
+		if !seen[name] {
+			ks.registered = false
+			c.forgetIfIdle(ks)
+		}
+	}
+}
+
+// keyFor returns the state of k, creating it or refreshing its settings.
+// Callers hold c.mu.
+func (c *Controller) keyFor(k Key) *keyState {
+	ks := c.keys[k.Name]
+	if ks == nil {
+		n := c.l.Len()
+		ks = &keyState{key: k, order: c.nextOrder, live: make([]int64, n), today: make([]int64, n), finish: c.vtime}
+		c.nextOrder++
+		c.keys[k.Name] = ks
+		c.totalWeight += k.weight()
+		return ks
+	}
+	c.totalWeight += k.weight() - ks.key.weight()
+	ks.key = k
+	return ks
+}
+
+func (c *Controller) forgetIfIdle(ks *keyState) {
+	if ks.registered || len(ks.queue) > 0 || ks.inflight > 0 {
+		return
+	}
+	delete(c.keys, ks.key.Name)
+	c.totalWeight -= ks.key.weight()
+}
+
+// rollDay starts a new day of per-key usage when the ledger's day changed.
+// Per-key usage counts per Ledger.Day (from the reset hour) even when the
+// ledger's day buckets are Rolling.
+func (c *Controller) rollDay(now time.Time) {
+	if now.Before(c.dayEnd) && (!now.Before(c.dayStart) || c.day != "") {
+		return // today, or a late caller's reading from just before midnight
+	}
+	c.dayStart, c.dayEnd = c.l.DayWindow(now)
+	c.day = c.l.Day(now)
+	for _, ks := range c.keys {
+		clear(ks.today)
+		ks.todayTotal, ks.todayHeld, ks.granted = 0, 0, 0
+		c.forgetIfIdle(ks)
+	}
+}
+
+// Enqueue asks for admission at now. A request that can never fit returns
+// *TooLarge; one whose key's budget is already spent, or that may not wait
+// and does not fit, returns *Refusal. Otherwise the ticket is Granted (it
+// fitted at once) or Waiting: Pump grants or refuses it later.
+func (c *Controller) Enqueue(now time.Time, req Request) (*Ticket, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	t, err := c.enqueue(now, req, false)
+	if err != nil {
+		return nil, err
+	}
+	t.core = true
+	return t, nil
+}
+
+// enqueue queues req and pumps. Callers hold c.mu.
+func (c *Controller) enqueue(now time.Time, req Request, blocking bool) (*Ticket, error) {
+	req.Tokens = max(req.Tokens, 0)
+	if err := c.tooLarge(now, req); err != nil {
+		return nil, err
+	}
+	if req.Deadline.IsZero() {
+		req.Deadline = now.Add(c.opts.DefaultMaxWait)
+	}
+	c.rollDay(now)
+	ks := c.keyFor(req.Key)
+	if b := ks.key.DailyTokens; b > 0 && ks.todayTotal-ks.todayHeld+req.Tokens > b {
+		// Spent by settled charges: nothing coming back can make room today.
+		t := &Ticket{c: c, k: ks, req: req}
+		return nil, c.refusal(now, t)
+	}
+	t := &Ticket{c: c, k: ks, req: req, state: Waiting, enqueued: now}
+	if blocking {
+		t.ready = make(chan struct{})
+	}
+	if len(ks.queue) == 0 {
+		ks.finish = max(ks.finish, c.vtime)
+		c.waiting = append(c.waiting, ks)
+	}
+	ks.queue = append(ks.queue, t)
+	c.queued++
+	if blocking {
+		c.blockingWaiting++
+	}
+	c.pump(now)
+	if t.state == Waiting && c.hopeless(now, t) {
+		t.err = c.refusal(now, t)
+		c.unqueue(t)
+		t.state = Refused
+	}
+	if t.state == Refused {
+		return nil, t.err
+	}
+	return t, nil
+}
+
+// tooLarge reports a request that can never fit.
+func (c *Controller) tooLarge(now time.Time, req Request) error {
+	if b := req.Key.DailyTokens; b > 0 && req.Tokens > b {
+		return &TooLarge{Budget: true, Capacity: b, Cost: req.Tokens,
+			Hint: "lower max_tokens (the reservation grows with it) or raise the key's daily budget (headroom keys create --daily-tokens)"}
+	}
+	if _, never := c.l.Wait(now, req.Set, req.Tokens); !never {
+		return nil
+	}
+	var le *quota.LimitError
+	if err := c.l.Fits(now, req.Set, req.Tokens); err != nil {
+		le = err.(*quota.LimitError)
+	}
+	if le == nil || !le.Never {
+		return nil
+	}
+	hint := "lower max_tokens (the reservation is input + max_tokens × the model's burndown rate), or set a smaller cap for the key (--max-output-tokens), or ask AWS for a higher quota"
+	if le.Limit == 0 {
+		hint = "its limit is 0, which is what a new AWS account's applied quota can be: ask AWS Support to check the effective quota for this model, with a request ID"
+	}
+	if le.Kind == quota.RequestsPerMinute {
+		hint = "the requests-per-minute limit is 0: raise it in the configuration or ask AWS Support"
+	}
+	return &TooLarge{Bucket: le.Bucket, Kind: le.Kind, Capacity: le.Limit, Cost: le.Need, Hint: hint}
+}
+
+// Pump grants the waiting tickets that fit at now, in fair order, and
+// refuses those whose deadline has passed. It returns every ticket from
+// Enqueue that was decided (granted or refused) since the previous Pump,
+// including by Settle, Cancel and Adjust, which pump too.
+func (c *Controller) Pump(now time.Time) []*Ticket {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.pump(now)
+	out := c.decided
+	c.decided = nil
+	return out
+}
+
+// pump is Pump without collecting. Callers hold c.mu.
+func (c *Controller) pump(now time.Time) {
+	c.rollDay(now)
+	c.expire(now, false)
+	c.grant(now)
+	c.expire(now, true)
+	if c.blockingWaiting > 0 || c.timer != nil {
+		c.arm(now)
+	}
+}
+
+// grant admits heads in fair order while they fit.
+func (c *Controller) grant(now time.Time) {
+	c.pumpGen++
+	var blocked quota.Set
+	for {
+		if c.opts.MaxInFlight > 0 && c.inflight >= c.opts.MaxInFlight {
+			return
+		}
+		var best *keyState
+		for _, ks := range c.waiting {
+			if ks.stuck == c.pumpGen {
+				continue
+			}
+			if best == nil || ks.finish < best.finish || ks.finish == best.finish && ks.order < best.order {
+				best = ks
+			}
+		}
+		if best == nil {
+			return
+		}
+		t := best.queue[0]
+		if !c.tryGrant(now, t, &blocked) {
+			best.stuck = c.pumpGen
+		}
+	}
+}
+
+// tryGrant reserves for t, the head of its key's queue, if every rule
+// allows. Buckets found short are added to blocked: later (less fair) heads
+// drawing from them wait behind t.
+func (c *Controller) tryGrant(now time.Time, t *Ticket, blocked *quota.Set) bool {
+	ks := t.k
+	if m := ks.key.MaxConcurrency; m > 0 && ks.inflight >= m {
+		return false
+	}
+	if t.req.Set&*blocked != 0 {
+		return false
+	}
+	if b := ks.key.DailyTokens; b > 0 && ks.todayTotal+t.req.Tokens > b {
+		return false
+	}
+	if i, _ := c.protectedBy(now, ks, t.req); i >= 0 {
+		return false
+	}
+	if short := c.l.Short(now, t.req.Set, t.req.Tokens); short != 0 {
+		// Hold the others back only if t can still make its deadline:
+		// otherwise it would block them for nothing (bounded bypass).
+		if w, never := c.l.Wait(now, t.req.Set, t.req.Tokens); !never && !now.Add(w).After(t.req.Deadline) {
+			*blocked |= short
+		}
+		return false
+	}
+	res, err := c.l.Reserve(now, t.req.Set, t.req.Tokens)
+	if err != nil { // someone else used the ledger in between
+		*blocked |= t.req.Set
+		return false
+	}
+	c.unqueue(t)
+	t.state, t.res, t.granted = Granted, res, now
+	ks.inflight++
+	ks.granted++
+	c.inflight++
+	c.vtime = max(c.vtime, ks.finish)
+	ks.finish += float64(t.req.Tokens) / ks.key.weight()
+	c.charge(now, t, t.req.Tokens)
+	c.decide(t)
+	return true
+}
+
+// unqueue removes a waiting ticket from its key's queue.
+func (c *Controller) unqueue(t *Ticket) {
+	ks := t.k
+	if i := slices.Index(ks.queue, t); i >= 0 {
+		ks.queue = slices.Delete(ks.queue, i, i+1)
+	}
+	if len(ks.queue) == 0 {
+		if i := slices.Index(c.waiting, ks); i >= 0 {
+			c.waiting = slices.Delete(c.waiting, i, i+1)
+		}
+	}
+	c.queued--
+	if t.ready != nil {
+		c.blockingWaiting--
+	}
+}
+
+// decide records a ticket that left the queue, granted or refused.
+func (c *Controller) decide(t *Ticket) {
+	if t.core {
+		c.decided = append(c.decided, t)
+	}
+	if t.ready != nil {
+		close(t.ready)
+	}
+}
+
+// expire refuses waiting tickets past their deadline (at it, with atOrAfter).
+func (c *Controller) expire(now time.Time, atOrAfter bool) {
+	for i := 0; i < len(c.waiting); {
+		ks := c.waiting[i]
+		var gone []*Ticket
+		for _, t := range ks.queue {
+			if now.After(t.req.Deadline) || atOrAfter && now.Equal(t.req.Deadline) {
+				gone = append(gone, t)
+			}
+		}
+		for _, t := range gone {
+			t.err = c.refusal(now, t)
+			c.unqueue(t)
+			t.state = Refused
+			c.decide(t)
+		}
+		if i < len(c.waiting) && c.waiting[i] == ks {
+			i++
+		}
+	}
+}
+
+// charge moves t's charge in the key's usage to tokens: live per bucket,
+// and today's usage (only the part charged today can be given back today).
+func (c *Controller) charge(now time.Time, t *Ticket, tokens int64) {
+	ks := t.k
+	d := tokens - t.charged
+	for m := t.req.Set; m != 0; m &= m - 1 {
+		i := lowBit(m)
+		ks.live[i] += d
+	}
+	if t.day != c.day {
+		t.day, t.dayIn = c.day, 0
+	}
+	dd := d
+	if dd < 0 {
+		dd = -min(-dd, t.dayIn)
+	}
+	t.dayIn += dd
+	ks.todayTotal += dd
+	ks.todayHeld += dd
+	for m := t.req.Set & c.daily; m != 0; m &= m - 1 {
+		ks.today[lowBit(m)] += dd
+	}
+	t.charged = tokens
+}
+
+// release ends t's hold in the key's usage (after a final charge).
+func (c *Controller) release(t *Ticket) {
+	ks := t.k
+	for m := t.req.Set; m != 0; m &= m - 1 {
+		ks.live[lowBit(m)] -= t.charged
+	}
+	if t.day == c.day {
+		ks.todayHeld -= t.dayIn
+	}
+	ks.inflight--
+	c.inflight--
+}
+
+func lowBit(s quota.Set) int { return bits.TrailingZeros64(uint64(s)) }

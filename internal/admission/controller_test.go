@@ -1,0 +1,385 @@
+package admission
+
+import (
+	"errors"
+	"math/rand/v2"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
+	"github.com/headroomhq/headroom/internal/quota"
+)
+
+// TPM 600 = 10 tokens/s; TPD 10,000 reset at 00:00 UTC (14 h after t0).
+func testLedger() *quota.Ledger {
+	return quota.NewLedger([]quota.BucketSpec{
+		{Name: "tpm", Kind: quota.TokensPerMinute, Limit: 600},
+		{Name: "tpd", Kind: quota.TokensPerDay, Limit: 10000},
+		{Name: "other-tpm", Kind: quota.TokensPerMinute, Limit: 600},
+	}, quota.Windows{}, t0)
+}
+
+const (
+	tpm   = quota.Set(1)
+	tpd   = quota.Set(2)
+	other = quota.Set(4)
+	both  = tpm | tpd
+)
+
+var (
+	alice = Key{Name: "alice"}
+	bob   = Key{Name: "bob"}
+	carol = Key{Name: "carol"}
+)
+
+func enqueue(t *testing.T, c *Controller, now time.Time, req Request) *Ticket {
+	t.Helper()
+	tk, err := c.Enqueue(now, req)
+	if err != nil {
+		t.Fatalf("Enqueue(%+v): %v", req, err)
+	}
+	return tk
+}
+
+func states(ts ...*Ticket) []State {
+	var out []State
+	for _, t := range ts {
+		out = append(out, t.State())
+	}
+	return out
+}
+
+func TestGrantQueueAndWake(t *testing.T) {
+	c := New(testLedger(), Options{})
+	a := enqueue(t, c, t0, Request{Key: alice, Set: both, Tokens: 600})
+	b := enqueue(t, c, t0, Request{Key: bob, Set: both, Tokens: 100})
+	if diff := cmp.Diff([]State{Granted, Waiting}, states(a, b)); diff != "" {
+		t.Fatalf("states (-want +got):\n%s", diff)
+	}
+	wake, ok := c.NextWake(t0)
+	if want := t0.Add(10 * time.Second); !ok || !wake.Equal(want) {
+		t.Errorf("NextWake = %v, %v; want %v (100 tokens at 10/s)", wake, ok, want)
+	}
+	if got := c.Pump(t0.Add(10*time.Second - time.Nanosecond)); len(got) != 0 {
+		t.Errorf("Pump before the wake decided %d tickets", len(got))
+	}
+	if got := c.Pump(wake); len(got) != 1 || got[0] != b || b.State() != Granted {
+		t.Fatalf("Pump at the wake = %v, b is %v", got, b.State())
+	}
+	if got, want := b.Waited(), 10*time.Second; got != want {
+		t.Errorf("Waited() = %v, want %v", got, want)
+	}
+	if _, ok := c.NextWake(wake); ok {
+		t.Error("NextWake with nothing queued")
+	}
+}
+
+func TestSettleLetsOthersInAndEndsOnce(t *testing.T) {
+	c := New(testLedger(), Options{})
+	a := enqueue(t, c, t0, Request{Key: alice, Set: tpm, Tokens: 600})
+	b := enqueue(t, c, t0, Request{Key: bob, Set: tpm, Tokens: 300})
+	if !a.Settle(t0, 200) { // 400 given back: bob's 300 fits
+		t.Fatal("Settle did not end the ticket")
+	}
+	if a.Settle(t0, 0) || a.Cancel(t0) {
+		t.Error("a second Settle or Cancel ended the ticket again")
+	}
+	if diff := cmp.Diff([]State{Settled, Granted}, states(a, b)); diff != "" {
+		t.Fatalf("states (-want +got):\n%s", diff)
+	}
+	if got := c.Pump(t0); len(got) != 1 || got[0] != b {
+		t.Errorf("Pump after Settle = %v, want bob's ticket granted inside Settle", got)
+	}
+	if got, want := c.Ledger().Available(t0, 0), int64(100); got != want {
+		t.Errorf("available = %d, want %d", got, want)
+	}
+	b.Adjust(t0, 100) // lowering lets others in too
+	b.Cancel(t0)
+	if got, want := c.Ledger().Available(t0, 0), int64(400); got != want {
+		t.Errorf("available after cancel = %d, want %d", got, want)
+	}
+	var nilTicket *Ticket
+	nilTicket.Adjust(t0, 1)
+	if nilTicket.Settle(t0, 1) || nilTicket.Cancel(t0) || nilTicket.State() != 0 {
+		t.Error("nil ticket did something")
+	}
+}
+
+func TestDeadlineRefusal(t *testing.T) {
+	c := New(testLedger(), Options{})
+	c.SetKeys([]Key{alice, bob})
+	enqueue(t, c, t0, Request{Key: alice, Set: tpm, Tokens: 600})
+	b := enqueue(t, c, t0, Request{Key: bob, Set: tpm, Tokens: 120, Deadline: t0.Add(5 * time.Second)})
+	if wake, _ := c.NextWake(t0); !wake.Equal(t0.Add(5 * time.Second)) {
+		t.Errorf("NextWake = %v, want the deadline", wake)
+	}
+	got := c.Pump(t0.Add(5 * time.Second))
+	if len(got) != 1 || got[0] != b || b.State() != Refused {
+		t.Fatalf("Pump at the deadline = %v (%v)", got, b.State())
+	}
+	var r *Refusal
+	if !errors.As(b.Err(), &r) {
+		t.Fatalf("Err() = %v, want *Refusal", b.Err())
+	}
+	want := &Refusal{Bucket: "tpm", Kind: quota.TokensPerMinute, RetryAfter: 7 * time.Second, KeyShare: 300, KeyUsed: 0,
+		Message: `Headroom: tokens-per-minute bucket "tpm" is full; key bob's fair share is 300 of 600; retry in 7s`}
+	if diff := cmp.Diff(want, r); diff != "" {
+		t.Errorf("refusal (-want +got):\n%s", diff)
+	}
+	// A request that may not wait and does not fit is refused at once.
+	_, err := c.Enqueue(t0.Add(5*time.Second), Request{Key: carol, Set: tpm, Tokens: 120, Deadline: t0.Add(5 * time.Second)})
+	if !errors.As(err, &r) || r.RetryAfter != 7*time.Second {
+		t.Errorf("no-wait Enqueue = %v", err)
+	}
+}
+
+func TestTooLarge(t *testing.T) {
+	l := quota.NewLedger([]quota.BucketSpec{
+		{Name: "tpm", Kind: quota.TokensPerMinute, Limit: 600},
+		{Name: "zero", Kind: quota.TokensPerDay, Limit: 0},
+	}, quota.Windows{}, t0)
+	c := New(l, Options{})
+	tests := []struct {
+		req  Request
+		want *TooLarge
+	}{
+		{Request{Key: alice, Set: 1, Tokens: 601}, &TooLarge{Bucket: "tpm", Kind: quota.TokensPerMinute, Capacity: 600, Cost: 601}},
+		{Request{Key: alice, Set: 3, Tokens: 1}, &TooLarge{Bucket: "zero", Kind: quota.TokensPerDay, Capacity: 0, Cost: 1}},
+		{Request{Key: Key{Name: "x", DailyTokens: 500}, Set: 1, Tokens: 501}, &TooLarge{Budget: true, Capacity: 500, Cost: 501}},
+	}
+	for _, tt := range tests {
+		_, err := c.Enqueue(t0, tt.req)
+		var got *TooLarge
+		if !errors.As(err, &got) {
+			t.Fatalf("Enqueue(%+v) = %v, want *TooLarge", tt.req, err)
+		}
+		if got.Hint == "" {
+			t.Errorf("%+v: no hint", tt.req)
+		}
+		if diff := cmp.Diff(tt.want, got, cmpopts.IgnoreFields(TooLarge{}, "Hint")); diff != "" {
+			t.Errorf("Enqueue(%+v) (-want +got):\n%s", tt.req, diff)
+		}
+	}
+	if got := c.Status(t0); got.Queued != 0 || got.InFlight != 0 || got.Buckets[0].Available != 600 {
+		t.Errorf("a too-large request changed state: %+v", got)
+	}
+}
+
+func TestFairOrderAcrossKeys(t *testing.T) {
+	c := New(testLedger(), Options{})
+	enqueue(t, c, t0, Request{Key: carol, Set: tpm, Tokens: 600}) // drains the bucket
+	var as []*Ticket
+	for range 3 {
+		as = append(as, enqueue(t, c, t0, Request{Key: alice, Set: tpm, Tokens: 100}))
+	}
+	b := enqueue(t, c, t0.Add(time.Second), Request{Key: bob, Set: tpm, Tokens: 100})
+	var order []*Ticket
+	for now := t0; now.Before(t0.Add(time.Minute)); now = now.Add(time.Second) {
+		order = append(order, c.Pump(now)...)
+	}
+	// Alice queued first, so her first request goes first; then bob's, whose
+	// start tag is lower than alice's second.
+	want := []*Ticket{as[0], b, as[1], as[2]}
+	if diff := cmp.Diff(want, order, cmp.Comparer(func(x, y *Ticket) bool { return x == y })); diff != "" {
+		names := func(ts []*Ticket) (s []string) {
+			for _, t := range ts {
+				s = append(s, t.req.Key.Name)
+			}
+			return s
+		}
+		t.Errorf("grant order = %v, want %v", names(order), names(want))
+	}
+}
+
+func TestNoBypassOnSharedBucketButOthersFlow(t *testing.T) {
+	c := New(testLedger(), Options{})
+	enqueue(t, c, t0, Request{Key: carol, Set: tpm, Tokens: 500}) // 100 left
+	big := enqueue(t, c, t0, Request{Key: alice, Set: tpm, Tokens: 400})
+	small := enqueue(t, c, t0, Request{Key: bob, Set: tpm, Tokens: 50})       // fits, but alice is fairer
+	elsewhere := enqueue(t, c, t0, Request{Key: bob, Set: other, Tokens: 50}) // behind bob's own FIFO
+	indep := enqueue(t, c, t0, Request{Key: Key{Name: "dave"}, Set: other, Tokens: 50})
+	if diff := cmp.Diff([]State{Waiting, Waiting, Waiting, Granted}, states(big, small, elsewhere, indep)); diff != "" {
+		t.Fatalf("states (-want +got):\n%s", diff)
+	}
+	c.Pump(t0.Add(30 * time.Second)) // 400 refilled: alice, then bob's two
+	if diff := cmp.Diff([]State{Granted, Waiting, Waiting}, states(big, small, elsewhere)); diff != "" {
+		t.Fatalf("after refill (-want +got):\n%s", diff)
+	}
+	c.Pump(t0.Add(35 * time.Second))
+	if diff := cmp.Diff([]State{Granted, Granted}, states(small, elsewhere)); diff != "" {
+		t.Fatalf("later (-want +got):\n%s", diff)
+	}
+}
+
+func TestConcurrencyAndInFlightCaps(t *testing.T) {
+	c := New(testLedger(), Options{MaxInFlight: 3})
+	k := Key{Name: "alice", MaxConcurrency: 2}
+	a1 := enqueue(t, c, t0, Request{Key: k, Set: tpm, Tokens: 10})
+	a2 := enqueue(t, c, t0, Request{Key: k, Set: tpm, Tokens: 10})
+	a3 := enqueue(t, c, t0, Request{Key: k, Set: tpm, Tokens: 10})
+	b1 := enqueue(t, c, t0, Request{Key: bob, Set: tpm, Tokens: 10}) // alice's cap must not block bob
+	b2 := enqueue(t, c, t0, Request{Key: bob, Set: tpm, Tokens: 10}) // upstream cap of 3
+	if diff := cmp.Diff([]State{Granted, Granted, Waiting, Granted, Waiting}, states(a1, a2, a3, b1, b2)); diff != "" {
+		t.Fatalf("states (-want +got):\n%s", diff)
+	}
+	if _, ok := c.NextWake(t0); !ok {
+		t.Error("NextWake lost the deadlines")
+	}
+	b1.Settle(t0, 10) // frees the upstream slot: alice still capped, bob goes
+	if diff := cmp.Diff([]State{Waiting, Granted}, states(a3, b2)); diff != "" {
+		t.Fatalf("after bob settles (-want +got):\n%s", diff)
+	}
+	a1.Cancel(t0)
+	if a3.State() != Granted {
+		t.Fatalf("a3 = %v after alice's cancel", a3.State())
+	}
+	st := c.Status(t0)
+	if st.InFlight != 3 || st.Queued != 0 {
+		t.Errorf("status in flight %d queued %d", st.InFlight, st.Queued)
+	}
+}
+
+func TestDailyBudget(t *testing.T) {
+	c := New(testLedger(), Options{ProtectedFraction: -1})
+	k := Key{Name: "alice", DailyTokens: 1000}
+	a := enqueue(t, c, t0, Request{Key: k, Set: tpd, Tokens: 500})
+	b := enqueue(t, c, t0, Request{Key: k, Set: tpd, Tokens: 400})
+	w := enqueue(t, c, t0, Request{Key: k, Set: tpd, Tokens: 300}) // 1,200 held: waits for a refund
+	if w.State() != Waiting {
+		t.Fatalf("third = %v", w.State())
+	}
+	a.Settle(t0, 200) // 600 charged now
+	if w.State() != Granted {
+		t.Fatalf("after refund third = %v", w.State())
+	}
+	b.Settle(t0, 400)
+	w.Settle(t0, 300) // 900 spent
+	_, err := c.Enqueue(t0.Add(time.Minute), Request{Key: k, Set: tpd, Tokens: 200})
+	var r *Refusal
+	if !errors.As(err, &r) {
+		t.Fatalf("over budget: %v", err)
+	}
+	want := &Refusal{Daily: true, RetryAfter: 14*time.Hour - time.Minute, KeyShare: 1000, KeyUsed: 900,
+		Message: "Headroom: key alice's daily budget of 1,000 tokens is spent (used 900, this request reserves 200); it resets in 13h59m"}
+	if diff := cmp.Diff(want, r); diff != "" {
+		t.Errorf("refusal (-want +got):\n%s", diff)
+	}
+	// Tomorrow the budget is back.
+	if tk := enqueue(t, c, t0.Add(14*time.Hour), Request{Key: k, Set: tpd, Tokens: 1000}); tk.State() != Granted {
+		t.Errorf("next day: %v", tk.State())
+	}
+}
+
+func TestDailyProtection(t *testing.T) {
+	c := New(testLedger(), Options{}) // 0.5 × 10,000 split by weight: alice 1,250, bob 3,750
+	c.SetKeys([]Key{alice, {Name: "bob", Weight: 3}})
+	a := enqueue(t, c, t0, Request{Key: alice, Set: tpd, Tokens: 6250})
+	if a.State() != Granted {
+		t.Fatal("alice could not use the unprotected half and her own share")
+	}
+	// Only bob's 3,750 is left, all protected for him. (Without a deadline
+	// alice would wait: her own 6,250 in flight might come back.)
+	_, err := c.Enqueue(t0, Request{Key: alice, Set: tpd, Tokens: 1, Deadline: t0})
+	var r *Refusal
+	if !errors.As(err, &r) || !r.Daily || r.Bucket != "tpd" || r.KeyShare != 1250 || r.KeyUsed != 6250 {
+		t.Fatalf("alice over her share: %v %+v", err, r)
+	}
+	if b := enqueue(t, c, t0, Request{Key: Key{Name: "bob", Weight: 3}, Set: tpd, Tokens: 3750}); b.State() != Granted {
+		t.Fatalf("bob could not use his protected share: %v", b.State())
+	}
+	st := c.Status(t0)
+	want := []KeyStatus{
+		{Name: "alice", Weight: 1, UsedToday: 6250, HeldNow: 6250, Requests: 1, InFlight: 1, Protected: []KeyShare{{Bucket: "tpd", Share: 1250, Used: 6250}}},
+		{Name: "bob", Weight: 3, UsedToday: 3750, HeldNow: 3750, Requests: 1, InFlight: 1, Protected: []KeyShare{{Bucket: "tpd", Share: 3750, Used: 3750}}},
+	}
+	if diff := cmp.Diff(want, st.Keys); diff != "" {
+		t.Errorf("Status keys (-want +got):\n%s", diff)
+	}
+	// Alice settling lower gives room back: to her too.
+	a.Settle(t0, 1000)
+	if tk := enqueue(t, c, t0, Request{Key: alice, Set: tpd, Tokens: 5250}); tk.State() != Granted {
+		t.Errorf("after alice's refund: %v", tk.State())
+	}
+}
+
+func TestKeyUsageRestore(t *testing.T) {
+	c := New(testLedger(), Options{})
+	a := enqueue(t, c, t0, Request{Key: alice, Set: both, Tokens: 500})
+	a.Settle(t0, 300)
+	enqueue(t, c, t0, Request{Key: bob, Set: tpm, Tokens: 100}) // in flight at the crash
+	u := c.KeyUsage(t0)
+	want := quota.DayUsage{Day: "2026-05-01", Used: map[string]int64{"key:alice": 300, "key:alice/tpd": 300, "key:bob": 100}}
+	if diff := cmp.Diff(want, u); diff != "" {
+		t.Fatalf("KeyUsage (-want +got):\n%s", diff)
+	}
+	restarted := New(testLedger(), Options{})
+	u.Used["ledger/tpd"] = 5 // other entries of the stored day are ignored
+	for range 2 {            // restoring twice is harmless
+		if !restarted.RestoreKeys(t0, u) {
+			t.Fatal("RestoreKeys refused today")
+		}
+	}
+	delete(u.Used, "ledger/tpd")
+	if diff := cmp.Diff(want, restarted.KeyUsage(t0)); diff != "" {
+		t.Errorf("after restore (-want +got):\n%s", diff)
+	}
+	if restarted.RestoreKeys(t0.Add(24*time.Hour), u) {
+		t.Error("restored yesterday")
+	}
+}
+
+// TestRetryAfterProperty: on a fake clock, a refused request retried at
+// now+RetryAfter (with nothing else happening) is admitted.
+func TestRetryAfterProperty(t *testing.T) {
+	checked := 0
+	for seed := range uint64(30) {
+		rng := rand.New(rand.NewPCG(seed, 3))
+		l := quota.NewLedger([]quota.BucketSpec{
+			{Name: "tpm", Kind: quota.TokensPerMinute, Limit: 10000},
+			{Name: "tpd", Kind: quota.TokensPerDay, Limit: 200000},
+			{Name: "rpm", Kind: quota.RequestsPerMinute, Limit: 10},
+		}, quota.Windows{Minute: quota.MinuteMode(rng.IntN(2)), Day: quota.DayMode(rng.IntN(2))}, t0)
+		c := New(l, Options{})
+		keys := []Key{alice, bob, {Name: "carol", DailyTokens: 50000}}
+		c.SetKeys(keys)
+		now := t0
+		var live []*Ticket
+		for range 300 {
+			now = now.Add(time.Duration(rng.Int64N(int64(3 * time.Second))))
+			if len(live) > 0 && rng.IntN(3) == 0 {
+				i := rng.IntN(len(live))
+				live[i].Settle(now, rng.Int64N(live[i].req.Tokens*2))
+				live = append(live[:i], live[i+1:]...)
+				continue
+			}
+			req := Request{Key: keys[rng.IntN(3)], Set: quota.Set(1 + rng.IntN(7)), Tokens: 1 + rng.Int64N(5000), Deadline: now}
+			tk, err := c.Enqueue(now, req)
+			if err == nil {
+				live = append(live, tk)
+				continue
+			}
+			var r *Refusal
+			if !errors.As(err, &r) {
+				continue // too large
+			}
+			// Retry at now+RetryAfter, from a quiet controller: in-flight
+			// requests ended meanwhile only if the refusal did not count on them.
+			later := now.Add(r.RetryAfter)
+			if r.Bucket == "" && !r.Daily {
+				continue // key concurrency or queue: depends on others ending
+			}
+			tk, err = c.Enqueue(later, Request{Key: req.Key, Set: req.Set, Tokens: req.Tokens, Deadline: later})
+			if err != nil {
+				t.Fatalf("seed %d: refused %q; retried after %v: %v", seed, r.Message, r.RetryAfter, err)
+			}
+			checked++
+			live = append(live, tk)
+			now = later
+		}
+	}
+	t.Logf("%d retries checked", checked)
+	if checked < 100 {
+		t.Fatalf("only %d retries checked", checked)
+	}
+}

@@ -1,0 +1,89 @@
+package admission
+
+import (
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/headroomhq/headroom/internal/quota"
+)
+
+// TooLarge is a request that can never be admitted: its cost exceeds a
+// bucket's limit or the key's daily budget. The gateway answers it with a
+// ValidationException carrying Error().
+type TooLarge struct {
+	// Bucket is the bucket that is too small, or "" for the key's budget.
+	Bucket string
+	Kind   quota.Kind
+	Budget bool // the key's daily budget, not a bucket
+	// Capacity is the bucket's limit (or the budget), Cost the request's charge.
+	Capacity, Cost int64
+	// Hint says what to change.
+	Hint string
+}
+
+func (e *TooLarge) Error() string {
+	what := fmt.Sprintf("the %s bucket %q has a limit of %s", e.Kind.Phrase(), e.Bucket, commas(e.Capacity))
+	if e.Budget {
+		what = "the key's daily budget is " + commas(e.Capacity) + " tokens"
+	}
+	return fmt.Sprintf("Headroom: this request reserves %s tokens, but %s, so it can never be admitted; %s",
+		commas(e.Cost), what, e.Hint)
+}
+
+// Refusal is a request that could not be admitted before its deadline. The
+// gateway answers it with 429 ThrottlingException, Retry-After (seconds,
+// rounded up), x-headroom-throttle: gateway and, when Daily, x-should-retry:
+// false.
+type Refusal struct {
+	// Bucket names the binding bucket, or "" when the binding limit is the
+	// key's own (budget, concurrency) or the queue.
+	Bucket string
+	Kind   quota.Kind
+	// RetryAfter is when the request would fit if nothing else changed.
+	RetryAfter time.Duration
+	// Daily is set when a daily bucket, the key's protected daily share or
+	// its daily budget is spent: the client should not retry soon.
+	Daily bool
+	// KeyShare and KeyUsed are the key's fair share of the bucket and what
+	// it holds or has used of it (today, for a daily bucket).
+	KeyShare, KeyUsed int64
+	Message           string
+}
+
+func (e *Refusal) Error() string { return e.Message }
+
+// commas formats n with thousands separators, as in 200,000.
+func commas(n int64) string {
+	s := strconv.FormatInt(n, 10)
+	neg := n < 0
+	if neg {
+		s = s[1:]
+	}
+	var out []byte
+	for i := range len(s) {
+		if i > 0 && (len(s)-i)%3 == 0 {
+			out = append(out, ',')
+		}
+		out = append(out, s[i])
+	}
+	if neg {
+		return "-" + string(out)
+	}
+	return string(out)
+}
+
+// human formats a wait for people: "12s", "3m20s", "5h4m".
+func human(d time.Duration) string {
+	switch {
+	case d <= 0:
+		return "0s"
+	case d < time.Minute:
+		return fmt.Sprintf("%ds", int64((d+time.Second-1)/time.Second))
+	case d < time.Hour:
+		d = d.Round(time.Second)
+		return fmt.Sprintf("%dm%02ds", int64(d/time.Minute), int64(d%time.Minute/time.Second))
+	}
+	d = d.Round(time.Minute)
+	return fmt.Sprintf("%dh%02dm", int64(d/time.Hour), int64(d%time.Hour/time.Minute))
+}

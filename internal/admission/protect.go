@@ -1,0 +1,215 @@
+package admission
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/headroomhq/headroom/internal/quota"
+)
+
+// Daily protection: in every per-day bucket, key j's protected share is
+// ProtectedFraction × effective limit × weight_j / Σ weights of the known
+// keys. Key k may take at most available − Σ_{j≠k} max(0, share_j − used_j):
+// whatever it does, every other key can still use the rest of its share.
+
+// protectedShare is key ks's protected part of a daily bucket of effective
+// limit eff.
+func (c *Controller) protectedShare(ks *keyState, eff int64) int64 {
+	if c.totalWeight <= 0 {
+		return 0
+	}
+	return int64(c.opts.ProtectedFraction * float64(eff) * ks.key.weight() / c.totalWeight)
+}
+
+// othersReserve is the unused protected remainder of every key but ks in
+// daily bucket i.
+func (c *Controller) othersReserve(ks *keyState, i int, eff int64) int64 {
+	var sum int64
+	for _, j := range c.keys {
+		if j != ks {
+			sum += max(0, c.protectedShare(j, eff)-j.today[i])
+		}
+	}
+	return sum
+}
+
+// protectedBy returns the daily bucket in which req would eat into another
+// key's protected remainder, with that remainder, or -1.
+func (c *Controller) protectedBy(now time.Time, ks *keyState, req Request) (int, int64) {
+	if c.opts.ProtectedFraction <= 0 {
+		return -1, 0
+	}
+	for m := req.Set & c.daily; m != 0; m &= m - 1 {
+		i := lowBit(m)
+		st := c.l.Bucket(now, i)
+		// Fast path: all protected parts together cannot exceed fraction × eff.
+		if st.Available-int64(c.opts.ProtectedFraction*float64(st.Effective)) >= req.Tokens {
+			continue
+		}
+		if r := c.othersReserve(ks, i, st.Effective); req.Tokens > st.Available-r {
+			return i, r
+		}
+	}
+	return -1, 0
+}
+
+// hopeless reports a waiting ticket that a daily limit keeps out past its
+// deadline even if every in-flight hold were given back: it is refused at
+// once instead of making the client wait for a refusal (Claude Code then
+// stops on x-should-retry: false).
+func (c *Controller) hopeless(now time.Time, t *Ticket) bool {
+	left := t.req.Deadline.Sub(now)
+	if b := t.k.key.DailyTokens; b > 0 && t.k.todayTotal-t.k.todayHeld+t.req.Tokens > b {
+		return c.untilDayEnd(now) > left
+	}
+	for m := t.req.Set & c.daily; m != 0; m &= m - 1 {
+		i := lowBit(m)
+		st := c.l.Bucket(now, i)
+		var r int64
+		if c.opts.ProtectedFraction > 0 {
+			r = c.othersReserve(t.k, i, st.Effective)
+		}
+		if t.req.Tokens > st.Available+st.Reserved-r && c.protectionWait(now, i, t.req.Tokens+r) > left {
+			return true
+		}
+	}
+	return false
+}
+
+// fairShare is ks's weighted share of eff among the keys active now (queued
+// or in flight), ks included.
+func (c *Controller) fairShare(ks *keyState, eff int64) int64 {
+	w := ks.key.weight()
+	total := w
+	for _, j := range c.keys {
+		if j != ks && (len(j.queue) > 0 || j.inflight > 0) {
+			total += j.key.weight()
+		}
+	}
+	return int64(float64(eff) * w / total)
+}
+
+// untilDayEnd is the wait until the ledger's day changes.
+func (c *Controller) untilDayEnd(now time.Time) time.Duration {
+	_, end := c.l.DayWindow(now)
+	return end.Sub(now)
+}
+
+// headWait is how long until t could go if nothing else changed: the
+// longest of the ledger's wait, its key's protection and budget waits.
+func (c *Controller) headWait(now time.Time, t *Ticket) time.Duration {
+	ks := t.k
+	w, _ := c.l.Wait(now, t.req.Set, t.req.Tokens)
+	if b := ks.key.DailyTokens; b > 0 && ks.todayTotal+t.req.Tokens > b {
+		w = max(w, c.untilDayEnd(now))
+	}
+	if i, r := c.protectedBy(now, ks, t.req); i >= 0 {
+		w = max(w, c.protectionWait(now, i, t.req.Tokens+r))
+	}
+	return w
+}
+
+// protectionWait is when daily bucket i will have need available: at the
+// day's end for a counter, or by refill for a rolling bucket.
+func (c *Controller) protectionWait(now time.Time, i int, need int64) time.Duration {
+	end := c.untilDayEnd(now)
+	if w, never := c.l.WaitFor(now, i, need); !never && w < end {
+		return max(w, time.Nanosecond)
+	}
+	return end
+}
+
+// nextWake is NextWake. Callers hold c.mu.
+func (c *Controller) nextWake(now time.Time) (time.Time, bool) {
+	var at time.Time
+	found := false
+	consider := func(t time.Time) {
+		if !found || t.Before(at) {
+			at, found = t, true
+		}
+	}
+	full := c.opts.MaxInFlight > 0 && c.inflight >= c.opts.MaxInFlight
+	for _, ks := range c.waiting {
+		for _, t := range ks.queue {
+			consider(t.req.Deadline)
+		}
+		if full {
+			continue
+		}
+		if m := ks.key.MaxConcurrency; m > 0 && ks.inflight >= m {
+			continue
+		}
+		if w := c.headWait(now, ks.queue[0]); w > 0 {
+			consider(now.Add(w))
+		}
+	}
+	return at, found
+}
+
+// NextWake returns when a Pump could next change something without any
+// Settle, Cancel or Enqueue in between: the earliest time at which the head
+// of some key's queue fits the ledger, or the earliest deadline. It reports
+// false when nothing waits.
+func (c *Controller) NextWake(now time.Time) (time.Time, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.nextWake(now)
+}
+
+// refusal explains why t is not admitted at now, naming the binding limit.
+func (c *Controller) refusal(now time.Time, t *Ticket) *Refusal {
+	ks, name := t.k, t.k.key.Name
+	if b := ks.key.DailyTokens; b > 0 && ks.todayTotal+t.req.Tokens > b {
+		wait := c.untilDayEnd(now)
+		return &Refusal{Daily: true, RetryAfter: wait, KeyShare: b, KeyUsed: ks.todayTotal,
+			Message: fmt.Sprintf("Headroom: key %s's daily budget of %s tokens is spent (used %s, this request reserves %s); it resets in %s",
+				name, commas(b), commas(ks.todayTotal), commas(t.req.Tokens), human(wait))}
+	}
+	if i, r := c.protectedBy(now, ks, t.req); i >= 0 {
+		st := c.l.Bucket(now, i)
+		share := c.protectedShare(ks, st.Effective)
+		wait := c.protectionWait(now, i, t.req.Tokens+r)
+		return &Refusal{Bucket: st.Name, Kind: st.Kind, Daily: true, RetryAfter: wait, KeyShare: share, KeyUsed: ks.today[i],
+			Message: fmt.Sprintf("Headroom: %s bucket %q has %s left, of which %s is protected for other keys; key %s's protected share is %s of %s and it has used %s today; retry in %s",
+				st.Kind.Phrase(), st.Name, commas(max(st.Available, 0)), commas(r), name, commas(share), commas(st.Effective), commas(ks.today[i]), human(wait))}
+	}
+	if err := c.l.Fits(now, t.req.Set, t.req.Tokens); err != nil {
+		le := err.(*quota.LimitError)
+		share := c.fairShare(ks, le.Effective)
+		used := ks.live[le.Index]
+		if le.Kind.Daily() {
+			used = ks.today[le.Index]
+		}
+		if le.Kind == quota.RequestsPerMinute {
+			used = int64(ks.inflight)
+		}
+		return &Refusal{Bucket: le.Bucket, Kind: le.Kind, Daily: le.Kind.Daily(), RetryAfter: le.RetryAfter, KeyShare: share, KeyUsed: used,
+			Message: fmt.Sprintf("Headroom: %s bucket %q is full; key %s's fair share is %s of %s; retry in %s",
+				le.Kind.Phrase(), le.Bucket, name, commas(share), commas(le.Effective), human(le.RetryAfter))}
+	}
+	if m := ks.key.MaxConcurrency; m > 0 && ks.inflight >= m {
+		return &Refusal{RetryAfter: time.Second,
+			Message: fmt.Sprintf("Headroom: key %s already has %d requests in flight, its limit; retry when one ends", name, ks.inflight)}
+	}
+	if m := c.opts.MaxInFlight; m > 0 && c.inflight >= m {
+		return &Refusal{RetryAfter: time.Second,
+			Message: fmt.Sprintf("Headroom: the upstream already has %d requests in flight, its limit; retry in 1s", c.inflight)}
+	}
+	// It fits alone, but fairer requests sharing its buckets are ahead.
+	ahead := t.req.Tokens
+	n := 0
+	for _, j := range c.waiting {
+		for _, o := range j.queue {
+			if o != t && o.req.Set&t.req.Set != 0 {
+				ahead += o.req.Tokens
+				n++
+			}
+		}
+	}
+	wait, never := c.l.Wait(now, t.req.Set, ahead)
+	if never || wait < time.Second {
+		wait = time.Second
+	}
+	return &Refusal{RetryAfter: wait,
+		Message: fmt.Sprintf("Headroom: %d requests of other keys are ahead of key %s's in fair order; retry in %s", n, name, human(wait))}
+}

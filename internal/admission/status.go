@@ -1,0 +1,127 @@
+package admission
+
+import (
+	"cmp"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/headroomhq/headroom/internal/quota"
+)
+
+// Status is the controller at one instant, for /v1/status and the doctor.
+type Status struct {
+	Day         string              `json:"day"`
+	Queued      int                 `json:"queued"`
+	InFlight    int                 `json:"in_flight"`
+	MaxInFlight int                 `json:"max_in_flight,omitempty"`
+	Keys        []KeyStatus         `json:"keys"`
+	Buckets     []quota.BucketState `json:"buckets"`
+}
+
+// KeyStatus is one key's usage today.
+type KeyStatus struct {
+	Name        string  `json:"name"`
+	Weight      float64 `json:"weight"`
+	DailyBudget int64   `json:"daily_budget,omitempty"`
+	// UsedToday is tokens charged today, in-flight holds included.
+	UsedToday int64 `json:"used_today"`
+	// HeldNow is the part of UsedToday held by requests in flight.
+	HeldNow   int64      `json:"held_now"`
+	Requests  int64      `json:"requests_today"`
+	InFlight  int        `json:"in_flight"`
+	Queued    int        `json:"queued"`
+	Protected []KeyShare `json:"protected,omitempty"`
+}
+
+// KeyShare is a key's protected share of one daily bucket and its use of it.
+type KeyShare struct {
+	Bucket string `json:"bucket"`
+	Share  int64  `json:"share"`
+	Used   int64  `json:"used"`
+}
+
+// Status returns the controller's state at now, keys sorted by name.
+func (c *Controller) Status(now time.Time) Status {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.rollDay(now)
+	st := Status{Day: c.day, Queued: c.queued, InFlight: c.inflight, MaxInFlight: c.opts.MaxInFlight,
+		Buckets: c.l.Snapshot(now), Keys: []KeyStatus{}}
+	for _, ks := range c.keys {
+		k := KeyStatus{Name: ks.key.Name, Weight: ks.key.weight(), DailyBudget: ks.key.DailyTokens,
+			UsedToday: ks.todayTotal, HeldNow: ks.todayHeld, Requests: ks.granted,
+			InFlight: ks.inflight, Queued: len(ks.queue)}
+		if c.opts.ProtectedFraction > 0 {
+			for m := c.daily; m != 0; m &= m - 1 {
+				i := lowBit(m)
+				b := st.Buckets[i]
+				k.Protected = append(k.Protected, KeyShare{Bucket: b.Name, Share: c.protectedShare(ks, b.Effective), Used: ks.today[i]})
+			}
+		}
+		st.Keys = append(st.Keys, k)
+	}
+	slices.SortFunc(st.Keys, func(a, b KeyStatus) int { return cmp.Compare(a.Name, b.Name) })
+	return st
+}
+
+// Key usage is persisted through quota.Store under these names: "key:NAME"
+// for the key's tokens today (its budget) and "key:NAME/BUCKET" for its use
+// of each daily bucket (its protected share). A gateway with several
+// upstreams prefixes them with "UPSTREAM/".
+const keyPrefix = "key:"
+
+// KeyUsage returns every key's usage in the day containing now, in-flight
+// holds included (a crash must not give them back).
+func (c *Controller) KeyUsage(now time.Time) quota.DayUsage {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.rollDay(now)
+	u := quota.DayUsage{Day: c.day, Used: map[string]int64{}}
+	for name, ks := range c.keys {
+		if ks.todayTotal == 0 {
+			continue
+		}
+		u.Used[keyPrefix+name] = ks.todayTotal
+		for m := c.daily; m != 0; m &= m - 1 {
+			i := lowBit(m)
+			if ks.today[i] != 0 {
+				u.Used[keyPrefix+name+"/"+c.l.Spec(i).Name] = ks.today[i]
+			}
+		}
+	}
+	return u
+}
+
+// RestoreKeys raises each key's usage to what u says, when u is for the day
+// containing now (it never lowers usage, so restoring twice is harmless).
+// Keys not yet known are created with weight 1 until SetKeys or a request
+// tells their settings. Entries without the "key:" prefix are ignored, so
+// the whole stored day can be passed. It reports whether u was for today.
+func (c *Controller) RestoreKeys(now time.Time, u quota.DayUsage) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.rollDay(now)
+	if u.Day != c.day {
+		return false
+	}
+	for name, v := range u.Used {
+		rest, ok := strings.CutPrefix(name, keyPrefix)
+		if !ok {
+			continue
+		}
+		key, bucket, hasBucket := strings.Cut(rest, "/")
+		ks := c.keys[key]
+		if ks == nil {
+			ks = c.keyFor(Key{Name: key})
+		}
+		if !hasBucket {
+			ks.todayTotal = max(ks.todayTotal, v)
+			continue
+		}
+		if i, ok := c.l.Index(bucket); ok && c.daily.Has(i) {
+			ks.today[i] = max(ks.today[i], v)
+		}
+	}
+	return true
+}

@@ -1,0 +1,38 @@
+package quota
+
+import (
+	"fmt"
+	"time"
+)
+
+// LimitError is a refusal by one bucket. Check for it with errors.As.
+type LimitError struct {
+	Bucket string // the bucket's name
+	Index  int    // the bucket's index in the ledger
+	Kind   Kind
+	// Need is what the request costs in this bucket (tokens, or 1 request);
+	// Available is what the bucket has now.
+	Need, Available int64
+	// Limit and Effective are the bucket's configured and effective limits.
+	Limit, Effective int64
+	// RetryAfter is when the bucket will have room for Need, by its window
+	// rules, if nothing else is reserved or given back meanwhile.
+	RetryAfter time.Duration
+	// Never is set when Need exceeds the bucket's limit: no wait helps.
+	Never bool
+}
+
+// refusal moves e to the heap only on the refusal path, so that the
+// successful path does not allocate.
+func refusal(e LimitError) error {
+	p := new(LimitError)
+	*p = e
+	return p
+}
+
+func (e *LimitError) Error() string {
+	if e.Never {
+		return fmt.Sprintf("quota: %s bucket %q: cost %d exceeds its limit %d", e.Kind.Phrase(), e.Bucket, e.Need, e.Limit)
+	}
+	return fmt.Sprintf("quota: %s bucket %q: needs %d, has %d; room in %v", e.Kind.Phrase(), e.Bucket, e.Need, e.Available, e.RetryAfter)
+}

@@ -1,0 +1,285 @@
+package quota
+
+import (
+	"fmt"
+	"math/bits"
+	"sync"
+	"time"
+)
+
+// Ledger is the mirror of one upstream's quota buckets. It is safe for
+// concurrent use; every method takes the current time as a parameter.
+type Ledger struct {
+	mu     sync.Mutex
+	b      []bucket
+	all    Set
+	byKind [numKinds]Set
+	// counterKind says, per Kind, whether its buckets are counter windows.
+	counterKind [numKinds]bool
+	w           Windows
+	last        int64 // latest time seen; time never runs backwards here
+
+	slots []slot
+	free  []uint32
+}
+
+// NewLedger returns a ledger with every bucket full at now. It panics with
+// more than MaxBuckets specs or an invalid Kind (configuration validation
+// and ParseKind must refuse those). Negative limits count as 0.
+func NewLedger(specs []BucketSpec, w Windows, now time.Time) *Ledger {
+	if len(specs) > MaxBuckets {
+		panic(fmt.Sprintf("quota: %d buckets, at most %d", len(specs), MaxBuckets))
+	}
+	t := now.UnixNano()
+	l := &Ledger{w: w, last: t}
+	l.counterKind[TokensPerMinute] = w.Minute == Clock
+	l.counterKind[RequestsPerMinute] = w.Minute == Clock
+	l.counterKind[TokensPerDay] = w.Day == Fixed
+	for i, s := range specs {
+		if s.Kind >= numKinds {
+			panic(fmt.Sprintf("quota: bucket %q has invalid kind %d", s.Name, s.Kind))
+		}
+		l.b = append(l.b, newBucket(s, w, t))
+		l.all |= Bit(i)
+		l.byKind[s.Kind] |= Bit(i)
+	}
+	return l
+}
+
+// clock returns now in Unix nanoseconds, never earlier than a time already
+// seen. Callers hold l.mu.
+func (l *Ledger) clock(now time.Time) int64 {
+	t := now.UnixNano()
+	if t < l.last {
+		return l.last
+	}
+	l.last = t
+	return t
+}
+
+// Len returns the number of buckets.
+func (l *Ledger) Len() int { return len(l.b) }
+
+// Spec returns bucket i's configuration.
+func (l *Ledger) Spec(i int) BucketSpec {
+	b := &l.b[i]
+	return BucketSpec{Name: b.name, Kind: b.kind, Limit: b.limit}
+}
+
+// Index returns the index of the bucket named name.
+func (l *Ledger) Index(name string) (int, bool) {
+	for i := range l.b {
+		if l.b[i].name == name {
+			return i, true
+		}
+	}
+	return -1, false
+}
+
+// All returns the Set of every bucket.
+func (l *Ledger) All() Set { return l.all }
+
+// OfKind returns the Set of the buckets of kind k.
+func (l *Ledger) OfKind(k Kind) Set {
+	if k >= numKinds {
+		return 0
+	}
+	return l.byKind[k]
+}
+
+// need is what one request costs in bucket b.
+func need(b *bucket, tokens int64) int64 {
+	if b.kind == RequestsPerMinute {
+		return 1
+	}
+	return tokens
+}
+
+// check advances the buckets of set to t and reports the first bucket
+// without room, preferring one that can never fit, then the longest wait.
+// Callers hold l.mu.
+func (l *Ledger) check(t int64, set Set, tokens int64) (LimitError, bool) {
+	var worst LimitError
+	var worstWait int64 = -1
+	ok := true
+	for m := uint64(set & l.all); m != 0; m &= m - 1 {
+		i := bits.TrailingZeros64(m)
+		b := &l.b[i]
+		b.advance(t)
+		n := need(b, tokens)
+		if n <= 0 || b.available() >= n {
+			continue
+		}
+		ok = false
+		d, isNever := b.wait(t, n)
+		if worst.Never && !isNever {
+			continue
+		}
+		if isNever || d > worstWait {
+			worstWait = d
+			worst = LimitError{Bucket: b.name, Index: i, Kind: b.kind, Need: n,
+				Available: b.available(), Limit: b.limit, Effective: b.eff,
+				RetryAfter: time.Duration(d), Never: isNever}
+		}
+	}
+	return worst, ok
+}
+
+// Reserve charges every bucket in set at once, or none: token buckets
+// tokens, request buckets one request. On refusal the error is a
+// *LimitError for the bucket that binds longest.
+func (l *Ledger) Reserve(now time.Time, set Set, tokens int64) (Reservation, error) {
+	tokens = max(tokens, 0)
+	l.mu.Lock()
+	t := l.clock(now)
+	if e, ok := l.check(t, set, tokens); !ok {
+		l.mu.Unlock()
+		return Reservation{}, refusal(e)
+	}
+	id := l.alloc(set & l.all)
+	s := &l.slots[id]
+	l.change(s, t, tokens, 1, false)
+	for m := uint64(s.set); m != 0; m &= m - 1 {
+		l.b[bits.TrailingZeros64(m)].inflight++
+	}
+	r := Reservation{l: l, id: id, gen: s.gen}
+	l.mu.Unlock()
+	return r, nil
+}
+
+// Fits reports whether set has room for tokens now: nil, or the *LimitError
+// Reserve would return. It reserves nothing.
+func (l *Ledger) Fits(now time.Time, set Set, tokens int64) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if e, ok := l.check(l.clock(now), set, max(tokens, 0)); !ok {
+		return refusal(e)
+	}
+	return nil
+}
+
+// Wait is Fits without allocating: how long until set has room for tokens
+// (0 when it has now), and never=true when the cost exceeds a bucket's limit.
+// The wait assumes nothing else is reserved or given back meanwhile.
+func (l *Ledger) Wait(now time.Time, set Set, tokens int64) (wait time.Duration, isNever bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	e, ok := l.check(l.clock(now), set, max(tokens, 0))
+	if ok {
+		return 0, false
+	}
+	return e.RetryAfter, e.Never
+}
+
+// Short returns the buckets of set that lack room for tokens now.
+func (l *Ledger) Short(now time.Time, set Set, tokens int64) Set {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	t := l.clock(now)
+	var short Set
+	for m := uint64(set & l.all); m != 0; m &= m - 1 {
+		i := bits.TrailingZeros64(m)
+		b := &l.b[i]
+		b.advance(t)
+		if n := need(b, tokens); n > 0 && b.available() < n {
+			short |= Bit(i)
+		}
+	}
+	return short
+}
+
+// Available returns what bucket i could admit now (negative when over-settled).
+func (l *Ledger) Available(now time.Time, i int) int64 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	b := &l.b[i]
+	b.advance(l.clock(now))
+	return b.available()
+}
+
+// WaitFor returns how long until bucket i alone has room for n (tokens or
+// requests, as the bucket counts), and never=true when n exceeds its limit.
+func (l *Ledger) WaitFor(now time.Time, i int, n int64) (wait time.Duration, isNever bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	t := l.clock(now)
+	b := &l.b[i]
+	b.advance(t)
+	d, isNever := b.wait(t, n)
+	return time.Duration(d), isNever
+}
+
+// Throttled records that the upstream throttled a request drawing from the
+// buckets in set (pass only the kinds the throttle names, e.g.
+// set&l.OfKind(TokensPerDay) for "Too many tokens per day"). Each bucket's
+// effective limit is multiplied by 0.7, not below 10% of its limit, at most
+// once a second; it grows back by 5% of the limit per full minute without a
+// throttle.
+func (l *Ledger) Throttled(now time.Time, set Set) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	t := l.clock(now)
+	for m := uint64(set & l.all); m != 0; m &= m - 1 {
+		b := &l.b[bits.TrailingZeros64(m)]
+		b.advance(t)
+		b.throttle(t)
+	}
+}
+
+// BucketState is one bucket as /v1/status and metrics show it.
+type BucketState struct {
+	Name string `json:"name"`
+	Kind Kind   `json:"-"`
+	// KindName is Kind's configuration spelling, for JSON.
+	KindName  string `json:"kind"`
+	Limit     int64  `json:"limit"`
+	Effective int64  `json:"effective"`
+	// Used is consumed and not yet regained: settled charges in the current
+	// window (counter) or not yet refilled (token bucket).
+	Used int64 `json:"used"`
+	// Reserved is held by in-flight reservations.
+	Reserved  int64 `json:"reserved"`
+	InFlight  int   `json:"in_flight"`
+	Available int64 `json:"available"`
+}
+
+// Snapshot returns every bucket's state at now.
+func (l *Ledger) Snapshot(now time.Time) []BucketState {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	t := l.clock(now)
+	out := make([]BucketState, len(l.b))
+	for i := range l.b {
+		l.b[i].advance(t)
+		out[i] = l.b[i].state()
+		out[i].KindName = out[i].Kind.String()
+	}
+	return out
+}
+
+// Bucket returns bucket i's state at now without allocating.
+func (l *Ledger) Bucket(now time.Time, i int) BucketState {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	b := &l.b[i]
+	b.advance(l.clock(now))
+	s := b.state()
+	s.KindName = s.Kind.String()
+	return s
+}
+
+// DayWindow returns the day containing now: [start, end), starting at
+// Windows.DayResetHour UTC. Fixed day buckets reset at end.
+func (l *Ledger) DayWindow(now time.Time) (start, end time.Time) {
+	off := int64(l.w.DayResetHour) * int64(time.Hour)
+	e := floorDiv(now.UnixNano()-off, dayNs)
+	s := e*dayNs + off
+	return time.Unix(0, s).UTC(), time.Unix(0, s+dayNs).UTC()
+}
+
+// Day labels the day containing now, as "2006-01-02" of its start (UTC);
+// the key under which its usage is stored.
+func (l *Ledger) Day(now time.Time) string {
+	s, _ := l.DayWindow(now)
+	return s.Format(time.DateOnly)
+}

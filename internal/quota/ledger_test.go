@@ -1,0 +1,265 @@
+package quota
+
+import (
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+var t0 = time.Date(2026, 5, 1, 10, 0, 0, 0, time.UTC)
+
+// step is one operation replayed against a ledger at t0+at.
+type step struct {
+	at     time.Duration
+	op     string // reserve, adjust, settle, cancel, throttle, fits
+	res    int    // which reservation (by order of reserve steps) for adjust/settle/cancel
+	set    Set    // for reserve/fits/throttle; 0 means every bucket
+	tokens int64
+
+	// For reserve and fits: the refusal expected (nil: success).
+	want *LimitError
+	// Available per bucket after the step (nil: not checked).
+	avail []int64
+	// For settle/cancel: whether the call should end the reservation.
+	ended *bool
+}
+
+func yes() *bool { v := true; return &v }
+func no() *bool  { v := false; return &v }
+
+func replay(t *testing.T, l *Ledger, steps []step) {
+	t.Helper()
+	var rs []Reservation
+	for n, s := range steps {
+		now := t0.Add(s.at)
+		set := s.set
+		if set == 0 {
+			set = l.All()
+		}
+		var err error
+		var ended bool
+		switch s.op {
+		case "reserve":
+			var r Reservation
+			r, err = l.Reserve(now, set, s.tokens)
+			rs = append(rs, r)
+		case "fits":
+			err = l.Fits(now, set, s.tokens)
+		case "adjust":
+			rs[s.res].Adjust(now, s.tokens)
+		case "settle":
+			ended = rs[s.res].Settle(now, s.tokens)
+		case "cancel":
+			ended = rs[s.res].Cancel(now)
+		case "throttle":
+			l.Throttled(now, set)
+		default:
+			t.Fatalf("step %d: unknown op %q", n, s.op)
+		}
+		if s.op == "reserve" || s.op == "fits" {
+			var got *LimitError
+			if err != nil && !errors.As(err, &got) {
+				t.Fatalf("step %d %s: error %v is not a *LimitError", n, s.op, err)
+			}
+			if diff := cmp.Diff(s.want, got); diff != "" {
+				t.Errorf("step %d %s %d at +%v: refusal (-want +got):\n%s", n, s.op, s.tokens, s.at, diff)
+			}
+		}
+		if s.ended != nil && ended != *s.ended {
+			t.Errorf("step %d %s: ended = %v, want %v", n, s.op, ended, *s.ended)
+		}
+		if s.avail != nil {
+			var got []int64
+			for i := range l.Len() {
+				got = append(got, l.Available(now, i))
+			}
+			if diff := cmp.Diff(s.avail, got); diff != "" {
+				t.Errorf("step %d %s at +%v: available (-want +got):\n%s", n, s.op, s.at, diff)
+			}
+		}
+	}
+}
+
+func TestLedgerReplay(t *testing.T) {
+	tpm := BucketSpec{Name: "tpm", Kind: TokensPerMinute, Limit: 600} // 10 tokens/s
+	tpd := BucketSpec{Name: "tpd", Kind: TokensPerDay, Limit: 1000}
+	rpm := BucketSpec{Name: "rpm", Kind: RequestsPerMinute, Limit: 2}
+	tests := []struct {
+		name  string
+		specs []BucketSpec
+		w     Windows
+		steps []step
+	}{
+		{
+			name:  "refill math",
+			specs: []BucketSpec{tpm},
+			steps: []step{
+				{op: "reserve", tokens: 600, avail: []int64{0}},
+				{at: 99 * time.Millisecond, op: "fits", tokens: 1, want: &LimitError{Bucket: "tpm", Kind: TokensPerMinute, Need: 1, Available: 0, Limit: 600, Effective: 600, RetryAfter: time.Millisecond}},
+				{at: time.Second, op: "fits", tokens: 10, avail: []int64{10}},
+				{at: time.Second, op: "reserve", tokens: 20, want: &LimitError{Bucket: "tpm", Kind: TokensPerMinute, Need: 20, Available: 10, Limit: 600, Effective: 600, RetryAfter: time.Second}},
+				{at: 2 * time.Second, op: "reserve", tokens: 20, avail: []int64{0}},
+				{at: 2*time.Second + 50*time.Millisecond, op: "fits", tokens: 1, want: &LimitError{Bucket: "tpm", Kind: TokensPerMinute, Need: 1, Available: 0, Limit: 600, Effective: 600, RetryAfter: 50 * time.Millisecond}},
+				{at: 10 * time.Minute, op: "fits", tokens: 600, avail: []int64{600}},
+			},
+		},
+		{
+			name:  "refill refund capped at the limit",
+			specs: []BucketSpec{tpm},
+			steps: []step{
+				{op: "reserve", tokens: 600},
+				{op: "settle", res: 0, tokens: 100, ended: yes(), avail: []int64{500}},
+				{at: 5 * time.Second, op: "fits", tokens: 1, avail: []int64{550}},
+				{at: 20 * time.Second, op: "fits", tokens: 1, avail: []int64{600}},
+			},
+		},
+		{
+			name:  "adjust raises and lowers while streaming",
+			specs: []BucketSpec{tpm},
+			steps: []step{
+				{op: "reserve", tokens: 100, avail: []int64{500}},
+				{op: "adjust", res: 0, tokens: 300, avail: []int64{300}},
+				{op: "adjust", res: 0, tokens: 50, avail: []int64{550}},
+				{op: "settle", res: 0, tokens: 80, avail: []int64{520}},
+			},
+		},
+		{
+			name:  "negative after over-settlement, retry computed from below zero",
+			specs: []BucketSpec{tpm},
+			steps: []step{
+				{op: "reserve", tokens: 600},
+				{op: "settle", res: 0, tokens: 700, avail: []int64{-100}},
+				{op: "reserve", tokens: 10, want: &LimitError{Bucket: "tpm", Kind: TokensPerMinute, Need: 10, Available: -100, Limit: 600, Effective: 600, RetryAfter: 11 * time.Second}},
+				{at: 11 * time.Second, op: "reserve", tokens: 10, avail: []int64{0}},
+			},
+		},
+		{
+			name:  "exactly-once end",
+			specs: []BucketSpec{tpm},
+			steps: []step{
+				{op: "reserve", tokens: 100},
+				{op: "settle", res: 0, tokens: 100, ended: yes(), avail: []int64{500}},
+				{op: "settle", res: 0, tokens: 0, ended: no(), avail: []int64{500}},
+				{op: "cancel", res: 0, ended: no(), avail: []int64{500}},
+				{op: "adjust", res: 0, tokens: 0, avail: []int64{500}},
+				{op: "reserve", tokens: 100, avail: []int64{400}}, // reuses the slot
+				{op: "cancel", res: 0, ended: no(), avail: []int64{400}},
+				{op: "cancel", res: 1, ended: yes(), avail: []int64{500}},
+			},
+		},
+		{
+			name:  "clock minute resets at the minute; refunds only within the window",
+			specs: []BucketSpec{{Name: "tpm", Kind: TokensPerMinute, Limit: 100}},
+			w:     Windows{Minute: Clock},
+			steps: []step{
+				{at: 30 * time.Second, op: "reserve", tokens: 100, avail: []int64{0}},
+				{at: 59 * time.Second, op: "reserve", tokens: 1, want: &LimitError{Bucket: "tpm", Kind: TokensPerMinute, Need: 1, Available: 0, Limit: 100, Effective: 100, RetryAfter: time.Second}},
+				{at: 60 * time.Second, op: "reserve", tokens: 40, avail: []int64{60}},
+				{at: 70 * time.Second, op: "settle", res: 0, tokens: 10, avail: []int64{60}}, // old window: refund to nothing
+				{at: 80 * time.Second, op: "settle", res: 2, tokens: 10, avail: []int64{90}}, // current window
+			},
+		},
+		{
+			name:  "clock minute extra charge lands in the current window",
+			specs: []BucketSpec{{Name: "tpm", Kind: TokensPerMinute, Limit: 100}},
+			w:     Windows{Minute: Clock},
+			steps: []step{
+				{at: 50 * time.Second, op: "reserve", tokens: 30, avail: []int64{70}},
+				{at: 70 * time.Second, op: "adjust", res: 0, tokens: 50, avail: []int64{80}},
+				{at: 75 * time.Second, op: "settle", res: 0, tokens: 40, avail: []int64{90}},
+				{at: 75 * time.Second, op: "settle", res: 0, tokens: 1000, avail: []int64{90}},
+			},
+		},
+		{
+			name:  "fixed daily reset at 03:00 UTC",
+			specs: []BucketSpec{tpd},
+			w:     Windows{Day: Fixed, DayResetHour: 3},
+			steps: []step{
+				{op: "reserve", tokens: 1000, avail: []int64{0}},
+				{op: "reserve", tokens: 1, want: &LimitError{Bucket: "tpd", Kind: TokensPerDay, Need: 1, Available: 0, Limit: 1000, Effective: 1000, RetryAfter: 17 * time.Hour}},
+				{at: 17*time.Hour - time.Nanosecond, op: "fits", tokens: 1, want: &LimitError{Bucket: "tpd", Kind: TokensPerDay, Need: 1, Available: 0, Limit: 1000, Effective: 1000, RetryAfter: time.Nanosecond}},
+				{at: 17 * time.Hour, op: "reserve", tokens: 1000, avail: []int64{0}},
+				{at: 17 * time.Hour, op: "cancel", res: 0, avail: []int64{0}}, // yesterday's hold is gone with yesterday
+				{at: 18 * time.Hour, op: "cancel", res: 2, avail: []int64{1000}},
+			},
+		},
+		{
+			name:  "rolling day refills at limit per 24h",
+			specs: []BucketSpec{{Name: "tpd", Kind: TokensPerDay, Limit: 86400}},
+			w:     Windows{Day: Rolling},
+			steps: []step{
+				{op: "reserve", tokens: 86400, avail: []int64{0}},
+				{at: 100 * time.Second, op: "fits", tokens: 1, avail: []int64{100}},
+				{at: 100 * time.Second, op: "reserve", tokens: 200, want: &LimitError{Bucket: "tpd", Kind: TokensPerDay, Need: 200, Available: 100, Limit: 86400, Effective: 86400, RetryAfter: 100 * time.Second}},
+				{at: 24 * time.Hour, op: "fits", tokens: 86400, avail: []int64{86400}},
+			},
+		},
+		{
+			name:  "all or nothing across buckets; the longest wait binds",
+			specs: []BucketSpec{tpm, tpd, rpm},
+			steps: []step{
+				{op: "reserve", tokens: 500, avail: []int64{100, 500, 1}},
+				{op: "reserve", tokens: 400, want: &LimitError{Bucket: "tpm", Index: 0, Kind: TokensPerMinute, Need: 400, Available: 100, Limit: 600, Effective: 600, RetryAfter: 30 * time.Second}, avail: []int64{100, 500, 1}},
+				{op: "reserve", tokens: 50, avail: []int64{50, 450, 0}},
+				{op: "reserve", tokens: 10, want: &LimitError{Bucket: "rpm", Index: 2, Kind: RequestsPerMinute, Need: 1, Available: 0, Limit: 2, Effective: 2, RetryAfter: 30 * time.Second}, avail: []int64{50, 450, 0}},
+				{at: time.Minute, op: "fits", tokens: 600, want: &LimitError{Bucket: "tpd", Index: 1, Kind: TokensPerDay, Need: 600, Available: 450, Limit: 1000, Effective: 1000, RetryAfter: 14*time.Hour - time.Minute}},
+				{at: time.Minute, op: "cancel", res: 2, avail: []int64{600, 500, 2}},
+			},
+		},
+		{
+			name:  "only the buckets in the set are charged",
+			specs: []BucketSpec{tpm, tpd},
+			steps: []step{
+				{op: "reserve", set: Bit(1), tokens: 300, avail: []int64{600, 700}},
+				{op: "reserve", set: Bit(0), tokens: 600, avail: []int64{0, 700}},
+			},
+		},
+		{
+			name:  "never: the cost exceeds the limit",
+			specs: []BucketSpec{tpm, {Name: "zero", Kind: TokensPerDay, Limit: 0}},
+			steps: []step{
+				{op: "reserve", set: Bit(0), tokens: 601, want: &LimitError{Bucket: "tpm", Kind: TokensPerMinute, Need: 601, Available: 600, Limit: 600, Effective: 600, Never: true}},
+				{op: "reserve", tokens: 1, want: &LimitError{Bucket: "zero", Index: 1, Kind: TokensPerDay, Need: 1, Limit: 0, Never: true}},
+				{op: "reserve", set: Bit(0), tokens: 600, avail: []int64{0, 0}},
+			},
+		},
+		{
+			name:  "rpm: one request each, cancel gives it back, settle does not",
+			specs: []BucketSpec{rpm},
+			steps: []step{
+				{op: "reserve", tokens: 1000},
+				{op: "reserve", tokens: 1000, avail: []int64{0}},
+				{op: "settle", res: 0, tokens: 5, avail: []int64{0}},
+				{op: "cancel", res: 1, avail: []int64{1}},
+			},
+		},
+		{
+			name:  "aimd: cut by 0.7, once per burst, floor, additive recovery",
+			specs: []BucketSpec{{Name: "tpm", Kind: TokensPerMinute, Limit: 1000}},
+			steps: []step{
+				{op: "throttle", avail: []int64{700}},
+				{at: 500 * time.Millisecond, op: "throttle", avail: []int64{700}}, // same burst
+				// eff reaches 750 at 60.5 s (a minute after the last throttle), then 1 token refills in 80 ms.
+				{at: 1 * time.Second, op: "fits", tokens: 701, want: &LimitError{Bucket: "tpm", Kind: TokensPerMinute, Need: 701, Available: 700, Limit: 1000, Effective: 700, RetryAfter: 59*time.Second + 580*time.Millisecond}},
+				{at: 60 * time.Second, op: "fits", tokens: 1, avail: []int64{700}},
+				{at: 64*time.Second + 500*time.Millisecond, op: "fits", tokens: 750, avail: []int64{750}},
+				{at: 10 * time.Minute, op: "fits", tokens: 1, avail: []int64{1000}},
+				{at: 10*time.Minute + 2*time.Second, op: "throttle"},
+				{at: 10*time.Minute + 4*time.Second, op: "throttle"},
+				{at: 10*time.Minute + 6*time.Second, op: "throttle"},
+				{at: 10*time.Minute + 8*time.Second, op: "throttle"},
+				{at: 10*time.Minute + 10*time.Second, op: "throttle"},
+				{at: 10*time.Minute + 12*time.Second, op: "throttle"},
+				{at: 10*time.Minute + 14*time.Second, op: "throttle"},
+				{at: 10*time.Minute + 16*time.Second, op: "throttle", avail: []int64{100}},
+			},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			replay(t, NewLedger(tt.specs, tt.w, t0), tt.steps)
+		})
+	}
+}
