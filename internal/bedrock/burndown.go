@@ -18,6 +18,9 @@ type Burndown []BurndownRule
 func DefaultBurndown() Burndown {
 	return Burndown{
 		{Match: "anthropic.claude-4-8", Rate: 15},
+		{Match: "anthropic.claude-opus-4-8", Rate: 15},
+		{Match: "anthropic.claude-sonnet-4-8", Rate: 15},
+		{Match: "anthropic.claude-haiku-4-8", Rate: 15},
 		{Match: "anthropic.claude-sonnet-5", Rate: 10},
 		{Match: "anthropic.claude-opus-5", Rate: 10},
 		{Match: "anthropic.claude-fable-5", Rate: 10},

@@ -76,6 +76,9 @@ func ParseModel(raw string) (Model, error) {
 			break
 		}
 	}
+	if name == "" {
+		return Model{}, fmt.Errorf("model identifier %q: no model after the prefix", raw)
+	}
 	if strings.ContainsAny(name, " /?#") {
 		return Model{}, fmt.Errorf("model identifier %q: invalid characters", raw)
 	}
@@ -90,6 +93,8 @@ func DefaultMaxOutput(m Model) int {
 	switch {
 	case strings.Contains(b, "opus-4-6"), strings.Contains(b, "opus-4-7"), strings.Contains(b, "sonnet-4-6"):
 		return 128000
+	case strings.Contains(b, "opus-4-5"):
+		return 64000
 	case strings.Contains(b, "opus-4-1"), strings.Contains(b, "opus-4-2"), strings.Contains(b, "claude-opus-4-"):
 		return 32000
 	case strings.Contains(b, "claude-sonnet-4"), strings.Contains(b, "claude-haiku-4"), strings.Contains(b, "claude-3-7"):

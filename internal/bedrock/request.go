@@ -1,9 +1,5 @@
 package bedrock
 
-import (
-	"encoding/json"
-)
-
 // ThinkingMode is the kind of extended thinking a request asks for.
 type ThinkingMode int
 
@@ -27,142 +23,367 @@ type Request struct {
 	InputTokens int
 }
 
-// ReadInvoke reads the admission fields of an InvokeModel Anthropic body.
-// Malformed bodies give a ValidationException *Error.
-//
-// TEMPORARY implementation by the lead: to be replaced by a single-pass reader.
-func ReadInvoke(body []byte) (Request, error) {
-	var v struct {
-		MaxTokens *int `json:"max_tokens"`
-		Thinking  *struct {
-			Type   string `json:"type"`
-			Budget int    `json:"budget_tokens"`
-		} `json:"thinking"`
+// Limits on the admission fields. MaxOutputLimit is far above any model's
+// output limit (128,000 today); a larger max_tokens is a client bug or an
+// attempt to reserve an absurd amount, and is refused before admission.
+const (
+	MaxOutputLimit    = 1_000_000
+	MinThinkingBudget = 1024
+)
+
+type bodyKind int
+
+const (
+	invokeBody bodyKind = iota
+	converseBody
+)
+
+// span is the byte range of one JSON value in a body; set is false when the
+// member is absent.
+type span struct {
+	start, end int
+	set        bool
+}
+
+func (s span) raw(b []byte) []byte { return b[s.start:s.end] }
+
+// null reports whether the member is absent or JSON null.
+func (s span) null(b []byte) bool { return !s.set || b[s.start] == 'n' }
+
+// fields is what one scan of a request body finds: the spans of the
+// admission members and the input-token estimate.
+type fields struct {
+	object bool // the document is an object
+	open   int  // index of its '{'
+	empty  bool // it has no members
+
+	maxTokens span // max_tokens, or inferenceConfig.maxTokens
+	thinking  span // thinking, or additionalModelRequestFields.thinking
+	thinkType span // thinking.type
+	budget    span // thinking.budget_tokens
+	messages  span
+
+	inference      span // Converse inferenceConfig
+	inferenceEmpty bool
+	additional     span // Converse additionalModelRequestFields
+
+	// dup is the first admission member that appears twice. Readers refuse
+	// such bodies: Headroom and Bedrock might otherwise read different values.
+	dup string
+
+	tokens int
+}
+
+func (f *fields) record(sp *span, name string, start, end int) {
+	if sp.set {
+		if f.dup == "" {
+			f.dup = name
+		}
+		return
 	}
-	if err := json.Unmarshal(body, &v); err != nil {
-		return Request{}, Errorf(ValidationException, "Malformed input request: %v", err)
+	*sp = span{start: start, end: end, set: true}
+}
+
+// scanRequest validates body as JSON in one pass and records the spans of
+// the admission members of the given kind of body. Its error is a
+// *syntaxError; the meaning of the members is checked by fields.request.
+func scanRequest(body []byte, kind bodyKind) (fields, error) {
+	s := scanner{b: body}
+	var f fields
+	err := s.request(&f, kind)
+	f.tokens = s.tokens
+	return f, err
+}
+
+func (s *scanner) request(f *fields, kind bodyKind) error {
+	m, isObject, err := s.open()
+	if err != nil || !isObject {
+		return err
 	}
-	var r Request
-	if v.MaxTokens != nil {
-		r.MaxTokens, r.HasMaxTokens = *v.MaxTokens, true
-	}
-	if v.Thinking != nil {
-		switch v.Thinking.Type {
-		case "enabled":
-			r.Thinking, r.ThinkingBudget = ThinkingEnabled, v.Thinking.Budget
-		case "adaptive":
-			r.Thinking = ThinkingAdaptive
+	f.object, f.open, f.empty = true, m.i-1, true
+	for {
+		key, ok, err := m.next()
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return s.end(m.i)
+		}
+		f.empty = false
+		if m.i, err = s.topMember(f, kind, key, m.i, m.depth); err != nil {
+			return err
 		}
 	}
-	r.InputTokens = len(body) / 4
-	return r, nil
 }
 
-// ReadConverse reads the admission fields of a Converse body.
+// topMember scans the value of the top-level member key at b[i].
+func (s *scanner) topMember(f *fields, kind bodyKind, key []byte, i, depth int) (int, error) {
+	switch string(key) {
+	case "messages":
+		end, err := s.walk(i, depth, true)
+		f.record(&f.messages, "messages", i, end)
+		return end, err
+	case "system", "tools", "tool_choice", "toolConfig":
+		return s.walk(i, depth, true)
+	}
+	if kind == invokeBody {
+		switch string(key) {
+		case "max_tokens":
+			end, err := s.walk(i, depth, false)
+			f.record(&f.maxTokens, "max_tokens", i, end)
+			return end, err
+		case "thinking":
+			return s.thinking(f, i, depth)
+		}
+		return s.walk(i, depth, false)
+	}
+	switch string(key) {
+	case "inferenceConfig":
+		return s.inferenceConfig(f, i, depth)
+	case "additionalModelRequestFields":
+		return s.additionalFields(f, i, depth)
+	}
+	return s.walk(i, depth, false)
+}
+
+// thinking scans a thinking value ({"type":..., "budget_tokens":...}).
+func (s *scanner) thinking(f *fields, i, depth int) (int, error) {
+	if !s.isObject(i) {
+		end, err := s.walk(i, depth, false)
+		f.record(&f.thinking, "thinking", i, end)
+		return end, err
+	}
+	m, err := s.openObject(i, depth)
+	if err != nil {
+		return 0, err
+	}
+	for {
+		key, ok, err := m.next()
+		if err != nil {
+			return 0, err
+		}
+		if !ok {
+			break
+		}
+		start := m.i
+		if m.i, err = s.walk(m.i, m.depth, false); err != nil {
+			return 0, err
+		}
+		switch string(key) {
+		case "type":
+			f.record(&f.thinkType, "thinking.type", start, m.i)
+		case "budget_tokens":
+			f.record(&f.budget, "thinking.budget_tokens", start, m.i)
+		}
+	}
+	f.record(&f.thinking, "thinking", i, m.i)
+	return m.i, nil
+}
+
+func (s *scanner) inferenceConfig(f *fields, i, depth int) (int, error) {
+	if !s.isObject(i) {
+		end, err := s.walk(i, depth, false)
+		f.record(&f.inference, "inferenceConfig", i, end)
+		return end, err
+	}
+	m, err := s.openObject(i, depth)
+	if err != nil {
+		return 0, err
+	}
+	empty := true
+	for {
+		key, ok, err := m.next()
+		if err != nil {
+			return 0, err
+		}
+		if !ok {
+			break
+		}
+		empty = false
+		start := m.i
+		if m.i, err = s.walk(m.i, m.depth, false); err != nil {
+			return 0, err
+		}
+		if string(key) == "maxTokens" {
+			f.record(&f.maxTokens, "inferenceConfig.maxTokens", start, m.i)
+		}
+	}
+	if !f.inference.set {
+		f.inferenceEmpty = empty
+	}
+	f.record(&f.inference, "inferenceConfig", i, m.i)
+	return m.i, nil
+}
+
+func (s *scanner) additionalFields(f *fields, i, depth int) (int, error) {
+	if !s.isObject(i) {
+		end, err := s.walk(i, depth, false)
+		f.record(&f.additional, "additionalModelRequestFields", i, end)
+		return end, err
+	}
+	m, err := s.openObject(i, depth)
+	if err != nil {
+		return 0, err
+	}
+	for {
+		key, ok, err := m.next()
+		if err != nil {
+			return 0, err
+		}
+		if !ok {
+			break
+		}
+		if string(key) == "thinking" {
+			m.i, err = s.thinking(f, m.i, m.depth)
+		} else {
+			m.i, err = s.walk(m.i, m.depth, false)
+		}
+		if err != nil {
+			return 0, err
+		}
+	}
+	f.record(&f.additional, "additionalModelRequestFields", i, m.i)
+	return m.i, nil
+}
+
+// ReadInvoke reads the admission fields of an InvokeModel Anthropic body in
+// one pass over its bytes, validating the whole document as JSON. It reads
+// max_tokens (absent is allowed: HasMaxTokens is false and the gateway fills
+// it in), thinking ({"type":"enabled","budget_tokens":N} or
+// {"type":"adaptive"}) and estimates the input tokens; anthropic_version may
+// hold any value. A body that Bedrock would refuse gives a
+// ValidationException *Error, as does a body that names an admission member
+// twice (Headroom and Bedrock might read different copies).
 //
-// TEMPORARY implementation by the lead: to be replaced by a single-pass reader.
+// Without max_tokens an enabled budget is checked only against
+// MinThinkingBudget: whoever fills max_tokens in must make it larger than
+// ThinkingBudget (RewriteInvoke refuses otherwise).
+func ReadInvoke(body []byte) (Request, error) {
+	f, err := scanRequest(body, invokeBody)
+	if err != nil {
+		return Request{}, malformed(err)
+	}
+	return f.request(body, invokeBody)
+}
+
+// ReadConverse reads the admission fields of a Converse body like
+// ReadInvoke: inferenceConfig.maxTokens and
+// additionalModelRequestFields.thinking.
 func ReadConverse(body []byte) (Request, error) {
-	var v struct {
-		InferenceConfig *struct {
-			MaxTokens *int `json:"maxTokens"`
-		} `json:"inferenceConfig"`
+	f, err := scanRequest(body, converseBody)
+	if err != nil {
+		return Request{}, malformed(err)
 	}
-	if err := json.Unmarshal(body, &v); err != nil {
-		return Request{}, Errorf(ValidationException, "Malformed input request: %v", err)
+	return f.request(body, converseBody)
+}
+
+func malformed(err error) *Error {
+	return Errorf(ValidationException, "Malformed input request: %v, please reformat your input and try again.", err)
+}
+
+// invalid is a ValidationException about one member, worded like Bedrock's
+// schema errors ("#/max_tokens: ...").
+func invalid(path, format string, args ...any) *Error {
+	return Errorf(ValidationException, "Malformed input request: #/"+path+": "+format+", please reformat your input and try again.", args...)
+}
+
+// request checks the meaning of the members found by scanRequest.
+func (f *fields) request(b []byte, kind bodyKind) (Request, error) {
+	if !f.object {
+		return Request{}, Errorf(ValidationException, "Malformed input request: expected type: JSONObject, found: %s, please reformat your input and try again.", jsonType(trimWS(b)))
 	}
-	var r Request
-	if v.InferenceConfig != nil && v.InferenceConfig.MaxTokens != nil {
-		r.MaxTokens, r.HasMaxTokens = *v.InferenceConfig.MaxTokens, true
+	if f.dup != "" {
+		return Request{}, Errorf(ValidationException, "Malformed input request: #: duplicate key [%s], please reformat your input and try again.", f.dup)
 	}
-	r.InputTokens = len(body) / 4
+	maxPath, thinkPath := "max_tokens", "thinking"
+	if kind == converseBody {
+		maxPath, thinkPath = "inferenceConfig/maxTokens", "additionalModelRequestFields/thinking"
+		if !f.inference.null(b) && b[f.inference.start] != '{' {
+			return Request{}, invalid("inferenceConfig", "expected type: JSONObject, found: %s", jsonType(f.inference.raw(b)))
+		}
+		if !f.additional.null(b) && b[f.additional.start] != '{' {
+			return Request{}, invalid("additionalModelRequestFields", "expected type: JSONObject, found: %s", jsonType(f.additional.raw(b)))
+		}
+	}
+	if kind == invokeBody {
+		if !f.messages.set {
+			return Request{}, Errorf(ValidationException, "Malformed input request: #: required key [messages] not found, please reformat your input and try again.")
+		}
+		if b[f.messages.start] != '[' {
+			return Request{}, invalid("messages", "expected type: JSONArray, found: %s", jsonType(f.messages.raw(b)))
+		}
+	}
+	r := Request{InputTokens: f.tokens}
+	if !f.maxTokens.null(b) {
+		n, err := count(f.maxTokens.raw(b), maxPath, 1, MaxOutputLimit)
+		if err != nil {
+			return Request{}, err
+		}
+		r.MaxTokens, r.HasMaxTokens = n, true
+	}
+	if f.thinking.null(b) {
+		return r, nil
+	}
+	if b[f.thinking.start] != '{' {
+		return Request{}, invalid(thinkPath, "expected type: JSONObject, found: %s", jsonType(f.thinking.raw(b)))
+	}
+	if !f.thinkType.set {
+		return Request{}, invalid(thinkPath, "required key [type] not found")
+	}
+	typ := f.thinkType.raw(b)
+	switch {
+	case stringIs(typ, "enabled"):
+		if !f.budget.set {
+			return Request{}, invalid(thinkPath, "required key [budget_tokens] not found")
+		}
+		n, err := count(f.budget.raw(b), thinkPath+"/budget_tokens", MinThinkingBudget, MaxOutputLimit)
+		if err != nil {
+			return Request{}, err
+		}
+		if r.HasMaxTokens && n >= r.MaxTokens {
+			return Request{}, Errorf(ValidationException, "`max_tokens` must be greater than `thinking.budget_tokens` (%d >= %d).", n, r.MaxTokens)
+		}
+		r.Thinking, r.ThinkingBudget = ThinkingEnabled, n
+	case stringIs(typ, "adaptive"):
+		r.Thinking = ThinkingAdaptive
+	case typ[0] != '"':
+		return Request{}, invalid(thinkPath+"/type", "expected type: String, found: %s", jsonType(typ))
+	default:
+		// "disabled", or a kind of thinking newer than this code: nothing to
+		// reserve for it; Bedrock judges whether it is valid.
+	}
 	return r, nil
 }
 
-// RewriteInvoke returns body with max_tokens set to maxTokens and, when the
-// request uses enabled thinking, thinking.budget_tokens set to budget. Every
-// other byte keeps its meaning.
-//
-// TEMPORARY implementation by the lead: to be replaced by a byte splice.
-func RewriteInvoke(body []byte, maxTokens, budget int) ([]byte, error) {
-	var m map[string]json.RawMessage
-	if err := json.Unmarshal(body, &m); err != nil {
-		return nil, Errorf(ValidationException, "Malformed input request: %v", err)
+// count parses the JSON value raw as an integer in [lo, hi].
+func count(raw []byte, path string, lo, hi int) (int, error) {
+	if t := jsonType(raw); t != "Number" {
+		return 0, invalid(path, "expected type: Integer, found: %s", t)
 	}
-	m["max_tokens"], _ = json.Marshal(maxTokens)
-	return json.Marshal(m)
-}
-
-// RewriteConverse sets inferenceConfig.maxTokens (and the thinking budget in
-// additionalModelRequestFields, when present).
-//
-// TEMPORARY implementation by the lead.
-func RewriteConverse(body []byte, maxTokens, budget int) ([]byte, error) {
-	var m map[string]json.RawMessage
-	if err := json.Unmarshal(body, &m); err != nil {
-		return nil, Errorf(ValidationException, "Malformed input request: %v", err)
+	digits := raw
+	neg := raw[0] == '-'
+	if neg {
+		digits = raw[1:]
 	}
-	var ic map[string]json.RawMessage
-	_ = json.Unmarshal(m["inferenceConfig"], &ic)
-	if ic == nil {
-		ic = map[string]json.RawMessage{}
-	}
-	ic["maxTokens"], _ = json.Marshal(maxTokens)
-	m["inferenceConfig"], _ = json.Marshal(ic)
-	return json.Marshal(m)
-}
-
-// ReadCountTokens reads a CountTokens body ({"input":{"invokeModel":{"body":
-// "<base64>"}}} or {"input":{"converse":{...}}}) and returns the estimated
-// input tokens.
-//
-// TEMPORARY implementation by the lead.
-func ReadCountTokens(body []byte) (int, error) {
-	var v struct {
-		Input struct {
-			InvokeModel *struct {
-				Body []byte `json:"body"`
-			} `json:"invokeModel"`
-			Converse json.RawMessage `json:"converse"`
-		} `json:"input"`
-	}
-	if err := json.Unmarshal(body, &v); err != nil {
-		return 0, Errorf(ValidationException, "Malformed input request: %v", err)
+	n := 0
+	for _, c := range digits {
+		if !isDigit(c) {
+			return 0, invalid(path, "expected type: Integer, found: Number (%s)", raw)
+		}
+		if n <= hi {
+			n = n*10 + int(c-'0')
+		}
 	}
 	switch {
-	case v.Input.InvokeModel != nil:
-		r, err := ReadInvoke(v.Input.InvokeModel.Body)
-		return r.InputTokens, err
-	case v.Input.Converse != nil:
-		r, err := ReadConverse(v.Input.Converse)
-		return r.InputTokens, err
+	case neg || n < lo:
+		return 0, invalid(path, "%s is not greater or equal to %d", raw, lo)
+	case n > hi:
+		return 0, invalid(path, "%s is not less or equal to %d", raw, hi)
 	}
-	return 0, Errorf(ValidationException, "input must contain invokeModel or converse")
+	return n, nil
 }
 
-// ReadInvokeUsage reads usage from a non-streaming InvokeModel response body.
-//
-// TEMPORARY implementation by the lead.
-func ReadInvokeUsage(body []byte) (Usage, error) {
-	var v struct {
-		Usage Usage `json:"usage"`
-	}
-	err := json.Unmarshal(body, &v)
-	return v.Usage, err
-}
-
-// ReadConverseUsage reads usage from a non-streaming Converse response body.
-//
-// TEMPORARY implementation by the lead.
-func ReadConverseUsage(body []byte) (Usage, error) {
-	var v struct {
-		Usage struct {
-			InputTokens           int `json:"inputTokens"`
-			OutputTokens          int `json:"outputTokens"`
-			CacheReadInputTokens  int `json:"cacheReadInputTokens"`
-			CacheWriteInputTokens int `json:"cacheWriteInputTokens"`
-		} `json:"usage"`
-	}
-	err := json.Unmarshal(body, &v)
-	u := v.Usage
-	return Usage{InputTokens: u.InputTokens, OutputTokens: u.OutputTokens, CacheReadInputTokens: u.CacheReadInputTokens, CacheWriteInputTokens: u.CacheWriteInputTokens}, err
+func trimWS(b []byte) []byte {
+	i := skipWS(b, 0)
+	return b[i:]
 }
