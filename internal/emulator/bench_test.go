@@ -1,0 +1,100 @@
+package emulator
+
+import (
+	"bytes"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+	"time"
+
+	"github.com/headroomhq/headroom/internal/config"
+)
+
+// benchServer has quotas far above anything a benchmark can spend, so that
+// every request goes through the whole accounting path and none is refused,
+// and answers of 10 tokens.
+func benchServer(b *testing.B) *Server {
+	b.Helper()
+	cfg := oneRegion(tpm(1e15), tpd(1e15))
+	cfg.Generation.OutputTokens = config.Distribution{Distribution: config.DistFixed, Mean: 10, Max: 10}
+	s, err := New(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), time.Now)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return s
+}
+
+// discardWriter is a ResponseWriter that keeps nothing, so that the
+// benchmarks measure the emulator rather than a recorder.
+type discardWriter struct {
+	h      http.Header
+	status int
+}
+
+func (w *discardWriter) Header() http.Header         { return w.h }
+func (w *discardWriter) Write(p []byte) (int, error) { return len(p), nil }
+func (w *discardWriter) WriteHeader(code int)        { w.status = code }
+func (w *discardWriter) Flush()                      {}
+
+func benchHandler(b *testing.B, path string, body []byte) {
+	s := benchServer(b)
+	w := &discardWriter{h: http.Header{}}
+	rd := bytes.NewReader(body)
+	req := httptest.NewRequest(http.MethodPost, path, rd)
+	b.ReportAllocs()
+	b.SetBytes(int64(len(body)))
+	for b.Loop() {
+		rd.Reset(body)
+		req.Body = io.NopCloser(rd)
+		req.ContentLength = int64(len(body))
+		clear(w.h)
+		w.status = 0
+		s.ServeHTTP(w, req)
+		if w.status != 0 && w.status != http.StatusOK {
+			b.Fatalf("status %d", w.status)
+		}
+	}
+}
+
+// BenchmarkServeInvokeSmall is the emulator's own cost of a small
+// InvokeModel: routing, reading the body, admission, a 10-token answer and
+// settlement, without the network.
+func BenchmarkServeInvokeSmall(b *testing.B) {
+	benchHandler(b, "/model/"+sonnet4+"/invoke", invokeBody(100, "Say hi."))
+}
+
+// BenchmarkServeInvokeStreamSmall is the same as a stream: 7 frames.
+func BenchmarkServeInvokeStreamSmall(b *testing.B) {
+	benchHandler(b, "/model/"+sonnet4+"/invoke-with-response-stream", invokeBody(100, "Say hi."))
+}
+
+// BenchmarkServeInvokeSmallHTTP is a small InvokeModel over loopback HTTP/1.1
+// with keep-alive, from parallel clients.
+func BenchmarkServeInvokeSmallHTTP(b *testing.B) {
+	s := benchServer(b)
+	hs := httptest.NewServer(s)
+	defer hs.Close()
+	body := invokeBody(100, "Say hi.")
+	url := hs.URL + "/model/" + sonnet4 + "/invoke"
+	tr := &http.Transport{MaxIdleConnsPerHost: 64}
+	defer tr.CloseIdleConnections()
+	client := &http.Client{Transport: tr}
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			resp, err := client.Post(url, "application/json", bytes.NewReader(body))
+			if err != nil {
+				b.Error(err)
+				return
+			}
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusOK {
+				b.Errorf("status %d", resp.StatusCode)
+				return
+			}
+		}
+	})
+}
