@@ -1,0 +1,277 @@
+package simulate
+
+import (
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"time"
+
+	"github.com/headroomhq/headroom/internal/admission"
+	"github.com/headroomhq/headroom/internal/bedrock"
+	"github.com/headroomhq/headroom/internal/emulator"
+	"github.com/headroomhq/headroom/internal/quota"
+)
+
+// gatewayDoor is Headroom in front of the shared account: the gateway's
+// own policy (admission.Clamp), ledger (quota.Ledger) and fair queue
+// (admission.Controller), driven on the simulation's clock, forwarding
+// admitted calls to the emulated Bedrock account.
+type gatewayDoor struct {
+	bedrock *emulator.Account
+	ledger  *quota.Ledger
+	ctl     *admission.Controller
+	policy  admission.Policy
+	keys    []admission.Key
+	sets    map[*modelInfo]quota.Set
+	maxWait time.Duration
+	// waiting maps the controller's undecided tickets to their calls.
+	waiting map[*admission.Ticket]*call
+	// wakeAt is the pending evWake's time, or -1.
+	wakeAt int64
+}
+
+func newGatewayDoor(w *world) (frontDoor, error) {
+	sc := w.sc
+	acct, err := newBedrock(sc, w.base)
+	if err != nil {
+		return nil, err
+	}
+	specs := make([]quota.BucketSpec, len(sc.Buckets))
+	for i, b := range sc.Buckets {
+		k, err := quota.ParseKind(b.Kind)
+		if err != nil {
+			return nil, err
+		}
+		specs[i] = quota.BucketSpec{Name: b.Name, Kind: k, Limit: b.Limit}
+	}
+	win, err := quota.ParseWindows(sc.Windows.Minute, sc.Windows.Day, sc.Windows.DayResetHourUTC)
+	if err != nil {
+		return nil, err
+	}
+	ledger := quota.NewLedger(specs, win, w.base)
+	pf := sc.Headroom.ProtectedFraction
+	if pf == 0 {
+		pf = -1 // admission.Options: 0 means the default, negative means off
+	}
+	d := &gatewayDoor{
+		bedrock: acct,
+		ledger:  ledger,
+		ctl:     admission.New(ledger, admission.Options{ProtectedFraction: pf}),
+		policy:  admission.Policy{MaxTokensCap: sc.Headroom.MaxTokensCap, ThinkingBudgetCap: sc.Headroom.ThinkingBudgetCap},
+		sets:    map[*modelInfo]quota.Set{},
+		maxWait: seconds(sc.Headroom.MaxWaitSeconds),
+		waiting: map[*admission.Ticket]*call{},
+		wakeAt:  -1,
+	}
+	for _, dev := range w.devs {
+		d.keys = append(d.keys, admission.Key{Name: dev.name, Weight: dev.weight})
+		for _, m := range []*modelInfo{dev.main, dev.small} {
+			var set quota.Set
+			for _, i := range m.buckets {
+				set |= quota.Bit(i)
+			}
+			d.sets[m] = set
+		}
+	}
+	d.ctl.SetKeys(d.keys)
+	return d, nil
+}
+
+// send is a call reaching the gateway: the policy clamps max_tokens and
+// the thinking budget, then the call queues for its admission charge.
+func (d *gatewayDoor) send(w *world, c *call) {
+	maxTokens, budget := clientLimits(w.st, c.m)
+	req := bedrock.Request{MaxTokens: maxTokens, HasMaxTokens: w.st.ClientMaxTokens > 0}
+	if c.plan.kind != kindBackground {
+		req.Thinking, req.ThinkingBudget = bedrock.ThinkingEnabled, budget
+	}
+	key := d.keys[c.dev.idx]
+	cl := admission.Clamp(d.policy, key, req, c.m.maxOut)
+	c.maxTokens, c.budget = cl.MaxTokens, cl.ThinkingBudget
+	c.generate(c.maxTokens, c.budget)
+	now := w.wall(w.now)
+	deadline := w.wall(c.queuedAt).Add(d.maxWait)
+	tokens := w.profile.Admission(c.demand(), c.m.burndown)
+	t, err := d.ctl.Enqueue(now, admission.Request{Key: key, Set: d.sets[c.m], Tokens: tokens, Deadline: deadline})
+	if err != nil {
+		d.refused(w, c, err)
+		d.pump(w)
+		return
+	}
+	c.ticket = t
+	c.gwAttempt = 0
+	if t.State() == admission.Granted {
+		// It fitted at once; Pump reports only later decisions.
+		d.forward(w, c, t)
+	} else {
+		d.waiting[t] = c
+	}
+	d.pump(w)
+}
+
+// refused answers a call the controller will not admit.
+func (d *gatewayDoor) refused(w *world, c *call, err error) {
+	var r *admission.Refusal
+	var tl *admission.TooLarge
+	switch {
+	case errors.As(err, &r):
+		// 429 with Retry-After in whole seconds, rounded up; a spent daily
+		// bucket adds x-should-retry: false.
+		ra := (r.RetryAfter + time.Second - 1).Truncate(time.Second)
+		w.refuse(c, max(ra, time.Second), r.Daily, true)
+	case errors.As(err, &tl):
+		// ValidationException: no client retries a 400.
+		w.stats.rejected++
+		w.refuse(c, 0, true, true)
+	default:
+		w.abort(fmt.Errorf("gateway: %w", err))
+	}
+}
+
+// pump collects the controller's decisions and schedules its next wake.
+func (d *gatewayDoor) pump(w *world) {
+	now := w.wall(w.now)
+	// Forwarding a call can decide others (a throttled call's Cancel lets
+	// waiting ones in), so collect until nothing new was decided.
+	for decided := d.ctl.Pump(now); len(decided) > 0; decided = d.ctl.Pump(now) {
+		for _, t := range decided {
+			c, ok := d.waiting[t]
+			if !ok {
+				continue
+			}
+			delete(d.waiting, t)
+			switch t.State() {
+			case admission.Granted:
+				d.forward(w, c, t)
+			case admission.Refused:
+				c.ticket = nil
+				d.refused(w, c, t.Err())
+			}
+		}
+	}
+	at, ok := d.ctl.NextWake(now)
+	if !ok {
+		return
+	}
+	next := max(at.Sub(w.base).Nanoseconds(), w.now+int64(time.Millisecond))
+	if d.wakeAt >= w.now && d.wakeAt <= next {
+		return
+	}
+	d.wakeAt = next
+	w.at(next-w.now, event{kind: evWake})
+}
+
+// forward sends a granted call to Bedrock. Should Bedrock throttle it
+// anyway (the mirror is off), the gateway lowers the bucket's effective
+// capacity and queues the call again while its deadline allows, as
+// `headroom serve` does before any byte reached the client.
+func (d *gatewayDoor) forward(w *world, c *call, t *admission.Ticket) {
+	te, err := admit(w, d.bedrock, c)
+	if err != nil {
+		t.Cancel(w.wall(w.now))
+		w.abort(err)
+		return
+	}
+	if te == nil {
+		w.answer(c, c.reserved)
+		return
+	}
+	w.stats.upstream429++
+	now := w.wall(w.now)
+	// Lower the effective capacity of the buckets of the kind that refused,
+	// give the reservation back and queue again after a pause, as long as
+	// the attempts and the deadline allow; else pass Bedrock's 429 on.
+	if k, err := quota.ParseKind(te.Kind); err == nil {
+		d.ledger.Throttled(now, t.Request().Set&d.ledger.OfKind(k))
+	}
+	t.Cancel(now)
+	c.ticket = nil
+	c.gwAttempt++
+	delay := gatewayBackoff(c.gwAttempt, c.dev.jitter)
+	if c.gwAttempt >= gatewayMaxAttempts || now.Add(delay).After(t.Request().Deadline) {
+		w.refuse(c, 0, false, false)
+		return
+	}
+	c.retryReq = t.Request()
+	c.gwOp = gwRequeue
+	w.at(int64(delay), event{kind: evWake, call: c})
+}
+
+// The gateway's handling of an upstream throttle, as internal/gateway's
+// send.go does it: at most gatewayMaxAttempts attempts, 100 ms doubling up
+// to 2 s between them, jittered to between half and all of that.
+const gatewayMaxAttempts = 6
+
+func gatewayBackoff(attempt int, r *rand.Rand) time.Duration {
+	d := min(100*time.Millisecond<<(attempt-1), 2*time.Second)
+	return d/2 + time.Duration(r.Int64N(int64(d/2)+1))
+}
+
+// gatewaySettleDelay is how long the gateway holds a refund before its
+// ledger gives it to others (gateway.DefaultSettleDelay): Bedrock settles
+// only after the last byte, so an immediate refund could admit a request
+// Bedrock would still throttle.
+const gatewaySettleDelay = 200 * time.Millisecond
+
+// gwOp is what a gateway wake for a call does.
+type gwOp uint8
+
+const (
+	gwRequeue gwOp = iota + 1 // queue again after Bedrock throttled the call
+	gwRefund                  // settle the ticket after the settle delay
+)
+
+// requeue queues a call Bedrock throttled, with its original deadline.
+func (d *gatewayDoor) requeue(w *world, c *call) {
+	nt, err := d.ctl.Enqueue(w.wall(w.now), c.retryReq)
+	if err != nil {
+		d.refused(w, c, err)
+		return
+	}
+	c.ticket = nt
+	if nt.State() == admission.Granted {
+		d.forward(w, c, nt)
+		return
+	}
+	d.waiting[nt] = c
+}
+
+// done settles the call at Bedrock, then in the gateway's ledger with the
+// same charge: an extra charge at once, a refund after the settle delay.
+func (d *gatewayDoor) done(w *world, c *call) {
+	now := w.wall(w.now)
+	cost := c.upstream.Settle(now, c.usage())
+	c.upstream = nil
+	if cost >= c.reserved {
+		c.ticket.Settle(now, cost)
+		c.ticket = nil
+		d.pump(w)
+		return
+	}
+	// The call itself moves on; a wake settles its ticket later. The
+	// agent loop never reuses an answered call, so the fields are free.
+	c.gwOp, c.gwCost = gwRefund, cost
+	w.at(int64(gatewaySettleDelay), event{kind: evWake, call: c})
+}
+
+func (d *gatewayDoor) wake(w *world, c *call) {
+	if c != nil {
+		// Clear the op first: a requeue may schedule the next one.
+		op := c.gwOp
+		c.gwOp = 0
+		switch op {
+		case gwRequeue:
+			d.requeue(w, c)
+		case gwRefund:
+			c.ticket.Settle(w.wall(w.now), c.gwCost)
+			c.ticket = nil
+		}
+		d.pump(w)
+		return
+	}
+	if w.now != d.wakeAt {
+		return // superseded by an earlier wake
+	}
+	d.wakeAt = -1
+	d.pump(w)
+}

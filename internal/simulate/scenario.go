@@ -1,0 +1,276 @@
+package simulate
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/headroomhq/headroom/internal/config"
+)
+
+// Scenario is a team, its quota and its workload: everything one simulation
+// run needs besides the strategies to compare. It is read from YAML (see
+// scenarios/*.yaml for the built-ins, every field documented in seed.yaml).
+type Scenario struct {
+	// Name identifies the scenario in output.
+	Name string `yaml:"name" json:"name"`
+	// Description says in a sentence or two what the scenario shows.
+	Description string `yaml:"description" json:"description"`
+	// Seed fixes every random draw; --seed overrides it.
+	Seed uint64 `yaml:"seed" json:"seed"`
+	// Hours is the length of the working day simulated. No task starts
+	// after it; tasks still running at its end count as unfinished.
+	Hours float64 `yaml:"hours" json:"hours"`
+	// StartHourUTC is the wall-clock hour the day starts at, which matters
+	// for a daily quota that resets at a fixed hour.
+	StartHourUTC float64 `yaml:"start_hour_utc" json:"start_hour_utc"`
+	// Region is the AWS region every call goes to.
+	Region string `yaml:"region" json:"region"`
+	// Accounting is the accounting profile (seed or aws) and burndown table.
+	Accounting config.Accounting `yaml:"accounting" json:"accounting"`
+	// Windows say how minute and day buckets refill.
+	Windows config.Windows `yaml:"windows" json:"windows"`
+	// Buckets are the account's quotas, in the shape of `headroom emulate`
+	// and `headroom serve` files.
+	Buckets []config.Bucket `yaml:"buckets" json:"buckets"`
+	// Headroom configures the gateway in the headroom strategy.
+	Headroom HeadroomSettings `yaml:"headroom" json:"headroom"`
+	// Strategies are compared when the command line names none.
+	Strategies []string `yaml:"strategies" json:"strategies"`
+	// Team is the number of developers who run Workload unchanged.
+	Team int `yaml:"team" json:"team"`
+	// Developers are further groups of developers with their own settings,
+	// such as one heavy user.
+	Developers []DeveloperGroup `yaml:"developers" json:"developers,omitempty"`
+	// Workload is what a developer does all day.
+	Workload Workload `yaml:"workload" json:"workload"`
+}
+
+// HeadroomSettings are the gateway settings the headroom strategy runs with;
+// defaults are `headroom serve`'s.
+type HeadroomSettings struct {
+	MaxTokensCap      int     `yaml:"max_tokens_cap" json:"max_tokens_cap"`
+	ThinkingBudgetCap int     `yaml:"thinking_budget_cap" json:"thinking_budget_cap"`
+	MaxWaitSeconds    float64 `yaml:"max_wait_seconds" json:"max_wait_seconds"`
+	ProtectedFraction float64 `yaml:"protected_fraction" json:"protected_fraction"`
+}
+
+// DeveloperGroup is Count developers whose workload is the scenario's with
+// the fields given in Workload changed.
+type DeveloperGroup struct {
+	// Name prefixes the developers' names (name-1, name-2, ...; just name
+	// when Count is 1).
+	Name  string `yaml:"name" json:"name"`
+	Count int    `yaml:"count" json:"count"`
+	// Weight is the developer key's weight in Headroom's fair share. Default 1.
+	Weight float64 `yaml:"weight" json:"weight"`
+	// Workload holds only the fields that differ from the scenario's.
+	Workload yaml.Node `yaml:"workload" json:"-"`
+	// Effective is the group's resolved workload, filled by ParseScenario.
+	Effective Workload `yaml:"-" json:"workload"`
+}
+
+// Workload is one developer's day of Claude Code work.
+type Workload struct {
+	// MainModel and SmallModel are the model IDs Claude Code calls
+	// (ANTHROPIC_MODEL and ANTHROPIC_SMALL_FAST_MODEL).
+	MainModel  string `yaml:"main_model" json:"main_model"`
+	SmallModel string `yaml:"small_model" json:"small_model"`
+	// MaxToolUseConcurrency is CLAUDE_CODE_MAX_TOOL_USE_CONCURRENCY: the
+	// most calls a burst of parallel sub-agents makes at once. Default 10.
+	MaxToolUseConcurrency int `yaml:"max_tool_use_concurrency" json:"max_tool_use_concurrency"`
+	// MaxRetries is CLAUDE_CODE_MAX_RETRIES: retries of a throttled call
+	// before it fails. Default 10.
+	MaxRetries int `yaml:"max_retries" json:"max_retries"`
+	// PromptCaching is false when DISABLE_PROMPT_CACHING is set. With it,
+	// a call re-reads its context from the cache (never charged) and writes
+	// only what is new.
+	PromptCaching bool `yaml:"prompt_caching" json:"prompt_caching"`
+	// TasksPerDay stops a developer after that many tasks; 0 means they
+	// work until the day ends.
+	TasksPerDay int `yaml:"tasks_per_day" json:"tasks_per_day"`
+	// StartWithinMinutes spreads the developers' first task over the
+	// first minutes of the day.
+	StartWithinMinutes float64 `yaml:"start_within_minutes" json:"start_within_minutes"`
+	// TaskGapSeconds is the pause between two tasks.
+	TaskGapSeconds Spread `yaml:"task_gap_seconds" json:"task_gap_seconds"`
+	// ThinkSeconds is the time between a response and the next call (tool
+	// runs, the developer reading).
+	ThinkSeconds Spread `yaml:"think_seconds" json:"think_seconds"`
+	// CallsPerTask is the length of the agent loop: main-model calls.
+	CallsPerTask IntRange `yaml:"calls_per_task" json:"calls_per_task"`
+	// InitialContext is the input of a task's first call: system prompt,
+	// tools and the request (Claude Code's ~86 KB body is about 20,000).
+	InitialContext int `yaml:"initial_context" json:"initial_context"`
+	// ContextGrowth is what each step adds to the context (tool results)
+	// besides the previous answer.
+	ContextGrowth Spread `yaml:"context_growth" json:"context_growth"`
+	// ContextLimit caps the context (Claude Code compacts near the model's
+	// window).
+	ContextLimit int `yaml:"context_limit" json:"context_limit"`
+	// Output is the length of an answer the model wants to give.
+	Output Spread `yaml:"output" json:"output"`
+	// Thinking is extended thinking before the answer.
+	Thinking Chance `yaml:"thinking" json:"thinking"`
+	// Parallel is a burst of parallel sub-agent calls made instead of one
+	// main call.
+	Parallel Burst `yaml:"parallel" json:"parallel"`
+	// Background is a call on the small model made alongside a step (titles,
+	// summaries); its failure does not fail the task.
+	Background Background `yaml:"background" json:"background"`
+	// MaxContinuations is how many follow-up calls a truncated answer
+	// (stop_reason max_tokens) may take before the task fails.
+	MaxContinuations int `yaml:"max_continuations" json:"max_continuations"`
+	// Latency is how fast each model answers.
+	Latency Latency `yaml:"latency" json:"latency"`
+}
+
+// Chance is something that happens with Probability and then has a size.
+type Chance struct {
+	Probability float64 `yaml:"probability" json:"probability"`
+	Tokens      Spread  `yaml:"tokens" json:"tokens"`
+}
+
+// Burst is a step that fans out into parallel calls.
+type Burst struct {
+	Probability float64  `yaml:"probability" json:"probability"`
+	Calls       IntRange `yaml:"calls" json:"calls"`
+	// Input is each sub-agent call's input.
+	Input int `yaml:"input" json:"input"`
+}
+
+// Background is a small-model call that runs beside a step.
+type Background struct {
+	Probability float64 `yaml:"probability" json:"probability"`
+	Input       int     `yaml:"input" json:"input"`
+	Output      Spread  `yaml:"output" json:"output"`
+}
+
+// Latency is the answer speed of the two models.
+type Latency struct {
+	Main  Speed `yaml:"main" json:"main"`
+	Small Speed `yaml:"small" json:"small"`
+	// ThrottleSeconds is how long a 429 takes to come back.
+	ThrottleSeconds float64 `yaml:"throttle_seconds" json:"throttle_seconds"`
+}
+
+// Speed is a model's time to first token and generation rate.
+type Speed struct {
+	FirstTokenSeconds float64 `yaml:"first_token_seconds" json:"first_token_seconds"`
+	TokensPerSecond   float64 `yaml:"tokens_per_second" json:"tokens_per_second"`
+}
+
+// DefaultScenario has every default filled in, no buckets and no team.
+func DefaultScenario() Scenario {
+	return Scenario{
+		Seed:         1,
+		Hours:        8,
+		StartHourUTC: 9,
+		Region:       "us-east-1",
+		Accounting:   config.Accounting{Profile: "seed"},
+		Windows:      config.DefaultWindows(),
+		Headroom: HeadroomSettings{
+			MaxTokensCap: 4096, ThinkingBudgetCap: 1024,
+			MaxWaitSeconds: 60, ProtectedFraction: 0.5,
+		},
+		Strategies: []string{"direct-defaults", "direct-4096", "account-per-dev", "headroom"},
+		Workload:   DefaultWorkload(),
+	}
+}
+
+// DefaultWorkload is a Claude Code developer with Claude Code's defaults.
+func DefaultWorkload() Workload {
+	return Workload{
+		MainModel:             "us.anthropic.claude-sonnet-4-20250514-v1:0",
+		SmallModel:            "us.anthropic.claude-haiku-4-5-20251001-v1:0",
+		MaxToolUseConcurrency: 10,
+		MaxRetries:            10,
+		PromptCaching:         true,
+		StartWithinMinutes:    30,
+		TaskGapSeconds:        Spread{Median: 300, P95: 1500},
+		ThinkSeconds:          Spread{Median: 6, P95: 40, Max: 600},
+		CallsPerTask:          IntRange{Min: 20, Max: 30},
+		InitialContext:        20000,
+		ContextGrowth:         Spread{Median: 1200, P95: 8000, Max: 40000},
+		ContextLimit:          160000,
+		Output:                Spread{Median: 250, P95: 3000, Max: 32000},
+		Thinking:              Chance{Probability: 0.3, Tokens: Spread{Median: 300, P95: 2500, Max: 31999}},
+		Parallel:              Burst{Probability: 0.05, Calls: IntRange{Min: 2, Max: 10}, Input: 12000},
+		Background:            Background{Probability: 0.3, Input: 800, Output: Spread{Median: 30, P95: 200, Max: 2000}},
+		MaxContinuations:      8,
+		Latency: Latency{
+			Main:            Speed{FirstTokenSeconds: 2, TokensPerSecond: 60},
+			Small:           Speed{FirstTokenSeconds: 0.5, TokensPerSecond: 150},
+			ThrottleSeconds: 0.1,
+		},
+	}
+}
+
+// LoadScenario reads a scenario file.
+func LoadScenario(path string) (Scenario, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return Scenario{}, fmt.Errorf("read scenario: %w", err)
+	}
+	return ParseScenario(data)
+}
+
+// ParseScenario decodes a scenario over DefaultScenario, resolves the
+// developer groups and validates it, reporting every problem at once as a
+// config.Problems.
+func ParseScenario(data []byte) (Scenario, error) {
+	s := DefaultScenario()
+	if err := decodeStrict(data, &s); err != nil {
+		return Scenario{}, err
+	}
+	var p []string
+	for i := range s.Developers {
+		g := &s.Developers[i]
+		g.Effective = s.Workload
+		if g.Workload.Kind != 0 {
+			if err := decodeNode(&g.Workload, &g.Effective); err != nil {
+				p = append(p, fmt.Sprintf("developers[%d].workload: %v", i, err))
+			}
+		}
+		if g.Weight == 0 {
+			g.Weight = 1
+		}
+	}
+	s.validate(&p)
+	if len(p) > 0 {
+		return Scenario{}, config.Problems(p)
+	}
+	return s, nil
+}
+
+func decodeStrict(data []byte, v any) error {
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(v); err != nil && !errors.Is(err, io.EOF) {
+		return fmt.Errorf("parse scenario: %w", err)
+	}
+	return nil
+}
+
+// decodeNode decodes a partial workload over a full one, refusing unknown
+// fields as the file decoder does.
+func decodeNode(n *yaml.Node, w *Workload) error {
+	data, err := yaml.Marshal(n)
+	if err != nil {
+		return err
+	}
+	return decodeStrict(data, w)
+}
+
+// Size is the number of developers in the scenario.
+func (s *Scenario) Size() int {
+	n := s.Team
+	for _, g := range s.Developers {
+		n += g.Count
+	}
+	return n
+}

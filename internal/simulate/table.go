@@ -1,0 +1,173 @@
+package simulate
+
+import (
+	"fmt"
+	"io"
+	"slices"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+)
+
+// WriteText writes the result as tables for people: the seed's figures,
+// one row per strategy, and each developer's completed tasks.
+func (r *Result) WriteText(out io.Writer) error {
+	ew := &errWriter{w: out}
+	fmt.Fprintf(ew, "Scenario %s: %d developers, %s h, seed %d, accounting profile %s\n", r.Scenario, r.Developers, fmtFloat(r.Hours), r.Seed, r.Profile)
+	if r.Description != "" {
+		fmt.Fprintf(ew, "%s\n", r.Description)
+	}
+	var quotas []string
+	for _, b := range r.Buckets {
+		quotas = append(quotas, fmt.Sprintf("%s (%s %s)", b.Name, b.Kind, commas(b.Limit)))
+	}
+	fmt.Fprintf(ew, "Quotas: %s; binding: %s\n\n", strings.Join(quotas, ", "), r.Binding)
+
+	f := r.Figures
+	fmt.Fprintf(ew, "Reservation per request at admission (%s profile, burndown %d, %s input tokens):\n", f.Profile, f.Burndown, commas(int64(f.Input)))
+	tw := tabwriter.NewWriter(ew, 0, 0, 2, ' ', tabwriter.AlignRight)
+	width := 0
+	for _, row := range f.Rows {
+		width = max(width, len(row.Setting))
+	}
+	fmt.Fprintf(tw, "%-*s\tmax_tokens\tmax_tokens x %d\treserved\tof %s\tfit at once\t\n", width, "setting", f.Burndown, f.Quota)
+	for _, row := range f.Rows {
+		fmt.Fprintf(tw, "%-*s\t%s\t%s\t%s\t%s\t%d\t\n", width, row.Setting, commas(int64(row.MaxTokens)), commas(row.OutputReserve),
+			commas(row.Reserved), pct(row.QuotaShare), row.CallsThatFit)
+	}
+	tw.Flush()
+	fmt.Fprintf(ew, "4,096 instead of 32,000: %sx more calls from the same quota.\n", fmtFloat(f.MoreCalls))
+	fmt.Fprintf(ew, "Workload: %d tasks with no quota, %s calls and %s quota tokens per task; the day's demand is %s tokens of %s.\n\n",
+		f.Workload.Tasks, fmtFloat(f.Workload.CallsPerTask), commas(int64(f.Workload.TokensPerTask)), commas(int64(f.Workload.DemandTokens)), f.Quota)
+
+	tw = tabwriter.NewWriter(ew, 0, 0, 2, ' ', tabwriter.AlignRight)
+	rows := append([]StrategyResult{r.Demand}, r.Strategies...)
+	width = 0
+	for _, s := range rows {
+		width = max(width, len(s.Name))
+	}
+	fmt.Fprintf(tw, "%-*s\tcompleted\tfailed\tunfinished\t429s seen\tfirst 429\tp50 task\tp95 task\tp95 queue\treserved/call\ttruncated\tfairness\tbinding used\t\n", width, "strategy")
+	for _, s := range rows {
+		first := "-"
+		if s.FirstThrottled > 0 {
+			first = "#" + strconv.Itoa(s.FirstThrottled)
+		}
+		fmt.Fprintf(tw, "%-*s\t%d/%d\t%d\t%d\t%d\t%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\t\n", width, s.Name,
+			s.TasksCompleted, s.TasksStarted, s.TasksFailed, s.TasksUnfinished, s.Client429s, first,
+			dur(s.TaskSecondsP50), dur(s.TaskSecondsP95), dur(s.QueueSecondsP95),
+			commas(int64(s.MeanReservation)), s.Truncated, fairness(s.Fairness), pct(s.Utilisation))
+	}
+	tw.Flush()
+	fmt.Fprintln(ew, "(no-quota is the same workload with no quota: the team's demand. Fairness is Jain's index of each developer's completed tasks over their demand.)")
+	fmt.Fprintln(ew)
+	r.writeDevelopers(ew)
+	return ew.err
+}
+
+// writeDevelopers writes completed tasks per developer: a column per
+// strategy for small teams, a spread for large ones.
+func (r *Result) writeDevelopers(w io.Writer) {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	if r.Developers <= 12 {
+		const head = "completed/demand"
+		width := len(head)
+		for _, d := range r.Demand.PerDev {
+			width = max(width, len(d.Name))
+		}
+		fmt.Fprintf(tw, "%-*s\t", width, head)
+		for _, s := range r.Strategies {
+			fmt.Fprintf(tw, "%s\t", s.Name)
+		}
+		fmt.Fprintln(tw)
+		for i, d := range r.Demand.PerDev {
+			fmt.Fprintf(tw, "%-*s\t", width, d.Name)
+			for _, s := range r.Strategies {
+				fmt.Fprintf(tw, "%d/%d\t", s.PerDev[i].Completed, d.Completed)
+			}
+			fmt.Fprintln(tw)
+		}
+		tw.Flush()
+		return
+	}
+	const head = "completed per developer"
+	width := len(head)
+	for _, s := range r.Strategies {
+		width = max(width, len(s.Name))
+	}
+	fmt.Fprintf(tw, "%-*s\tmin\tp50\tmax\tnone completed\t\n", width, head)
+	for _, s := range r.Strategies {
+		var xs []float64
+		none := 0
+		for _, d := range s.PerDev {
+			xs = append(xs, float64(d.Completed))
+			if d.Completed == 0 {
+				none++
+			}
+		}
+		slices.Sort(xs)
+		fmt.Fprintf(tw, "%-*s\t%d\t%d\t%d\t%d\t\n", width, s.Name, int(xs[0]), int(quantile(xs, 0.5)), int(xs[len(xs)-1]), none)
+	}
+	tw.Flush()
+}
+
+func commas(n int64) string {
+	s := strconv.FormatInt(n, 10)
+	neg := n < 0
+	if neg {
+		s = s[1:]
+	}
+	var b strings.Builder
+	if neg {
+		b.WriteByte('-')
+	}
+	for i := range len(s) {
+		if i > 0 && (len(s)-i)%3 == 0 {
+			b.WriteByte(',')
+		}
+		b.WriteByte(s[i])
+	}
+	return b.String()
+}
+
+// fairness formats a Jain index, "-" when undefined.
+func fairness(f *float64) string {
+	if f == nil {
+		return "-"
+	}
+	return strconv.FormatFloat(*f, 'f', 3, 64)
+}
+
+func pct(x float64) string { return strconv.FormatFloat(x*100, 'f', 1, 64) + "%" }
+
+func fmtFloat(x float64) string { return strconv.FormatFloat(x, 'f', -1, 64) }
+
+// dur formats seconds as 42s, 12m05s or 1h02m; "-" for none.
+func dur(secs float64) string {
+	if secs <= 0 {
+		return "-"
+	}
+	s := int64(secs + 0.5)
+	switch {
+	case s < 60:
+		return fmt.Sprintf("%ds", s)
+	case s < 3600:
+		return fmt.Sprintf("%dm%02ds", s/60, s%60)
+	}
+	return fmt.Sprintf("%dh%02dm", s/3600, s%3600/60)
+}
+
+// errWriter keeps the first write error so that a report is written with
+// plain Fprintf calls and checked once.
+type errWriter struct {
+	w   io.Writer
+	err error
+}
+
+func (e *errWriter) Write(p []byte) (int, error) {
+	if e.err != nil {
+		return 0, e.err
+	}
+	n, err := e.w.Write(p)
+	e.err = err
+	return n, err
+}
