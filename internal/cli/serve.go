@@ -2,10 +2,339 @@ package cli
 
 import (
 	"context"
+	"crypto/tls"
+	"errors"
+	"flag"
 	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/headroomhq/headroom/internal/admission"
+	"github.com/headroomhq/headroom/internal/config"
+	"github.com/headroomhq/headroom/internal/gateway"
+	"github.com/headroomhq/headroom/internal/keys"
+	"github.com/headroomhq/headroom/internal/metrics"
+	"github.com/headroomhq/headroom/internal/store/sqlitestore"
+	"github.com/headroomhq/headroom/internal/upstream"
 )
 
-func runServe(_ context.Context, e env) int {
-	fmt.Fprintln(e.stderr, "headroom serve: not implemented yet")
-	return 1
+const serveUsage = `Usage: headroom serve --config FILE [flags]
+       headroom serve --demo [--addr HOST:PORT]
+
+Runs the gateway: a Bedrock Runtime endpoint for Claude Code and the AWS
+SDKs that mirrors the account's quota, shares it fairly between developer
+keys, queues what does not fit instead of answering 429, and never sends
+Bedrock a request it would throttle.
+
+--demo needs no AWS account and no configuration: it runs an in-process
+emulator as the upstream, keeps its data in a temporary directory, and
+creates three developer keys (alice, bob, carol), printing their Claude Code
+settings.
+
+Clients authenticate with a Headroom key ('headroom keys create NAME'):
+  Claude Code:  ANTHROPIC_BEDROCK_BASE_URL=<gateway URL>, AWS_BEARER_TOKEN_BEDROCK=<key>
+  AWS SDKs:     the gateway URL as endpoint, and either the key as bearer token
+                (AWS_BEARER_TOKEN_BEDROCK; the SDKs send one only over https)
+                or the key as AWS_ACCESS_KEY_ID with any secret access key (SigV4)
+
+Endpoints: the five Bedrock Runtime operations, GET /inference-profiles,
+GET /healthz, GET /metrics (Prometheus), GET /v1/status (JSON).
+
+The day's usage is saved to the data directory within 100 ms of changing, so
+a restart, even kill -9, keeps it.
+
+Flags:
+`
+
+// serveFlags are the command line of `headroom serve`.
+type serveFlags struct {
+	config, addr, dataDir, tlsCert, tlsKey string
+	demo                                   bool
+	level                                  slog.Level
+}
+
+func parseServeFlags(e env) (serveFlags, int, bool) {
+	var f serveFlags
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(e.stderr)
+	fs.StringVar(&f.config, "config", "", "serve configuration `FILE` (see examples/)")
+	fs.StringVar(&f.addr, "addr", "", "`HOST:PORT` to listen on (overrides the file's listen; default 127.0.0.1:8080)")
+	fs.StringVar(&f.dataDir, "data-dir", "", "data `DIR` for keys and the day's usage (overrides the file's data_dir)")
+	fs.StringVar(&f.tlsCert, "tls-cert", "", "serve HTTPS with this certificate `FILE` (PEM; with --tls-key)")
+	fs.StringVar(&f.tlsKey, "tls-key", "", "private key `FILE` for --tls-cert (PEM)")
+	fs.BoolVar(&f.demo, "demo", false, "self-contained trial: in-process emulator upstream, temporary data, three demo keys")
+	fs.TextVar(&f.level, "log-level", slog.LevelInfo, "log `LEVEL`: debug, info (one line per request), warn, error")
+	fs.Usage = func() {
+		fmt.Fprint(fs.Output(), serveUsage)
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(e.args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return f, 0, false
+		}
+		return f, 2, false
+	}
+	switch {
+	case fs.NArg() > 0:
+		fmt.Fprintf(e.stderr, "headroom serve: unexpected argument %q\n", fs.Arg(0))
+		return f, 2, false
+	case f.demo && f.config != "":
+		fmt.Fprintln(e.stderr, "headroom serve: --demo and --config exclude each other")
+		return f, 2, false
+	case !f.demo && f.config == "":
+		fmt.Fprintln(e.stderr, "headroom serve: --config FILE is required (or try --demo)")
+		fs.Usage()
+		return f, 2, false
+	case (f.tlsCert == "") != (f.tlsKey == ""):
+		fmt.Fprintln(e.stderr, "headroom serve: --tls-cert and --tls-key go together")
+		return f, 2, false
+	}
+	return f, 0, true
+}
+
+func runServe(ctx context.Context, e env) int {
+	f, code, ok := parseServeFlags(e)
+	if !ok {
+		return code
+	}
+	lw := newLogWriter(e.stderr)
+	defer lw.Close()
+	logger := slog.New(slog.NewJSONHandler(lw, &slog.HandlerOptions{Level: f.level}))
+	fail := func(err error) int {
+		logger.Error("headroom serve failed", "error", err.Error())
+		lw.flush()
+		fmt.Fprintf(e.stderr, "headroom serve: %v\n", err)
+		return 1
+	}
+
+	var cfg config.Serve
+	var demo *demoSetup
+	if f.demo {
+		var err error
+		if demo, err = startDemo(ctx, logger); err != nil {
+			return fail(err)
+		}
+		defer demo.close()
+		lw.flush() // the demo warning goes out first, whatever happens next
+		cfg = demo.cfg
+		f.dataDir = demo.dataDir
+	} else {
+		var err error
+		if cfg, err = config.LoadServe(f.config); err != nil {
+			return fail(fmt.Errorf("%s: %w", f.config, err))
+		}
+	}
+	if f.addr != "" {
+		cfg.Listen = f.addr
+	}
+	if f.tlsCert != "" {
+		cfg.TLS = config.TLS{CertFile: f.tlsCert, KeyFile: f.tlsKey}
+	}
+	if err := cfg.Validate(); err != nil {
+		return fail(err)
+	}
+	dir, err := resolveDataDir(f.dataDir, cfg.DataDir)
+	if err != nil {
+		return fail(err)
+	}
+	st, err := sqlitestore.Open(ctx, dir)
+	if err != nil {
+		return fail(err)
+	}
+	defer st.Close()
+
+	srv, err := buildServer(ctx, cfg, st, logger)
+	if err != nil {
+		return fail(err)
+	}
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return fail(err)
+	}
+	url := gatewayURL(ln.Addr().String(), cfg.TLS.Enabled())
+	logger.Info("headroom serve listening", "url", url, "data_dir", dir, "upstreams", len(cfg.Upstreams))
+	lw.flush()
+	if demo != nil {
+		if err := demo.createKeys(ctx, st, srv.registry, e.stdout, url); err != nil {
+			return fail(err)
+		}
+	} else {
+		fmt.Fprintf(e.stdout, "headroom serve: listening on %s (data in %s)\n", url, dir)
+	}
+	return srv.run(ctx, ln, cfg.TLS)
+}
+
+// server is everything `headroom serve` runs, wired together.
+type server struct {
+	log       *slog.Logger
+	gw        *gateway.Gateway
+	registry  *keys.Registry
+	upstreams []*gateway.Upstream
+	usage     *usageSaver
+	refresh   time.Duration
+}
+
+// buildServer wires configuration, store, upstreams, ledgers, admission,
+// metrics and the gateway, and restores the day's usage.
+func buildServer(ctx context.Context, cfg config.Serve, st *sqlitestore.Store, logger *slog.Logger) (*server, error) {
+	profile, burndown, err := cfg.Accounting.ProfileAndBurndown()
+	if err != nil {
+		return nil, err
+	}
+	registry := keys.NewRegistry(st, logger)
+	if err := registry.Refresh(ctx); err != nil {
+		return nil, err
+	}
+	now := time.Now()
+	pf := cfg.Fairness.ProtectedFraction
+	if pf == 0 {
+		pf = -1 // admission reads 0 as its default; the file's 0 means off
+	}
+	var ups []*gateway.Upstream
+	for _, uc := range cfg.Upstreams {
+		var apiKey string
+		if uc.Auth.Mode == config.AuthAPIKey {
+			if apiKey = os.Getenv(uc.Auth.APIKeyEnv); apiKey == "" {
+				return nil, fmt.Errorf("upstream %q: environment variable %s (auth.api_key_env) is empty", uc.Name, uc.Auth.APIKeyEnv)
+			}
+		}
+		client, err := upstream.New(ctx, upstream.Options{Name: uc.Name, Region: uc.Region, Endpoint: uc.Endpoint,
+			Auth: upstream.AuthMode(uc.Auth.Mode), Profile: uc.Auth.Profile, APIKey: apiKey})
+		if err != nil {
+			return nil, err
+		}
+		u, err := gateway.NewUpstream(uc.Name, client, uc.Buckets, cfg.Windows,
+			admission.Options{ProtectedFraction: pf, MaxInFlight: uc.MaxInFlight, DefaultMaxWait: cfg.Queue.MaxWait.Duration}, now)
+		if err != nil {
+			return nil, err
+		}
+		ups = append(ups, u)
+	}
+	saver := &usageSaver{store: st, upstreams: ups, log: logger}
+	if err := saver.restore(ctx, now); err != nil {
+		return nil, err
+	}
+	setKeys(ups, registry)
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	m := metrics.New(reg)
+	metrics.RegisterBuckets(reg, func() []metrics.Bucket { return bucketMetrics(ups) })
+	gw, err := gateway.New(gateway.Options{
+		Logger: logger, Metrics: m, Gatherer: reg, Keys: registry, Upstreams: ups,
+		Route: cfg.RouteFor, Caps: cfg.Policy.Caps, Profile: profile, Burndown: burndown,
+		MaxWait: cfg.Queue.MaxWait.Duration,
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &server{log: logger, gw: gw, registry: registry, upstreams: ups, usage: saver, refresh: cfg.KeysRefresh.Duration}, nil
+}
+
+// setKeys tells every controller which keys exist, for daily protection.
+func setKeys(ups []*gateway.Upstream, r *keys.Registry) {
+	var aks []admission.Key
+	for _, k := range r.Active() {
+		aks = append(aks, admission.Key{Name: k.Name, Weight: k.Weight, DailyTokens: k.DailyTokens,
+			MaxConcurrency: k.MaxConcurrency, MaxOutputTokens: k.MaxOutputTokens})
+	}
+	for _, u := range ups {
+		u.Admission.SetKeys(aks)
+	}
+}
+
+func bucketMetrics(ups []*gateway.Upstream) []metrics.Bucket {
+	now := time.Now()
+	var out []metrics.Bucket
+	for _, u := range ups {
+		for _, b := range u.Ledger().Snapshot(now) {
+			out = append(out, metrics.Bucket{Upstream: u.Name, Name: b.Name, Kind: b.KindName,
+				Capacity: float64(b.Limit), Effective: float64(b.Effective), Used: float64(b.Used), Reserved: float64(b.Reserved)})
+		}
+	}
+	return out
+}
+
+// shutdownGrace is how long in-flight requests (streams included) may run
+// after a shutdown signal before their connections are closed.
+const shutdownGrace = 30 * time.Second
+
+// run serves until ctx ends, then drains in-flight requests, saves the
+// day's usage one last time, and returns the exit code.
+func (s *server) run(ctx context.Context, ln net.Listener, t config.TLS) int {
+	hs := &http.Server{Handler: s.gw, ReadHeaderTimeout: 10 * time.Second,
+		ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelWarn)}
+	if t.Enabled() {
+		cert, err := tls.LoadX509KeyPair(t.CertFile, t.KeyFile)
+		if err != nil {
+			s.log.Error("load TLS certificate", "error", err.Error())
+			return 1
+		}
+		hs.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	}
+
+	bg, stop := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Go(func() { s.usage.run(bg, usageSaveEvery) })
+	wg.Go(func() { s.refreshKeys(bg) })
+
+	errc := make(chan error, 1)
+	go func() {
+		if t.Enabled() {
+			errc <- hs.ServeTLS(ln, "", "") // HTTP/2 and HTTP/1.1, as clients prefer
+			return
+		}
+		errc <- hs.Serve(ln)
+	}()
+	code := 0
+	select {
+	case err := <-errc:
+		s.log.Error("server stopped", "error", err.Error())
+		code = 1
+	case <-ctx.Done():
+		s.log.Info("shutting down: finishing requests in flight", "grace", shutdownGrace.String())
+		sctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
+		if err := hs.Shutdown(sctx); err != nil {
+			_ = hs.Close()
+		}
+		cancel()
+		<-errc
+	}
+	stop()
+	wg.Wait()
+	if err := s.usage.save(context.Background(), time.Now()); err != nil {
+		s.log.Error("final save of the day's usage failed", "error", err.Error())
+		code = 1
+	}
+	s.log.Info("stopped")
+	return code
+}
+
+// refreshKeys reloads keys from the store every interval, so keys created
+// or revoked by `headroom keys` in another process take effect, and tells
+// the controllers.
+func (s *server) refreshKeys(ctx context.Context) {
+	t := time.NewTicker(s.refresh)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if err := s.registry.Refresh(ctx); err != nil {
+				if ctx.Err() == nil {
+					s.log.Warn("keys refresh failed; keeping the previous keys", "error", err.Error())
+				}
+				continue
+			}
+			setKeys(s.upstreams, s.registry)
+		}
+	}
 }

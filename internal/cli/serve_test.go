@@ -1,0 +1,289 @@
+package cli
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/headroomhq/headroom/internal/config"
+	"github.com/headroomhq/headroom/internal/emulator"
+)
+
+const serveChildEnv = "HEADROOM_TEST_SERVE_ARGS"
+
+// TestServeChild is not a test: it is `headroom serve` run as a child
+// process by TestServeSurvivesKill9, with the arguments in serveChildEnv.
+func TestServeChild(t *testing.T) {
+	args := os.Getenv(serveChildEnv)
+	if args == "" {
+		t.Skip("only runs as a child process")
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
+	defer stop()
+	os.Exit(Main(ctx, append([]string{"serve"}, strings.Fields(args)...), strings.NewReader(""), os.Stdout, os.Stderr))
+}
+
+var listeningRE = regexp.MustCompile(`listening on (http://\S+)`)
+
+// startServeChild starts `headroom serve` in a child process and returns it
+// with its URL.
+func startServeChild(t *testing.T, args string) (*exec.Cmd, string) {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^TestServeChild$")
+	cmd.Env = append(os.Environ(), serveChildEnv+"="+args)
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	urlc := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(out)
+		for sc.Scan() {
+			if m := listeningRE.FindStringSubmatch(sc.Text()); m != nil {
+				urlc <- m[1]
+			}
+		}
+	}()
+	select {
+	case u := <-urlc:
+		return cmd, u
+	case <-time.After(10 * time.Second):
+		t.Fatalf("serve did not start; stderr:\n%s", stderr.String())
+	}
+	return nil, ""
+}
+
+type statusView struct {
+	Upstreams []struct {
+		Admission struct {
+			Keys []struct {
+				Name      string `json:"name"`
+				UsedToday int64  `json:"used_today"`
+			} `json:"keys"`
+			Buckets []struct {
+				Name string `json:"name"`
+				Used int64  `json:"used"`
+			} `json:"buckets"`
+		} `json:"admission"`
+	} `json:"upstreams"`
+}
+
+func getStatus(t *testing.T, base string) (tpd, alice int64) {
+	t.Helper()
+	resp, err := http.Get(base + "/v1/status")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var st statusView
+	if err := json.NewDecoder(resp.Body).Decode(&st); err != nil {
+		t.Fatal(err)
+	}
+	a := st.Upstreams[0].Admission
+	for _, b := range a.Buckets {
+		if b.Name == "tpd" {
+			tpd = b.Used
+		}
+	}
+	for _, k := range a.Keys {
+		if k.Name == "alice" {
+			alice = k.UsedToday
+		}
+	}
+	return tpd, alice
+}
+
+func invoke(t *testing.T, base, secret string) int {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodPost, base+"/model/us.anthropic.claude-sonnet-4-20250514-v1:0/invoke",
+		strings.NewReader(`{"anthropic_version":"bedrock-2023-05-31","max_tokens":100,"messages":[{"role":"user","content":"hi"}]}`))
+	req.Header.Set("Authorization", "Bearer "+secret)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+// TestServeSurvivesKill9: keys and the day's usage (ledger and per key)
+// are back after the server is killed without warning and restarted.
+func TestServeSurvivesKill9(t *testing.T) {
+	emu, err := emulator.New(config.DefaultEmulator(), slog.New(slog.DiscardHandler), time.Now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	es := httptest.NewServer(emu)
+	defer es.Close()
+	dir := t.TempDir()
+	cfgPath := filepath.Join(dir, "serve.yaml")
+	cfg := fmt.Sprintf(`listen: 127.0.0.1:0
+upstreams:
+  - name: emu
+    region: us-east-1
+    endpoint: %s
+    auth: {mode: none}
+    buckets:
+      - {name: tpm, kind: tpm, limit: 200000, models: [claude-sonnet-4], inference: cross-region}
+      - {name: tpd, kind: tpd, limit: 144000000, models: [claude-sonnet-4], inference: cross-region}
+`, es.URL)
+	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	data := filepath.Join(dir, "data")
+	code, out, errOut := run(t, "keys", "create", "alice", "--data-dir", data)
+	if code != 0 {
+		t.Fatalf("keys create: %d %s", code, errOut)
+	}
+	secret := secretRE.FindString(out)
+
+	args := "--config " + cfgPath + " --data-dir " + data
+	cmd, base := startServeChild(t, args)
+	for range 3 {
+		if got := invoke(t, base, secret); got != 200 {
+			t.Fatalf("invoke: %d", got)
+		}
+	}
+	// Settled (the refund comes after the gateway's settle delay), then saved
+	// within usageSaveEvery.
+	var tpd, alice int64
+	deadline := time.Now().Add(3 * time.Second)
+	for ; time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		if tpd, alice = getStatus(t, base); tpd > 0 && tpd < 3*(20480+10) && alice == tpd {
+			break
+		}
+	}
+	if tpd == 0 || alice != tpd {
+		t.Fatalf("usage before the kill: tpd %d, alice %d", tpd, alice)
+	}
+	time.Sleep(3 * usageSaveEvery)
+	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	_ = cmd.Wait()
+
+	_, base = startServeChild(t, args)
+	gotTPD, gotAlice := getStatus(t, base)
+	if gotTPD != tpd || gotAlice != alice {
+		t.Errorf("after kill -9 and restart: tpd %d, alice %d; want %d, %d", gotTPD, gotAlice, tpd, alice)
+	}
+	if got := invoke(t, base, secret); got != 200 {
+		t.Errorf("alice's key after the restart: status %d", got)
+	}
+}
+
+// TestServeDemo runs `serve --demo` in-process: three keys with Claude Code
+// settings, a working gateway in front of the emulator, and a clean stop.
+func TestServeDemo(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	pr, pw := io.Pipe()
+	var errb syncBuffer
+	done := make(chan int, 1)
+	go func() {
+		done <- Main(ctx, []string{"serve", "--demo", "--addr", "127.0.0.1:0"}, strings.NewReader(""), pw, &errb)
+		pw.Close()
+	}()
+	var out strings.Builder
+	sc := bufio.NewScanner(pr)
+	var base string
+	for sc.Scan() {
+		out.WriteString(sc.Text() + "\n")
+		if strings.HasPrefix(sc.Text(), "Try: curl") {
+			break
+		}
+		if m := regexp.MustCompile(`on (http://\S+) in front`).FindStringSubmatch(sc.Text()); m != nil {
+			base = m[1]
+		}
+	}
+	go func() { _, _ = io.Copy(io.Discard, pr) }()
+	secrets := secretRE.FindAllString(out.String(), -1)
+	if len(secrets) != 3 || base == "" {
+		t.Fatalf("want three keys and a URL, got:\n%s", out.String())
+	}
+	for _, name := range demoKeys {
+		if !strings.Contains(out.String(), `"`+name+`"`) {
+			t.Errorf("no settings for %s", name)
+		}
+	}
+	if !strings.Contains(errb.String(), "DEMO MODE") {
+		t.Errorf("the log does not say loudly that this is a demo:\n%s", errb.String())
+	}
+	for _, s := range secrets {
+		if got := invoke(t, base, s); got != 200 {
+			t.Errorf("invoke with a demo key: %d", got)
+		}
+	}
+	dataDir := regexp.MustCompile(`temporary data in (\S+)\)`).FindStringSubmatch(out.String())
+	cancel()
+	if code := <-done; code != 0 {
+		t.Errorf("exit %d; stderr:\n%s", code, errb.String())
+	}
+	if dataDir == nil {
+		t.Fatal("no data dir printed")
+	}
+	if _, err := os.Stat(dataDir[1]); !os.IsNotExist(err) {
+		t.Errorf("demo data dir %s still exists (%v)", dataDir[1], err)
+	}
+}
+
+func TestServeFlags(t *testing.T) {
+	tests := []struct {
+		args []string
+		code int
+		want string
+	}{
+		{[]string{"serve"}, 2, "--config FILE is required"},
+		{[]string{"serve", "--demo", "--config", "x.yaml"}, 2, "exclude each other"},
+		{[]string{"serve", "--demo", "--tls-cert", "c.pem"}, 2, "go together"},
+		{[]string{"serve", "--config", filepath.Join(t.TempDir(), "missing.yaml")}, 1, "missing.yaml"},
+		{[]string{"serve", "extra"}, 2, "unexpected argument"},
+	}
+	for _, tt := range tests {
+		code, _, stderr := run(t, tt.args...)
+		if code != tt.code || !strings.Contains(stderr, tt.want) {
+			t.Errorf("%v: exit %d, stderr %q; want %d mentioning %q", tt.args, code, stderr, tt.code, tt.want)
+		}
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for the server's log writer and the
+// test to use at once.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}

@@ -1,0 +1,117 @@
+package gateway
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/headroomhq/headroom/internal/bedrock"
+	"github.com/headroomhq/headroom/internal/bedrock/bedrocktest"
+	"github.com/headroomhq/headroom/internal/config"
+	"github.com/headroomhq/headroom/internal/emulator"
+	"github.com/headroomhq/headroom/internal/keys"
+)
+
+// replay is an upstream that answers every call with one recorded answer,
+// so that a benchmark measures the gateway, not the emulator.
+type replay struct {
+	header http.Header
+	body   []byte
+}
+
+func (r *replay) ServeHTTP(w http.ResponseWriter, req *http.Request) {
+	_, _ = io.Copy(io.Discard, req.Body)
+	for k, v := range r.header {
+		w.Header()[k] = v
+	}
+	_, _ = w.Write(r.body)
+}
+
+// record asks an emulator once for op's answer to body.
+func record(b *testing.B, op string, body []byte) *replay {
+	emu, err := emulator.New(config.DefaultEmulator(), slog.New(slog.DiscardHandler), time.Now)
+	if err != nil {
+		b.Fatal(err)
+	}
+	req := httptest.NewRequest(http.MethodPost, "/model/"+sonnet+"/"+op, bytes.NewReader(body))
+	req.Header.Set(emulator.HeaderOutputTokens, "200")
+	rec := httptest.NewRecorder()
+	emu.ServeHTTP(rec, req)
+	if rec.Code != 200 {
+		b.Fatalf("recording %s: %d %s", op, rec.Code, rec.Body.String())
+	}
+	h := rec.Header().Clone()
+	h.Del("Content-Length")
+	return &replay{header: h, body: rec.Body.Bytes()}
+}
+
+func benchGateway(b *testing.B, op string, body []byte) {
+	h := newHarness(b, harnessOpts{
+		buckets:     testBuckets(1e15, 1e18),
+		keys:        []keys.Key{{Name: "alice", Weight: 1}},
+		settleDelay: -1,
+		upstream:    record(b, op, body),
+	})
+	secret := h.secret["alice"]
+	path := "/model/" + sonnet + "/" + op
+	b.SetBytes(int64(len(body)))
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		req := httptest.NewRequest(http.MethodPost, path, bytes.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+secret)
+		rec := httptest.NewRecorder()
+		h.gw.ServeHTTP(rec, req)
+		if rec.Code != 200 {
+			b.Fatalf("status %d: %s", rec.Code, rec.Body.String())
+		}
+	}
+}
+
+// BenchmarkGatewayInvokeSmall is the whole per-request path of a small
+// InvokeModel: auth, read, clamp, rewrite, admit, forward over loopback
+// HTTP to a replaying upstream, pass back, settle.
+func BenchmarkGatewayInvokeSmall(b *testing.B) {
+	benchGateway(b, "invoke", []byte(fmt.Sprintf(smallMsg, 32000)))
+}
+
+// BenchmarkGatewayStream86KB is the same for an 86 KB Claude Code-shaped
+// streaming call (max_tokens 32,000 with thinking, clamped and rewritten),
+// metering every frame of a 200-token answer.
+func BenchmarkGatewayStream86KB(b *testing.B) {
+	benchGateway(b, "invoke-with-response-stream", bedrocktest.ClaudeCodeBody(86<<10, 32000))
+}
+
+// BenchmarkPassStreamMeter is the streaming pass-through and metering alone,
+// on a recorded 200-token answer.
+func BenchmarkPassStreamMeter(b *testing.B) {
+	rp := record(b, "invoke-with-response-stream", []byte(fmt.Sprintf(smallMsg, 4096)))
+	b.SetBytes(int64(len(rp.body)))
+	b.ReportAllocs()
+	for b.Loop() {
+		resp := &http.Response{StatusCode: 200, Header: rp.header, Body: io.NopCloser(bytes.NewReader(rp.body))}
+		res := passStream(httptest.NewRecorder(), resp, func(bedrock.Usage) {})
+		if !res.known {
+			b.Fatal("usage not metered")
+		}
+	}
+}
+
+// TestWriteBenchBody is not a test: scripts/bench-gateway.sh runs it with
+// HEADROOM_BENCH_BODY_OUT=FILE to get the 86 KB Claude Code-shaped body the
+// Go benchmarks use.
+func TestWriteBenchBody(t *testing.T) {
+	out := os.Getenv("HEADROOM_BENCH_BODY_OUT")
+	if out == "" {
+		t.Skip("only for scripts/bench-gateway.sh")
+	}
+	if err := os.WriteFile(out, bedrocktest.ClaudeCodeBody(86<<10, 32000), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}

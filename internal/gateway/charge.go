@@ -1,0 +1,149 @@
+package gateway
+
+import (
+	"time"
+
+	"github.com/headroomhq/headroom/internal/admission"
+	"github.com/headroomhq/headroom/internal/bedrock"
+	"github.com/headroomhq/headroom/internal/quota"
+)
+
+// charge owns one admitted request's ticket and guarantees it ends exactly
+// once. Its guard, deferred right after admission, ends a ticket that no
+// other path ended: after a panic, a client gone before the answer, or any
+// early return. It settles rather than cancels whenever the upstream may
+// have run the model, so nothing generated is refunded wholesale.
+type charge struct {
+	g     *Gateway
+	u     *Upstream
+	t     *admission.Ticket
+	key   string
+	model bedrock.Model
+	rate  int
+	set   quota.Set
+
+	reserved int64 // the admission charge
+	held     int64 // what the ticket holds now (raised while streaming)
+	rawInput int   // uncorrected input estimate, for learning
+	estInput int   // corrected input estimate, charged when usage is unknown
+
+	sent      bool // the request reached the upstream at least once
+	inputOnly bool // the client left before an answer: charge the input
+	ended     bool
+}
+
+// renew replaces the ticket after a re-admission (upstream throttle).
+func (ch *charge) renew(t *admission.Ticket) {
+	ch.t, ch.ended, ch.held = t, false, ch.reserved
+	ch.countReserved()
+}
+
+// adjust raises the held charge when the usage streamed so far costs more
+// than is held; like Bedrock (and the emulator), it never lowers it before
+// the end, so the mirror stays at least as strict as the upstream.
+func (ch *charge) adjust(u bedrock.Usage) {
+	if ch.ended {
+		return
+	}
+	if u.InputTokens == 0 {
+		u.InputTokens = ch.estInput
+	}
+	cost := ch.g.profile.Settlement(u, ch.rate)
+	if cost > ch.held {
+		ch.t.Adjust(ch.g.now(), cost)
+		ch.held = cost
+	}
+}
+
+// settle ends the ticket at the cost of u.
+func (ch *charge) settle(u bedrock.Usage) int64 {
+	cost := ch.g.profile.Settlement(u, ch.rate)
+	ch.settleAt(cost)
+	return cost
+}
+
+// settleAt ends the ticket at a charge in tokens. An extra charge lands at
+// once; a refund waits settleDelay, because the upstream settles its own
+// reservation only after it sent the last byte: handing the refund to the
+// next request the moment that byte arrives would let it reach the
+// upstream before the upstream has given the room back.
+func (ch *charge) settleAt(cost int64) {
+	if ch.ended {
+		return
+	}
+	ch.ended = true
+	ch.count(cost)
+	t, now := ch.t, ch.g.now
+	if cost >= ch.held || ch.g.settleDelay <= 0 {
+		t.Settle(now(), cost)
+		return
+	}
+	time.AfterFunc(ch.g.settleDelay, func() { t.Settle(now(), cost) })
+}
+
+// cancel ends the ticket giving everything back: the upstream refused the
+// request without running it.
+func (ch *charge) cancel() {
+	if ch.ended {
+		return
+	}
+	ch.ended = true
+	ch.t.Cancel(ch.g.now())
+}
+
+func (ch *charge) count(cost int64) {
+	l := ch.u.Ledger()
+	ch.set.Each(func(i int) {
+		ch.g.m.SettledTokens.WithLabelValues(ch.key, l.Spec(i).Name).Add(float64(cost))
+	})
+}
+
+func (ch *charge) countReserved() {
+	l := ch.u.Ledger()
+	ch.set.Each(func(i int) {
+		ch.g.m.ReservedTokens.WithLabelValues(ch.key, l.Spec(i).Name).Add(float64(ch.reserved))
+	})
+}
+
+// finish settles a passed-through answer with what it told us: Bedrock's
+// own usage when it gave it, else the usage metered so far (a stream cut
+// by the client or the upstream), with the input estimate when the model
+// had not even reported its input. A non-streaming answer without usage
+// keeps its reservation: the model ran, and how much it wrote is unknown.
+func (ch *charge) finish(res result, c *call) {
+	u := res.usage
+	switch {
+	case res.known:
+		actual := u.InputTokens + u.CacheWriteInputTokens
+		if ch.g.profile.CacheReadAtAdmission {
+			actual += u.CacheReadInputTokens
+		}
+		ch.g.estimator.learn(ch.model.Base, ch.rawInput, actual)
+		c.settled = ch.settle(u)
+	case !c.op.Streaming():
+		c.settled = max(ch.held, ch.g.profile.Settlement(u, ch.rate))
+		ch.settleAt(c.settled)
+	default:
+		if u.InputTokens == 0 && u.CacheReadInputTokens == 0 && u.CacheWriteInputTokens == 0 {
+			u.InputTokens = ch.estInput
+		}
+		c.settled = ch.settle(u)
+	}
+}
+
+// guard ends a ticket no other path ended. Deferred; it runs during a
+// panic too.
+func (ch *charge) guard(c *call) {
+	switch {
+	case ch.ended:
+		return
+	case ch.inputOnly:
+		c.settled = ch.settle(bedrock.Usage{InputTokens: ch.estInput})
+	case ch.sent:
+		// The outcome is unknown (a panic after sending): keep what is held.
+		c.settled = ch.held
+		ch.settleAt(ch.held)
+	default:
+		ch.cancel()
+	}
+}

@@ -1,0 +1,57 @@
+package gateway
+
+import (
+	"net/http"
+
+	"github.com/headroomhq/headroom/internal/bedrock"
+
+	"github.com/headroomhq/headroom/internal/upstream"
+)
+
+// control passes a control-plane GET (Claude Code's
+// /inference-profiles?type=SYSTEM_DEFINED) to the key's default upstream,
+// re-signed. It costs no quota.
+func (g *Gateway) control(w *responseWriter, r *http.Request, c *call) error {
+	if r.Method != http.MethodGet {
+		return bedrock.Errorf(bedrock.ValidationException, "%s %s is not supported", r.Method, r.URL.Path)
+	}
+	k, err := g.authenticate(r)
+	if err != nil {
+		return err
+	}
+	c.key = k.Name
+	u := g.defaultUpstream(k.Name)
+	c.upstream = u.Name
+	resp, err := u.Client.Control(r.Context(), r.URL.Path, r.URL.RawQuery)
+	if err != nil {
+		return upstreamUnavailable(err)
+	}
+	defer upstream.Drain(resp)
+	c.upstreamRID = resp.Header.Get(bedrock.HeaderRequestID)
+	copyHeader(w.Header(), resp.Header)
+	w.WriteHeader(resp.StatusCode)
+	bp := bufPool.Get().(*[]byte)
+	defer bufPool.Put(bp)
+	for {
+		n, rerr := resp.Body.Read(*bp)
+		if n > 0 {
+			if _, werr := w.Write((*bp)[:n]); werr != nil {
+				return nil
+			}
+		}
+		if rerr != nil {
+			return nil
+		}
+	}
+}
+
+// defaultUpstream is the upstream of the first route that matches any model
+// for the key, else the first configured one.
+func (g *Gateway) defaultUpstream(key string) *Upstream {
+	for _, name := range g.route("", key) {
+		if u := g.upstreams[name]; u != nil {
+			return u
+		}
+	}
+	return g.ordered[0]
+}

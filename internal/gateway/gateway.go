@@ -1,0 +1,340 @@
+package gateway
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/headroomhq/headroom/internal/bedrock"
+	"github.com/headroomhq/headroom/internal/metrics"
+)
+
+// Defaults for Options left zero.
+const (
+	DefaultMaxBody = 20 << 20
+	DefaultMaxWait = 60 * time.Second
+	// DefaultSettleDelay: long enough for the upstream to run its own
+	// settlement after the last byte, short against a model call.
+	DefaultSettleDelay = 200 * time.Millisecond
+)
+
+// Headers Headroom adds to or reads from requests and responses.
+const (
+	// HeaderMaxTokens says what the policy did to max_tokens, "32000->4096",
+	// and to the thinking budget, "32000->4096, thinking 31999->1024".
+	HeaderMaxTokens = "X-Headroom-Max-Tokens"
+	// HeaderThrottle says who throttled a 429: "gateway" or "upstream".
+	HeaderThrottle = "X-Headroom-Throttle"
+	// HeaderMaxWait lets a client ask to wait less than the queue's maximum (seconds).
+	HeaderMaxWait = "X-Headroom-Max-Wait"
+	// HeaderQueued is the time a request waited for quota, in milliseconds.
+	HeaderQueued = "X-Headroom-Queued-Ms"
+	// HeaderShouldRetry "false" makes Claude Code give up at once (daily budget spent).
+	HeaderShouldRetry = "X-Should-Retry"
+)
+
+// Options are the parts a Gateway is built from.
+type Options struct {
+	Logger  *slog.Logger
+	Metrics *metrics.Metrics
+	// Gatherer serves /metrics; nil serves an empty page.
+	Gatherer prometheus.Gatherer
+	Keys     Authenticator
+	// Upstreams in configuration order; Route names them.
+	Upstreams []*Upstream
+	// Route returns the upstream names that may serve a model (its
+	// foundation ID, bedrock.Model.Base) for a key, in order of preference;
+	// nil when none does.
+	Route func(model, key string) []string
+	// Caps returns the max_tokens and thinking-budget caps for a model (its
+	// foundation ID); config.Policy.Caps. A key's own max output replaces
+	// the first.
+	Caps func(model string) (maxTokens, thinkingBudget int)
+	// Profile and Burndown turn a request into quota tokens.
+	Profile  bedrock.Profile
+	Burndown bedrock.Burndown
+	// MaxWait is the longest a request queues for quota (DefaultMaxWait).
+	MaxWait time.Duration
+	// MaxBody is the largest request body accepted (DefaultMaxBody).
+	MaxBody int64
+	// SettleDelay holds a settled request's refund this long before the
+	// ledger gives it to others (DefaultSettleDelay; negative: none). The
+	// upstream settles only after its last byte, so an immediate refund can
+	// admit a request the upstream would still throttle.
+	SettleDelay time.Duration
+}
+
+// Gateway is the http.Handler for `headroom serve`.
+type Gateway struct {
+	log       *slog.Logger
+	m         *metrics.Metrics
+	metricsH  http.Handler
+	keys      Authenticator
+	upstreams map[string]*Upstream
+	ordered   []*Upstream
+	route     func(model, key string) []string
+	caps      func(model string) (maxTokens, thinkingBudget int)
+	profile   bedrock.Profile
+	burndown  bedrock.Burndown
+	maxWait   time.Duration
+	maxBody   int64
+	// settleDelay holds refunds back; see Options.SettleDelay.
+	settleDelay time.Duration
+	// now is the wall clock: admission.Controller.Admit reads it too, and
+	// the two must agree.
+	now       func() time.Time
+	estimator *estimator
+	ids       idSource
+}
+
+// New checks o and builds a Gateway.
+func New(o Options) (*Gateway, error) {
+	if o.Logger == nil || o.Metrics == nil || o.Keys == nil || o.Route == nil {
+		return nil, fmt.Errorf("gateway: Logger, Metrics, Keys and Route are required")
+	}
+	if len(o.Upstreams) == 0 {
+		return nil, fmt.Errorf("gateway: at least one upstream is required")
+	}
+	g := &Gateway{
+		log: o.Logger, m: o.Metrics, keys: o.Keys, route: o.Route, caps: o.Caps,
+		profile: o.Profile, burndown: o.Burndown, maxWait: o.MaxWait, maxBody: o.MaxBody, now: time.Now,
+		upstreams: map[string]*Upstream{}, ordered: o.Upstreams, estimator: newEstimator(),
+	}
+	if g.maxWait <= 0 {
+		g.maxWait = DefaultMaxWait
+	}
+	switch {
+	case o.SettleDelay == 0:
+		g.settleDelay = DefaultSettleDelay
+	case o.SettleDelay > 0:
+		g.settleDelay = o.SettleDelay
+	}
+	if g.maxBody <= 0 {
+		g.maxBody = DefaultMaxBody
+	}
+	if g.caps == nil {
+		g.caps = func(string) (int, int) { return 0, 0 }
+	}
+	if len(g.burndown) == 0 {
+		g.burndown = bedrock.DefaultBurndown()
+	}
+	gath := o.Gatherer
+	if gath == nil {
+		gath = prometheus.NewRegistry()
+	}
+	g.metricsH = promhttp.HandlerFor(gath, promhttp.HandlerOpts{})
+	for _, u := range o.Upstreams {
+		if err := u.check(); err != nil {
+			return nil, err
+		}
+		if g.upstreams[u.Name] != nil {
+			return nil, fmt.Errorf("gateway: upstream %q is listed twice", u.Name)
+		}
+		g.upstreams[u.Name] = u
+	}
+	g.ids.init()
+	return g, nil
+}
+
+// ServeHTTP routes a request. Every response, error or not, carries
+// x-amzn-RequestId: the upstream's when the answer came from upstream,
+// else the gateway's own.
+func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	rid := g.ids.next()
+	w.Header().Set(bedrock.HeaderRequestID, rid)
+	switch {
+	case r.URL.Path == "/healthz":
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		_, _ = w.Write([]byte("ok\n"))
+		return
+	case r.URL.Path == "/metrics":
+		g.metricsH.ServeHTTP(w, r)
+		return
+	case r.URL.Path == "/v1/status":
+		g.serveStatus(w, r)
+		return
+	}
+	rw := &responseWriter{ResponseWriter: w}
+	c := &call{rid: rid, start: g.now(), op: bedrock.Operation(0)}
+	defer g.finish(rw, r, c)
+	if rawModel, op, ok := bedrock.ParsePath(r.URL.EscapedPath()); ok {
+		c.op = op
+		if r.Method != http.MethodPost {
+			c.err = bedrock.Errorf(bedrock.ValidationException, "%s requires POST", op)
+			return
+		}
+		c.err = g.runtime(rw, r, rawModel, c)
+		return
+	}
+	if r.URL.Path == "/inference-profiles" || len(r.URL.Path) > len("/inference-profiles/") && r.URL.Path[:len("/inference-profiles/")] == "/inference-profiles/" {
+		c.err = g.control(rw, r, c)
+		return
+	}
+	c.err = bedrock.Errorf(bedrock.ResourceNotFoundException, "Unknown operation %s %s", r.Method, r.URL.Path)
+}
+
+// finish renders the request's error if nothing was written yet, counts it
+// and logs one line. A panic in a handler is logged and, if the client has
+// received nothing, answered with an InternalServerException; the ticket's
+// own deferred guard has already ended its reservation.
+func (g *Gateway) finish(rw *responseWriter, r *http.Request, c *call) {
+	if p := recover(); p != nil {
+		if p == http.ErrAbortHandler {
+			panic(p)
+		}
+		g.log.Error("handler panic", "request_id", c.rid, "panic", fmt.Sprint(p))
+		c.err = fmt.Errorf("panic: %v", p)
+		c.outcome = metrics.OutcomeInternal
+	}
+	if c.outcome == "" && r.Context().Err() != nil {
+		c.outcome = metrics.OutcomeCanceled // the client left; nobody reads an answer
+	}
+	if c.err != nil && !rw.wrote {
+		be := bedrock.AsError(c.err)
+		WriteError(rw, be)
+		if c.outcome == "" {
+			c.outcome = outcomeOf(be)
+		}
+	}
+	if c.outcome == "" {
+		c.outcome = metrics.OutcomeOK
+		if rw.status >= 400 {
+			c.outcome = metrics.OutcomeUpstreamError
+		}
+	}
+	g.m.Requests.WithLabelValues(c.op.String(), c.outcome).Inc()
+	g.logRequest(r, rw, c)
+	if c.abort {
+		// Cut the client's connection, as the upstream cut ours, so that a
+		// stream broken at a frame boundary does not look complete.
+		panic(http.ErrAbortHandler)
+	}
+}
+
+// WriteError renders err with bedrock.WriteError. It is the only place the
+// gateway writes an error of its own.
+func WriteError(w http.ResponseWriter, err error) { bedrock.WriteError(w, err) }
+
+func outcomeOf(e *bedrock.Error) string {
+	switch e.Name {
+	case bedrock.ThrottlingException:
+		if e.Header.Get(HeaderThrottle) == "upstream" {
+			return metrics.OutcomeThrottledUp
+		}
+		return metrics.OutcomeThrottledGateway
+	case bedrock.InternalServerException:
+		return metrics.OutcomeInternal
+	case bedrock.ServiceUnavailableException, bedrock.ModelTimeoutException:
+		return metrics.OutcomeUpstreamError
+	}
+	return metrics.OutcomeClientError
+}
+
+func (g *Gateway) logRequest(r *http.Request, rw *responseWriter, c *call) {
+	attrs := []slog.Attr{
+		slog.String("request_id", c.rid),
+		slog.String("method", r.Method),
+		slog.String("path", r.URL.Path),
+		slog.Int("status", rw.status),
+		slog.String("outcome", c.outcome),
+		slog.Float64("duration_ms", ms(g.now().Sub(c.start))),
+	}
+	if c.key != "" {
+		attrs = append(attrs, slog.String("key", c.key))
+	}
+	if c.model != "" {
+		attrs = append(attrs, slog.String("model", c.model))
+	}
+	if c.upstream != "" {
+		attrs = append(attrs, slog.String("upstream", c.upstream), slog.String("upstream_request_id", c.upstreamRID))
+	}
+	if c.reserved > 0 || c.settled > 0 {
+		attrs = append(attrs, slog.Int64("reserved", c.reserved), slog.Int64("settled", c.settled),
+			slog.Float64("queued_ms", ms(c.queued)))
+	}
+	if c.clamp != "" {
+		attrs = append(attrs, slog.String("max_tokens", c.clamp))
+	}
+	if c.attempts > 1 {
+		attrs = append(attrs, slog.Int("attempts", c.attempts))
+	}
+	if c.err != nil {
+		attrs = append(attrs, slog.String("error", c.err.Error()))
+	}
+	level := slog.LevelInfo
+	if c.outcome == metrics.OutcomeInternal {
+		level = slog.LevelError
+	}
+	g.log.LogAttrs(r.Context(), level, "request", attrs...)
+}
+
+// call is what one request accumulates for its log line and metrics.
+type call struct {
+	rid, key, model, upstream, upstreamRID string
+	op                                     bedrock.Operation
+	start                                  time.Time
+	queued                                 time.Duration
+	reserved, settled                      int64
+	clamp                                  string
+	attempts                               int
+	outcome                                string
+	err                                    error
+	abort                                  bool // end by aborting the connection
+}
+
+// responseWriter remembers whether anything reached the client (after which
+// no retry and no error rendering is possible) and the status sent.
+type responseWriter struct {
+	http.ResponseWriter
+	wrote  bool
+	status int
+}
+
+func (w *responseWriter) WriteHeader(code int) {
+	if !w.wrote {
+		w.wrote, w.status = true, code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *responseWriter) Write(p []byte) (int, error) {
+	if !w.wrote {
+		w.wrote, w.status = true, http.StatusOK
+	}
+	return w.ResponseWriter.Write(p)
+}
+
+// Unwrap lets http.ResponseController reach Flush on the real writer.
+func (w *responseWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// idSource makes request IDs shaped like Bedrock's UUIDs: a random
+// per-process prefix and a counter, unique without a syscall per request.
+type idSource struct {
+	prefix string
+	n      atomic.Uint64
+}
+
+func (s *idSource) init() {
+	var b [10]byte
+	_, _ = rand.Read(b[:])
+	h := hex.EncodeToString(b[:])
+	s.prefix = h[:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-"
+}
+
+func (s *idSource) next() string {
+	n := s.n.Add(1)
+	var buf [12]byte
+	v := strconv.AppendUint(buf[:0], n&(1<<48-1), 16)
+	const zeros = "000000000000"
+	return s.prefix + zeros[:12-len(v)] + string(v)
+}
+
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }

@@ -1,0 +1,221 @@
+package gateway
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"net/http"
+	"strconv"
+	"sync"
+
+	"github.com/headroomhq/headroom/internal/bedrock"
+	"github.com/headroomhq/headroom/internal/bedrock/eventstream"
+)
+
+// hopHeaders are connection-level headers a proxy must not pass on (RFC 9110
+// section 7.6.1).
+var hopHeaders = map[string]bool{
+	"Connection": true, "Keep-Alive": true, "Proxy-Authenticate": true, "Proxy-Authorization": true,
+	"Te": true, "Trailer": true, "Transfer-Encoding": true, "Upgrade": true, "Proxy-Connection": true,
+}
+
+// copyHeader adds the upstream's end-to-end headers to the response,
+// x-amzn-RequestId included, which replaces the gateway's own.
+func copyHeader(dst, src http.Header) {
+	for k, vs := range src {
+		if hopHeaders[k] {
+			continue
+		}
+		dst[k] = vs
+	}
+}
+
+// Copy buffers: 32 KiB for whole answers; 8 KiB for streams, whose frames
+// are small and which may be open by the thousand.
+var (
+	bufPool    = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
+	streamPool = sync.Pool{New: func() any { b := make([]byte, 8<<10); return &b }}
+)
+
+// result is what a passed-through answer told us about usage.
+type result struct {
+	usage bedrock.Usage
+	// known: usage came from Bedrock (headers, body, or stream metrics),
+	// not an estimate.
+	known bool
+	// started: the answer began (the model ran), so input was consumed.
+	started    bool
+	stopReason string
+	exception  string // a mid-stream exception's name
+	clientGone bool
+	err        error // reading upstream failed mid-answer
+}
+
+// maxKeptBody bounds the copy of a non-streaming answer kept for reading
+// usage and stop_reason. Anthropic answers are far smaller; a bigger one is
+// passed through whole, and settled from headers or at its reservation.
+const maxKeptBody = 8 << 20
+
+// passBody copies a non-streaming answer to the client, keeping a copy to
+// read usage from when the headers lack it and the stop reason when asked.
+func passBody(w http.ResponseWriter, resp *http.Response, converse, wantStop bool) result {
+	copyHeader(w.Header(), resp.Header)
+	w.WriteHeader(resp.StatusCode)
+	var kept bytes.Buffer
+	hu, hok := usageFromHeader(resp.Header)
+	keep := !hok || wantStop
+	bp := bufPool.Get().(*[]byte)
+	defer bufPool.Put(bp)
+	res := result{started: true}
+	for {
+		n, err := resp.Body.Read(*bp)
+		if n > 0 {
+			if !res.clientGone {
+				if _, werr := w.Write((*bp)[:n]); werr != nil {
+					res.clientGone = true
+				}
+			}
+			if keep && kept.Len()+n <= maxKeptBody {
+				kept.Write((*bp)[:n])
+			}
+		}
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			res.err = err
+			break
+		}
+	}
+	if hok {
+		res.usage, res.known = hu, true
+	} else if res.err == nil {
+		read := bedrock.ReadInvokeUsage
+		if converse {
+			read = bedrock.ReadConverseUsage
+		}
+		if u, err := read(kept.Bytes()); err == nil {
+			res.usage, res.known = u, true
+		}
+	}
+	if wantStop {
+		res.stopReason = stopReason(kept.Bytes())
+	}
+	return res
+}
+
+// usageFromHeader reads the X-Amzn-Bedrock-*-Token-Count headers InvokeModel
+// answers carry.
+func usageFromHeader(h http.Header) (bedrock.Usage, bool) {
+	in, ok1 := headerInt(h, bedrock.HeaderInputTokens)
+	out, ok2 := headerInt(h, bedrock.HeaderOutputTokens)
+	if !ok1 || !ok2 {
+		return bedrock.Usage{}, false
+	}
+	cr, _ := headerInt(h, bedrock.HeaderCacheReadTokens)
+	cw, _ := headerInt(h, bedrock.HeaderCacheWriteTokens)
+	return bedrock.Usage{InputTokens: in, OutputTokens: out, CacheReadInputTokens: cr, CacheWriteInputTokens: cw}, true
+}
+
+func headerInt(h http.Header, k string) (int, bool) {
+	v := h[k]
+	if len(v) == 0 {
+		return 0, false
+	}
+	n, err := strconv.Atoi(v[0])
+	return n, err == nil && n >= 0
+}
+
+// stopReason finds the top-level stop_reason (InvokeModel) or stopReason
+// (Converse) of an answer without decoding it: inside a JSON string a quote
+// is escaped, so the member can only be a key, and the top-level one comes
+// after the content (a tool's input may hold the same key, earlier). It runs
+// only for clamped requests, to count truncations.
+func stopReason(body []byte) string {
+	for _, key := range []string{`"stop_reason":"`, `"stopReason":"`} {
+		i := bytes.LastIndex(body, []byte(key))
+		if i < 0 {
+			continue
+		}
+		rest := body[i+len(key):]
+		if j := bytes.IndexByte(rest, '"'); j >= 0 && j < 64 {
+			return string(rest[:j])
+		}
+	}
+	return ""
+}
+
+// passStream copies an event stream to the client as it arrives, flushing
+// after every read so each frame leaves at once, and meters a parsed copy:
+// the same bytes go through a Splitter into a Meter. adjust is called with
+// the usage seen so far whenever the Meter learns something new. A client
+// that goes away stops the copy (the caller's context cancels the upstream
+// call); the usage returned then is what was generated until that point.
+func passStream(w http.ResponseWriter, resp *http.Response, adjust func(bedrock.Usage)) result {
+	copyHeader(w.Header(), resp.Header)
+	w.Header().Del("Content-Length")
+	w.WriteHeader(resp.StatusCode)
+	rc := http.NewResponseController(w)
+	_ = rc.Flush()
+
+	var sp eventstream.Splitter
+	var mt eventstream.Meter
+	meterOK := true
+	res := result{}
+	bp := streamPool.Get().(*[]byte)
+	defer streamPool.Put(bp)
+	for {
+		n, err := resp.Body.Read(*bp)
+		if n > 0 {
+			chunk := (*bp)[:n]
+			if _, werr := w.Write(chunk); werr != nil {
+				res.clientGone = true
+			} else if ferr := rc.Flush(); ferr != nil {
+				res.clientGone = true
+			}
+			if meterOK {
+				meterOK = meterChunk(&sp, &mt, chunk)
+				if mt.Done() || mt.Exception() != "" || meterOK {
+					adjust(mt.Usage())
+				}
+			}
+		}
+		if res.clientGone {
+			break
+		}
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			res.err = err
+			break
+		}
+	}
+	res.usage = mt.Usage()
+	res.started = res.usage.InputTokens > 0 || res.usage.OutputTokens > 0
+	_, hasMetrics := mt.Metrics()
+	res.known = hasMetrics || mt.Done()
+	res.stopReason = mt.StopReason()
+	res.exception = mt.Exception()
+	return res
+}
+
+// meterChunk feeds forwarded bytes to the splitter and every complete
+// message to the meter. It reports false once the stream cannot be metered
+// (corrupt framing); the bytes still reach the client unchanged, and the
+// request is then settled from what was metered before.
+func meterChunk(sp *eventstream.Splitter, mt *eventstream.Meter, chunk []byte) bool {
+	if _, err := sp.Write(chunk); err != nil {
+		return false
+	}
+	for {
+		m, ok, err := sp.Next()
+		if err != nil {
+			return false
+		}
+		if !ok {
+			return true
+		}
+		_ = mt.ObserveMessage(m) // an event it cannot read is skipped, not fatal
+	}
+}

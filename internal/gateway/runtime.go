@@ -1,0 +1,220 @@
+package gateway
+
+import (
+	"errors"
+	"io"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/headroomhq/headroom/internal/admission"
+	"github.com/headroomhq/headroom/internal/bedrock"
+	"github.com/headroomhq/headroom/internal/keys"
+	"github.com/headroomhq/headroom/internal/metrics"
+	"github.com/headroomhq/headroom/internal/upstream"
+)
+
+// runtime serves one of the five model operations.
+func (g *Gateway) runtime(w *responseWriter, r *http.Request, rawModel string, c *call) error {
+	k, err := g.authenticate(r)
+	if err != nil {
+		return err
+	}
+	c.key = k.Name
+	model, err := bedrock.ParseModel(rawModel)
+	if err != nil {
+		return bedrock.Errorf(bedrock.ValidationException, "The provided model identifier is invalid.")
+	}
+	c.model = model.ID
+	body, err := g.readBody(r)
+	if err != nil {
+		return err
+	}
+	u, err := g.pick(model, k.Name)
+	if err != nil {
+		return err
+	}
+	c.upstream = u.Name
+	if c.op == bedrock.OpCountTokens {
+		if _, err := bedrock.ReadCountTokens(body); err != nil {
+			return err
+		}
+		return g.forwardFree(w, r, u, model, body, c)
+	}
+
+	read := bedrock.ReadInvoke
+	if c.op.Converse() {
+		read = bedrock.ReadConverse
+	}
+	req, err := read(body)
+	if err != nil {
+		return err
+	}
+	akey := admissionKey(k)
+	maxCap, budgetCap := g.caps(model.Base)
+	cl := admission.Clamp(admission.Policy{MaxTokensCap: maxCap, ThinkingBudgetCap: budgetCap}, akey, req, bedrock.DefaultMaxOutput(model))
+	if cl.Changed {
+		rewrite := bedrock.RewriteInvoke
+		if c.op.Converse() {
+			rewrite = bedrock.RewriteConverse
+		}
+		if body, err = rewrite(body, cl.MaxTokens, cl.ThinkingBudget); err != nil {
+			return err
+		}
+		c.clamp = cl.Header
+		w.Header().Set(HeaderMaxTokens, cl.Header)
+		g.countClamp(k.Name, req, cl)
+	}
+
+	rate := g.burndown.Rate(model)
+	est := g.estimator.estimate(model.Base, req.InputTokens)
+	tokens := g.profile.Admission(bedrock.Demand{InputTokens: est, MaxTokens: cl.MaxTokens}, rate)
+	set := u.set(model)
+	deadline := g.deadline(r, c.start)
+
+	t, err := g.admit(r, u, admission.Request{Key: akey, Set: set, Tokens: tokens, Deadline: deadline}, c)
+	if err != nil {
+		return err
+	}
+	ch := &charge{g: g, u: u, t: t, key: k.Name, model: model, rate: rate, set: set,
+		reserved: tokens, held: tokens, rawInput: req.InputTokens, estInput: est}
+	ch.countReserved()
+	defer ch.guard(c)
+
+	ex := exchange{u: u, call: upstream.Call{Op: c.op, ModelID: model.ID, Body: body, Header: r.Header},
+		deadline: deadline, ch: ch, req: admission.Request{Key: akey, Set: set, Tokens: tokens, Deadline: deadline}}
+	inflight := g.m.InFlight.WithLabelValues(u.Name)
+	inflight.Inc()
+	defer inflight.Dec()
+	resp, err := g.send(r, &ex, c)
+	if err != nil {
+		return err
+	}
+	if c.queued >= time.Millisecond {
+		w.Header().Set(HeaderQueued, strconv.FormatInt(c.queued.Milliseconds(), 10))
+	}
+	defer resp.Body.Close()
+	c.upstreamRID = resp.Header.Get(bedrock.HeaderRequestID)
+	if resp.StatusCode/100 != 2 {
+		return g.passError(w, resp, ch, c)
+	}
+	var res result
+	if c.op.Streaming() {
+		res = passStream(w, resp, ch.adjust)
+	} else {
+		res = passBody(w, resp, c.op.Converse(), cl.Changed)
+	}
+	ch.finish(res, c)
+	if cl.Changed && (res.stopReason == "max_tokens" || res.stopReason == "max_tokens_exceeded") {
+		g.m.Truncations.WithLabelValues(k.Name).Inc()
+	}
+	switch {
+	case res.clientGone:
+		c.outcome = metrics.OutcomeCanceled
+	case res.err != nil:
+		c.err = res.err
+		c.outcome = metrics.OutcomeUpstreamError
+		c.abort = true
+	}
+	return nil
+}
+
+func admissionKey(k keys.Key) admission.Key {
+	return admission.Key{Name: k.Name, Weight: k.Weight, DailyTokens: k.DailyTokens,
+		MaxConcurrency: k.MaxConcurrency, MaxOutputTokens: k.MaxOutputTokens}
+}
+
+func (g *Gateway) countClamp(key string, req bedrock.Request, cl admission.Clamped) {
+	switch {
+	case !req.HasMaxTokens:
+		g.m.Clamps.WithLabelValues(key, "missing_max_tokens").Inc()
+	case req.MaxTokens != cl.MaxTokens:
+		g.m.Clamps.WithLabelValues(key, "max_tokens").Inc()
+	}
+	if req.Thinking == bedrock.ThinkingEnabled && req.ThinkingBudget != cl.ThinkingBudget {
+		g.m.Clamps.WithLabelValues(key, "thinking_budget").Inc()
+	}
+}
+
+// readBody reads the whole request body, refusing one over the limit.
+func (g *Gateway) readBody(r *http.Request) ([]byte, error) {
+	if r.ContentLength > g.maxBody {
+		return nil, bedrock.Errorf(bedrock.ValidationException,
+			"The request body is %d bytes; Headroom accepts at most %d.", r.ContentLength, g.maxBody)
+	}
+	var body []byte
+	if r.ContentLength > 0 {
+		body = make([]byte, r.ContentLength)
+		if _, err := io.ReadFull(r.Body, body); err != nil {
+			return nil, bedrock.Errorf(bedrock.ValidationException, "Could not read the request body: %v", err)
+		}
+		return body, nil
+	}
+	body, err := io.ReadAll(io.LimitReader(r.Body, g.maxBody+1))
+	if err != nil {
+		return nil, bedrock.Errorf(bedrock.ValidationException, "Could not read the request body: %v", err)
+	}
+	if int64(len(body)) > g.maxBody {
+		return nil, bedrock.Errorf(bedrock.ValidationException, "The request body is over %d bytes, the most Headroom accepts.", g.maxBody)
+	}
+	return body, nil
+}
+
+// pick chooses the upstream for a model and key by the configured routes.
+func (g *Gateway) pick(m bedrock.Model, key string) (*Upstream, error) {
+	for _, name := range g.route(m.Base, key) {
+		if u := g.upstreams[name]; u != nil {
+			return u, nil
+		}
+	}
+	return nil, bedrock.Errorf(bedrock.ValidationException,
+		"Headroom has no route for model %s (for this key); ask the operator to add one", m.ID)
+}
+
+// deadline is when the request stops waiting for quota: the queue's
+// maximum, or sooner when the client asks with x-headroom-max-wait.
+func (g *Gateway) deadline(r *http.Request, start time.Time) time.Time {
+	wait := g.maxWait
+	if v := r.Header.Get(HeaderMaxWait); v != "" {
+		if s, err := strconv.ParseFloat(v, 64); err == nil && s >= 0 {
+			if d := time.Duration(s * float64(time.Second)); d < wait {
+				wait = d
+			}
+		}
+	}
+	return start.Add(wait)
+}
+
+// admit waits in the fair queue and maps its refusals to Bedrock errors.
+func (g *Gateway) admit(r *http.Request, u *Upstream, req admission.Request, c *call) (*admission.Ticket, error) {
+	begin := g.now()
+	t, err := u.Admission.Admit(r.Context(), req)
+	waited := g.now().Sub(begin)
+	c.queued += waited
+	if err == nil {
+		g.m.QueueWait.WithLabelValues("admitted").Observe(waited.Seconds())
+		c.reserved = req.Tokens
+		return t, nil
+	}
+	g.m.QueueWait.WithLabelValues("refused").Observe(waited.Seconds())
+	return nil, refusalError(err)
+}
+
+// refusalError turns an admission error into what the client sees.
+func refusalError(err error) error {
+	var ref *admission.Refusal
+	var big *admission.TooLarge
+	switch {
+	case errors.As(err, &ref):
+		e := bedrock.Errorf(bedrock.ThrottlingException, "%s", ref.Message).WithRetryAfter(ref.RetryAfter)
+		e.SetHeader(HeaderThrottle, "gateway")
+		if ref.Daily {
+			e.SetHeader(HeaderShouldRetry, "false")
+		}
+		return e
+	case errors.As(err, &big):
+		return bedrock.Errorf(bedrock.ValidationException, "%s", big.Error())
+	}
+	// The client went away while queued, or the queue failed.
+	return err
+}

@@ -1,0 +1,175 @@
+package gateway
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"time"
+
+	"github.com/headroomhq/headroom/internal/admission"
+	"github.com/headroomhq/headroom/internal/bedrock"
+	"github.com/headroomhq/headroom/internal/metrics"
+	"github.com/headroomhq/headroom/internal/quota"
+	"github.com/headroomhq/headroom/internal/upstream"
+)
+
+// exchange is one admitted request on its way upstream.
+type exchange struct {
+	u        *Upstream
+	call     upstream.Call
+	deadline time.Time
+	ch       *charge
+	req      admission.Request // to queue again after an upstream throttle
+}
+
+// Retry limits: a transient upstream failure is retried at most
+// maxAttempts times in all, and only while the request's deadline allows.
+const (
+	maxAttempts = 6
+	baseBackoff = 100 * time.Millisecond
+	maxBackoff  = 2 * time.Second
+)
+
+// send calls the upstream, retrying throttles and transient failures before
+// anything reached the client, within the deadline. It returns a response
+// to pass on (2xx, or an error answer that is final) or an error of its
+// own. Every path leaves the charge correct: held while the upstream works
+// on the request, cancelled when it refused it.
+func (g *Gateway) send(r *http.Request, ex *exchange, c *call) (*http.Response, error) {
+	ctx := r.Context()
+	for attempt := 1; ; attempt++ {
+		c.attempts = attempt
+		ex.ch.sent = true
+		resp, err := ex.u.Client.Do(ctx, ex.call)
+		if err != nil {
+			if ctx.Err() != nil {
+				// The client left while the upstream worked; it may have
+				// run the model, so charge the input (guard does it).
+				ex.ch.inputOnly = true
+				return nil, ctx.Err()
+			}
+			if upstream.ClassifyError(err) == upstream.Retryable && g.backoff(ctx, ex, attempt) {
+				g.m.UpstreamRetries.WithLabelValues(ex.u.Name, upstream.Retryable.String()).Inc()
+				continue
+			}
+			ex.ch.cancel()
+			return nil, upstreamUnavailable(err)
+		}
+		switch class := upstream.Classify(resp.StatusCode, resp.Header); class {
+		case upstream.Success, upstream.Fatal:
+			return resp, nil
+		case upstream.Throttled:
+			g.m.UpstreamThrottles.WithLabelValues(ex.u.Name).Inc()
+			last, msg := keepAnswer(resp)
+			l := ex.u.Admission.Ledger()
+			l.Throttled(g.now(), ex.req.Set&throttledKinds(l, msg))
+			// The mirror was off: give the reservation back and queue again
+			// behind the lowered capacity, after a short pause.
+			ex.ch.cancel()
+			if !g.backoff(ctx, ex, attempt) || !g.requeue(r, ex, c) {
+				return last, nil
+			}
+			g.m.UpstreamRetries.WithLabelValues(ex.u.Name, class.String()).Inc()
+		case upstream.Retryable:
+			if attempt >= maxAttempts || !g.backoff(ctx, ex, attempt) {
+				return resp, nil
+			}
+			upstream.Drain(resp)
+			g.m.UpstreamRetries.WithLabelValues(ex.u.Name, class.String()).Inc()
+		}
+	}
+}
+
+// backoff sleeps before attempt+1 and reports whether the deadline leaves
+// room for it.
+func (g *Gateway) backoff(ctx context.Context, ex *exchange, attempt int) bool {
+	if attempt >= maxAttempts {
+		return false
+	}
+	d := min(baseBackoff<<(attempt-1), maxBackoff)
+	d = d/2 + rand.N(d/2+1) // jitter: two clients throttled together do not retry together
+	if g.now().Add(d).After(ex.deadline) {
+		return false
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}
+
+// requeue admits the request again after an upstream throttle; false when
+// the queue refused it (the deadline is gone).
+func (g *Gateway) requeue(r *http.Request, ex *exchange, c *call) bool {
+	t, err := g.admit(r, ex.u, ex.req, c)
+	if err != nil {
+		return false
+	}
+	ex.ch.renew(t)
+	return true
+}
+
+// keepAnswer reads a small error answer so it can be passed on later, and
+// returns a response that replays it, with the exception message.
+func keepAnswer(resp *http.Response) (*http.Response, string) {
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+	upstream.Drain(resp)
+	var v struct {
+		Message string `json:"message"`
+	}
+	_ = json.Unmarshal(b, &v)
+	resp.Body = io.NopCloser(bytes.NewReader(b))
+	return resp, v.Message
+}
+
+// throttledKinds maps Bedrock's throttling message to the kinds of bucket
+// it names. Bedrock gives no other signal (BEDROCK.md section 3), and its
+// messages are fixed strings, compared whole. Anything else lowers the
+// per-minute buckets, the usual cause.
+func throttledKinds(l *quota.Ledger, msg string) quota.Set {
+	switch msg {
+	case bedrock.MsgTooManyTokensPerDay:
+		return l.OfKind(quota.TokensPerDay)
+	case bedrock.MsgTooManyRequests:
+		// Also seen on token limits.
+		return l.OfKind(quota.RequestsPerMinute) | l.OfKind(quota.TokensPerMinute)
+	}
+	return l.OfKind(quota.TokensPerMinute)
+}
+
+// passError passes an upstream error answer on unchanged, marking a
+// throttle that reached the client as Bedrock's own.
+func (g *Gateway) passError(w *responseWriter, resp *http.Response, ch *charge, c *call) error {
+	ch.cancel()
+	if upstream.Classify(resp.StatusCode, resp.Header) == upstream.Throttled {
+		w.Header().Set(HeaderThrottle, "upstream")
+		c.outcome = metrics.OutcomeThrottledUp
+	} else {
+		c.outcome = metrics.OutcomeUpstreamError
+	}
+	copyHeader(w.Header(), resp.Header)
+	w.WriteHeader(resp.StatusCode)
+	_, _ = io.Copy(w, io.LimitReader(resp.Body, 1<<20))
+	return nil
+}
+
+// forwardFree sends a call that costs no quota (CountTokens) and passes the
+// answer on.
+func (g *Gateway) forwardFree(w *responseWriter, r *http.Request, u *Upstream, m bedrock.Model, body []byte, c *call) error {
+	resp, err := u.Client.Do(r.Context(), upstream.Call{Op: c.op, ModelID: m.ID, Body: body, Header: r.Header})
+	if err != nil {
+		return upstreamUnavailable(err)
+	}
+	defer resp.Body.Close()
+	c.upstreamRID = resp.Header.Get(bedrock.HeaderRequestID)
+	copyHeader(w.Header(), resp.Header)
+	w.WriteHeader(resp.StatusCode)
+	_, _ = io.Copy(w, resp.Body)
+	return nil
+}

@@ -1,0 +1,93 @@
+package gateway
+
+import (
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/headroomhq/headroom/internal/admission"
+	"github.com/headroomhq/headroom/internal/bedrock"
+	"github.com/headroomhq/headroom/internal/config"
+	"github.com/headroomhq/headroom/internal/quota"
+	"github.com/headroomhq/headroom/internal/upstream"
+)
+
+// Upstream is one configured upstream as the gateway uses it: the client
+// that reaches it and the admission controller over its mirrored ledger.
+type Upstream struct {
+	Name   string
+	Client *upstream.Client
+	// Admission admits requests to the upstream's ledger.
+	Admission *admission.Controller
+	// Scopes holds the scope of every ledger bucket, in ledger order.
+	Scopes []bedrock.Scope
+
+	sets    sync.Map // model key -> quota.Set
+	setsLen atomic.Int32
+}
+
+// NewUpstream builds the ledger of an upstream's buckets (all full at now)
+// and the admission controller over it.
+func NewUpstream(name string, c *upstream.Client, buckets []config.Bucket, w config.Windows, ao admission.Options, now time.Time) (*Upstream, error) {
+	qw, err := quota.ParseWindows(w.Minute, w.Day, w.DayResetHourUTC)
+	if err != nil {
+		return nil, fmt.Errorf("upstream %q: %w", name, err)
+	}
+	if len(buckets) > quota.MaxBuckets {
+		return nil, fmt.Errorf("upstream %q: %d buckets, at most %d", name, len(buckets), quota.MaxBuckets)
+	}
+	specs := make([]quota.BucketSpec, len(buckets))
+	scopes := make([]bedrock.Scope, len(buckets))
+	for i, b := range buckets {
+		k, err := quota.ParseKind(b.Kind)
+		if err != nil {
+			return nil, fmt.Errorf("upstream %q bucket %q: %w", name, b.Name, err)
+		}
+		specs[i] = quota.BucketSpec{Name: b.Name, Kind: k, Limit: b.Limit}
+		scopes[i] = b.Scope
+	}
+	l := quota.NewLedger(specs, qw, now)
+	return &Upstream{Name: name, Client: c, Admission: admission.New(l, ao), Scopes: scopes}, nil
+}
+
+// Ledger is the upstream's mirrored quota.
+func (u *Upstream) Ledger() *quota.Ledger { return u.Admission.Ledger() }
+
+func (u *Upstream) check() error {
+	if u.Name == "" || u.Client == nil || u.Admission == nil {
+		return fmt.Errorf("gateway: upstream %q needs a name, a client and an admission controller", u.Name)
+	}
+	if n := u.Ledger().Len(); n != len(u.Scopes) {
+		return fmt.Errorf("gateway: upstream %q has %d bucket scopes for %d ledger buckets", u.Name, len(u.Scopes), n)
+	}
+	return nil
+}
+
+// maxSetCache bounds the per-model cache of bucket sets, since model IDs
+// come from clients.
+const maxSetCache = 1024
+
+// set returns the buckets a call to m draws from.
+func (u *Upstream) set(m bedrock.Model) quota.Set {
+	k := m.Base
+	if m.CrossRegion() {
+		k = "x:" + k
+	}
+	if s, ok := u.sets.Load(k); ok {
+		return s.(quota.Set)
+	}
+	var s quota.Set
+	region := u.Client.Region()
+	for i, sc := range u.Scopes {
+		if sc.Matches(region, m) {
+			s |= quota.Bit(i)
+		}
+	}
+	if u.setsLen.Load() < maxSetCache {
+		if _, loaded := u.sets.LoadOrStore(k, s); !loaded {
+			u.setsLen.Add(1)
+		}
+	}
+	return s
+}

@@ -1,0 +1,140 @@
+// Package metrics defines the gateway's Prometheus metrics: requests by
+// outcome, queue wait, tokens reserved and settled by key and bucket, bucket
+// utilisation and effective capacity, upstream throttles, max_tokens clamps
+// and truncations by the cap.
+//
+// Metrics are registered on a Registerer the caller passes in; there are no
+// package-level collectors and nothing here touches the default registry.
+// It records what it is told and reads bucket state through a callback; it
+// decides nothing and imports nothing of Headroom's.
+package metrics
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Outcomes a request ends with, the values of the requests_total "outcome" label.
+const (
+	OutcomeOK               = "ok"                // 2xx passed through (a mid-stream exception included)
+	OutcomeThrottledGateway = "throttled_gateway" // Headroom answered 429 (deadline or daily budget)
+	OutcomeThrottledUp      = "throttled_upstream"
+	OutcomeTooLarge         = "too_large"    // the charge can never fit a bucket
+	OutcomeClientError      = "client_error" // bad input, bad key, unknown model
+	OutcomeUpstreamError    = "upstream_error"
+	OutcomeCanceled         = "canceled" // the client went away
+	OutcomeInternal         = "internal_error"
+)
+
+// Metrics holds the gateway's collectors.
+type Metrics struct {
+	Requests          *prometheus.CounterVec   // op, outcome
+	QueueWait         *prometheus.HistogramVec // result: admitted, refused
+	ReservedTokens    *prometheus.CounterVec   // key, bucket
+	SettledTokens     *prometheus.CounterVec   // key, bucket
+	UpstreamThrottles *prometheus.CounterVec   // upstream
+	UpstreamRetries   *prometheus.CounterVec   // upstream, class
+	Clamps            *prometheus.CounterVec   // key, what: max_tokens, thinking_budget, missing_max_tokens
+	Truncations       *prometheus.CounterVec   // key
+	InFlight          *prometheus.GaugeVec     // upstream
+}
+
+// New creates the collectors and registers them on reg.
+func New(reg prometheus.Registerer) *Metrics {
+	m := &Metrics{
+		Requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "headroom_requests_total",
+			Help: "Requests by operation and outcome.",
+		}, []string{"op", "outcome"}),
+		QueueWait: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "headroom_queue_wait_seconds",
+			Help:    "Time a request waited for quota before it was admitted or refused.",
+			Buckets: []float64{0.001, 0.01, 0.1, 0.5, 1, 2.5, 5, 10, 20, 30, 60, 120},
+		}, []string{"result"}),
+		ReservedTokens: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "headroom_reserved_tokens_total",
+			Help: "Quota tokens reserved at admission, by key and bucket.",
+		}, []string{"key", "bucket"}),
+		SettledTokens: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "headroom_settled_tokens_total",
+			Help: "Quota tokens finally charged at settlement, by key and bucket.",
+		}, []string{"key", "bucket"}),
+		UpstreamThrottles: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "headroom_upstream_throttles_total",
+			Help: "ThrottlingExceptions Bedrock answered despite the mirror, by upstream.",
+		}, []string{"upstream"}),
+		UpstreamRetries: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "headroom_upstream_retries_total",
+			Help: "Upstream calls retried before the first byte reached the client, by upstream and retry class.",
+		}, []string{"upstream", "class"}),
+		Clamps: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "headroom_clamps_total",
+			Help: "Requests whose max_tokens or thinking budget the policy changed, by key and field.",
+		}, []string{"key", "field"}),
+		Truncations: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "headroom_truncations_total",
+			Help: "Clamped requests that stopped at max_tokens: answers the cap cut short, by key.",
+		}, []string{"key"}),
+		InFlight: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "headroom_in_flight_requests",
+			Help: "Requests sent upstream whose answer (a stream included) has not finished, by upstream.",
+		}, []string{"upstream"}),
+	}
+	reg.MustRegister(m.Requests, m.QueueWait, m.ReservedTokens, m.SettledTokens,
+		m.UpstreamThrottles, m.UpstreamRetries, m.Clamps, m.Truncations, m.InFlight)
+	return m
+}
+
+// Bucket is one mirrored bucket's state at scrape time.
+type Bucket struct {
+	Upstream string
+	Name     string
+	Kind     string
+	// Capacity is the configured limit; Effective is the capacity the
+	// ledger currently uses after upstream throttles lowered it.
+	Capacity, Effective float64
+	// Used is settled consumption in the current window; Reserved is held by
+	// requests in flight.
+	Used, Reserved float64
+}
+
+// RegisterBuckets registers a collector that reads bucket state from
+// snapshot at every scrape.
+func RegisterBuckets(reg prometheus.Registerer, snapshot func() []Bucket) {
+	reg.MustRegister(bucketCollector(snapshot))
+}
+
+var (
+	descCapacity = prometheus.NewDesc("headroom_bucket_capacity_tokens",
+		"Configured capacity of a mirrored quota bucket.", []string{"upstream", "bucket", "kind"}, nil)
+	descEffective = prometheus.NewDesc("headroom_bucket_effective_capacity_tokens",
+		"Capacity the ledger uses after upstream throttles (AIMD) lowered it.", []string{"upstream", "bucket", "kind"}, nil)
+	descUsed = prometheus.NewDesc("headroom_bucket_used_tokens",
+		"Settled consumption in the bucket's current window.", []string{"upstream", "bucket", "kind"}, nil)
+	descReserved = prometheus.NewDesc("headroom_bucket_reserved_tokens",
+		"Tokens held by admitted requests not yet settled.", []string{"upstream", "bucket", "kind"}, nil)
+	descUtil = prometheus.NewDesc("headroom_bucket_utilisation_ratio",
+		"(used + reserved) / effective capacity.", []string{"upstream", "bucket", "kind"}, nil)
+)
+
+type bucketCollector func() []Bucket
+
+func (c bucketCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{descCapacity, descEffective, descUsed, descReserved, descUtil} {
+		ch <- d
+	}
+}
+
+func (c bucketCollector) Collect(ch chan<- prometheus.Metric) {
+	for _, b := range c() {
+		l := []string{b.Upstream, b.Name, b.Kind}
+		ch <- prometheus.MustNewConstMetric(descCapacity, prometheus.GaugeValue, b.Capacity, l...)
+		ch <- prometheus.MustNewConstMetric(descEffective, prometheus.GaugeValue, b.Effective, l...)
+		ch <- prometheus.MustNewConstMetric(descUsed, prometheus.GaugeValue, b.Used, l...)
+		ch <- prometheus.MustNewConstMetric(descReserved, prometheus.GaugeValue, b.Reserved, l...)
+		util := 0.0
+		if b.Effective > 0 {
+			util = (b.Used + b.Reserved) / b.Effective
+		}
+		ch <- prometheus.MustNewConstMetric(descUtil, prometheus.GaugeValue, util, l...)
+	}
+}

@@ -1,0 +1,377 @@
+package upstream
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
+	awsconfig "github.com/aws/aws-sdk-go-v2/config"
+
+	"github.com/headroomhq/headroom/internal/bedrock"
+)
+
+// AuthMode says how a Client authenticates to its upstream.
+type AuthMode string
+
+const (
+	// AuthDefault uses the SDK's default credential chain (environment,
+	// shared config and credentials files including SSO, container and
+	// instance roles) and signs with SigV4.
+	AuthDefault AuthMode = "default"
+	// AuthProfile is AuthDefault with a named shared-config profile.
+	AuthProfile AuthMode = "profile"
+	// AuthAPIKey sends a Bedrock API key as "Authorization: Bearer".
+	AuthAPIKey AuthMode = "api-key"
+	// AuthNone sends no credentials (for `headroom emulate`).
+	AuthNone AuthMode = "none"
+)
+
+// SigningName is the SigV4 service name of Bedrock Runtime: "bedrock", not
+// "bedrock-runtime" (BEDROCK.md section 3).
+const SigningName = "bedrock"
+
+// DefaultResponseHeaderTimeout bounds the wait for an answer's headers. A
+// non-streaming InvokeModel answers only when generation is done, and AWS
+// advises SDK read timeouts of up to 60 minutes for long Claude generations,
+// so this is generous; the request's context is the real bound.
+const DefaultResponseHeaderTimeout = 60 * time.Minute
+
+// Options configure one upstream. The cli package fills them from the
+// configuration file; nothing here reads the environment itself except the
+// SDK's own config loader (AWS_REGION, AWS_PROFILE, AWS_CA_BUNDLE, ...).
+type Options struct {
+	Name   string
+	Region string
+	// Endpoint is the runtime base URL; empty means
+	// https://bedrock-runtime.{Region}.amazonaws.com.
+	Endpoint string
+	// ControlEndpoint is the control-plane base URL for GET
+	// /inference-profiles; empty means https://bedrock.{Region}.amazonaws.com,
+	// or Endpoint when Endpoint is set (the emulator serves both).
+	ControlEndpoint string
+	Auth            AuthMode
+	// Profile is the shared-config profile for AuthProfile.
+	Profile string
+	// APIKey is the Bedrock API key for AuthAPIKey (the cli reads it from
+	// the environment variable the configuration names).
+	APIKey string
+	// ResponseHeaderTimeout; zero means DefaultResponseHeaderTimeout.
+	ResponseHeaderTimeout time.Duration
+	// MaxIdleConnsPerHost keeps connections to the upstream warm; zero
+	// means 256, enough for a gateway's steady concurrency.
+	MaxIdleConnsPerHost int
+	// Now is the clock used for SigV4 timestamps; nil means time.Now.
+	Now func() time.Time
+}
+
+// Client sends calls to one upstream. It is safe for concurrent use.
+type Client struct {
+	name, region string
+	runtime      *url.URL
+	control      *url.URL
+	auth         AuthMode
+	apiKey       string
+	creds        aws.CredentialsProvider
+	signer       *v4.Signer
+	http         aws.HTTPClient
+	now          func() time.Time
+}
+
+// New builds a Client. Credentials are resolved lazily, on the first call,
+// so New succeeds without network access; the HTTP client is the SDK's
+// buildable client, so AWS_CA_BUNDLE and proxy settings apply.
+func New(ctx context.Context, o Options) (*Client, error) {
+	if o.Region == "" {
+		return nil, fmt.Errorf("upstream %q: region is required", o.Name)
+	}
+	c := &Client{name: o.Name, region: o.Region, auth: o.Auth, apiKey: o.APIKey, now: o.Now}
+	if c.auth == "" {
+		c.auth = AuthDefault
+	}
+	if c.now == nil {
+		c.now = time.Now
+	}
+	var err error
+	runtime := o.Endpoint
+	if runtime == "" {
+		runtime = "https://bedrock-runtime." + o.Region + ".amazonaws.com"
+	}
+	if c.runtime, err = parseBase(runtime); err != nil {
+		return nil, fmt.Errorf("upstream %q: endpoint: %w", o.Name, err)
+	}
+	control := o.ControlEndpoint
+	switch {
+	case control != "":
+	case o.Endpoint != "":
+		control = o.Endpoint
+	default:
+		control = "https://bedrock." + o.Region + ".amazonaws.com"
+	}
+	if c.control, err = parseBase(control); err != nil {
+		return nil, fmt.Errorf("upstream %q: control endpoint: %w", o.Name, err)
+	}
+
+	headerTimeout := o.ResponseHeaderTimeout
+	if headerTimeout <= 0 {
+		headerTimeout = DefaultResponseHeaderTimeout
+	}
+	idle := o.MaxIdleConnsPerHost
+	if idle <= 0 {
+		idle = 256
+	}
+	// The buildable client, never a plain *http.Client: the config loader
+	// can only add AWS_CA_BUNDLE's roots to this type (BEDROCK.md section 3).
+	hc := awshttp.NewBuildableClient().WithTransportOptions(func(tr *http.Transport) {
+		tr.ResponseHeaderTimeout = headerTimeout
+		tr.MaxIdleConns = max(tr.MaxIdleConns, idle)
+		tr.MaxIdleConnsPerHost = idle
+		tr.MaxConnsPerHost = 0
+	})
+	switch c.auth {
+	case AuthDefault, AuthProfile:
+		if c.auth == AuthProfile && o.Profile == "" {
+			return nil, fmt.Errorf("upstream %q: auth mode profile needs a profile name", o.Name)
+		}
+		loadOpts := []func(*awsconfig.LoadOptions) error{awsconfig.WithRegion(o.Region), awsconfig.WithHTTPClient(hc)}
+		if c.auth == AuthProfile {
+			loadOpts = append(loadOpts, awsconfig.WithSharedConfigProfile(o.Profile))
+		}
+		cfg, err := awsconfig.LoadDefaultConfig(ctx, loadOpts...)
+		if err != nil {
+			return nil, fmt.Errorf("upstream %q: load AWS config: %w", o.Name, err)
+		}
+		if cfg.Credentials == nil {
+			return nil, fmt.Errorf("upstream %q: no AWS credential provider", o.Name)
+		}
+		c.http, c.creds, c.signer = cfg.HTTPClient, cfg.Credentials, v4.NewSigner()
+	case AuthAPIKey, AuthNone:
+		if c.auth == AuthAPIKey && o.APIKey == "" {
+			return nil, fmt.Errorf("upstream %q: auth mode api-key needs a key", o.Name)
+		}
+		// No AWS credentials are used, so the shared config (and a stray
+		// AWS_PROFILE) is not loaded; AWS_CA_BUNDLE still applies.
+		if hc, err = withEnvCABundle(hc); err != nil {
+			return nil, fmt.Errorf("upstream %q: %w", o.Name, err)
+		}
+		c.http = hc
+	default:
+		return nil, fmt.Errorf("upstream %q: unknown auth mode %q", o.Name, c.auth)
+	}
+	return c, nil
+}
+
+// withEnvCABundle adds the certificates of AWS_CA_BUNDLE to hc's roots, as
+// the SDK's config loader does for the other modes.
+func withEnvCABundle(hc *awshttp.BuildableClient) (*awshttp.BuildableClient, error) {
+	env, err := awsconfig.NewEnvConfig()
+	if err != nil || env.CustomCABundle == "" {
+		return hc, err
+	}
+	pemBytes, err := os.ReadFile(env.CustomCABundle)
+	if err != nil {
+		return nil, fmt.Errorf("AWS_CA_BUNDLE: %w", err)
+	}
+	// Like the SDK's loader: the bundle replaces the system roots.
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(pemBytes) {
+		return nil, fmt.Errorf("AWS_CA_BUNDLE %s: no PEM certificates", env.CustomCABundle)
+	}
+	return hc.WithTransportOptions(func(tr *http.Transport) {
+		if tr.TLSClientConfig == nil {
+			tr.TLSClientConfig = &tls.Config{}
+		}
+		tr.TLSClientConfig.RootCAs = pool
+	}), nil
+}
+
+func parseBase(s string) (*url.URL, error) {
+	u, err := url.Parse(strings.TrimRight(s, "/"))
+	if err != nil {
+		return nil, err
+	}
+	if u.Scheme != "http" && u.Scheme != "https" || u.Host == "" {
+		return nil, fmt.Errorf("%q is not an http(s) URL", s)
+	}
+	return u, nil
+}
+
+// Name is the upstream's configured name.
+func (c *Client) Name() string { return c.name }
+
+// Region is the upstream's region, which bucket scopes match against.
+func (c *Client) Region() string { return c.region }
+
+// Call is one runtime operation to send.
+type Call struct {
+	Op bedrock.Operation
+	// ModelID is the decoded model identifier (bedrock.Model.ID); the
+	// Client escapes it the way the AWS SDKs do.
+	ModelID string
+	Body    []byte
+	// Header holds the client headers worth forwarding (see ForwardHeader);
+	// the Client adds Content-Type, Accept and its own authentication.
+	Header http.Header
+}
+
+// Do sends c and returns the upstream's answer; the caller closes its body.
+// A non-nil error means no answer arrived (classify it with ClassifyError).
+func (c *Client) Do(ctx context.Context, call Call) (*http.Response, error) {
+	escaped := "/model/" + escapeSegment(call.ModelID) + "/" + action(call.Op)
+	u := *c.runtime
+	u.Path = c.runtime.Path + "/model/" + call.ModelID + "/" + action(call.Op)
+	u.RawPath = c.runtime.EscapedPath() + escaped
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u.String(), bytes.NewReader(call.Body))
+	if err != nil {
+		return nil, fmt.Errorf("upstream %q: build request: %w", c.name, err)
+	}
+	// NewRequest re-parses the URL; keep our escaping, which is what we sign.
+	req.URL.Path, req.URL.RawPath = u.Path, u.RawPath
+	for k, vs := range call.Header {
+		if ForwardHeader(k) {
+			req.Header[k] = vs
+		}
+	}
+	if req.Header.Get("Content-Type") == "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if req.Header.Get("Accept") == "" {
+		if call.Op.Streaming() {
+			req.Header.Set("Accept", bedrock.ContentTypeEventStream)
+		} else {
+			req.Header.Set("Accept", "application/json")
+		}
+	}
+	return c.send(ctx, req, call.Body)
+}
+
+// Control forwards a control-plane GET (such as /inference-profiles) with
+// the given path and raw query.
+func (c *Client) Control(ctx context.Context, path, rawQuery string) (*http.Response, error) {
+	u := *c.control
+	u.Path = c.control.Path + path
+	u.RawPath = ""
+	u.RawQuery = rawQuery
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
+	if err != nil {
+		return nil, fmt.Errorf("upstream %q: build request: %w", c.name, err)
+	}
+	req.Header.Set("Accept", "application/json")
+	return c.send(ctx, req, nil)
+}
+
+func (c *Client) send(ctx context.Context, req *http.Request, body []byte) (*http.Response, error) {
+	req.ContentLength = int64(len(body))
+	if len(body) == 0 {
+		req.Body = http.NoBody
+	}
+	switch c.auth {
+	case AuthAPIKey:
+		req.Header.Set("Authorization", "Bearer "+c.apiKey)
+	case AuthDefault, AuthProfile:
+		creds, err := c.creds.Retrieve(ctx)
+		if err != nil {
+			return nil, &CredentialsError{Upstream: c.name, Err: err}
+		}
+		sum := sha256.Sum256(body)
+		if err := c.signer.SignHTTP(ctx, creds, req, hex.EncodeToString(sum[:]), SigningName, c.region, c.now()); err != nil {
+			return nil, fmt.Errorf("upstream %q: sign: %w", c.name, err)
+		}
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("upstream %q: %w", c.name, err)
+	}
+	return resp, nil
+}
+
+// CredentialsError means the upstream's AWS credentials could not be
+// resolved (expired SSO session, no role, ...). It is the operator's
+// problem, not the client's.
+type CredentialsError struct {
+	Upstream string
+	Err      error
+}
+
+func (e *CredentialsError) Error() string {
+	return fmt.Sprintf("upstream %q: retrieve AWS credentials: %v", e.Upstream, e.Err)
+}
+
+func (e *CredentialsError) Unwrap() error { return e.Err }
+
+// IsCredentials reports whether err is a *CredentialsError.
+func IsCredentials(err error) bool {
+	var ce *CredentialsError
+	return errors.As(err, &ce)
+}
+
+func action(op bedrock.Operation) string {
+	switch op {
+	case bedrock.OpInvoke:
+		return "invoke"
+	case bedrock.OpInvokeStream:
+		return "invoke-with-response-stream"
+	case bedrock.OpConverse:
+		return "converse"
+	case bedrock.OpConverseStream:
+		return "converse-stream"
+	case bedrock.OpCountTokens:
+		return "count-tokens"
+	}
+	return "invoke"
+}
+
+// escapeSegment percent-encodes everything but RFC 3986 unreserved
+// characters, as the AWS SDKs do for the modelId label (':' becomes %3A,
+// an ARN's '/' becomes %2F).
+func escapeSegment(s string) string {
+	const hexd = "0123456789ABCDEF"
+	var b strings.Builder
+	b.Grow(len(s) + 8)
+	for i := 0; i < len(s); i++ {
+		ch := s[i]
+		if 'A' <= ch && ch <= 'Z' || 'a' <= ch && ch <= 'z' || '0' <= ch && ch <= '9' || ch == '-' || ch == '_' || ch == '.' || ch == '~' {
+			b.WriteByte(ch)
+			continue
+		}
+		b.WriteByte('%')
+		b.WriteByte(hexd[ch>>4])
+		b.WriteByte(hexd[ch&15])
+	}
+	return b.String()
+}
+
+// ForwardHeader reports whether a client request header may be passed to the
+// upstream: Content-Type, Accept, Bedrock's own X-Amzn-Bedrock-* request
+// options (accept type, guardrails, trace, performance and service tier) and
+// anthropic-beta. Authorization, X-Amz-* signing headers, hop-by-hop and
+// Headroom's own headers are not, except X-Headroom-Emulator-* (which
+// steer `headroom emulate`'s answers in tests and demos; Bedrock ignores
+// them).
+func ForwardHeader(canonicalKey string) bool {
+	switch canonicalKey {
+	case "Content-Type", "Accept", "Anthropic-Beta":
+		return true
+	}
+	return strings.HasPrefix(canonicalKey, "X-Amzn-Bedrock-") || strings.HasPrefix(canonicalKey, "X-Headroom-Emulator-")
+}
+
+// Drain discards the rest of a response body and closes it, so the
+// connection can be reused after a retry.
+func Drain(resp *http.Response) {
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20))
+	_ = resp.Body.Close()
+}

@@ -1,0 +1,167 @@
+#!/usr/bin/env bash
+# Gateway overhead: `headroom serve` in front of `headroom emulate` against
+# the same emulator called directly, in the same run, on loopback, with wrk
+# and hey (from apt). Figures go in /work/notes/bench-gateway.md and BENCHMARKS.md.
+#
+#   scripts/bench-gateway.sh [SECONDS] [STREAMS]
+#
+# 1. Added latency at moderate load (4 connections pausing 10 ms between
+#    requests), p50 and p99, with wrk:
+#    a small InvokeModel, and an 86 KB Claude Code-shaped
+#    InvokeModelWithResponseStream (max_tokens 32,000 + thinking, which the
+#    gateway clamps and rewrites), 50-token answers.
+# 2. Throughput at saturation (64 connections, small InvokeModel).
+# 3. RSS of the gateway idle, and with STREAMS (default 1,000) concurrent
+#    open streams against a second emulator that answers slowly.
+# Targets (issue 3): p50 <= 0.3 ms and p99 <= 1 ms added; throughput >= 60%
+# of direct; RSS <= 50 MB idle, <= 200 MB with 1,000 open streams.
+set -euo pipefail
+
+duration=${1:-5}
+streams=${2:-1000}
+root=$(cd "$(dirname "$0")/.." && pwd)
+work=$(mktemp -d)
+pids=()
+cleanup() {
+	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
+	rm -rf "$work"
+}
+trap cleanup EXIT
+ulimit -n 20000 2>/dev/null || true
+
+(cd "$root" && go build -o "$work/headroom" ./cmd/headroom)
+(cd "$root" && HEADROOM_BENCH_BODY_OUT="$work/cc86k.json" go test -run '^TestWriteBenchBody$' ./internal/gateway/ >/dev/null)
+printf '%s' '{"anthropic_version":"bedrock-2023-05-31","max_tokens":100,"messages":[{"role":"user","content":"Say hi."}]}' >"$work/small.json"
+
+buckets='
+      - {name: tpm, kind: tpm, limit: 1000000000000000}
+      - {name: tpd, kind: tpd, limit: 1000000000000000}'
+cat >"$work/fast.yaml" <<YAML
+regions:
+  - name: us-east-1
+    buckets: $buckets
+generation:
+  output_tokens: {distribution: fixed, min: 50, mean: 50, max: 50}
+YAML
+# 100 tokens at 20 tokens/s: every stream stays open about 5 s.
+cat >"$work/slow.yaml" <<YAML
+regions:
+  - name: us-east-1
+    buckets: $buckets
+generation:
+  output_tokens: {distribution: fixed, min: 100, mean: 100, max: 100}
+  tokens_per_second: 20
+  chunk_tokens: 1
+YAML
+
+# start NAME CMD...: runs CMD in the background, waits for its URL line.
+start() {
+	local name=$1
+	shift
+	: >"$work/$name.out"
+	"$@" >"$work/$name.out" 2>"$work/$name.err" &
+	pids+=($!)
+	eval "${name}_pid=$!"
+	for _ in $(seq 100); do
+		url=$(grep -o 'http://127\.0\.0\.1:[0-9]*' "$work/$name.out" | head -1 || true)
+		[[ -n $url ]] && break
+		sleep 0.1
+	done
+	[[ -n $url ]] || { echo "$name did not start"; cat "$work/$name.err"; exit 1; }
+	eval "${name}_url=$url"
+}
+
+serve_config() { # EMULATOR_URL
+	cat <<YAML
+listen: 127.0.0.1:0
+upstreams:
+  - name: emu
+    region: us-east-1
+    endpoint: $1
+    auth: {mode: none}
+    buckets: $buckets
+YAML
+}
+
+start fast "$work/headroom" emulate --addr 127.0.0.1:0 --config "$work/fast.yaml" --log-level warn
+start slow "$work/headroom" emulate --addr 127.0.0.1:0 --config "$work/slow.yaml" --log-level warn
+serve_config "$fast_url" >"$work/serve-fast.yaml"
+serve_config "$slow_url" >"$work/serve-slow.yaml"
+key=$("$work/headroom" keys create bench --data-dir "$work/data" --json | sed -n 's/.*"secret": *"\([^"]*\)".*/\1/p')
+[[ -n $key ]] || { echo "no key"; exit 1; }
+start gw "$work/headroom" serve --config "$work/serve-fast.yaml" --data-dir "$work/data"
+start gwslow "$work/headroom" serve --config "$work/serve-slow.yaml" --data-dir "$work/data" --log-level warn
+
+rss() { awk '/VmRSS/ {printf "%.1f MB", $2/1024}' "/proc/$1/status"; }
+model=us.anthropic.claude-sonnet-4-20250514-v1:0
+# wrkrun LABEL BASE OP BODY CONNS DURATION [PAUSE_MS]: wrk with microsecond
+# latency percentiles (time to the whole answer, stream included); with
+# PAUSE_MS each connection waits that long between requests (moderate load,
+# not saturation).
+wrkrun() {
+	local label=$1 base=$2 op=$3 body=$4 conns=$5 dur=$6 pause=${7:-0}
+	cat >"$work/post.lua" <<LUA
+local f = io.open("$body", "rb")
+wrk.method = "POST"
+wrk.body = f:read("*a")
+f:close()
+wrk.headers["Content-Type"] = "application/json"
+wrk.headers["Authorization"] = "Bearer $key"
+wrk.headers["x-headroom-emulator-output-tokens"] = "50"
+if $pause > 0 then
+	delay = function() return $pause end
+end
+done = function(summary, latency, requests)
+	io.write(string.format("RESULT %.3f %.3f %.0f %d %d\\n", latency:percentile(50)/1000, latency:percentile(99)/1000,
+		summary.requests/(summary.duration/1e6), summary.errors.status, summary.errors.connect + summary.errors.read + summary.errors.timeout))
+end
+LUA
+	local r
+	r=$(wrk -t1 -c"$conns" -d"$dur" -s "$work/post.lua" "$base/model/$model/$op" | awk '/^RESULT/ {print $2, $3, $4, $5, $6}')
+	read -r p50 p99 rps bad errs <<<"$r"
+	printf '%-24s p50 %7s ms  p99 %7s ms  %7s req/s  non-2xx %s, socket errors %s\n' "$label" "$p50" "$p99" "$rps" "$bad" "$errs"
+	local v=${label// /_}
+	eval "${v}_p50=$p50; ${v}_p99=$p99; ${v}_rps=$rps"
+}
+
+echo "== $(uname -m), $(nproc) cores, $(go version | cut -d' ' -f3), load average: $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "== RSS idle: gateway $(rss "$gw_pid")"
+echo "== warm-up"
+wrkrun warm_direct "$fast_url" invoke "$work/small.json" 8 2s >/dev/null
+wrkrun warm_gateway "$gw_url" invoke "$work/small.json" 8 2s >/dev/null
+
+echo "== latency at moderate load (4 connections, each pausing 10 ms between requests, ${duration}s; wrk, time to the whole answer)"
+wrkrun direct_small "$fast_url" invoke "$work/small.json" 4 "${duration}s" 10
+wrkrun gateway_small "$gw_url" invoke "$work/small.json" 4 "${duration}s" 10
+wrkrun direct_stream "$fast_url" invoke-with-response-stream "$work/cc86k.json" 4 "${duration}s" 10
+wrkrun gateway_stream "$gw_url" invoke-with-response-stream "$work/cc86k.json" 4 "${duration}s" 10
+awk -v a="$direct_small_p50" -v b="$gateway_small_p50" -v c="$direct_small_p99" -v d="$gateway_small_p99" \
+	'BEGIN {printf "added, small InvokeModel:            p50 %.3f ms, p99 %.3f ms\n", b-a, d-c}'
+awk -v a="$direct_stream_p50" -v b="$gateway_stream_p50" -v c="$direct_stream_p99" -v d="$gateway_stream_p99" \
+	'BEGIN {printf "added, 86 KB Claude Code-shaped stream: p50 %.3f ms, p99 %.3f ms\n", b-a, d-c}'
+
+echo "== throughput at saturation (64 connections, ${duration}s, small InvokeModel)"
+wrkrun direct_saturated "$fast_url" invoke "$work/small.json" 64 "${duration}s"
+wrkrun gateway_saturated "$gw_url" invoke "$work/small.json" 64 "${duration}s"
+awk -v a="$direct_saturated_rps" -v b="$gateway_saturated_rps" 'BEGIN {printf "gateway / direct: %.0f%%\n", 100*b/a}'
+echo "== RSS after the load: gateway $(rss "$gw_pid")"
+
+echo "== $streams concurrent open streams (slow emulator, ~5 s each)"
+echo "   RSS before: $(rss "$gwslow_pid")"
+hey -c "$streams" -n "$streams" -t 60 -m POST -T application/json -H "Authorization: Bearer $key" -D "$work/small.json" \
+	"$gwslow_url/model/$model/invoke-with-response-stream" >"$work/streams.out" &
+hey_pid=$!
+peak=0
+maxopen=0
+for _ in $(seq 40); do
+	sleep 0.25
+	kb=$(awk '/VmRSS/ {print $2}' "/proc/$gwslow_pid/status")
+	((kb > peak)) && peak=$kb
+	open=$(curl -s "$gwslow_url/metrics" | awk '/^headroom_in_flight_requests/ {printf "%d", $2}')
+	((${open:-0} > maxopen)) && maxopen=$open
+	kill -0 "$hey_pid" 2>/dev/null || break
+done
+wait "$hey_pid" || true
+echo "   most streams open at once (sampled): $maxopen; peak RSS $(awk -v k="$peak" 'BEGIN {printf "%.1f MB", k/1024}')"
+sed -n '/Status code distribution/,/^$/p' "$work/streams.out"
+echo "== upstream throttles: $(curl -s "$gw_url/metrics" | awk '/^headroom_upstream_throttles_total/ {s+=$2} END {print s+0}')"
