@@ -279,6 +279,7 @@ var modelDisplayNames = map[string]string{
 	"claude-haiku-4-5":     "Anthropic Claude Haiku 4.5",
 	"claude-3-7-sonnet":    "Anthropic Claude 3.7 Sonnet V1",
 	"claude-sonnet-4-6":    "Anthropic Claude Sonnet 4.6",
+	"claude-sonnet-4-5":    "Anthropic Claude Sonnet 4.5",
 }
 
 // quotaName names a bucket the way AWS names quotas, e.g. "Cross-region

@@ -92,8 +92,8 @@ func TestServiceQuotasList(t *testing.T) {
 	_, client := sqServer(t, "")
 	// The region comes from the SigV4 credential scope.
 	got := rows(listAll(t, client("us-west-2", ""), false, 3))
-	if len(got) != 10 {
-		t.Fatalf("ListServiceQuotas returned %d quotas, want the 10 buckets of us-west-2: %v", len(got), got)
+	if len(got) != 12 {
+		t.Fatalf("ListServiceQuotas returned %d quotas, want the 12 buckets of us-west-2: %v", len(got), got)
 	}
 	want := []sqRow{
 		{"L-59759B4A", "Cross-region model inference tokens per minute for Anthropic Claude Sonnet 4 V1", 200000, "arn:aws:servicequotas:us-west-2:123456789012:bedrock/L-59759B4A"},
@@ -102,8 +102,8 @@ func TestServiceQuotasList(t *testing.T) {
 	if diff := cmp.Diff(want, got[:2]); diff != "" {
 		t.Errorf("first quotas (-want +got):\n%s", diff)
 	}
-	if got[6].Code != "L-58BE175A" || got[7].Code != "L-6120CF2D" {
-		t.Errorf("Haiku 4.5 codes = %s, %s; want L-58BE175A, L-6120CF2D", got[6].Code, got[7].Code)
+	if got[8].Code != "L-58BE175A" || got[9].Code != "L-6120CF2D" {
+		t.Errorf("Haiku 4.5 codes = %s, %s; want L-58BE175A, L-6120CF2D", got[8].Code, got[9].Code)
 	}
 	// Codes are unique and stable, and defaults equal applied values
 	// without a scenario.
