@@ -211,6 +211,11 @@ func (c *Controller) enqueue(now time.Time, req Request, blocking bool) (*Ticket
 	if req.Deadline.IsZero() {
 		req.Deadline = now.Add(c.opts.DefaultMaxWait)
 	}
+	if req.Deadline.Before(now) {
+		// "Do not wait" (the caller read its clock a moment earlier): it
+		// is still admitted if it fits now, not refused unseen.
+		req.Deadline = now
+	}
 	c.rollDay(now)
 	ks := c.keyFor(req.Key)
 	if b := ks.key.DailyTokens; b > 0 && ks.todayTotal-ks.todayHeld+req.Tokens > b {

@@ -42,6 +42,10 @@ type Refusal struct {
 	Kind   quota.Kind
 	// RetryAfter is when the request would fit if nothing else changed.
 	RetryAfter time.Duration
+	// Holds is set when the room the request waits for depends on requests
+	// in flight ending: RetryAfter is then the ledger's estimate
+	// (quota.LimitError.Holds).
+	Holds bool
 	// Daily is set when a daily bucket, the key's protected daily share or
 	// its daily budget is spent: the client should not retry soon.
 	Daily bool

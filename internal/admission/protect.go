@@ -149,7 +149,9 @@ func (c *Controller) nextWake(now time.Time) (time.Time, bool) {
 // NextWake returns when a Pump could next change something without any
 // Settle, Cancel or Enqueue in between: the earliest time at which the head
 // of some key's queue fits the ledger, or the earliest deadline. It reports
-// false when nothing waits.
+// false when nothing waits. A head kept out by requests in flight has no
+// such time (their holds end on Settle or Cancel, which pump): the
+// ledger's hold estimate stands in for it (quota.LimitError.Holds).
 func (c *Controller) NextWake(now time.Time) (time.Time, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -183,9 +185,13 @@ func (c *Controller) refusal(now time.Time, t *Ticket) *Refusal {
 		if le.Kind == quota.RequestsPerMinute {
 			used = int64(ks.inflight)
 		}
-		return &Refusal{Bucket: le.Bucket, Kind: le.Kind, Daily: le.Kind.Daily(), RetryAfter: le.RetryAfter, KeyShare: share, KeyUsed: used,
-			Message: fmt.Sprintf("Headroom: %s bucket %q is full; key %s's fair share is %s of %s; retry in %s",
-				le.Kind.Phrase(), le.Bucket, name, commas(share), commas(le.Effective), human(le.RetryAfter))}
+		full := "is full"
+		if le.Holds {
+			full = "is full (requests in flight hold part of the quota)"
+		}
+		return &Refusal{Bucket: le.Bucket, Kind: le.Kind, Daily: le.Kind.Daily(), RetryAfter: le.RetryAfter, Holds: le.Holds, KeyShare: share, KeyUsed: used,
+			Message: fmt.Sprintf("Headroom: %s bucket %q %s; key %s's fair share is %s of %s; retry in %s",
+				le.Kind.Phrase(), le.Bucket, full, name, commas(share), commas(le.Effective), human(le.RetryAfter))}
 	}
 	if m := ks.key.MaxConcurrency; m > 0 && ks.inflight >= m {
 		return &Refusal{RetryAfter: time.Second,

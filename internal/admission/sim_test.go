@@ -112,7 +112,9 @@ func (s *sim) settle() {
 			f(s.now, r)
 		}
 	}
-	if at, ok := s.c.NextWake(s.now); ok && (s.wakeAt.Before(s.now) || at.Before(s.wakeAt)) {
+	// A pending wake at now has run already (events at one instant run
+	// before this): schedule again.
+	if at, ok := s.c.NextWake(s.now); ok && (!s.wakeAt.After(s.now) || at.Before(s.wakeAt)) {
 		if at.Before(s.now) {
 			at = s.now
 		}
@@ -202,7 +204,11 @@ func TestFairness(t *testing.T) {
 		if share := total / 4; x.served < share*8/10 {
 			t.Errorf("%s served %d, less than 80%% of an equal share %d", k.Name, x.served, share)
 		}
-		if x.maxWait > 20*time.Second || x.refused > 0 {
+		// Bounded: the heavy key's ten 20-second holds can fill the whole
+		// minute, so a light request waits for one of them to end (up to
+		// 20 s) and for what it consumed to drain (4,000 at 40,000 per
+		// minute: 6 s), behind at most the other light keys.
+		if x.maxWait > 35*time.Second || x.refused > 0 {
 			t.Errorf("%s: max queue wait %v, %d refusals; want bounded waits and no refusal", k.Name, x.maxWait, x.refused)
 		}
 	}

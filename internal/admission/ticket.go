@@ -49,6 +49,7 @@ type Ticket struct {
 	enqueued time.Time
 	granted  time.Time
 	charged  int64  // tokens charged now in the key's usage
+	consumed int64  // usage cost reported by Adjust so far
 	day      string // day label the charge counts in
 	dayIn    int64  // part of charged counted in day
 	core     bool   // from Enqueue: reported by Pump
@@ -104,7 +105,11 @@ func (t *Ticket) Waited() time.Duration {
 	return t.granted.Sub(t.enqueued)
 }
 
-// Adjust moves a granted ticket's charge to tokens, the cost seen so far.
+// Adjust reports tokens, the cost of the usage seen so far while the
+// answer streams: the ledger counts what is new of it as consumed, out of
+// the ticket's hold (see quota.Reservation.Adjust), and the key is charged
+// the larger of its reservation and that cost. Usage never shrinks: a
+// smaller value than an earlier one does nothing.
 func (t *Ticket) Adjust(now time.Time, tokens int64) {
 	if t == nil {
 		return
@@ -112,17 +117,15 @@ func (t *Ticket) Adjust(now time.Time, tokens int64) {
 	c := t.c
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if t.state != Granted {
+	if t.state != Granted || tokens <= t.consumed {
 		return
 	}
-	tokens = max(tokens, 0)
-	lower := tokens < t.charged
+	t.consumed = tokens
 	t.res.Adjust(now, tokens)
 	c.rollDay(now)
-	c.charge(now, t, tokens)
-	if lower {
-		c.pump(now)
-	}
+	c.charge(now, t, max(t.req.Tokens, tokens))
+	// Consumption drains where a hold did not: waits may be shorter now.
+	c.pump(now)
 }
 
 // Settle ends a granted ticket at its final cost and lets waiting requests
@@ -137,14 +140,15 @@ func (t *Ticket) Settle(now time.Time, tokens int64) bool {
 	if t.state != Granted {
 		return false
 	}
-	tokens = max(tokens, 0)
+	tokens = max(tokens, 0, t.consumed)
 	t.res.Settle(now, tokens)
 	c.end(now, t, tokens, Settled)
 	return true
 }
 
 // Cancel ends the ticket giving everything back: a waiting ticket leaves the
-// queue, a granted one returns its reservation. It reports whether this
+// queue, a granted one returns its reservation (for a request the upstream
+// never ran; what Adjust reported stays charged). It reports whether this
 // call ended the ticket.
 func (t *Ticket) Cancel(now time.Time) bool {
 	if t == nil {
@@ -161,7 +165,7 @@ func (t *Ticket) Cancel(now time.Time) bool {
 		return true
 	case Granted:
 		t.res.Cancel(now)
-		c.end(now, t, 0, Cancelled)
+		c.end(now, t, t.consumed, Cancelled)
 		return true
 	}
 	return false

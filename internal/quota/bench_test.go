@@ -65,3 +65,45 @@ func BenchmarkRefused(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkReserveSettleCounters is the fast path with the other window
+// modes: clock minutes and a rolling day (per-minute slots).
+func BenchmarkReserveSettleCounters(b *testing.B) {
+	l := NewLedger([]BucketSpec{
+		{Name: "sonnet-tpm", Kind: TokensPerMinute, Limit: 200000},
+		{Name: "account-tpd", Kind: TokensPerDay, Limit: 144000000},
+		{Name: "sonnet-rpm", Kind: RequestsPerMinute, Limit: 200},
+	}, Windows{Minute: Clock, Day: Rolling}, t0)
+	set := l.All()
+	now := t0
+	b.ReportAllocs()
+	for b.Loop() {
+		now = now.Add(300 * time.Millisecond)
+		res, err := l.Reserve(now, set, 1000)
+		if err != nil {
+			b.Fatal(err)
+		}
+		res.Settle(now, 400)
+	}
+}
+
+// BenchmarkWaitRollingDay is the slowest wait: a rolling day with usage in
+// every minute, asked for room that only the last minute's expiry makes.
+func BenchmarkWaitRollingDay(b *testing.B) {
+	l := NewLedger([]BucketSpec{{Name: "tpd", Kind: TokensPerDay, Limit: 1440 * 1000}}, Windows{Day: Rolling}, t0)
+	now := t0
+	for range 1440 {
+		r, err := l.Reserve(now, l.All(), 1000)
+		if err != nil {
+			b.Fatal(err)
+		}
+		r.Settle(now, 1000)
+		now = now.Add(time.Minute - time.Second)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if w, never := l.Wait(now, l.All(), 1000*1400); never || w <= 0 {
+			b.Fatal(w, never)
+		}
+	}
+}

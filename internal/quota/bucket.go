@@ -11,6 +11,9 @@ const (
 	dayNs    = int64(24 * time.Hour)
 	never    = int64(math.MaxInt64)
 
+	// rollSlots is the rolling day's length in one-minute slots.
+	rollSlots = 24 * 60
+
 	// Additive increase: the effective limit grows back by stepPct % of the
 	// limit for every full minute without an upstream throttle.
 	stepPct = 5
@@ -22,34 +25,52 @@ const (
 	throttleHold   = int64(time.Second)
 )
 
-// bucket is one bucket's state. All times are Unix nanoseconds. A bucket is
-// a plain value so that wait can simulate the future on a copy.
-type bucket struct {
-	name    string
-	kind    Kind
-	limit   int64
-	period  int64 // window length: a minute or a day
-	offset  int64 // counter windows start at offset + k×period
-	counter bool  // counter window (Clock, Fixed) rather than token bucket
+// window is how a bucket regains what was consumed.
+type window uint8
 
-	// AIMD state: eff is the effective limit used for admission.
+const (
+	// refillWindow drains consumption continuously at the effective limit
+	// per period (Refill).
+	refillWindow window = iota
+	// counterWindow forgets consumption at every window boundary,
+	// offset + k×period (Clock, Fixed).
+	counterWindow
+	// rollingWindow forgets each minute's consumption 24 hours later (Rolling).
+	rollingWindow
+)
+
+// bucket is one bucket's state. All times are Unix nanoseconds.
+//
+// It counts two things, as Bedrock (and the emulator) do. used is what
+// requests have consumed and the window has not yet given back: their
+// charge as it is adjusted and settled, or one per request in a
+// requests-per-minute bucket. reserved is what live reservations still
+// hold on top of that. Windows only ever shrink used: a reservation is
+// held in full, outside the window, until it is adjusted, settled or
+// cancelled. A request fits when its need is at most eff - used - reserved.
+type bucket struct {
+	name   string
+	kind   Kind
+	limit  int64
+	win    window
+	period int64 // refill and counter windows: a minute or a day
+	offset int64 // counter windows start at offset + k×period
+
+	// AIMD state: eff is the effective limit used for admission and, in a
+	// refill window, the drain rate per period.
 	eff, floor, step int64
 	aiAt             int64 // last throttle or additive step
 	cutAt            int64 // last multiplicative decrease
 
-	// Token bucket (Refill, Rolling): level tokens available at time at,
-	// plus frac/period of a token not yet whole.
-	level int64
-	frac  uint64
-	at    int64
+	// used is consumption the window still counts, in whole tokens rounded
+	// up: in a refill window the exact amount is used - frac/period.
+	used  int64
+	frac  uint64      // refill: part of a token already drained, in 1/period tokens
+	at    int64       // refill: time of the last drain
+	epoch int64       // counter: the window number used counts in
+	roll  *rollingDay // rolling: used by the minute
 
-	// Counter window (Clock, Fixed): charged in window number epoch.
-	epoch   int64
-	charged int64
-
-	// held is what live reservations hold: the whole of it for a token
-	// bucket, the part charged in the current window for a counter.
-	held     int64
+	reserved int64 // held by live reservations (token buckets only)
 	inflight int
 }
 
@@ -65,21 +86,24 @@ func newBucket(s BucketSpec, w Windows, t int64) bucket {
 		step:   max(limit*stepPct/100, 1),
 		aiAt:   t,
 		cutAt:  t - throttleHold,
-		level:  limit,
 		at:     t,
 	}
 	if b.floor < 1 && limit > 0 {
 		b.floor = 1
 	}
 	switch {
-	case s.Kind == TokensPerDay:
+	case s.Kind == TokensPerDay && w.Day == Rolling:
+		b.win = rollingWindow
 		b.period = dayNs
-		b.counter = w.Day == Fixed
+		b.roll = &rollingDay{head: minuteOf(t)}
+	case s.Kind == TokensPerDay:
+		b.win = counterWindow
+		b.period = dayNs
 		b.offset = int64(w.DayResetHour) * int64(time.Hour)
-	default:
-		b.counter = w.Minute == Clock
+	case w.Minute == Clock:
+		b.win = counterWindow
 	}
-	b.epoch = floorDiv(t-b.offset, b.period)
+	b.epoch = b.epochAt(t)
 	return b
 }
 
@@ -91,68 +115,80 @@ func floorDiv(a, b int64) int64 {
 	return q
 }
 
+func minuteOf(t int64) int64 { return floorDiv(t, minuteNs) }
+
+// epochAt is the counter window number containing t.
+func (b *bucket) epochAt(t int64) int64 { return floorDiv(t-b.offset, b.period) }
+
+// windowEnd is when the current counter window ends.
+func (b *bucket) windowEnd() int64 { return (b.epoch+1)*b.period + b.offset }
+
 // available is what can be reserved now; negative after over-settlement.
-func (b *bucket) available() int64 {
-	if b.counter {
-		return b.eff - b.charged
-	}
-	return b.level
-}
+func (b *bucket) available() int64 { return b.eff - b.used - b.reserved }
 
 // advance brings the bucket to time t: additive-increase steps first, each
-// at its own instant, so that the state at t does not depend on how often
-// the ledger was called in between.
+// at its own instant (they change a refill window's drain rate), so that
+// the state at t does not depend on how often the ledger was called.
 func (b *bucket) advance(t int64) {
 	for b.eff < b.limit {
 		next := b.aiAt + minuteNs
 		if next > t {
 			break
 		}
-		b.refill(next)
+		b.regain(next)
 		b.eff = min(b.limit, b.eff+b.step)
 		b.aiAt = next
 	}
-	b.refill(t)
+	b.regain(t)
 }
 
-func (b *bucket) refill(t int64) {
-	if b.counter {
-		if e := floorDiv(t-b.offset, b.period); e != b.epoch {
-			b.epoch, b.charged, b.held = e, 0, 0
+// regain lets the window give back what it no longer counts at t.
+func (b *bucket) regain(t int64) {
+	switch b.win {
+	case refillWindow:
+		b.drain(t)
+	case counterWindow:
+		if e := b.epochAt(t); e > b.epoch {
+			b.epoch, b.used = e, 0
 		}
-		return
+	case rollingWindow:
+		b.used -= b.roll.advance(minuteOf(t))
 	}
+}
+
+// drain removes what a refill window drained since the last drain:
+// exactly dt×eff/period tokens, the fraction carried, in 128 bits so that
+// a day of a 3.6-billion bucket fits.
+func (b *bucket) drain(t int64) {
 	if t <= b.at {
 		return
 	}
 	dt := uint64(t - b.at)
 	b.at = t
-	if b.level >= b.eff {
-		b.frac = 0
+	if b.used <= 0 {
+		b.used, b.frac = 0, 0
 		return
 	}
-	// Exact integer refill: (frac + dt×eff) / period whole tokens, the
-	// remainder carried, in 128 bits so a day of a 3.6-billion bucket fits.
 	hi, lo := bits.Mul64(dt, uint64(b.eff))
 	var c uint64
 	lo, c = bits.Add64(lo, b.frac, 0)
 	hi += c
-	if hi >= uint64(b.period) {
-		b.level, b.frac = b.eff, 0
+	if hi >= uint64(b.period) { // more than 2^64 tokens: all of it
+		b.used, b.frac = 0, 0
 		return
 	}
 	q, r := bits.Div64(hi, lo, uint64(b.period))
-	if q >= uint64(b.eff-b.level) {
-		b.level, b.frac = b.eff, 0
+	if q >= uint64(b.used) {
+		b.used, b.frac = 0, 0
 		return
 	}
-	b.level += int64(q)
+	b.used -= int64(q)
 	b.frac = r
 }
 
-// refillTime is the shortest time after which a token bucket has gained
+// drainTime is the shortest time after which a refill window has drained
 // deficit more whole tokens at its current effective limit.
-func (b *bucket) refillTime(deficit int64) int64 {
+func (b *bucket) drainTime(deficit int64) int64 {
 	if deficit <= 0 {
 		return 0
 	}
@@ -176,44 +212,145 @@ func (b *bucket) refillTime(deficit int64) int64 {
 	return int64(q)
 }
 
-// windowEnd is when the current counter window ends.
-func (b *bucket) windowEnd() int64 { return (b.epoch+1)*b.period + b.offset }
+// consume counts n as used at t, in the current window. The bucket must be
+// advanced to t.
+func (b *bucket) consume(t, n int64) {
+	b.used += n
+	if r := b.roll; r != nil {
+		b.used -= r.advance(minuteOf(t)) // nothing when advanced to t
+		r.slots[minuteSlot(r.head)] += n
+	}
+}
 
-// wait returns how long after t the bucket will have room for need, if
-// nothing else is reserved or given back meanwhile, or never=true when need
-// exceeds the configured limit. The bucket must be advanced to t. It
-// simulates on a copy: window resets, refill and additive-increase steps.
-func (b *bucket) wait(t, need int64) (d int64, isNever bool) {
-	if need <= 0 || b.available() >= need {
-		return 0, false
+// unconsumeRequest takes back the request a cancelled reservation counted
+// in a requests-per-minute bucket in counter window epoch. The bucket must
+// be advanced to now. A clock minute gives it back only within that
+// minute. A refill window gives back what it still counts of it: exact
+// when the bucket has not drained empty since (then a request that was
+// never made could not have drained it further); otherwise it may count up
+// to one request less than had it never been made.
+func (b *bucket) unconsumeRequest(epoch int64) {
+	switch b.win {
+	case counterWindow:
+		if epoch == b.epoch && b.used > 0 {
+			b.used--
+		}
+	case refillWindow:
+		if b.used > 1 {
+			b.used--
+		} else {
+			b.used, b.frac = 0, 0
+		}
+	}
+}
+
+// Room outcomes of bucket.wait.
+const (
+	roomNow      = iota // it fits now
+	roomByTime          // the window makes room: the wait is exact
+	roomOnSettle        // only live reservations ending can make room: the wait is an estimate
+	roomNever           // the need exceeds the limit
+)
+
+// wait returns how long after t the bucket will have room for need and
+// how sure that is. The bucket must be advanced to t. When the window can
+// make room while every live reservation keeps its hold, the wait is
+// exact (roomByTime): no other reservation, adjustment or settlement
+// assumed meanwhile. Otherwise (roomOnSettle) holds must end first, which
+// time alone cannot tell: the wait is the longer of what the window needs
+// to make room were the holds gone, and hold, the expected time for holds
+// to end.
+func (b *bucket) wait(t, need, hold int64) (int64, int) {
+	if b.available() >= need {
+		return 0, roomNow
 	}
 	if need > b.limit {
-		return 0, true
+		return 0, roomNever
 	}
-	c := *b
+	if need <= b.limit-b.reserved {
+		if d, ok := b.windowWait(t, need+b.reserved); ok {
+			return d, roomByTime
+		}
+		return 0, roomNever
+	}
+	d, ok := b.windowWait(t, need)
+	if !ok {
+		return 0, roomNever
+	}
+	return max(d, hold), roomOnSettle
+}
+
+// windowWait is how long after t the window alone makes eff - used reach
+// room (at most the limit), with no consumption meanwhile: drains, window
+// boundaries, expiring minutes and additive-increase steps. ok is false
+// when it never does (a zero limit with consumption the window cannot drain).
+func (b *bucket) windowWait(t, room int64) (d int64, ok bool) {
+	if b.win == rollingWindow {
+		return b.rollingWait(t, room)
+	}
+	c := *b // plain values: the future is simulated on a copy
 	cur := t
-	for range 1 << 20 { // at most ~20 additive steps and a window or refill
-		if c.available() >= need {
-			return cur - t, false
+	for range 64 { // at most ~20 additive steps and one window
+		if c.eff-c.used >= room {
+			return cur - t, true
 		}
 		next := never
 		if c.eff < c.limit {
 			next = c.aiAt + minuteNs
 		}
-		if c.counter {
+		switch c.win {
+		case counterWindow:
 			next = min(next, c.windowEnd())
-		} else if c.eff >= need {
-			if rt := c.refillTime(need - c.level); rt != never && rt <= next-cur {
-				return cur + rt - t, false
+		case refillWindow:
+			if target := c.eff - room; target >= 0 {
+				if rt := c.drainTime(c.used - target); rt != never && rt <= next-cur {
+					return cur + rt - t, true
+				}
 			}
 		}
 		if next == never {
-			return 0, true
+			return 0, false
 		}
 		c.advance(next)
 		cur = next
 	}
-	return 0, true
+	return 0, false
+}
+
+// rollingWait is windowWait for a rolling day, walking the minutes as they
+// expire and the additive steps without touching the bucket.
+func (b *bucket) rollingWait(t, room int64) (int64, bool) {
+	r := b.roll
+	cur, eff, aiAt, used := t, b.eff, b.aiAt, b.used
+	m := r.head - rollSlots + 1 // the oldest minute still counted
+	for {
+		if eff-used >= room {
+			return cur - t, true
+		}
+		for m <= r.head && r.slots[minuteSlot(m)] == 0 {
+			m++
+		}
+		nextAI, nextExp := never, never
+		if eff < b.limit {
+			nextAI = aiAt + minuteNs
+		}
+		if m <= r.head {
+			nextExp = (m + rollSlots) * minuteNs
+		}
+		next := min(nextAI, nextExp)
+		if next == never {
+			return 0, false
+		}
+		if next == nextExp {
+			used -= r.slots[minuteSlot(m)]
+			m++
+		}
+		if next == nextAI {
+			eff = min(b.limit, eff+b.step)
+			aiAt = nextAI
+		}
+		cur = next
+	}
 }
 
 // throttle applies a multiplicative decrease.
@@ -224,27 +361,52 @@ func (b *bucket) throttle(t int64) {
 	}
 	b.cutAt = t
 	b.eff = max(b.floor, b.eff*cutNum/cutDen)
-	if !b.counter && b.level > b.eff {
-		b.level, b.frac = b.eff, 0
-	}
 }
 
 func (b *bucket) state() BucketState {
-	s := BucketState{
+	return BucketState{
 		Name:      b.name,
 		Kind:      b.kind,
 		Limit:     b.limit,
 		Effective: b.eff,
+		Used:      b.used,
+		Reserved:  b.reserved,
 		InFlight:  b.inflight,
 		Available: b.available(),
 	}
-	if b.counter {
-		s.Reserved = b.held
-		s.Used = b.charged - b.held
-	} else {
-		consumed := max(b.eff-b.level, 0)
-		s.Reserved = min(b.held, consumed)
-		s.Used = consumed - s.Reserved
+}
+
+// rollingDay is what a rolling day bucket consumed in the last 24 hours, in
+// one-minute slots: what was consumed during minute m is forgotten when
+// minute m + 24×60 begins (as the emulator counts it).
+type rollingDay struct {
+	slots [rollSlots]int64
+	head  int64 // the minute of the newest slot
+}
+
+// advance makes minute the newest slot and returns what the slots that
+// fell out of the last 24 hours held.
+func (r *rollingDay) advance(minute int64) int64 {
+	if minute <= r.head {
+		return 0
 	}
-	return s
+	var dropped int64
+	if minute-r.head >= rollSlots {
+		for _, n := range r.slots {
+			dropped += n
+		}
+		r.slots = [rollSlots]int64{}
+	} else {
+		for m := r.head + 1; m <= minute; m++ {
+			i := minuteSlot(m)
+			dropped += r.slots[i]
+			r.slots[i] = 0
+		}
+	}
+	r.head = minute
+	return dropped
+}
+
+func minuteSlot(minute int64) int {
+	return int((minute%rollSlots + rollSlots) % rollSlots)
 }

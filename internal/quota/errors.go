@@ -16,10 +16,17 @@ type LimitError struct {
 	// Limit and Effective are the bucket's configured and effective limits.
 	Limit, Effective int64
 	// RetryAfter is when the bucket will have room for Need, by its window
-	// rules, if nothing else is reserved or given back meanwhile.
+	// rules, if nothing else is reserved, adjusted or settled meanwhile.
+	// It is exact unless Holds is set.
 	RetryAfter time.Duration
 	// Never is set when Need exceeds the bucket's limit: no wait helps.
 	Never bool
+	// Holds is set when the window alone can never make room: live
+	// reservations hold too much of the limit and must end first, which no
+	// clock can tell. RetryAfter is then an estimate: the longer of what
+	// the window needs to make room were the holds gone, and the ledger's
+	// HoldEstimate. (A queue should wake on Settle and Cancel too.)
+	Holds bool
 }
 
 // refusal moves e to the heap only on the refusal path, so that the
@@ -33,6 +40,9 @@ func refusal(e LimitError) error {
 func (e *LimitError) Error() string {
 	if e.Never {
 		return fmt.Sprintf("quota: %s bucket %q: cost %d exceeds its limit %d", e.Kind.Phrase(), e.Bucket, e.Need, e.Limit)
+	}
+	if e.Holds {
+		return fmt.Sprintf("quota: %s bucket %q: needs %d, has %d; room when requests in flight end, about %v", e.Kind.Phrase(), e.Bucket, e.Need, e.Available, e.RetryAfter)
 	}
 	return fmt.Sprintf("quota: %s bucket %q: needs %d, has %d; room in %v", e.Kind.Phrase(), e.Bucket, e.Need, e.Available, e.RetryAfter)
 }

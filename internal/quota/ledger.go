@@ -14,14 +14,19 @@ type Ledger struct {
 	b      []bucket
 	all    Set
 	byKind [numKinds]Set
-	// counterKind says, per Kind, whether its buckets are counter windows.
-	counterKind [numKinds]bool
-	w           Windows
-	last        int64 // latest time seen; time never runs backwards here
+	w      Windows
+	last   int64 // latest time seen; time never runs backwards here
+	// holdMean is how long reservations are held, Reserve to Settle: a
+	// moving average of the latest ones, from Windows.HoldEstimate.
+	holdMean int64
 
 	slots []slot
 	free  []uint32
 }
+
+// holdLearn is the moving average's memory: each settlement moves the
+// hold estimate 1/holdLearn of the way to its own hold time.
+const holdLearn = 8
 
 // NewLedger returns a ledger with every bucket full at now. It panics with
 // more than MaxBuckets specs or an invalid Kind (configuration validation
@@ -31,10 +36,10 @@ func NewLedger(specs []BucketSpec, w Windows, now time.Time) *Ledger {
 		panic(fmt.Sprintf("quota: %d buckets, at most %d", len(specs), MaxBuckets))
 	}
 	t := now.UnixNano()
-	l := &Ledger{w: w, last: t}
-	l.counterKind[TokensPerMinute] = w.Minute == Clock
-	l.counterKind[RequestsPerMinute] = w.Minute == Clock
-	l.counterKind[TokensPerDay] = w.Day == Fixed
+	if w.HoldEstimate <= 0 {
+		w.HoldEstimate = DefaultHoldEstimate
+	}
+	l := &Ledger{w: w, last: t, holdMean: int64(w.HoldEstimate)}
 	for i, s := range specs {
 		if s.Kind >= numKinds {
 			panic(fmt.Sprintf("quota: bucket %q has invalid kind %d", s.Name, s.Kind))
@@ -95,23 +100,26 @@ func need(b *bucket, tokens int64) int64 {
 	return tokens
 }
 
-// check advances the buckets of set to t and reports the first bucket
-// without room, preferring one that can never fit, then the longest wait.
+// check advances the buckets of set to t and reports whether they all have
+// room. If not, the LimitError names the bucket that binds longest
+// (preferring one that can never fit); its RetryAfter is the longest wait
+// of all, and Holds says whether any bucket waits on holds.
 // Callers hold l.mu.
 func (l *Ledger) check(t int64, set Set, tokens int64) (LimitError, bool) {
 	var worst LimitError
 	var worstWait int64 = -1
-	ok := true
+	holds := false
 	for m := uint64(set & l.all); m != 0; m &= m - 1 {
 		i := bits.TrailingZeros64(m)
 		b := &l.b[i]
 		b.advance(t)
 		n := need(b, tokens)
-		if n <= 0 || b.available() >= n {
+		if b.available() >= n {
 			continue
 		}
-		ok = false
-		d, isNever := b.wait(t, n)
+		d, room := b.wait(t, n, l.holdMean)
+		isNever := room == roomNever
+		holds = holds || room == roomOnSettle
 		if worst.Never && !isNever {
 			continue
 		}
@@ -122,12 +130,19 @@ func (l *Ledger) check(t int64, set Set, tokens int64) (LimitError, bool) {
 				RetryAfter: time.Duration(d), Never: isNever}
 		}
 	}
-	return worst, ok
+	if worstWait < 0 {
+		return worst, true
+	}
+	worst.Holds = holds && !worst.Never
+	return worst, false
 }
 
-// Reserve charges every bucket in set at once, or none: token buckets
-// tokens, request buckets one request. On refusal the error is a
-// *LimitError for the bucket that binds longest.
+// Reserve charges every bucket in set at once, or none: it holds tokens in
+// every token bucket and counts one request in every requests-per-minute
+// bucket. A bucket has room when tokens (or one request) is at most its
+// effective limit less what its window still counts as used and what live
+// reservations hold. On refusal the error is a *LimitError for the bucket
+// that binds longest.
 func (l *Ledger) Reserve(now time.Time, set Set, tokens int64) (Reservation, error) {
 	tokens = max(tokens, 0)
 	l.mu.Lock()
@@ -138,10 +153,7 @@ func (l *Ledger) Reserve(now time.Time, set Set, tokens int64) (Reservation, err
 	}
 	id := l.alloc(set & l.all)
 	s := &l.slots[id]
-	l.change(s, t, tokens, 1, false)
-	for m := uint64(s.set); m != 0; m &= m - 1 {
-		l.b[bits.TrailingZeros64(m)].inflight++
-	}
+	l.hold(s, t, tokens)
 	r := Reservation{l: l, id: id, gen: s.gen}
 	l.mu.Unlock()
 	return r, nil
@@ -160,7 +172,9 @@ func (l *Ledger) Fits(now time.Time, set Set, tokens int64) error {
 
 // Wait is Fits without allocating: how long until set has room for tokens
 // (0 when it has now), and never=true when the cost exceeds a bucket's limit.
-// The wait assumes nothing else is reserved or given back meanwhile.
+// The wait assumes nothing else is reserved, adjusted or settled meanwhile
+// and is exact when the windows alone make room; when live reservations
+// must end first it is an estimate (see LimitError.Holds).
 func (l *Ledger) Wait(now time.Time, set Set, tokens int64) (wait time.Duration, isNever bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -199,14 +213,25 @@ func (l *Ledger) Available(now time.Time, i int) int64 {
 
 // WaitFor returns how long until bucket i alone has room for n (tokens or
 // requests, as the bucket counts), and never=true when n exceeds its limit.
+// Like Wait, it is an estimate when live reservations must end first.
 func (l *Ledger) WaitFor(now time.Time, i int, n int64) (wait time.Duration, isNever bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	t := l.clock(now)
 	b := &l.b[i]
 	b.advance(t)
-	d, isNever := b.wait(t, n)
-	return time.Duration(d), isNever
+	d, room := b.wait(t, n, l.holdMean)
+	return time.Duration(d), room == roomNever
+}
+
+// HoldEstimate is how long the ledger expects a reservation to be held,
+// Reserve to Settle: the moving average of the latest settlements (each
+// moves it 1/8 of the way to its own hold time), starting from
+// Windows.HoldEstimate. Waits on holds use it (LimitError.Holds).
+func (l *Ledger) HoldEstimate() time.Duration {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return time.Duration(l.holdMean)
 }
 
 // Throttled records that the upstream throttled a request drawing from the
@@ -234,10 +259,10 @@ type BucketState struct {
 	KindName  string `json:"kind"`
 	Limit     int64  `json:"limit"`
 	Effective int64  `json:"effective"`
-	// Used is consumed and not yet regained: settled charges in the current
-	// window (counter) or not yet refilled (token bucket).
+	// Used is consumed and not yet regained by the window: adjusted and
+	// settled charges (or requests) the window still counts.
 	Used int64 `json:"used"`
-	// Reserved is held by in-flight reservations.
+	// Reserved is held by in-flight reservations, outside the window.
 	Reserved  int64 `json:"reserved"`
 	InFlight  int   `json:"in_flight"`
 	Available int64 `json:"available"`

@@ -35,9 +35,11 @@ func TestDeferCancelAfterSettle(t *testing.T) {
 
 func TestTimeNeverRunsBackwards(t *testing.T) {
 	l := NewLedger([]BucketSpec{{Name: "tpm", Kind: TokensPerMinute, Limit: 600}}, Windows{}, t0)
-	if _, err := l.Reserve(t0.Add(time.Minute), l.All(), 600); err != nil {
+	r, err := l.Reserve(t0.Add(time.Minute), l.All(), 600)
+	if err != nil {
 		t.Fatal(err)
 	}
+	r.Settle(t0.Add(time.Minute), 600)
 	// A caller with an older clock reading must not see (or cause) refill in reverse.
 	if got, want := l.Available(t0, 0), int64(0); got != want {
 		t.Errorf("available at an earlier time = %d, want %d", got, want)

@@ -30,9 +30,9 @@ type DayUsage struct {
 }
 
 // DayUsage returns what each per-day bucket has consumed in the day
-// containing now, in-flight reservations included (a crash must not give
-// them back): the counter of a Fixed bucket, or limit minus level of a
-// Rolling one.
+// containing now, in-flight reservations' holds included (a crash must not
+// give them back): what the window counts (the day's counter of a Fixed
+// bucket, the last 24 hours of a Rolling one) plus what is held.
 func (l *Ledger) DayUsage(now time.Time) DayUsage {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -44,21 +44,19 @@ func (l *Ledger) DayUsage(now time.Time) DayUsage {
 			continue
 		}
 		b.advance(t)
-		if b.counter {
-			u.Used[b.name] = b.charged
-		} else {
-			u.Used[b.name] = max(b.eff-b.level, 0)
-		}
+		u.Used[b.name] = b.used + b.reserved
 	}
 	return u
 }
 
-// RestoreDay raises each per-day bucket's consumption to what u says, when
-// u is for the day containing now; it never lowers it, so restoring twice,
-// or after traffic, is harmless. Names the ledger does not know are
-// ignored. It reports whether u was for the current day. A Rolling bucket
-// is restored as if the usage were consumed at now (conservative: the
-// refill during the downtime is not credited).
+// RestoreDay raises each per-day bucket's consumption (what the window
+// counts plus what is held) to what u says, when u is for the day
+// containing now; it never lowers it, so restoring twice, or after
+// traffic, is harmless. The difference is counted as consumed at now.
+// Names the ledger does not know are ignored. It reports whether u was for
+// the current day. A Rolling bucket thus forgets the restored usage 24
+// hours after the restore rather than after it was consumed (conservative:
+// the minutes are not stored).
 func (l *Ledger) RestoreDay(now time.Time, u DayUsage) bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -73,10 +71,8 @@ func (l *Ledger) RestoreDay(now time.Time, u DayUsage) bool {
 			continue
 		}
 		b.advance(t)
-		if b.counter {
-			b.charged = max(b.charged, used)
-		} else if lvl := b.eff - used; lvl < b.level {
-			b.level, b.frac = lvl, 0
+		if add := used - b.used - b.reserved; add > 0 {
+			b.consume(t, add)
 		}
 	}
 	return true

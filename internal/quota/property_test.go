@@ -24,16 +24,24 @@ func checkInvariants(t *testing.T, l *Ledger, now time.Time) {
 				continue
 			}
 			inflight++
-			if b.counter {
-				if s.epoch[b.kind] == b.epoch {
-					held += s.in[b.kind]
-				}
-			} else {
-				held += s.held[b.kind]
+			if b.kind != RequestsPerMinute {
+				held += s.held
 			}
 		}
-		if b.held != held || b.inflight != inflight {
-			t.Fatalf("bucket %s: held %d inflight %d, live reservations say %d and %d", b.name, b.held, b.inflight, held, inflight)
+		if b.reserved != held || b.inflight != inflight {
+			t.Fatalf("bucket %s: reserved %d inflight %d, live reservations say %d and %d", b.name, b.reserved, b.inflight, held, inflight)
+		}
+		if b.used < 0 || b.frac >= uint64(b.period) || b.used == 0 && b.frac != 0 {
+			t.Fatalf("bucket %s: used %d and %d/%d drained", b.name, b.used, b.frac, b.period)
+		}
+		if b.roll != nil {
+			var sum int64
+			for _, n := range b.roll.slots {
+				sum += n
+			}
+			if sum != b.used {
+				t.Fatalf("bucket %s: used %d, the minutes of the day say %d", b.name, b.used, sum)
+			}
 		}
 		st := snap[i]
 		if st.Used+st.Reserved+st.Available != st.Effective || st.Available > st.Effective {
@@ -50,7 +58,7 @@ func checkInvariants(t *testing.T, l *Ledger, now time.Time) {
 // Never only when the cost exceeds a limit; the running totals always agree
 // with the live reservations.
 func TestRetryAfterProperty(t *testing.T) {
-	var refused, nevers int
+	var refused, nevers, holds int
 	for seed := range uint64(40) {
 		rng := rand.New(rand.NewPCG(seed, 7))
 		w := Windows{Minute: MinuteMode(rng.IntN(2)), Day: DayMode(rng.IntN(2)), DayResetHour: rng.IntN(24)}
@@ -97,7 +105,29 @@ func TestRetryAfterProperty(t *testing.T) {
 				if le.RetryAfter <= 0 {
 					t.Fatalf("seed %d: refused with RetryAfter %v", seed, le.RetryAfter)
 				}
-				if err := l.Fits(now.Add(le.RetryAfter-1), set, tokens); err == nil {
+				if le.Holds {
+					// The window alone cannot make room: some bucket's
+					// holds leave less than the need even at its limit.
+					holds++
+					if !holdsBind(l, now, set, tokens) {
+						t.Fatalf("seed %d: %v: flagged Holds, but no bucket's holds keep it out", seed, le)
+					}
+					if est := l.HoldEstimate(); le.RetryAfter < est {
+						t.Fatalf("seed %d: %v: waits on holds less than the hold estimate %v", seed, le, est)
+					}
+					// Once the holds end (here at once: every live request
+					// settles at its hold, so nothing more is consumed),
+					// it fits at RetryAfter, which is then at least the
+					// exact wait.
+					for _, r := range live {
+						r.Settle(now, 0)
+					}
+					live = live[:0]
+					exact, never := l.Wait(now, set, tokens)
+					if never || exact > le.RetryAfter {
+						t.Fatalf("seed %d: %v: with the holds gone the wait is %v (never %v), more than RetryAfter", seed, le, exact, never)
+					}
+				} else if err := l.Fits(now.Add(le.RetryAfter-1), set, tokens); err == nil {
 					t.Fatalf("seed %d: fits at RetryAfter-1ns (%v): RetryAfter is not the earliest", seed, le.RetryAfter)
 				}
 				now = now.Add(le.RetryAfter)
@@ -130,10 +160,27 @@ func TestRetryAfterProperty(t *testing.T) {
 			}
 		}
 	}
-	t.Logf("%d refusals, %d of them never", refused, nevers)
-	if refused-nevers < 100 || nevers == 0 {
-		t.Fatalf("too few refusals (%d, %d never) for the property to mean anything", refused, nevers)
+	t.Logf("%d refusals, %d of them never, %d on holds", refused, nevers, holds)
+	if refused-nevers-holds < 100 || nevers == 0 || holds < 20 {
+		t.Fatalf("too few refusals (%d, %d never, %d on holds) for the property to mean anything", refused, nevers, holds)
 	}
+}
+
+// holdsBind reports whether some bucket of set could not take tokens even
+// with its window empty and its effective limit back at the limit: only
+// live reservations ending can make room.
+func holdsBind(l *Ledger, now time.Time, set Set, tokens int64) bool {
+	for _, st := range l.Snapshot(now) {
+		i, _ := l.Index(st.Name)
+		n := tokens
+		if st.Kind == RequestsPerMinute {
+			n = 1
+		}
+		if set.Has(i) && n <= st.Limit && n > st.Limit-st.Reserved {
+			return true
+		}
+	}
+	return false
 }
 
 // TestConcurrent hammers one ledger from many goroutines (run with -race):

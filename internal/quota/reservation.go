@@ -9,6 +9,14 @@ import (
 // value: copy it freely; all copies name the same charge. It ends exactly
 // once, by Settle or Cancel; after that every method is a no-op, as are the
 // methods of the zero Reservation.
+//
+// Its life mirrors Bedrock's (BEDROCK.md section 1, and the emulator):
+// Reserve holds the admission charge in every token bucket of its set,
+// outside their windows, and counts one request in every
+// requests-per-minute bucket. Adjust and Settle count the cost of the
+// usage so far as consumed, which the windows then give back by their
+// rules, taking it out of the hold; Settle and Cancel release what is
+// still held.
 type Reservation struct {
 	l   *Ledger
 	id  uint32
@@ -21,14 +29,14 @@ type slot struct {
 	gen  uint32
 	live bool
 	set  Set
-	// tokens is the token charge held now.
-	tokens int64
-	// Per Kind: the charge held now (tokens, or requests for RPM), and for
-	// counter windows the window it was charged in and the part of it
-	// charged in that window (only that part can be given back).
-	held  [numKinds]int64
-	epoch [numKinds]int64
-	in    [numKinds]int64
+	// held is what it still holds in each token bucket of set; charged is
+	// what it has counted as consumed so far (held + charged never drops
+	// below the admission charge while live).
+	held, charged int64
+	// reqEpoch is the clock minute its request was counted in (Clock).
+	reqEpoch int64
+	// start is when it was reserved.
+	start int64
 }
 
 // alloc takes a free slot. Callers hold l.mu.
@@ -58,75 +66,74 @@ func (r Reservation) slot() *slot {
 	return s
 }
 
-// change moves the reservation's charge to tok tokens and req requests at
-// time t and, with end, releases it. Refunds go back per window rule: a
-// token bucket regains them (capped at its effective limit); a counter
-// window loses them only from the window they were charged in, if that
-// window is still current. Extra charges land in the current window.
-// Callers hold l.mu.
-func (l *Ledger) change(s *slot, t int64, tok, req int64, end bool) {
-	var add, release [numKinds]int64
-	s.tokens = tok
-	for k := range Kind(numKinds) {
-		if s.set&l.byKind[k] == 0 {
-			continue
-		}
-		target := tok
-		if k == RequestsPerMinute {
-			target = req
-		}
-		d := target - s.held[k]
-		if l.counterKind[k] {
-			e := l.b[bits.TrailingZeros64(uint64(s.set&l.byKind[k]))].epochAt(t)
-			if s.epoch[k] != e {
-				s.epoch[k], s.in[k] = e, 0
-			}
-			if d < 0 {
-				d = -min(-d, s.in[k])
-			}
-			s.in[k] += d
-			if end {
-				release[k] = s.in[k]
-				s.in[k] = 0
-			}
-		} else if end {
-			release[k] = target
-		}
-		add[k] = d
-		s.held[k] = target
-	}
+// hold starts s at t: tokens held in its token buckets, one request
+// counted in its request buckets. The buckets are advanced to t. Callers
+// hold l.mu.
+func (l *Ledger) hold(s *slot, t, tokens int64) {
+	s.held, s.start = tokens, t
 	for m := uint64(s.set); m != 0; m &= m - 1 {
 		b := &l.b[bits.TrailingZeros64(m)]
-		b.advance(t)
-		k := b.kind
-		if b.counter {
-			b.charged += add[k]
+		if b.kind == RequestsPerMinute {
+			b.consume(t, 1)
+			s.reqEpoch = b.epoch
 		} else {
-			b.level -= add[k]
-			if b.level >= b.eff {
-				b.level, b.frac = b.eff, 0
-			}
+			b.reserved += tokens
 		}
-		b.held += add[k] - release[k]
-		if end {
-			b.inflight--
-		}
-	}
-	if end {
-		s.live = false
-		s.gen++
-		if s.gen == 0 {
-			s.gen = 1
-		}
+		b.inflight++
 	}
 }
 
-// epochAt is the counter window number containing t.
-func (b *bucket) epochAt(t int64) int64 { return floorDiv(t-b.offset, b.period) }
+// consume counts the usage so far, costing tok, as consumed at t: what it
+// adds to what s already counted moves out of the hold (as far as the hold
+// goes) into every token bucket's window. A smaller tok does nothing.
+// Callers hold l.mu.
+func (l *Ledger) consume(s *slot, t, tok int64) {
+	delta := tok - s.charged
+	if delta <= 0 {
+		return
+	}
+	take := min(delta, s.held)
+	for m := uint64(s.set &^ l.byKind[RequestsPerMinute]); m != 0; m &= m - 1 {
+		b := &l.b[bits.TrailingZeros64(m)]
+		b.advance(t)
+		b.reserved -= take
+		b.consume(t, delta)
+	}
+	s.held -= take
+	s.charged = tok
+}
+
+// end releases what s still holds and frees it; cancel also takes back
+// its request. Callers hold l.mu.
+func (l *Ledger) end(id uint32, s *slot, t int64, cancel bool) {
+	for m := uint64(s.set); m != 0; m &= m - 1 {
+		b := &l.b[bits.TrailingZeros64(m)]
+		if b.kind == RequestsPerMinute {
+			if cancel {
+				b.advance(t)
+				b.unconsumeRequest(s.reqEpoch)
+			}
+		} else {
+			b.reserved -= s.held
+		}
+		b.inflight--
+	}
+	if !cancel {
+		// Learn how long requests hold: the estimate for waits on holds.
+		l.holdMean += (max(t-s.start, 0) - l.holdMean) / holdLearn
+	}
+	s.held = 0
+	s.live = false
+	s.gen++
+	if s.gen == 0 {
+		s.gen = 1
+	}
+	l.free = append(l.free, id)
+}
 
 // update applies one step to a live reservation and reports whether it was
 // live.
-func (r Reservation) update(now time.Time, tok, req int64, end bool) bool {
+func (r Reservation) update(now time.Time, tok int64, settle, cancel bool) bool {
 	if r.l == nil {
 		return false
 	}
@@ -137,28 +144,39 @@ func (r Reservation) update(now time.Time, tok, req int64, end bool) bool {
 	if s == nil {
 		return false
 	}
-	l.change(s, l.clock(now), max(tok, 0), req, end)
-	if end {
-		l.free = append(l.free, r.id)
+	t := l.clock(now)
+	if !cancel {
+		l.consume(s, t, max(tok, 0))
+	}
+	if settle || cancel {
+		l.end(r.id, s, t, cancel)
 	}
 	return true
 }
 
-// Adjust moves the held charge to tokens, the cost seen so far while
-// streaming; it may raise it (even past what the buckets have) or lower it.
-func (r Reservation) Adjust(now time.Time, tokens int64) { r.update(now, tokens, 1, false) }
+// Adjust counts tokens, the cost of the usage seen so far while the answer
+// streams (Bedrock's "periodically adjusted" charge), as consumed: the
+// part not counted yet moves from the hold into the buckets' windows, which
+// start giving it back; beyond the hold it is charged extra (even past what
+// the buckets have). Usage never shrinks: a smaller value than an earlier
+// one does nothing.
+func (r Reservation) Adjust(now time.Time, tokens int64) { r.update(now, tokens, false, false) }
 
-// Settle ends the reservation at its final cost: the difference to the held
-// charge is given back, or charged extra (which may drive a bucket below
-// zero). The request counts one request in RPM buckets. It reports whether
-// this call ended the reservation.
+// Settle ends the reservation at its final cost: what tokens adds to what
+// Adjust counted is consumed (beyond the hold too, which may drive a bucket
+// below zero), and what is still held is given back. The request stays
+// counted in requests-per-minute buckets. It reports whether this call
+// ended the reservation.
 func (r Reservation) Settle(now time.Time, tokens int64) bool {
-	return r.update(now, tokens, 1, true)
+	return r.update(now, tokens, true, false)
 }
 
-// Cancel ends the reservation giving everything back, the request included.
-// It reports whether this call ended the reservation.
-func (r Reservation) Cancel(now time.Time) bool { return r.update(now, 0, 0, true) }
+// Cancel ends the reservation for a request the upstream never ran (it
+// refused it, or it was never sent): what is still held is given back, and
+// the request too. What Adjust already counted as consumed stays consumed:
+// the upstream ran the model for it. It reports whether this call ended the
+// reservation.
+func (r Reservation) Cancel(now time.Time) bool { return r.update(now, 0, false, true) }
 
 // Live reports whether the reservation has not ended yet.
 func (r Reservation) Live() bool {
@@ -170,7 +188,8 @@ func (r Reservation) Live() bool {
 	return r.slot() != nil
 }
 
-// Held returns the tokens the reservation holds now (0 once ended).
+// Held returns the tokens the reservation still holds: the admission
+// charge less what Adjust has counted as consumed (0 once ended).
 func (r Reservation) Held() int64 {
 	if r.l == nil {
 		return 0
@@ -181,5 +200,5 @@ func (r Reservation) Held() int64 {
 	if s == nil {
 		return 0
 	}
-	return s.tokens
+	return s.held
 }

@@ -3,6 +3,7 @@ package quota
 import (
 	"fmt"
 	"math/bits"
+	"time"
 )
 
 // Kind is what a bucket counts.
@@ -62,9 +63,10 @@ func ParseKind(s string) (Kind, error) {
 type MinuteMode uint8
 
 const (
-	// Refill is a token bucket refilled continuously at limit per 60 s (default).
+	// Refill drains consumption continuously at the effective limit per
+	// 60 s (default): a token bucket whose reservations stay held.
 	Refill MinuteMode = iota
-	// Clock is a counter reset at every clock minute.
+	// Clock is a counter of consumption reset at every clock minute.
 	Clock
 )
 
@@ -72,9 +74,12 @@ const (
 type DayMode uint8
 
 const (
-	// Fixed is a counter reset every day at Windows.DayResetHour UTC (default).
+	// Fixed is a counter of consumption reset every day at
+	// Windows.DayResetHour UTC (default).
 	Fixed DayMode = iota
-	// Rolling is a token bucket refilled continuously at limit per 24 h.
+	// Rolling counts what was consumed in the last 24 hours, by the
+	// minute: what is consumed during a UTC minute is given back when the
+	// same minute begins the next day (so after 23 h 59 m to 24 h).
 	Rolling
 )
 
@@ -111,7 +116,16 @@ type Windows struct {
 	// DayResetHour is the UTC hour (0-23) at which Fixed day buckets reset
 	// and at which every day's label (Ledger.Day) changes.
 	DayResetHour int
+	// HoldEstimate is how long a reservation is expected to be held before
+	// any has settled; the ledger then learns it (Ledger.HoldEstimate).
+	// It only shapes the waits of requests that live holds keep out
+	// (LimitError.Holds). 0 means DefaultHoldEstimate.
+	HoldEstimate time.Duration
 }
+
+// DefaultHoldEstimate is Windows.HoldEstimate when unset: about one
+// Claude Code call of a few thousand output tokens.
+const DefaultHoldEstimate = 20 * time.Second
 
 // BucketSpec configures one bucket.
 type BucketSpec struct {

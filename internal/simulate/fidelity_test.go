@@ -242,6 +242,10 @@ func startGateway(t *testing.T, sc *Scenario, emuURL string, logger *slog.Logger
 		Upstreams: []*gateway.Upstream{up}, Route: func(string, string) []string { return []string{"bedrock"} },
 		Caps: policy.Caps, Profile: profile, Burndown: burndown,
 		MaxWait: seconds(sc.Headroom.MaxWaitSeconds / speedup),
+		// The refund delay runs on the compressed clock too (unscaled, its
+		// 200 ms would be 50 simulated seconds of a hold the simulator
+		// gives back after 200 ms).
+		SettleDelay: gatewaySettleDelay / speedup,
 	})
 	if err != nil {
 		t.Fatal(err)
