@@ -27,12 +27,15 @@ type Bucket struct {
 }
 
 // Window modes. Bedrock does not document them (BEDROCK.md section 2), so they
-// are settings, with one default shared by emulator and gateway.
+// are settings, with one default shared by emulator and gateway. In every mode
+// a bucket counts two things: what requests have consumed (which the window
+// gives back) and what live reservations hold (which only their settlement
+// releases); a request fits when its charge is at most limit - used - held.
 const (
-	MinuteRefill = "refill" // a token bucket refilled continuously at limit/60 s (default)
-	MinuteClock  = "clock"  // a counter that resets at every clock minute
-	DayFixed     = "fixed"  // resets every day at DayResetHourUTC (default, hour 0)
-	DayRolling   = "rolling"
+	MinuteRefill = "refill"  // consumption drains continuously at limit per 60 s (default)
+	MinuteClock  = "clock"   // consumption resets at every clock minute
+	DayFixed     = "fixed"   // consumption resets every day at DayResetHourUTC (default, hour 0)
+	DayRolling   = "rolling" // consumption expires 24 h later, by the minute
 )
 
 // Windows says how minute and day buckets refill.
