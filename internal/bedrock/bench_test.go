@@ -83,3 +83,22 @@ func BenchmarkBaselineUnmarshalAdmission86KB(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkReadRewriteInvokeAt86KB is the gateway's body path: one scan
+// (ReadInvokeSpans) and an in-place splice into the read buffer.
+func BenchmarkReadRewriteInvokeAt86KB(b *testing.B) {
+	body := claudeCodeBody(b, 32000)
+	buf := make([]byte, len(body), len(body)+64)
+	b.SetBytes(int64(len(body)))
+	b.ReportAllocs()
+	for b.Loop() {
+		copy(buf, body) // the gateway reads the body into its buffer
+		_, sp, err := ReadInvokeSpans(buf[:len(body)])
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := RewriteInvokeAt(buf[:len(body)], sp, 4096, 4095); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -14,6 +14,7 @@ import (
 	"net/url"
 	"os"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -88,7 +89,12 @@ type Client struct {
 	creds        aws.CredentialsProvider
 	signer       *v4.Signer
 	http         aws.HTTPClient
-	now          func() time.Time
+	// rt is http's transport, called directly: the http.Client around it
+	// only adds per-request work (header copies for redirects, which
+	// Bedrock does not send) to the gateway's hot path.
+	rt    http.RoundTripper
+	now   func() time.Time
+	paths pathCache
 }
 
 // New builds a Client. Credentials are resolved lazily, on the first call,
@@ -140,6 +146,9 @@ func New(ctx context.Context, o Options) (*Client, error) {
 		tr.MaxIdleConns = max(tr.MaxIdleConns, idle)
 		tr.MaxIdleConnsPerHost = idle
 		tr.MaxConnsPerHost = 0
+		// Answers pass through byte for byte: asking for gzip would only
+		// add a header and a decompressing reader.
+		tr.DisableCompression = true
 	})
 	switch c.auth {
 	case AuthDefault, AuthProfile:
@@ -171,7 +180,18 @@ func New(ctx context.Context, o Options) (*Client, error) {
 	default:
 		return nil, fmt.Errorf("upstream %q: unknown auth mode %q", o.Name, c.auth)
 	}
+	c.rt = roundTripper(c.http)
 	return c, nil
+}
+
+// roundTripper returns the transport of the SDK's buildable client, with
+// every option the config loader applied (AWS_CA_BUNDLE included), to be
+// called without the http.Client around it; nil for any other client.
+func roundTripper(h aws.HTTPClient) http.RoundTripper {
+	if bc, ok := h.(*awshttp.BuildableClient); ok {
+		return bc.GetTransport()
+	}
+	return nil
 }
 
 // withEnvCABundle adds the certificates of AWS_CA_BUNDLE to hc's roots, as
@@ -230,32 +250,88 @@ type Call struct {
 // Do sends c and returns the upstream's answer; the caller closes its body.
 // A non-nil error means no answer arrived (classify it with ClassifyError).
 func (c *Client) Do(ctx context.Context, call Call) (*http.Response, error) {
-	escaped := "/model/" + escapeSegment(call.ModelID) + "/" + action(call.Op)
-	u := *c.runtime
-	u.Path = c.runtime.Path + "/model/" + call.ModelID + "/" + action(call.Op)
-	u.RawPath = c.runtime.EscapedPath() + escaped
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u.String(), bytes.NewReader(call.Body))
+	p := c.paths.get(c.runtime, call.ModelID, call.Op)
+	// The request is built field by field: http.NewRequest would parse a
+	// URL string we have just built, and wrap the body twice.
+	u := &url.URL{Scheme: c.runtime.Scheme, Host: c.runtime.Host, Path: p.path, RawPath: p.rawPath}
+	h := make(http.Header, len(call.Header)+3)
+	for k, vs := range call.Header {
+		if ForwardHeader(k) {
+			h[k] = vs
+		}
+	}
+	if _, ok := h["Content-Type"]; !ok {
+		h["Content-Type"] = jsonType
+	}
+	if _, ok := h["Accept"]; !ok {
+		if call.Op.Streaming() {
+			h["Accept"] = eventStreamType
+		} else {
+			h["Accept"] = jsonType
+		}
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "", nil)
 	if err != nil {
 		return nil, fmt.Errorf("upstream %q: build request: %w", c.name, err)
 	}
-	// NewRequest re-parses the URL; keep our escaping, which is what we sign.
-	req.URL.Path, req.URL.RawPath = u.Path, u.RawPath
-	for k, vs := range call.Header {
-		if ForwardHeader(k) {
-			req.Header[k] = vs
-		}
-	}
-	if req.Header.Get("Content-Type") == "" {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	if req.Header.Get("Accept") == "" {
-		if call.Op.Streaming() {
-			req.Header.Set("Accept", bedrock.ContentTypeEventStream)
-		} else {
-			req.Header.Set("Accept", "application/json")
-		}
+	req.URL, req.Host, req.Header = u, u.Host, h
+	body := call.Body
+	if len(body) > 0 {
+		// NopCloser of a *bytes.Reader, as NewRequest makes it: http's
+		// transport recognises the pair as in memory and sends headers and
+		// a small body in one write, where any other reader costs a second
+		// write system call per request.
+		req.Body = io.NopCloser(bytes.NewReader(body))
+		req.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }
 	}
 	return c.send(ctx, req, call.Body)
+}
+
+// Header values the client sets; slices of capacity 1, so that an append
+// by anyone never writes into them.
+var (
+	jsonType        = []string{"application/json"}
+	eventStreamType = []string{bedrock.ContentTypeEventStream}
+)
+
+// callPath is the path of one operation on one model, plain and escaped
+// the way the AWS SDKs escape the modelId label.
+type callPath struct{ path, rawPath string }
+
+// pathCache remembers callPaths, since the same few models are called
+// again and again; it holds at most maxPaths, as model IDs come from
+// clients.
+type pathCache struct {
+	mu sync.RWMutex
+	m  map[pathKey]callPath
+}
+
+type pathKey struct {
+	model string
+	op    bedrock.Operation
+}
+
+const maxPaths = 1024
+
+func (pc *pathCache) get(base *url.URL, model string, op bedrock.Operation) callPath {
+	k := pathKey{model, op}
+	pc.mu.RLock()
+	p, ok := pc.m[k]
+	pc.mu.RUnlock()
+	if ok {
+		return p
+	}
+	a := action(op)
+	p = callPath{path: base.Path + "/model/" + model + "/" + a, rawPath: base.EscapedPath() + "/model/" + escapeSegment(model) + "/" + a}
+	pc.mu.Lock()
+	if pc.m == nil {
+		pc.m = make(map[pathKey]callPath)
+	}
+	if len(pc.m) < maxPaths {
+		pc.m[k] = p
+	}
+	pc.mu.Unlock()
+	return p
 }
 
 // Control forwards a control-plane GET (such as /inference-profiles) with
@@ -291,7 +367,13 @@ func (c *Client) send(ctx context.Context, req *http.Request, body []byte) (*htt
 			return nil, fmt.Errorf("upstream %q: sign: %w", c.name, err)
 		}
 	}
-	resp, err := c.http.Do(req)
+	var resp *http.Response
+	var err error
+	if c.rt != nil {
+		resp, err = c.rt.RoundTrip(req)
+	} else {
+		resp, err = c.http.Do(req)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("upstream %q: %w", c.name, err)
 	}

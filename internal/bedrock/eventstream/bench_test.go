@@ -82,3 +82,48 @@ func BenchmarkMeterFrame(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkParseChunkFast is ParseChunk's one-pass path, as the Meter uses
+// it for frames found by a Scanner.
+func BenchmarkParseChunkFast(b *testing.B) {
+	payload := ChunkMessage(typicalDelta).Payload
+	var buf []byte
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := parseChunkInto(payload, &buf); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkScanFrame is the zero-copy frame path alone: find the frame,
+// check both checksums, read its string headers.
+func BenchmarkScanFrame(b *testing.B) {
+	frame := encodeAll(b, []Message{ChunkMessage(typicalDelta)})
+	var s Scanner
+	b.SetBytes(int64(len(frame)))
+	b.ReportAllocs()
+	for b.Loop() {
+		_, _ = s.Write(frame)
+		if _, ok, err := s.Next(); !ok || err != nil {
+			b.Fatal(ok, err)
+		}
+	}
+}
+
+// BenchmarkScanMeterFrame is BenchmarkMeterFrame on the gateway's path:
+// Scanner and Meter.ObserveFrame.
+func BenchmarkScanMeterFrame(b *testing.B) {
+	frame := encodeAll(b, []Message{ChunkMessage(typicalDelta)})
+	var s Scanner
+	var m Meter
+	b.SetBytes(int64(len(frame)))
+	b.ReportAllocs()
+	for b.Loop() {
+		_, _ = s.Write(frame)
+		f, _, _ := s.Next()
+		if err := m.ObserveFrame(&f); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -3,6 +3,7 @@ package eventstream
 import (
 	"bytes"
 	"encoding/base64"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -165,7 +166,18 @@ func cutChunk(payload []byte) (enc []byte, ok bool) {
 // cutPlain splits b at its first '"' if nothing before it needs JSON
 // unescaping (no backslash, no control character).
 func cutPlain(b []byte) (before, after []byte, ok bool) {
-	for i, c := range b {
+	// Skip plain bytes eight at a time (base64 is all plain); the byte loop
+	// below then looks at the first byte that may stop the run.
+	i := 0
+	for ; i+8 <= len(b); i += 8 {
+		x := binary.LittleEndian.Uint64(b[i:])
+		q, bs := x^(lanes01*'"'), x^(lanes01*'\\')
+		if ((q-lanes01)&^q|(bs-lanes01)&^bs|(x-lanes01*0x20)&^x)&lanes80 != 0 {
+			break
+		}
+	}
+	for ; i < len(b); i++ {
+		c := b[i]
 		switch {
 		case c == '"':
 			return b[:i], b[i+1:], true
@@ -193,11 +205,13 @@ func chunkBytesJSON(payload []byte) ([]byte, error) {
 // checkCounts refuses negative token counts: a meter must never turn a
 // malformed event into a refund.
 func checkCounts(u bedrock.Usage, m *InvocationMetrics) error {
-	n := []int{u.InputTokens, u.OutputTokens, u.CacheReadInputTokens, u.CacheWriteInputTokens}
+	n := [8]int{u.InputTokens, u.OutputTokens, u.CacheReadInputTokens, u.CacheWriteInputTokens}
+	k := 4
 	if m != nil {
-		n = append(n, m.InputTokenCount, m.OutputTokenCount, m.CacheReadInputTokenCount, m.CacheWriteInputTokenCount)
+		n[4], n[5], n[6], n[7] = m.InputTokenCount, m.OutputTokenCount, m.CacheReadInputTokenCount, m.CacheWriteInputTokenCount
+		k = 8
 	}
-	for _, v := range n {
+	for _, v := range n[:k] {
 		if v < 0 {
 			return fmt.Errorf("negative token count %d", v)
 		}

@@ -1,6 +1,8 @@
 package eventstream
 
 import (
+	"fmt"
+
 	"github.com/headroomhq/headroom/internal/bedrock"
 )
 
@@ -26,6 +28,7 @@ type Meter struct {
 	done        bool
 	exception   string
 	stopReason  string
+	buf         []byte // ObserveFrame's decoded chunk, reused
 }
 
 // ObserveMessage parses m and observes it.
@@ -35,6 +38,52 @@ func (mt *Meter) ObserveMessage(m Message) error {
 		return err
 	}
 	return mt.Observe(ev)
+}
+
+// ObserveFrame observes a frame found by a Scanner: the same as
+// ObserveMessage of the message the SDK decodes from the same bytes (same
+// usage, same error or none; FuzzScanner checks it), but an
+// InvokeModelWithResponseStream chunk is read without allocating: its
+// base64 is decoded into a buffer the Meter keeps and its event read in one
+// pass (see parseChunkInto).
+func (mt *Meter) ObserveFrame(f *Frame) error {
+	typ, ok := f.MessageType()
+	if !ok {
+		return fmt.Errorf("%w: no %s header", ErrCorrupt, HeaderMessageType)
+	}
+	if string(typ) != MessageTypeEvent {
+		ev, err := f.Event() // an exception or error frame ends the stream: rare
+		if err != nil {
+			return err
+		}
+		return mt.Observe(ev)
+	}
+	et, ok := f.EventType()
+	if !ok {
+		return fmt.Errorf("%w: event without %s", ErrCorrupt, HeaderEventType)
+	}
+	var name string
+	switch string(et) {
+	case EventTypeChunk:
+		c, err := parseChunkInto(f.Payload, &mt.buf)
+		if err != nil {
+			return err
+		}
+		mt.observeAnthropic(c.AnthropicEvent)
+		if c.hasMetrics {
+			mt.metrics, mt.haveMetrics = c.metrics, true
+		}
+		return nil
+	case EventContentBlockDelta:
+		name = EventContentBlockDelta
+	case EventMessageStop:
+		name = EventMessageStop
+	case EventMetadata:
+		name = EventMetadata
+	default:
+		return nil // not metered
+	}
+	return mt.Observe(Event{Kind: KindEvent, EventType: name, Payload: f.Payload})
 }
 
 // Observe takes one event into account. Event types it does not meter are
