@@ -13,7 +13,8 @@ import (
 // No goroutine waits on the caller's behalf: the caller waits on its
 // ticket's channel, which is closed by whoever decides it: a Settle, Cancel
 // or Adjust that frees room, or the controller's timer, armed for NextWake
-// only while some Admit caller waits.
+// only while some Admit caller waits or a refund of a ticket from Admit is
+// held back (Ticket.SettleAfter).
 func (c *Controller) Admit(ctx context.Context, req Request) (*Ticket, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
@@ -41,10 +42,11 @@ func (c *Controller) Admit(ctx context.Context, req Request) (*Ticket, error) {
 	return t, nil
 }
 
-// arm keeps the timer at NextWake while blocking callers wait, and stops
-// it otherwise. Callers hold c.mu.
+// arm keeps the timer at NextWake while blocking callers wait or refunds
+// of their tickets are held back (SettleAfter), and stops it otherwise.
+// Callers hold c.mu.
 func (c *Controller) arm(now time.Time) {
-	if c.blockingWaiting == 0 {
+	if c.blockingWaiting == 0 && c.timedRefunds == 0 {
 		if c.timer != nil {
 			c.timer.Stop()
 			c.timer = nil

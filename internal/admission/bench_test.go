@@ -60,3 +60,47 @@ func BenchmarkAdmitBlocking(b *testing.B) {
 		tk.Settle(time.Now(), 2000)
 	}
 }
+
+// BenchmarkAdmitSettleAfter is BenchmarkAdmitUncontended ended as the
+// gateway ends a request: fair order at once, the ledger's refund 200 ms
+// later (about 200 refunds held back at a request per millisecond).
+func BenchmarkAdmitSettleAfter(b *testing.B) {
+	c, ks := benchController(10)
+	now := t0
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		now = now.Add(time.Millisecond)
+		tk, err := c.Enqueue(now, Request{Key: ks[i%len(ks)], Set: 7, Tokens: 20480})
+		if err != nil || tk.State() != Granted {
+			b.Fatal(err)
+		}
+		tk.SettleAfter(now, 2000, 200*time.Millisecond)
+		i++
+	}
+}
+
+// BenchmarkPumpBacklog is one Pump with 1,000 requests of 100 keys queued
+// behind a full minute bucket: what every Settle, Cancel and Adjust costs
+// while the gateway is saturated (fair order, deadlines, daily hopes).
+func BenchmarkPumpBacklog(b *testing.B) {
+	c, ks := benchController(100)
+	r, err := c.Ledger().Reserve(t0, 1, 1<<40) // the minute bucket is full
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer r.Cancel(t0)
+	for i := range 1000 {
+		if _, err := c.Enqueue(t0, Request{Key: ks[i%len(ks)], Set: 7, Tokens: 20480}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	now := t0
+	b.ReportAllocs()
+	for b.Loop() {
+		now = now.Add(time.Microsecond)
+		if got := c.Pump(now); len(got) != 0 {
+			b.Fatalf("Pump decided %d", len(got))
+		}
+	}
+}

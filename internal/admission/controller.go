@@ -80,7 +80,9 @@ type Controller struct {
 	waiting     []*keyState
 	queued      int
 	inflight    int
-	vtime       float64 // start tag of the latest grant
+	vtime       float64 // virtual time: see fair.go
+	ratio       float64 // recent cost / reservation of every key
+	learned     bool    // ratio has been measured
 	day         string  // label of the day per-key usage counts
 	dayStart    time.Time
 	dayEnd      time.Time
@@ -88,9 +90,15 @@ type Controller struct {
 	nextOrder   uint64
 
 	decided []*Ticket // core tickets decided since the last Pump
+	refunds refunds   // ledger refunds held back by SettleAfter
+	// toConsume is, per bucket, what the held-back refunds will count as
+	// consumed when they land: part of the ledger's holds until then.
+	toConsume []int64
 
-	// Blocking wrapper only: the timer exists while Admit callers wait.
+	// Blocking wrapper only: the timer exists while Admit callers wait or
+	// refunds of their tickets are held back.
 	blockingWaiting int
+	timedRefunds    int
 	timer           *time.Timer
 }
 
@@ -101,7 +109,11 @@ type keyState struct {
 	order      uint64 // tie-break between equal tags: first seen first
 	queue      []*Ticket
 	inflight   int
-	finish     float64 // virtual finish tag of the key's last grant
+	done       float64 // fair order: ended requests' costs / weight (fair.go)
+	held       float64 // fair order: charges in flight / weight
+	measured   float64 // fair order: the part of held from measured ratios
+	ratio      float64 // fair order: recent cost / reservation
+	learned    bool    // ratio has been measured
 	stuck      uint64  // pumpGen in which its head could not go
 
 	live       []int64 // per bucket: tokens held by live tickets
@@ -115,10 +127,11 @@ type keyState struct {
 // daily protection.
 func New(l *quota.Ledger, opts Options) *Controller {
 	return &Controller{
-		l:     l,
-		opts:  opts.withDefaults(),
-		daily: l.OfKind(quota.TokensPerDay),
-		keys:  map[string]*keyState{},
+		l:         l,
+		opts:      opts.withDefaults(),
+		daily:     l.OfKind(quota.TokensPerDay),
+		keys:      map[string]*keyState{},
+		toConsume: make([]int64, l.Len()),
 	}
 }
 
@@ -152,7 +165,7 @@ func (c *Controller) keyFor(k Key) *keyState {
 	ks := c.keys[k.Name]
 	if ks == nil {
 		n := c.l.Len()
-		ks = &keyState{key: k, order: c.nextOrder, live: make([]int64, n), today: make([]int64, n), finish: c.vtime}
+		ks = &keyState{key: k, order: c.nextOrder, live: make([]int64, n), today: make([]int64, n), done: c.vtime}
 		c.nextOrder++
 		c.keys[k.Name] = ks
 		c.totalWeight += k.weight()
@@ -228,7 +241,7 @@ func (c *Controller) enqueue(now time.Time, req Request, blocking bool) (*Ticket
 		t.ready = make(chan struct{})
 	}
 	if len(ks.queue) == 0 {
-		ks.finish = max(ks.finish, c.vtime)
+		c.join(ks)
 		c.waiting = append(c.waiting, ks)
 	}
 	ks.queue = append(ks.queue, t)
@@ -236,12 +249,7 @@ func (c *Controller) enqueue(now time.Time, req Request, blocking bool) (*Ticket
 	if blocking {
 		c.blockingWaiting++
 	}
-	c.pump(now)
-	if t.state == Waiting && c.hopeless(now, t) {
-		t.err = c.refusal(now, t)
-		c.unqueue(t)
-		t.state = Refused
-	}
+	c.pump(now) // refuses it at once if hopeless
 	if t.state == Refused {
 		return nil, t.err
 	}
@@ -274,10 +282,12 @@ func (c *Controller) tooLarge(now time.Time, req Request) error {
 	return &TooLarge{Bucket: le.Bucket, Kind: le.Kind, Capacity: le.Limit, Cost: le.Need, Hint: hint}
 }
 
-// Pump grants the waiting tickets that fit at now, in fair order, and
-// refuses those whose deadline has passed. It returns every ticket from
-// Enqueue that was decided (granted or refused) since the previous Pump,
-// including by Settle, Cancel and Adjust, which pump too.
+// Pump settles the ledger refunds held back by SettleAfter that are due,
+// grants the waiting tickets that fit at now, in fair order, and refuses
+// those whose deadline has passed or that a daily limit keeps out past it.
+// It returns every ticket from Enqueue that was decided (granted or
+// refused) since the previous Pump, including by Settle, Cancel and
+// Adjust, which pump too.
 func (c *Controller) Pump(now time.Time) []*Ticket {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -290,10 +300,12 @@ func (c *Controller) Pump(now time.Time) []*Ticket {
 // pump is Pump without collecting. Callers hold c.mu.
 func (c *Controller) pump(now time.Time) {
 	c.rollDay(now)
+	c.refundDue(now)
 	c.expire(now, false)
 	c.grant(now)
+	c.refuseHopeless(now) // none could be granted: hopeless means it does not fit
 	c.expire(now, true)
-	if c.blockingWaiting > 0 || c.timer != nil {
+	if c.blockingWaiting > 0 || c.timedRefunds > 0 || c.timer != nil {
 		c.arm(now)
 	}
 }
@@ -311,7 +323,7 @@ func (c *Controller) grant(now time.Time) {
 			if ks.stuck == c.pumpGen {
 				continue
 			}
-			if best == nil || ks.finish < best.finish || ks.finish == best.finish && ks.order < best.order {
+			if best == nil || ks.tag() < best.tag() || ks.tag() == best.tag() && ks.order < best.order {
 				best = ks
 			}
 		}
@@ -360,8 +372,7 @@ func (c *Controller) tryGrant(now time.Time, t *Ticket, blocked *quota.Set) bool
 	ks.inflight++
 	ks.granted++
 	c.inflight++
-	c.vtime = max(c.vtime, ks.finish)
-	ks.finish += float64(t.req.Tokens) / ks.key.weight()
+	c.fairGrant(t)
 	c.charge(now, t, t.req.Tokens)
 	c.decide(t)
 	return true
@@ -396,16 +407,36 @@ func (c *Controller) decide(t *Ticket) {
 
 // expire refuses waiting tickets past their deadline (at it, with atOrAfter).
 func (c *Controller) expire(now time.Time, atOrAfter bool) {
+	late := func(t *Ticket) bool {
+		return now.After(t.req.Deadline) || atOrAfter && now.Equal(t.req.Deadline)
+	}
+	// Most pumps refuse nothing: look first, with a call the compiler
+	// inlines (a pump under load walks every queued ticket three times).
+	for _, ks := range c.waiting {
+		for _, t := range ks.queue {
+			if late(t) {
+				c.refuseWhere(now, false, late)
+				return
+			}
+		}
+	}
+}
+
+// refuseWhere refuses the waiting tickets for which out is true; daily
+// marks the refusals Daily (a daily limit binds past their deadlines).
+func (c *Controller) refuseWhere(now time.Time, daily bool, out func(*Ticket) bool) {
 	for i := 0; i < len(c.waiting); {
 		ks := c.waiting[i]
 		var gone []*Ticket
 		for _, t := range ks.queue {
-			if now.After(t.req.Deadline) || atOrAfter && now.Equal(t.req.Deadline) {
+			if out(t) {
 				gone = append(gone, t)
 			}
 		}
 		for _, t := range gone {
-			t.err = c.refusal(now, t)
+			r := c.refusal(now, t)
+			r.Daily = r.Daily || daily
+			t.err = r
 			c.unqueue(t)
 			t.state = Refused
 			c.decide(t)

@@ -53,27 +53,60 @@ func (c *Controller) protectedBy(now time.Time, ks *keyState, req Request) (int,
 	return -1, 0
 }
 
-// hopeless reports a waiting ticket that a daily limit keeps out past its
-// deadline even if every in-flight hold were given back: it is refused at
-// once instead of making the client wait for a refusal (Claude Code then
-// stops on x-should-retry: false).
-func (c *Controller) hopeless(now time.Time, t *Ticket) bool {
-	left := t.req.Deadline.Sub(now)
-	if b := t.k.key.DailyTokens; b > 0 && t.k.todayTotal-t.k.todayHeld+t.req.Tokens > b {
-		return c.untilDayEnd(now) > left
+// refuseHopeless refuses at once every waiting ticket that a daily limit
+// keeps out past its deadline even if every in-flight hold were given
+// back, instead of making the client wait for a certain refusal (Claude
+// Code then stops on x-should-retry: false). Every pump looks again: a
+// ticket that joined with hope loses it when requests in flight end
+// having consumed what it waited for, and then nothing comes back before
+// the day resets.
+func (c *Controller) refuseHopeless(now time.Time) {
+	if c.queued == 0 {
+		return
 	}
-	for m := t.req.Set & c.daily; m != 0; m &= m - 1 {
-		i := lowBit(m)
-		st := c.l.Bucket(now, i)
-		var r int64
-		if c.opts.ProtectedFraction > 0 {
-			r = c.othersReserve(t.k, i, st.Effective)
+	// Per daily bucket, read once per pump: what it could admit were every
+	// hold given back (but what held-back refunds will consume) and every
+	// protected remainder taken. A request no larger fits whatever the
+	// keys' shares are.
+	var slack [quota.MaxBuckets]int64
+	var seen quota.Set
+	hopeless := func(t *Ticket) bool {
+		if b := t.k.key.DailyTokens; b > 0 && t.k.todayTotal-t.k.todayHeld+t.req.Tokens > b {
+			return c.untilDayEnd(now) > t.req.Deadline.Sub(now)
 		}
-		if t.req.Tokens > st.Available+st.Reserved-r && c.protectionWait(now, i, t.req.Tokens+r) > left {
-			return true
+		for m := t.req.Set & c.daily; m != 0; m &= m - 1 {
+			i := lowBit(m)
+			if !seen.Has(i) {
+				st := c.l.Bucket(now, i)
+				slack[i] = st.Available + st.Reserved - c.toConsume[i] - int64(c.opts.ProtectedFraction*float64(st.Effective))
+				seen |= quota.Bit(i)
+			}
+			if t.req.Tokens > slack[i] && c.hopelessIn(now, t, i, t.req.Deadline.Sub(now)) {
+				return true
+			}
+		}
+		return false
+	}
+	for _, ks := range c.waiting {
+		for _, t := range ks.queue {
+			if hopeless(t) {
+				c.refuseWhere(now, true, hopeless)
+				return
+			}
 		}
 	}
-	return false
+}
+
+// hopelessIn reports whether daily bucket i keeps t out for longer than
+// left, were every hold given back; a hold whose request has ended gives
+// back only what it will not consume.
+func (c *Controller) hopelessIn(now time.Time, t *Ticket, i int, left time.Duration) bool {
+	st := c.l.Bucket(now, i)
+	var r int64
+	if c.opts.ProtectedFraction > 0 {
+		r = c.othersReserve(t.k, i, st.Effective)
+	}
+	return t.req.Tokens > st.Available+st.Reserved-c.toConsume[i]-r && c.protectionWait(now, i, t.req.Tokens+r) > left
 }
 
 // fairShare is ks's weighted share of eff among the keys active now (queued
@@ -128,6 +161,9 @@ func (c *Controller) nextWake(now time.Time) (time.Time, bool) {
 			at, found = t, true
 		}
 	}
+	if at, ok := c.nextRefund(); ok {
+		consider(at)
+	}
 	full := c.opts.MaxInFlight > 0 && c.inflight >= c.opts.MaxInFlight
 	for _, ks := range c.waiting {
 		for _, t := range ks.queue {
@@ -148,10 +184,12 @@ func (c *Controller) nextWake(now time.Time) (time.Time, bool) {
 
 // NextWake returns when a Pump could next change something without any
 // Settle, Cancel or Enqueue in between: the earliest time at which the head
-// of some key's queue fits the ledger, or the earliest deadline. It reports
-// false when nothing waits. A head kept out by requests in flight has no
-// such time (their holds end on Settle or Cancel, which pump): the
-// ledger's hold estimate stands in for it (quota.LimitError.Holds).
+// of some key's queue fits the ledger, the earliest deadline, or the
+// earliest ledger refund held back by SettleAfter. It reports false when
+// nothing waits and no refund is held back. A head kept out by requests in
+// flight has no such time (their holds end on Settle or Cancel, which
+// pump): the ledger's hold estimate stands in for it
+// (quota.LimitError.Holds).
 func (c *Controller) NextWake(now time.Time) (time.Time, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()

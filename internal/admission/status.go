@@ -11,12 +11,15 @@ import (
 
 // Status is the controller at one instant, for /v1/status and the doctor.
 type Status struct {
-	Day         string              `json:"day"`
-	Queued      int                 `json:"queued"`
-	InFlight    int                 `json:"in_flight"`
-	MaxInFlight int                 `json:"max_in_flight,omitempty"`
-	Keys        []KeyStatus         `json:"keys"`
-	Buckets     []quota.BucketState `json:"buckets"`
+	Day         string `json:"day"`
+	Queued      int    `json:"queued"`
+	InFlight    int    `json:"in_flight"`
+	MaxInFlight int    `json:"max_in_flight,omitempty"`
+	// Settling counts ended requests whose ledger refund is held back
+	// (Ticket.SettleAfter): the ledger still holds their reservations.
+	Settling int                 `json:"settling,omitempty"`
+	Keys     []KeyStatus         `json:"keys"`
+	Buckets  []quota.BucketState `json:"buckets"`
 }
 
 // KeyStatus is one key's usage today.
@@ -46,7 +49,7 @@ func (c *Controller) Status(now time.Time) Status {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.rollDay(now)
-	st := Status{Day: c.day, Queued: c.queued, InFlight: c.inflight, MaxInFlight: c.opts.MaxInFlight,
+	st := Status{Day: c.day, Queued: c.queued, InFlight: c.inflight, MaxInFlight: c.opts.MaxInFlight, Settling: len(c.refunds),
 		Buckets: c.l.Snapshot(now), Keys: []KeyStatus{}}
 	for _, ks := range c.keys {
 		k := KeyStatus{Name: ks.key.Name, Weight: ks.key.weight(), DailyBudget: ks.key.DailyTokens,

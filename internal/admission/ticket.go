@@ -43,17 +43,23 @@ type Ticket struct {
 	req Request
 
 	// Guarded by c.mu.
-	state    State
-	res      quota.Reservation
-	err      error
-	enqueued time.Time
-	granted  time.Time
-	charged  int64  // tokens charged now in the key's usage
-	consumed int64  // usage cost reported by Adjust so far
-	day      string // day label the charge counts in
-	dayIn    int64  // part of charged counted in day
-	core     bool   // from Enqueue: reported by Pump
-	ready    chan struct{}
+	state     State
+	res       quota.Reservation
+	err       error
+	enqueued  time.Time
+	granted   time.Time
+	charged   int64   // tokens charged now in the key's usage
+	vcharge   float64 // its charge in its key's fair tag while in flight
+	vmeasured float64 // the part of vcharge from a measured ratio
+	consumed  int64   // usage cost reported by Adjust so far
+	day       string  // day label the charge counts in
+	dayIn     int64   // part of charged counted in day
+	core      bool    // from Enqueue: reported by Pump
+	ready     chan struct{}
+
+	// A settlement whose ledger refund is held back (SettleAfter).
+	refundAt   time.Time
+	refundCost int64
 }
 
 // Request returns the request as queued (Deadline filled in).
@@ -108,8 +114,9 @@ func (t *Ticket) Waited() time.Duration {
 // Adjust reports tokens, the cost of the usage seen so far while the
 // answer streams: the ledger counts what is new of it as consumed, out of
 // the ticket's hold (see quota.Reservation.Adjust), and the key is charged
-// the larger of its reservation and that cost. Usage never shrinks: a
-// smaller value than an earlier one does nothing.
+// the larger of its reservation and that cost (in fair order, the larger
+// of its expected cost and that cost). Usage never shrinks: a smaller
+// value than an earlier one does nothing.
 func (t *Ticket) Adjust(now time.Time, tokens int64) {
 	if t == nil {
 		return
@@ -124,6 +131,7 @@ func (t *Ticket) Adjust(now time.Time, tokens int64) {
 	t.res.Adjust(now, tokens)
 	c.rollDay(now)
 	c.charge(now, t, max(t.req.Tokens, tokens))
+	c.refair(t, tokens)
 	// Consumption drains where a hold did not: waits may be shorter now.
 	c.pump(now)
 }
@@ -131,6 +139,23 @@ func (t *Ticket) Adjust(now time.Time, tokens int64) {
 // Settle ends a granted ticket at its final cost and lets waiting requests
 // in. It reports whether this call ended the ticket.
 func (t *Ticket) Settle(now time.Time, tokens int64) bool {
+	return t.SettleAfter(now, tokens, 0)
+}
+
+// SettleAfter is Settle with the ledger's refund held back for delay: the
+// ticket ends at now, and fair order, the key's usage and the concurrency
+// caps take the final cost at once, but the ledger keeps what the ticket
+// holds until now+delay and settles it then. It is for an upstream that
+// gives its own reservation back only a moment after the last byte:
+// handing the refund to the next request at once could send it before the
+// upstream has the room. A settlement that refunds nothing (tokens at
+// least what is held) lands at once.
+//
+// No goroutine waits for it: the refund is due at a time NextWake reports,
+// and the next Pump at or after it settles the ledger (the blocking form's
+// timer pumps then for tickets from Admit). Reservation stays live until
+// then.
+func (t *Ticket) SettleAfter(now time.Time, tokens int64, delay time.Duration) bool {
 	if t == nil {
 		return false
 	}
@@ -141,8 +166,14 @@ func (t *Ticket) Settle(now time.Time, tokens int64) bool {
 		return false
 	}
 	tokens = max(tokens, 0, t.consumed)
-	t.res.Settle(now, tokens)
+	held := max(t.req.Tokens, t.consumed)
 	c.end(now, t, tokens, Settled)
+	if delay <= 0 || tokens >= held {
+		t.res.Settle(now, tokens)
+	} else {
+		c.holdRefund(t, now.Add(delay), tokens)
+	}
+	c.pump(now)
 	return true
 }
 
@@ -166,19 +197,20 @@ func (t *Ticket) Cancel(now time.Time) bool {
 	case Granted:
 		t.res.Cancel(now)
 		c.end(now, t, t.consumed, Cancelled)
+		c.pump(now)
 		return true
 	}
 	return false
 }
 
-// end books a granted ticket's final charge and lets others in. Fair order
-// is corrected to what the request really cost, so that served tokens, not
-// reservations, are shared by weight.
+// end books a granted ticket's final charge in its key's usage and in fair
+// order, and takes it out of flight; the caller settles the ledger and
+// pumps. Fair order counts what the request really cost, so that served
+// tokens, not reservations, are shared by weight.
 func (c *Controller) end(now time.Time, t *Ticket, tokens int64, s State) {
 	c.rollDay(now)
 	c.charge(now, t, tokens)
-	t.k.finish += float64(tokens-t.req.Tokens) / t.k.key.weight()
+	c.unfair(t, tokens, s == Settled)
 	c.release(t)
 	t.state = s
-	c.pump(now)
 }

@@ -210,7 +210,8 @@ func gatewayBackoff(attempt int, r *rand.Rand) time.Duration {
 // gatewaySettleDelay is how long the gateway holds a refund before its
 // ledger gives it to others (gateway.DefaultSettleDelay): Bedrock settles
 // only after the last byte, so an immediate refund could admit a request
-// Bedrock would still throttle.
+// Bedrock would still throttle. Fair order takes the cost at once
+// (admission.Ticket.SettleAfter).
 const gatewaySettleDelay = 200 * time.Millisecond
 
 // gwOp is what a gateway wake for a call does.
@@ -218,7 +219,6 @@ type gwOp uint8
 
 const (
 	gwRequeue gwOp = iota + 1 // queue again after Bedrock throttled the call
-	gwRefund                  // settle the ticket after the settle delay
 )
 
 // requeue queues a call Bedrock throttled, with its original deadline.
@@ -236,22 +236,18 @@ func (d *gatewayDoor) requeue(w *world, c *call) {
 	d.waiting[nt] = c
 }
 
-// done settles the call at Bedrock, then in the gateway's ledger with the
-// same charge: an extra charge at once, a refund after the settle delay.
+// done settles the call at Bedrock, then its ticket with the same charge,
+// as the gateway does: fair order and the key's usage at once, the
+// ledger's refund after the settle delay (an extra charge lands at once).
+// The controller holds the refund back and NextWake brings the wake that
+// settles it.
 func (d *gatewayDoor) done(w *world, c *call) {
 	now := w.wall(w.now)
 	cost := c.upstream.Settle(now, c.usage())
 	c.upstream = nil
-	if cost >= c.reserved {
-		c.ticket.Settle(now, cost)
-		c.ticket = nil
-		d.pump(w)
-		return
-	}
-	// The call itself moves on; a wake settles its ticket later. The
-	// agent loop never reuses an answered call, so the fields are free.
-	c.gwOp, c.gwCost = gwRefund, cost
-	w.at(int64(gatewaySettleDelay), event{kind: evWake, call: c})
+	c.ticket.SettleAfter(now, cost, gatewaySettleDelay)
+	c.ticket = nil
+	d.pump(w)
 }
 
 func (d *gatewayDoor) wake(w *world, c *call) {
@@ -259,12 +255,8 @@ func (d *gatewayDoor) wake(w *world, c *call) {
 		// Clear the op first: a requeue may schedule the next one.
 		op := c.gwOp
 		c.gwOp = 0
-		switch op {
-		case gwRequeue:
+		if op == gwRequeue {
 			d.requeue(w, c)
-		case gwRefund:
-			c.ticket.Settle(w.wall(w.now), c.gwCost)
-			c.ticket = nil
 		}
 		d.pump(w)
 		return

@@ -78,7 +78,6 @@ type call struct {
 	retryReq  admission.Request // queued again after Bedrock throttled the call
 	gwAttempt int               // Bedrock throttles of this attempt so far
 	gwOp      gwOp              // what the pending gateway wake does
-	gwCost    int64             // the charge a delayed refund settles at
 
 	// Set on a 429.
 	retryAfter  time.Duration
