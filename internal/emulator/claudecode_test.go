@@ -1,19 +1,16 @@
 package emulator
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"io"
 	"log/slog"
 	"net/http/httptest"
-	"os"
-	"os/exec"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/headroomhq/headroom/internal/bedrock"
+	"github.com/headroomhq/headroom/internal/claudecodetest"
 	"github.com/headroomhq/headroom/internal/config"
 )
 
@@ -21,55 +18,21 @@ import (
 // in Bedrock mode against the emulator, streaming only, as BEDROCK.md
 // section 4 describes it.
 
-func claudeBinary(t *testing.T) string {
-	claude := os.Getenv("HEADROOM_CLAUDE")
-	if claude == "" {
-		if os.Getenv("CI") != "" {
-			t.Fatal("HEADROOM_CLAUDE is not set: CI must install Claude Code and point HEADROOM_CLAUDE at it")
-		}
-		t.Skip("HEADROOM_CLAUDE is not set (path of the claude binary)")
-	}
-	return claude
-}
-
-// claudeResult is the part of `claude -p --output-format json` the tests read.
-type claudeResult struct {
-	IsError        bool   `json:"is_error"`
-	APIErrorStatus *int   `json:"api_error_status"`
-	Result         string `json:"result"`
-}
-
-// runClaude runs `claude -p PROMPT --output-format json` against url with a
-// fresh HOME and only the environment it needs.
-func runClaude(t *testing.T, claude, url string, extraEnv ...string) claudeResult {
+// runClaude runs Claude Code against url and fails the test when it prints
+// no JSON result.
+func runClaude(t *testing.T, claude, url string, extraEnv ...string) claudecodetest.Result {
 	t.Helper()
-	home := t.TempDir()
 	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, claude, "-p", "say hi", "--output-format", "json")
-	cmd.Dir = home // no project settings of this repository
-	cmd.Env = append([]string{
-		"PATH=" + os.Getenv("PATH"),
-		"HOME=" + home,
-		"CLAUDE_CODE_USE_BEDROCK=1",
-		"AWS_REGION=us-east-1",
-		"ANTHROPIC_BEDROCK_BASE_URL=" + url,
-		"AWS_BEARER_TOKEN_BEDROCK=test",
-		"CLAUDE_CODE_DISABLE_NONSTREAMING_FALLBACK=1",
-		"CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC=1",
-	}, extraEnv...)
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	err := cmd.Run()
-	var res claudeResult
-	if jerr := json.Unmarshal(stdout.Bytes(), &res); jerr != nil {
-		t.Fatalf("claude: %v; stdout %q; stderr %q", err, stdout.String(), stderr.String())
+	res, ok := claudecodetest.Run(ctx, t, claude, url, "test", "say hi", extraEnv...)
+	if !ok {
+		t.Fatalf("claude: %v; stdout %q; stderr %q", res.Err, res.Stdout, res.Stderr)
 	}
 	return res
 }
 
 func TestClaudeCode(t *testing.T) {
-	claude := claudeBinary(t)
+	claude := claudecodetest.Binary(t)
 	newServer := func(t *testing.T, cfg config.Emulator) (*Server, string) {
 		s, err := New(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), newClock().now)
 		if err != nil {

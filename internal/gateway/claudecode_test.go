@@ -2,57 +2,27 @@ package gateway
 
 import (
 	"context"
-	"encoding/json"
-	"os"
-	"os/exec"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/headroomhq/headroom/internal/claudecodetest"
 	"github.com/headroomhq/headroom/internal/config"
 	"github.com/headroomhq/headroom/internal/keys"
 )
-
-// claudeBinary returns Claude Code's path from HEADROOM_CLAUDE, skipping the
-// test when it is unset outside CI.
-func claudeBinary(t *testing.T) string {
-	claude := os.Getenv("HEADROOM_CLAUDE")
-	if claude == "" {
-		if os.Getenv("CI") != "" {
-			t.Fatal("HEADROOM_CLAUDE is not set in CI: install Claude Code and point it at the binary")
-		}
-		t.Skip("HEADROOM_CLAUDE is not set (npm install --prefix DIR @anthropic-ai/claude-code, then HEADROOM_CLAUDE=DIR/node_modules/.bin/claude)")
-	}
-	return claude
-}
 
 type ccResult struct {
 	ok  bool
 	out string
 }
 
-// runClaude runs `claude -p` in Bedrock mode against base with key. Retries
-// are off, so a throttle fails the run instead of hiding in a backoff, and
-// so is the non-streaming fallback, so a broken stream cannot hide either.
+// runClaude runs Claude Code against base with key. Retries are off, so a
+// throttle fails the run instead of hiding in a backoff.
 func runClaude(ctx context.Context, t *testing.T, claude, base, key string) ccResult {
-	cmd := exec.CommandContext(ctx, claude, "-p", "Say hello.", "--output-format", "json")
-	cmd.Env = []string{
-		"HOME=" + t.TempDir(), "PATH=" + os.Getenv("PATH"),
-		"CLAUDE_CODE_USE_BEDROCK=1", "AWS_REGION=us-east-1",
-		"ANTHROPIC_BEDROCK_BASE_URL=" + base, "AWS_BEARER_TOKEN_BEDROCK=" + key,
-		"CLAUDE_CODE_DISABLE_NONSTREAMING_FALLBACK=1", "CLAUDE_CODE_MAX_RETRIES=0",
-		"CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC=1", "DISABLE_AUTOUPDATER=1",
-	}
-	out, err := cmd.Output()
-	var v struct {
-		IsError bool   `json:"is_error"`
-		Result  string `json:"result"`
-	}
-	if json.Unmarshal(out, &v) != nil {
-		return ccResult{false, string(out)}
-	}
-	return ccResult{err == nil && !v.IsError && strings.Contains(v.Result, "headroom emulate"), string(out)}
+	res, ok := claudecodetest.Run(ctx, t, claude, base, key, "Say hello.", "CLAUDE_CODE_MAX_RETRIES=0")
+	ok = ok && res.Err == nil && !res.IsError && strings.Contains(res.Result, "headroom emulate")
+	return ccResult{ok, res.Stdout + res.Stderr}
 }
 
 func runTwo(ctx context.Context, t *testing.T, claude, base string, secrets [2]string) [2]ccResult {
@@ -71,7 +41,7 @@ func runTwo(ctx context.Context, t *testing.T, claude, base string, secrets [2]s
 // queued, and the emulator throttles nothing.
 func TestClaudeCodeTwoAtOnce(t *testing.T) {
 	t.Parallel()
-	claude := claudeBinary(t)
+	claude := claudecodetest.Binary(t)
 	// A Claude Code call reserves its ~21,000 input tokens + 4,096 × 5
 	// (the seed profile, after the gateway's cap; the emulator's own
 	// accounting sees the rewritten max_tokens too): one fits in 70,000,

@@ -1,0 +1,72 @@
+// Package claudecodetest runs the real Claude Code CLI (npm
+// @anthropic-ai/claude-code) in Bedrock mode for the tests that check
+// Headroom against what users run. It is imported only by tests.
+//
+// The binary is found through HEADROOM_CLAUDE, which scripts/test.sh sets
+// after installing Claude Code; without it a test is skipped, except in CI,
+// where it fails, so a missing install cannot pass as green.
+package claudecodetest
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"testing"
+)
+
+// Binary returns the path of the claude binary, skipping the test when
+// HEADROOM_CLAUDE is unset outside CI.
+func Binary(t testing.TB) string {
+	t.Helper()
+	claude := os.Getenv("HEADROOM_CLAUDE")
+	if claude == "" {
+		if os.Getenv("CI") != "" {
+			t.Fatal("HEADROOM_CLAUDE is not set in CI: scripts/test.sh installs Claude Code and sets it")
+		}
+		t.Skip("HEADROOM_CLAUDE is not set (run the tests with scripts/test.sh, or npm install --prefix DIR @anthropic-ai/claude-code and HEADROOM_CLAUDE=DIR/node_modules/.bin/claude)")
+	}
+	return claude
+}
+
+// Result is the part of `claude -p --output-format json` the tests read,
+// with what the process printed.
+type Result struct {
+	IsError        bool   `json:"is_error"`
+	APIErrorStatus *int   `json:"api_error_status"`
+	Result         string `json:"result"`
+	// Stdout and Stderr are the raw output, for failure messages.
+	Stdout, Stderr string `json:"-"`
+	// Err is the process's exit error, if any.
+	Err error `json:"-"`
+}
+
+// Run runs `claude -p PROMPT --output-format json` in Bedrock mode against
+// baseURL with key as its Bedrock API key, in a fresh HOME and working
+// directory, with only the environment it needs plus extraEnv. The
+// non-streaming fallback is off, so a broken stream cannot hide behind it.
+// ok is false when the output is not Claude Code's JSON result.
+func Run(ctx context.Context, t testing.TB, claude, baseURL, key, prompt string, extraEnv ...string) (res Result, ok bool) {
+	t.Helper()
+	home := t.TempDir()
+	cmd := exec.CommandContext(ctx, claude, "-p", prompt, "--output-format", "json")
+	cmd.Dir = home // no project settings of this repository
+	cmd.Env = append([]string{
+		"PATH=" + os.Getenv("PATH"),
+		"HOME=" + home,
+		"CLAUDE_CODE_USE_BEDROCK=1",
+		"AWS_REGION=us-east-1",
+		"ANTHROPIC_BEDROCK_BASE_URL=" + baseURL,
+		"AWS_BEARER_TOKEN_BEDROCK=" + key,
+		"CLAUDE_CODE_DISABLE_NONSTREAMING_FALLBACK=1",
+		"CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC=1",
+		"DISABLE_AUTOUPDATER=1",
+	}, extraEnv...)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	res.Err = cmd.Run()
+	ok = json.Unmarshal(stdout.Bytes(), &res) == nil
+	res.Stdout, res.Stderr = stdout.String(), stderr.String()
+	return res, ok
+}
