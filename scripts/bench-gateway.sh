@@ -141,8 +141,21 @@ awk -v a="$direct_stream_p50" -v b="$gateway_stream_p50" -v c="$direct_stream_p9
 	'BEGIN {printf "added, 86 KB Claude Code-shaped stream: p50 %.3f ms, p99 %.3f ms\n", b-a, d-c}'
 
 echo "== throughput at saturation (64 connections, ${duration}s, small InvokeModel)"
+# cputicks PID: user+system CPU time of a process, in clock ticks.
+cputicks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+# perreq LABEL PID BEFORE RPS: CPU microseconds per request during the last run.
+perreq() {
+	awk -v l="$1" -v a="$(cputicks "$2")" -v b="$3" -v r="$4" -v d="$duration" -v t="$(getconf CLK_TCK)" \
+		'BEGIN {printf "   %s CPU per request: %.0f us\n", l, (a-b)/t*1e6/(r*d)}'
+}
+e0=$(cputicks "$fast_pid")
 wrkrun direct_saturated "$fast_url" invoke "$work/small.json" 64 "${duration}s"
+perreq emulator "$fast_pid" "$e0" "$direct_saturated_rps"
+e0=$(cputicks "$fast_pid")
+g0=$(cputicks "$gw_pid")
 wrkrun gateway_saturated "$gw_url" invoke "$work/small.json" 64 "${duration}s"
+perreq "gateway " "$gw_pid" "$g0" "$gateway_saturated_rps"
+perreq "emulator behind it" "$fast_pid" "$e0" "$gateway_saturated_rps"
 awk -v a="$direct_saturated_rps" -v b="$gateway_saturated_rps" 'BEGIN {printf "gateway / direct: %.0f%%\n", 100*b/a}'
 echo "== RSS after the load: gateway $(rss "$gw_pid")"
 

@@ -1,8 +1,6 @@
 package gateway
 
 import (
-	"time"
-
 	"github.com/headroomhq/headroom/internal/admission"
 	"github.com/headroomhq/headroom/internal/bedrock"
 	"github.com/headroomhq/headroom/internal/quota"
@@ -66,19 +64,17 @@ func (ch *charge) settle(u bedrock.Usage) int64 {
 // once; a refund waits settleDelay, because the upstream settles its own
 // reservation only after it sent the last byte: handing the refund to the
 // next request the moment that byte arrives would let it reach the
-// upstream before the upstream has given the room back.
+// upstream before the upstream has given the room back. The ticket ends
+// now (fair shares and the key's usage take the final cost at once); the
+// admission controller holds the ledger's refund back and lets it go on
+// its own clock, with no timer or goroutine per request.
 func (ch *charge) settleAt(cost int64) {
 	if ch.ended {
 		return
 	}
 	ch.ended = true
 	ch.count(cost)
-	t, now := ch.t, ch.g.now
-	if cost >= ch.held || ch.g.settleDelay <= 0 {
-		t.Settle(now(), cost)
-		return
-	}
-	time.AfterFunc(ch.g.settleDelay, func() { t.Settle(now(), cost) })
+	ch.t.SettleAfter(ch.g.now(), cost, ch.g.settleDelay)
 }
 
 // cancel ends the ticket giving everything back: the upstream refused the

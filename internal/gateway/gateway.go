@@ -239,14 +239,22 @@ func outcomeOf(e *bedrock.Error) string {
 }
 
 func (g *Gateway) logRequest(r *http.Request, rw *responseWriter, c *call) {
-	attrs := []slog.Attr{
+	level := slog.LevelInfo
+	if c.outcome == metrics.OutcomeInternal {
+		level = slog.LevelError
+	}
+	if !g.log.Enabled(r.Context(), level) {
+		return
+	}
+	var buf [16]slog.Attr // on the stack: the line costs no allocation of its own
+	attrs := append(buf[:0],
 		slog.String("request_id", c.rid),
 		slog.String("method", r.Method),
 		slog.String("path", r.URL.Path),
 		slog.Int("status", rw.status),
 		slog.String("outcome", c.outcome),
 		slog.Float64("duration_ms", ms(g.now().Sub(c.start))),
-	}
+	)
 	if c.key != "" {
 		attrs = append(attrs, slog.String("key", c.key))
 	}
@@ -269,11 +277,12 @@ func (g *Gateway) logRequest(r *http.Request, rw *responseWriter, c *call) {
 	if c.err != nil {
 		attrs = append(attrs, slog.String("error", c.err.Error()))
 	}
-	level := slog.LevelInfo
-	if c.outcome == metrics.OutcomeInternal {
-		level = slog.LevelError
-	}
-	g.log.LogAttrs(r.Context(), level, "request", attrs...)
+	// The record is built here rather than by LogAttrs, which would also
+	// capture the caller's program counter for a source the handler does
+	// not print.
+	rec := slog.NewRecord(g.now(), level, "request", 0)
+	rec.AddAttrs(attrs...)
+	_ = g.log.Handler().Handle(r.Context(), rec)
 }
 
 // call is what one request accumulates for its log line and metrics.

@@ -146,8 +146,9 @@ func stopReason(body []byte) string {
 }
 
 // passStream copies an event stream to the client as it arrives, flushing
-// after every read so each frame leaves at once, and meters a parsed copy:
-// the same bytes go through a Splitter into a Meter. adjust is called with
+// after every read so each frame leaves at once, and meters what went by:
+// the same bytes go through a Scanner (frames found in place, checksums
+// checked) into a Meter. adjust is called with
 // the usage seen so far whenever the Meter learns something new. A client
 // that goes away stops the copy (the caller's context cancels the upstream
 // call); the usage returned then is what was generated until that point.
@@ -158,7 +159,7 @@ func passStream(w http.ResponseWriter, resp *http.Response, adjust func(bedrock.
 	rc := http.NewResponseController(w)
 	_ = rc.Flush()
 
-	var sp eventstream.Splitter
+	var sc eventstream.Scanner
 	var mt eventstream.Meter
 	meterOK := true
 	res := result{}
@@ -174,7 +175,7 @@ func passStream(w http.ResponseWriter, resp *http.Response, adjust func(bedrock.
 				res.clientGone = true
 			}
 			if meterOK {
-				meterOK = meterChunk(&sp, &mt, chunk)
+				meterOK = meterChunk(&sc, &mt, chunk)
 				if mt.Done() || mt.Exception() != "" || meterOK {
 					adjust(mt.Usage())
 				}
@@ -200,22 +201,21 @@ func passStream(w http.ResponseWriter, resp *http.Response, adjust func(bedrock.
 	return res
 }
 
-// meterChunk feeds forwarded bytes to the splitter and every complete
-// message to the meter. It reports false once the stream cannot be metered
-// (corrupt framing); the bytes still reach the client unchanged, and the
-// request is then settled from what was metered before.
-func meterChunk(sp *eventstream.Splitter, mt *eventstream.Meter, chunk []byte) bool {
-	if _, err := sp.Write(chunk); err != nil {
-		return false
-	}
+// meterChunk hands forwarded bytes to the frame scanner and every complete
+// frame to the meter; the scanner reads chunk in place, so it is drained
+// before the caller reuses chunk's buffer. It reports false once the stream
+// cannot be metered (corrupt framing); the bytes still reach the client
+// unchanged, and the request is then settled from what was metered before.
+func meterChunk(sc *eventstream.Scanner, mt *eventstream.Meter, chunk []byte) bool {
+	_, _ = sc.Write(chunk)
 	for {
-		m, ok, err := sp.Next()
+		f, ok, err := sc.Next()
 		if err != nil {
 			return false
 		}
 		if !ok {
 			return true
 		}
-		_ = mt.ObserveMessage(m) // an event it cannot read is skipped, not fatal
+		_ = mt.ObserveFrame(&f) // an event it cannot read is skipped, not fatal
 	}
 }

@@ -42,11 +42,13 @@ func (g *Gateway) runtime(w *responseWriter, r *http.Request, rawModel string, c
 		return g.forwardFree(w, r, u, model, body, c)
 	}
 
-	read := bedrock.ReadInvoke
+	// One scan of the body: the rewrite splices at the spans the read
+	// found, in place (readBody leaves room).
+	read, rewrite := bedrock.ReadInvokeSpans, bedrock.RewriteInvokeAt
 	if c.op.Converse() {
-		read = bedrock.ReadConverse
+		read, rewrite = bedrock.ReadConverseSpans, bedrock.RewriteConverseAt
 	}
-	req, err := read(body)
+	req, spans, err := read(body)
 	if err != nil {
 		return err
 	}
@@ -54,11 +56,7 @@ func (g *Gateway) runtime(w *responseWriter, r *http.Request, rawModel string, c
 	maxCap, budgetCap := g.caps(model.Base)
 	cl := admission.Clamp(admission.Policy{MaxTokensCap: maxCap, ThinkingBudgetCap: budgetCap}, akey, req, bedrock.DefaultMaxOutput(model))
 	if cl.Changed {
-		rewrite := bedrock.RewriteInvoke
-		if c.op.Converse() {
-			rewrite = bedrock.RewriteConverse
-		}
-		if body, err = rewrite(body, cl.MaxTokens, cl.ThinkingBudget); err != nil {
+		if body, err = rewrite(body, spans, cl.MaxTokens, cl.ThinkingBudget); err != nil {
 			return err
 		}
 		c.clamp = cl.Header
@@ -136,7 +134,14 @@ func (g *Gateway) countClamp(key string, req bedrock.Request, cl admission.Clamp
 	}
 }
 
-// readBody reads the whole request body, refusing one over the limit.
+// rewriteRoom is the spare capacity readBody leaves after a body so that
+// the max_tokens rewrite can splice in place: a few digits, or an inserted
+// "inferenceConfig":{"maxTokens":N}, at most 40 bytes.
+const rewriteRoom = 64
+
+// readBody reads the whole request body, refusing one over the limit. A
+// body of known length is read straight into a buffer of that size (plus
+// rewriteRoom); it is the only copy the request path makes.
 func (g *Gateway) readBody(r *http.Request) ([]byte, error) {
 	if r.ContentLength > g.maxBody {
 		return nil, bedrock.Errorf(bedrock.ValidationException,
@@ -144,7 +149,7 @@ func (g *Gateway) readBody(r *http.Request) ([]byte, error) {
 	}
 	var body []byte
 	if r.ContentLength > 0 {
-		body = make([]byte, r.ContentLength)
+		body = make([]byte, r.ContentLength, r.ContentLength+rewriteRoom)
 		if _, err := io.ReadFull(r.Body, body); err != nil {
 			return nil, bedrock.Errorf(bedrock.ValidationException, "Could not read the request body: %v", err)
 		}

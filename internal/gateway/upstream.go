@@ -3,7 +3,6 @@ package gateway
 import (
 	"fmt"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/headroomhq/headroom/internal/admission"
@@ -23,8 +22,14 @@ type Upstream struct {
 	// Scopes holds the scope of every ledger bucket, in ledger order.
 	Scopes []bedrock.Scope
 
-	sets    sync.Map // model key -> quota.Set
-	setsLen atomic.Int32
+	setsMu sync.RWMutex
+	sets   map[setKey]quota.Set
+}
+
+// setKey is what decides the buckets a model's calls draw from.
+type setKey struct {
+	base  string
+	cross bool
 }
 
 // NewUpstream builds the ledger of an upstream's buckets (all full at now)
@@ -70,24 +75,26 @@ const maxSetCache = 1024
 
 // set returns the buckets a call to m draws from.
 func (u *Upstream) set(m bedrock.Model) quota.Set {
-	k := m.Base
-	if m.CrossRegion() {
-		k = "x:" + k
+	k := setKey{m.Base, m.CrossRegion()}
+	u.setsMu.RLock()
+	s, ok := u.sets[k]
+	u.setsMu.RUnlock()
+	if ok {
+		return s
 	}
-	if s, ok := u.sets.Load(k); ok {
-		return s.(quota.Set)
-	}
-	var s quota.Set
 	region := u.Client.Region()
 	for i, sc := range u.Scopes {
 		if sc.Matches(region, m) {
 			s |= quota.Bit(i)
 		}
 	}
-	if u.setsLen.Load() < maxSetCache {
-		if _, loaded := u.sets.LoadOrStore(k, s); !loaded {
-			u.setsLen.Add(1)
-		}
+	u.setsMu.Lock()
+	if u.sets == nil {
+		u.sets = make(map[setKey]quota.Set)
 	}
+	if len(u.sets) < maxSetCache {
+		u.sets[k] = s
+	}
+	u.setsMu.Unlock()
 	return s
 }
