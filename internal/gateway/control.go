@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"net/http"
+	"strings"
 
 	"github.com/headroomhq/headroom/internal/bedrock"
 
@@ -20,6 +21,13 @@ func (g *Gateway) control(w *responseWriter, r *http.Request, c *call) error {
 		return err
 	}
 	c.key = k.Name
+	// The path goes upstream re-signed with the gateway's credentials: a
+	// dot segment would reach other control-plane APIs than this one.
+	for _, seg := range strings.Split(r.URL.Path, "/") {
+		if seg == "." || seg == ".." {
+			return bedrock.Errorf(bedrock.ValidationException, "Invalid path %s", r.URL.Path)
+		}
+	}
 	u := g.defaultUpstream(k.Name)
 	c.upstream = u.Name
 	resp, err := u.Client.Control(r.Context(), r.URL.Path, r.URL.RawQuery)
