@@ -269,7 +269,7 @@ const shutdownGrace = 30 * time.Second
 // run serves until ctx ends, then drains in-flight requests, saves the
 // day's usage one last time, and returns the exit code.
 func (s *server) run(ctx context.Context, ln net.Listener, t config.TLS) int {
-	hs := &http.Server{Handler: s.gw, ReadHeaderTimeout: 10 * time.Second,
+	hs := &http.Server{Handler: s.gw, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute,
 		ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelWarn)}
 	if t.Enabled() {
 		cert, err := tls.LoadX509KeyPair(t.CertFile, t.KeyFile)

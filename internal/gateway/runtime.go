@@ -181,10 +181,9 @@ func (g *Gateway) pick(m bedrock.Model, key string) (*Upstream, error) {
 func (g *Gateway) deadline(r *http.Request, start time.Time) time.Time {
 	wait := g.maxWait
 	if v := r.Header.Get(HeaderMaxWait); v != "" {
-		if s, err := strconv.ParseFloat(v, 64); err == nil && s >= 0 {
-			if d := time.Duration(s * float64(time.Second)); d < wait {
-				wait = d
-			}
+		// s < wait also refuses NaN and Inf, which would overflow a Duration.
+		if s, err := strconv.ParseFloat(v, 64); err == nil && s >= 0 && s < wait.Seconds() {
+			wait = time.Duration(s * float64(time.Second))
 		}
 	}
 	return start.Add(wait)

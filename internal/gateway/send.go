@@ -153,10 +153,29 @@ func (g *Gateway) passError(w *responseWriter, resp *http.Response, ch *charge, 
 	} else {
 		c.outcome = metrics.OutcomeUpstreamError
 	}
+	if resp.Header.Get(bedrock.HeaderErrorType) == "" {
+		// Not a Bedrock error (a proxy's HTML page, say): answer with a
+		// Bedrock-shaped one, so clients and SDKs can read it.
+		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20))
+		return foreignUpstreamError(resp.StatusCode)
+	}
 	copyHeader(w.Header(), resp.Header)
 	w.WriteHeader(resp.StatusCode)
 	_, _ = io.Copy(w, io.LimitReader(resp.Body, 1<<20))
 	return nil
+}
+
+// foreignUpstreamError is the Bedrock exception for an upstream error answer
+// that carries no x-amzn-ErrorType.
+func foreignUpstreamError(status int) *bedrock.Error {
+	name := bedrock.InternalServerException
+	switch status {
+	case http.StatusTooManyRequests:
+		name = bedrock.ThrottlingException
+	case http.StatusServiceUnavailable, http.StatusBadGateway, http.StatusGatewayTimeout:
+		name = bedrock.ServiceUnavailableException
+	}
+	return bedrock.Errorf(name, "The upstream answered HTTP %d without a Bedrock error.", status)
 }
 
 // forwardFree sends a call that costs no quota (CountTokens) and passes the
