@@ -51,8 +51,8 @@ func TestClaudeCodeTwoAtOnce(t *testing.T) {
 		keys:    []keys.Key{{Name: "ann", Weight: 1}, {Name: "ben", Weight: 1}},
 		emu: func(c *config.Emulator) {
 			c.Generation.OutputTokens = config.Distribution{Distribution: config.DistFixed, Mean: 40, Min: 1, Max: 100}
-			c.Generation.TimeToFirstToken = config.Duration{Duration: 300 * time.Millisecond}
-			c.Generation.TokensPerSecond = 150 // a call lasts about 0.6 s: the two overlap
+			c.Generation.TimeToFirstToken = config.Duration{Duration: 2 * time.Second}
+			c.Generation.TokensPerSecond = 150 // a call lasts over 2 s: the two overlap even when one Claude Code starts late on a loaded machine
 		},
 	})
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
