@@ -69,27 +69,35 @@ func stringStop(x uint64) uint64 {
 // scanString reads the string whose opening quote is at b[i]. It returns the
 // index just past the closing quote and whether the string contains escapes.
 func scanString(b []byte, i int) (end int, esc bool, err error) {
+	end, esc, _, err = scanStringHi(b, i, 0)
+	return end, esc, err
+}
+
+// scanStringHi is scanString that also stops at the bytes of b whose lanes
+// are set in hiMask: with lanes80 (every byte >= 0x80) hi reports whether
+// the string holds such a byte; with 0 hi means nothing.
+func scanStringHi(b []byte, i int, hiMask uint64) (end int, esc, hi bool, err error) {
 	i++
 	for {
 		// Skip plain content eight bytes at a time.
 		for i+8 <= len(b) {
-			m := stringStop(binary.LittleEndian.Uint64(b[i:]))
-			if m != 0 {
+			x := binary.LittleEndian.Uint64(b[i:])
+			if m := stringStop(x) | x&hiMask; m != 0 {
 				i += bits.TrailingZeros64(m) >> 3
 				break
 			}
 			i += 8
 		}
 		if i >= len(b) {
-			return 0, false, syntaxErr(b, i, "")
+			return 0, false, false, syntaxErr(b, i, "")
 		}
 		switch c := b[i]; {
 		case c == '"':
-			return i + 1, esc, nil
+			return i + 1, esc, hi, nil
 		case c == '\\':
 			esc = true
 			if i+1 >= len(b) {
-				return 0, false, syntaxErr(b, i+1, "")
+				return 0, false, false, syntaxErr(b, i+1, "")
 			}
 			switch b[i+1] {
 			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
@@ -97,19 +105,20 @@ func scanString(b []byte, i int) (end int, esc bool, err error) {
 			case 'u':
 				for k := i + 2; k < i+6; k++ {
 					if k >= len(b) {
-						return 0, false, syntaxErr(b, k, "")
+						return 0, false, false, syntaxErr(b, k, "")
 					}
 					if !isHex(b[k]) {
-						return 0, false, syntaxErr(b, k, "in \\u hexadecimal character escape")
+						return 0, false, false, syntaxErr(b, k, "in \\u hexadecimal character escape")
 					}
 				}
 				i += 6
 			default:
-				return 0, false, syntaxErr(b, i+1, "in string escape code")
+				return 0, false, false, syntaxErr(b, i+1, "in string escape code")
 			}
 		case c < 0x20:
-			return 0, false, syntaxErr(b, i, "in string literal")
+			return 0, false, false, syntaxErr(b, i, "in string literal")
 		default:
+			hi = hi || c >= 0x80
 			i++
 		}
 	}
@@ -478,3 +487,31 @@ func (s *scanner) end(i int) error {
 
 // isObject reports whether the value at b[i] is an object.
 func (s *scanner) isObject(i int) bool { return i < len(s.b) && s.b[i] == '{' }
+
+// The functions below lend the scanner to the stream-chunk reader in
+// package eventstream, so that one piece of code holds JSON's grammar.
+
+// SkipJSON validates the JSON value starting at b[i] (no whitespace before
+// it), enclosed in depth arrays and objects, exactly as json.Valid would
+// (same grammar, nesting limit MaxJSONDepth, no UTF-8 check), and returns
+// the index just past it. It allocates only for the error.
+func SkipJSON(b []byte, i, depth int) (int, error) {
+	s := scanner{b: b}
+	return s.walk(i, depth, false)
+}
+
+// MaxJSONDepth is encoding/json's nesting limit, which SkipJSON enforces.
+const MaxJSONDepth = maxDepth
+
+// ScanJSONString reads the JSON string whose opening quote is at b[i]. It
+// returns the index just past the closing quote, whether the string holds
+// escapes (esc) and whether it holds bytes >= 0x80 (hi).
+func ScanJSONString(b []byte, i int) (end int, esc, hi bool, err error) {
+	return scanStringHi(b, i, lanes80)
+}
+
+// JSONStringStop is stringStop: it marks, in the high bit of each byte lane
+// of x (eight bytes read little-endian), the bytes that end a run of plain
+// JSON string content ('"', '\\' and control characters); the lowest marked
+// lane is always a true match.
+func JSONStringStop(x uint64) uint64 { return stringStop(x) }

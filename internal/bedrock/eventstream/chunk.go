@@ -170,9 +170,7 @@ func cutPlain(b []byte) (before, after []byte, ok bool) {
 	// below then looks at the first byte that may stop the run.
 	i := 0
 	for ; i+8 <= len(b); i += 8 {
-		x := binary.LittleEndian.Uint64(b[i:])
-		q, bs := x^(lanes01*'"'), x^(lanes01*'\\')
-		if ((q-lanes01)&^q|(bs-lanes01)&^bs|(x-lanes01*0x20)&^x)&lanes80 != 0 {
+		if bedrock.JSONStringStop(binary.LittleEndian.Uint64(b[i:])) != 0 {
 			break
 		}
 	}

@@ -2,11 +2,11 @@ package eventstream
 
 import (
 	"bytes"
-	"encoding/binary"
 	"errors"
-	"math/bits"
 	"unicode/utf16"
 	"unicode/utf8"
+
+	"github.com/headroomhq/headroom/internal/bedrock"
 )
 
 // This file reads the few members metering needs out of a small JSON
@@ -17,14 +17,13 @@ import (
 // strings measured as encoding/json decodes them (escapes, invalid UTF-8
 // replaced by U+FFFD), integers parsed as strconv.ParseInt parses them, and
 // a value of the wrong JSON type refused. FuzzChunkFast holds it to
-// json.Unmarshal.
+// json.Unmarshal. The grammar itself (strings, numbers, literals, skipping
+// a value) is package bedrock's request scanner, through SkipJSON and
+// ScanJSONString, so one piece of code holds it.
 
 // errJSON is every refusal of the reader: what went wrong does not matter
 // to a meter, which skips an event it cannot read.
 var errJSON = errors.New("eventstream: malformed or mistyped JSON")
-
-// maxJSONDepth is encoding/json's nesting limit.
-const maxJSONDepth = 10000
 
 // jsonString is a string value or key: its raw bytes between the quotes,
 // whether they hold escapes, and whether they hold bytes >= 0x80.
@@ -178,178 +177,26 @@ func (r *jsonReader) ws(i int) int {
 	return i
 }
 
-const (
-	lanes01 = 0x0101010101010101
-	lanes80 = 0x8080808080808080
-)
-
-// stringStop marks the lanes of x holding '"', '\\', a control character
-// or a byte >= 0x80; the lowest marked lane is always a true match.
-func stringStop(x uint64) uint64 {
-	q := x ^ (lanes01 * '"')
-	bs := x ^ (lanes01 * '\\')
-	return ((q-lanes01)&^q | (bs-lanes01)&^bs | (x-lanes01*0x20)&^x | x) & lanes80
-}
-
 // str reads the string whose opening quote is at b[i] and returns the index
 // past its closing quote.
 func (r *jsonReader) str(i int) (jsonString, int, error) {
-	b := r.b
-	start := i + 1
-	i = start
-	var s jsonString
-	for {
-		for i+8 <= len(b) {
-			if m := stringStop(binary.LittleEndian.Uint64(b[i:])); m != 0 {
-				i += bits.TrailingZeros64(m) >> 3
-				break
-			}
-			i += 8
-		}
-		if i >= len(b) {
-			return s, 0, errJSON
-		}
-		switch c := b[i]; {
-		case c == '"':
-			s.raw = b[start:i]
-			return s, i + 1, nil
-		case c == '\\':
-			s.esc = true
-			if i+1 >= len(b) {
-				return s, 0, errJSON
-			}
-			switch b[i+1] {
-			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
-				i += 2
-			case 'u':
-				if getu4(b[i:]) < 0 {
-					return s, 0, errJSON
-				}
-				i += 6
-			default:
-				return s, 0, errJSON
-			}
-		case c < 0x20:
-			return s, 0, errJSON
-		default:
-			if c >= 0x80 {
-				s.hi = true
-			}
-			i++
-		}
+	end, esc, hi, err := bedrock.ScanJSONString(r.b, i)
+	if err != nil {
+		return jsonString{}, 0, errJSON
 	}
-}
-
-// number reads the number at b[i] with JSON's grammar.
-func (r *jsonReader) number(i int) (int, error) {
-	b := r.b
-	if b[i] == '-' {
-		i++
-	}
-	switch {
-	case i >= len(b):
-		return 0, errJSON
-	case b[i] == '0':
-		i++
-	case '1' <= b[i] && b[i] <= '9':
-		for i++; i < len(b) && isDigit(b[i]); i++ {
-		}
-	default:
-		return 0, errJSON
-	}
-	if i < len(b) && b[i] == '.' {
-		i++
-		if i >= len(b) || !isDigit(b[i]) {
-			return 0, errJSON
-		}
-		for ; i < len(b) && isDigit(b[i]); i++ {
-		}
-	}
-	if i < len(b) && (b[i] == 'e' || b[i] == 'E') {
-		i++
-		if i < len(b) && (b[i] == '+' || b[i] == '-') {
-			i++
-		}
-		if i >= len(b) || !isDigit(b[i]) {
-			return 0, errJSON
-		}
-		for ; i < len(b) && isDigit(b[i]); i++ {
-		}
-	}
-	return i, nil
+	return jsonString{raw: r.b[i+1 : end-1], esc: esc, hi: hi}, end, nil
 }
 
 func isDigit(c byte) bool { return '0' <= c && c <= '9' }
 
-func (r *jsonReader) literal(i int, lit string) (int, error) {
-	if len(r.b)-i < len(lit) || string(r.b[i:i+len(lit)]) != lit {
-		return 0, errJSON
-	}
-	return i + len(lit), nil
-}
-
 // skip validates the value at b[i] (after whitespace), enclosed in depth
 // containers, and returns the index past it.
 func (r *jsonReader) skip(i, depth int) (int, error) {
-	b := r.b
-	if i >= len(b) {
+	end, err := bedrock.SkipJSON(r.b, i, depth)
+	if err != nil {
 		return 0, errJSON
 	}
-	switch c := b[i]; {
-	case c == '"':
-		_, end, err := r.str(i)
-		return end, err
-	case c == '{':
-		m, err := r.object(i, depth)
-		if err != nil {
-			return 0, err
-		}
-		for {
-			_, ok, err := m.next()
-			if err != nil || !ok {
-				return m.i, err
-			}
-			if m.i, err = r.skip(m.i, m.depth); err != nil {
-				return 0, err
-			}
-		}
-	case c == '[':
-		depth++
-		if depth > maxJSONDepth {
-			return 0, errJSON
-		}
-		i = r.ws(i + 1)
-		if i < len(b) && b[i] == ']' {
-			return i + 1, nil
-		}
-		for {
-			var err error
-			if i, err = r.skip(i, depth); err != nil {
-				return 0, err
-			}
-			i = r.ws(i)
-			if i >= len(b) {
-				return 0, errJSON
-			}
-			switch b[i] {
-			case ',':
-				i = r.ws(i + 1)
-			case ']':
-				return i + 1, nil
-			default:
-				return 0, errJSON
-			}
-		}
-	case c == 't':
-		return r.literal(i, "true")
-	case c == 'f':
-		return r.literal(i, "false")
-	case c == 'n':
-		return r.literal(i, "null")
-	case c == '-' || isDigit(c):
-		return r.number(i)
-	}
-	return 0, errJSON
+	return end, nil
 }
 
 // members iterates over an object's members; after next returns a key, i
@@ -365,7 +212,7 @@ type members struct {
 // object starts iterating over the object at b[i], enclosed in depth
 // containers.
 func (r *jsonReader) object(i, depth int) (members, error) {
-	if depth+1 > maxJSONDepth {
+	if depth+1 > bedrock.MaxJSONDepth {
 		return members{}, errJSON
 	}
 	return members{r: r, i: i + 1, depth: depth + 1, first: true}, nil
@@ -418,7 +265,7 @@ func (m *members) next() (key jsonString, ok bool, err error) {
 func (r *jsonReader) stringField(i int, dst *jsonString, set *bool) (int, error) {
 	b := r.b
 	if i < len(b) && b[i] == 'n' {
-		return r.literal(i, "null")
+		return r.skip(i, 0)
 	}
 	if i >= len(b) || b[i] != '"' {
 		return 0, errJSON
@@ -435,12 +282,12 @@ func (r *jsonReader) stringField(i int, dst *jsonString, set *bool) (int, error)
 func (r *jsonReader) intField(i int, dst *int) (int, error) {
 	b := r.b
 	if i < len(b) && b[i] == 'n' {
-		return r.literal(i, "null")
+		return r.skip(i, 0)
 	}
 	if i >= len(b) || b[i] != '-' && !isDigit(b[i]) {
 		return 0, errJSON
 	}
-	end, err := r.number(i)
+	end, err := r.skip(i, 0)
 	if err != nil {
 		return 0, err
 	}
@@ -483,7 +330,7 @@ func parseInt64(s []byte) (int, bool) {
 func (r *jsonReader) objectField(i, depth int) (m members, isNull bool, end int, err error) {
 	b := r.b
 	if i < len(b) && b[i] == 'n' {
-		end, err = r.literal(i, "null")
+		end, err = r.skip(i, 0)
 		return m, true, end, err
 	}
 	if i >= len(b) || b[i] != '{' {
