@@ -117,16 +117,12 @@ func (s *scanner) invokeModel(in *countInput, i, depth int) (int, error) {
 		return 0, err
 	}
 	for {
-		key, more, err := m.next()
+		key, start, end, more, err := m.nextValue()
 		if err != nil || !more {
 			return m.i, err
 		}
-		start := m.i
-		if m.i, err = s.walk(start, m.depth, false); err != nil {
-			return 0, err
-		}
 		if string(key) == "body" {
-			in.body = span{start: start, end: m.i, set: true}
+			in.body = span{start: start, end: end, set: true}
 		}
 	}
 }

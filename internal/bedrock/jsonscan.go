@@ -375,6 +375,20 @@ func (m *members) next() (key []byte, ok bool, err error) {
 	return key, true, nil
 }
 
+// nextValue is next followed by skipping (and validating) the member's
+// value, whose span b[start:end] it returns, for readers that only record
+// where a value is.
+func (m *members) nextValue() (key []byte, start, end int, ok bool, err error) {
+	if key, ok, err = m.next(); err != nil || !ok {
+		return nil, 0, 0, ok, err
+	}
+	start = m.i
+	if m.i, err = m.s.walk(m.i, m.depth, false); err != nil {
+		return nil, 0, 0, false, err
+	}
+	return key, start, m.i, true, nil
+}
+
 // unescapeASCII decodes the escapes of a valid JSON string body into dst
 // (without growing it). It returns nil when the result does not fit or is
 // not plain ASCII: such a string cannot equal any name the readers match.

@@ -158,22 +158,18 @@ func (s *scanner) thinking(f *fields, i, depth int) (int, error) {
 		return 0, err
 	}
 	for {
-		key, ok, err := m.next()
+		key, start, end, ok, err := m.nextValue()
 		if err != nil {
 			return 0, err
 		}
 		if !ok {
 			break
 		}
-		start := m.i
-		if m.i, err = s.walk(m.i, m.depth, false); err != nil {
-			return 0, err
-		}
 		switch string(key) {
 		case "type":
-			f.record(&f.thinkType, "thinking.type", start, m.i)
+			f.record(&f.thinkType, "thinking.type", start, end)
 		case "budget_tokens":
-			f.record(&f.budget, "thinking.budget_tokens", start, m.i)
+			f.record(&f.budget, "thinking.budget_tokens", start, end)
 		}
 	}
 	f.record(&f.thinking, "thinking", i, m.i)
@@ -192,7 +188,7 @@ func (s *scanner) inferenceConfig(f *fields, i, depth int) (int, error) {
 	}
 	empty := true
 	for {
-		key, ok, err := m.next()
+		key, start, end, ok, err := m.nextValue()
 		if err != nil {
 			return 0, err
 		}
@@ -200,12 +196,8 @@ func (s *scanner) inferenceConfig(f *fields, i, depth int) (int, error) {
 			break
 		}
 		empty = false
-		start := m.i
-		if m.i, err = s.walk(m.i, m.depth, false); err != nil {
-			return 0, err
-		}
 		if string(key) == "maxTokens" {
-			f.record(&f.maxTokens, "inferenceConfig.maxTokens", start, m.i)
+			f.record(&f.maxTokens, "inferenceConfig.maxTokens", start, end)
 		}
 	}
 	if !f.inference.set {

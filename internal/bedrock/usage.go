@@ -78,17 +78,13 @@ func (s *scanner) usage(i, depth int, names *[4]string, counts *[4]int, bad *[4]
 		return 0, err
 	}
 	for {
-		key, more, err := m.next()
+		key, start, end, more, err := m.nextValue()
 		if err != nil || !more {
 			return m.i, err
 		}
-		start := m.i
-		if m.i, err = s.walk(m.i, m.depth, false); err != nil {
-			return 0, err
-		}
 		for k, name := range names {
 			if string(key) == name {
-				raw := s.b[start:m.i]
+				raw := s.b[start:end]
 				n, ok := tokenCount(raw)
 				counts[k], bad[k] = n, nil
 				if !ok {
