@@ -10,7 +10,11 @@
 #    a small InvokeModel, and an 86 KB Claude Code-shaped
 #    InvokeModelWithResponseStream (max_tokens 32,000 + thinking, which the
 #    gateway clamps and rewrites), 50-token answers.
-# 2. Throughput at saturation (64 connections, small InvokeModel).
+# 2. Throughput at saturation (64 connections, small InvokeModel), twice:
+#    shared (wrk, emulator and proxy all on both cores) and pinned (wrk and
+#    the emulator on core 1, the proxy alone on core 0, as a gateway runs
+#    on its own machine in production), each time with a bare
+#    httputil.ReverseProxy (scripts/bareproxy.go) as the proxy baseline.
 # 3. RSS of the gateway idle, and with STREAMS (default 1,000) concurrent
 #    open streams against a second emulator that answers slowly.
 # Targets (issue 3): p50 <= 0.3 ms and p99 <= 1 ms added; throughput >= 60%
@@ -29,7 +33,7 @@ cleanup() {
 trap cleanup EXIT
 ulimit -n 20000 2>/dev/null || true
 
-(cd "$root" && go build -o "$work/headroom" ./cmd/headroom)
+(cd "$root" && go build -o "$work/headroom" ./cmd/headroom && go build -o "$work/bareproxy" scripts/bareproxy.go)
 (cd "$root" && HEADROOM_BENCH_BODY_OUT="$work/cc86k.json" go test -run '^TestWriteBenchBody$' ./internal/gateway/ >/dev/null)
 printf '%s' '{"anthropic_version":"bedrock-2023-05-31","max_tokens":100,"messages":[{"role":"user","content":"Say hi."}]}' >"$work/small.json"
 
@@ -90,6 +94,13 @@ serve_config "$slow_url" >"$work/serve-slow.yaml"
 key=$("$work/headroom" keys create bench --data-dir "$work/data" --json | sed -n 's/.*"secret": *"\([^"]*\)".*/\1/p')
 [[ -n $key ]] || { echo "no key"; exit 1; }
 start gw "$work/headroom" serve --config "$work/serve-fast.yaml" --data-dir "$work/data"
+start bare "$work/bareproxy" "$fast_url"
+# Pinned copies for the second saturation run: the emulator on core 1 with
+# the load generator, each proxy alone on core 0 (GOMAXPROCS follows).
+start pemu taskset -c 1 "$work/headroom" emulate --addr 127.0.0.1:0 --config "$work/fast.yaml" --log-level warn
+serve_config "$pemu_url" >"$work/serve-pinned.yaml"
+start pgw taskset -c 0 "$work/headroom" serve --config "$work/serve-pinned.yaml" --data-dir "$work/data"
+start pbare taskset -c 0 "$work/bareproxy" "$pemu_url"
 start gwslow "$work/headroom" serve --config "$work/serve-slow.yaml" --data-dir "$work/data" --log-level warn
 
 rss() { awk '/VmRSS/ {printf "%.1f MB", $2/1024}' "/proc/$1/status"; }
@@ -98,6 +109,7 @@ model=us.anthropic.claude-sonnet-4-20250514-v1:0
 # latency percentiles (time to the whole answer, stream included); with
 # PAUSE_MS each connection waits that long between requests (moderate load,
 # not saturation).
+wrkprefix=()
 wrkrun() {
 	local label=$1 base=$2 op=$3 body=$4 conns=$5 dur=$6 pause=${7:-0}
 	cat >"$work/post.lua" <<LUA
@@ -117,7 +129,7 @@ done = function(summary, latency, requests)
 end
 LUA
 	local r
-	r=$(wrk -t1 -c"$conns" -d"$dur" -s "$work/post.lua" "$base/model/$model/$op" | awk '/^RESULT/ {print $2, $3, $4, $5, $6}')
+	r=$("${wrkprefix[@]}" wrk -t1 -c"$conns" -d"$dur" -s "$work/post.lua" "$base/model/$model/$op" | awk '/^RESULT/ {print $2, $3, $4, $5, $6}')
 	read -r p50 p99 rps bad errs <<<"$r"
 	printf '%-24s p50 %7s ms  p99 %7s ms  %7s req/s  non-2xx %s, socket errors %s\n' "$label" "$p50" "$p99" "$rps" "$bad" "$errs"
 	local v=${label// /_}
@@ -148,15 +160,31 @@ perreq() {
 	awk -v l="$1" -v a="$(cputicks "$2")" -v b="$3" -v r="$4" -v d="$duration" -v t="$(getconf CLK_TCK)" \
 		'BEGIN {printf "   %s CPU per request: %.0f us\n", l, (a-b)/t*1e6/(r*d)}'
 }
-e0=$(cputicks "$fast_pid")
-wrkrun direct_saturated "$fast_url" invoke "$work/small.json" 64 "${duration}s"
-perreq emulator "$fast_pid" "$e0" "$direct_saturated_rps"
-e0=$(cputicks "$fast_pid")
-g0=$(cputicks "$gw_pid")
-wrkrun gateway_saturated "$gw_url" invoke "$work/small.json" 64 "${duration}s"
-perreq "gateway " "$gw_pid" "$g0" "$gateway_saturated_rps"
-perreq "emulator behind it" "$fast_pid" "$e0" "$gateway_saturated_rps"
-awk -v a="$direct_saturated_rps" -v b="$gateway_saturated_rps" 'BEGIN {printf "gateway / direct: %.0f%%\n", 100*b/a}'
+# saturate SUFFIX EMULATOR_PID EMULATOR_URL GATEWAY_PID GATEWAY_URL BARE_PID BARE_URL [WRK_PREFIX...]
+saturate() {
+	local sfx=$1 epid=$2 eurl=$3 gpid=$4 gurl=$5 bpid=$6 burl=$7
+	shift 7
+	local e0 g0
+	wrkprefix=("$@")
+	e0=$(cputicks "$epid")
+	wrkrun "direct_$sfx" "$eurl" invoke "$work/small.json" 64 "${duration}s"
+	perreq emulator "$epid" "$e0" "$(eval echo "\$direct_${sfx}_rps")"
+	e0=$(cputicks "$epid")
+	g0=$(cputicks "$gpid")
+	wrkrun "gateway_$sfx" "$gurl" invoke "$work/small.json" 64 "${duration}s"
+	perreq "gateway " "$gpid" "$g0" "$(eval echo "\$gateway_${sfx}_rps")"
+	perreq "emulator behind it" "$epid" "$e0" "$(eval echo "\$gateway_${sfx}_rps")"
+	g0=$(cputicks "$bpid")
+	wrkrun "bare_proxy_$sfx" "$burl" invoke "$work/small.json" 64 "${duration}s"
+	perreq "bare proxy" "$bpid" "$g0" "$(eval echo "\$bare_proxy_${sfx}_rps")"
+	awk -v a="$(eval echo "\$direct_${sfx}_rps")" -v b="$(eval echo "\$gateway_${sfx}_rps")" -v c="$(eval echo "\$bare_proxy_${sfx}_rps")" \
+		'BEGIN {printf "gateway / direct: %.0f%%   bare proxy / direct: %.0f%%   gateway / bare proxy: %.0f%%\n", 100*b/a, 100*c/a, 100*b/c}'
+	wrkprefix=()
+}
+echo "-- shared: wrk, emulator and proxy on both cores"
+saturate shared "$fast_pid" "$fast_url" "$gw_pid" "$gw_url" "$bare_pid" "$bare_url"
+echo "-- pinned: wrk and emulator on core 1, the proxy alone on core 0"
+saturate pinned "$pemu_pid" "$pemu_url" "$pgw_pid" "$pgw_url" "$pbare_pid" "$pbare_url" taskset -c 1
 echo "== RSS after the load: gateway $(rss "$gw_pid")"
 
 echo "== $streams concurrent open streams (slow emulator, ~5 s each)"

@@ -107,6 +107,7 @@ func runServe(ctx context.Context, e env) int {
 	lw := newLogWriter(e.stderr)
 	defer lw.Close()
 	logger := slog.New(slog.NewJSONHandler(lw, &slog.HandlerOptions{Level: f.level}))
+	defer tuneServeGC(os.Getenv)()
 	fail := func(err error) int {
 		logger.Error("headroom serve failed", "error", err.Error())
 		lw.flush()
