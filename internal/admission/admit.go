@@ -19,9 +19,10 @@ func (c *Controller) Admit(ctx context.Context, req Request) (*Ticket, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
+	now := time.Now()
 	c.mu.Lock()
-	t, err := c.enqueue(time.Now(), req, true)
-	c.mu.Unlock()
+	t, err := c.enqueue(now, req, true)
+	c.unlock(now)
 	if err != nil {
 		return nil, err
 	}
@@ -67,7 +68,8 @@ func (c *Controller) arm(now time.Time) {
 
 // onTimer pumps on the wall clock; the pump re-arms.
 func (c *Controller) onTimer() {
+	now := time.Now()
 	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.pump(time.Now())
+	defer c.unlock(now)
+	c.pump(now)
 }

@@ -39,6 +39,10 @@ type Options struct {
 	MaxInFlight int
 	// DefaultMaxWait is the deadline of a request that sets none (0: 60 s).
 	DefaultMaxWait time.Duration
+	// Budgets holds the keys' daily budgets and concurrency caps shared
+	// with the controllers of the server's other upstreams (nil: this
+	// controller's own).
+	Budgets *Budgets
 }
 
 func (o Options) withDefaults() Options {
@@ -51,6 +55,9 @@ func (o Options) withDefaults() Options {
 	o.ProtectedFraction = min(o.ProtectedFraction, 1)
 	if o.DefaultMaxWait <= 0 {
 		o.DefaultMaxWait = 60 * time.Second
+	}
+	if o.Budgets == nil {
+		o.Budgets = newPrivateBudgets()
 	}
 	return o
 }
@@ -73,6 +80,7 @@ type Controller struct {
 	mu    sync.Mutex
 	l     *quota.Ledger
 	opts  Options
+	b     *Budgets // opts.Budgets
 	daily quota.Set
 
 	keys        map[string]*keyState
@@ -94,6 +102,9 @@ type Controller struct {
 	// toConsume is, per bucket, what the held-back refunds will count as
 	// consumed when they land: part of the ledger's holds until then.
 	toConsume []int64
+	// wake is the other controllers to pump once c.mu is released: a key's
+	// request ended here, and their waiting requests wait for its limits.
+	wake []*Controller
 
 	// Blocking wrapper only: the timer exists while Admit callers wait or
 	// refunds of their tickets are held back.
@@ -108,7 +119,7 @@ type keyState struct {
 	registered bool
 	order      uint64 // tie-break between equal tags: first seen first
 	queue      []*Ticket
-	inflight   int
+	inflight   int     // requests in flight here (the key's, everywhere: use)
 	done       float64 // fair order: ended requests' costs / weight (fair.go)
 	held       float64 // fair order: charges in flight / weight
 	measured   float64 // fair order: the part of held from measured ratios
@@ -116,19 +127,20 @@ type keyState struct {
 	learned    bool    // ratio has been measured
 	stuck      uint64  // pumpGen in which its head could not go
 
-	live       []int64 // per bucket: tokens held by live tickets
-	today      []int64 // per bucket: tokens charged today (daily buckets)
-	todayTotal int64   // tokens charged today, all buckets (the budget)
-	todayHeld  int64   // part of todayTotal still held by live tickets
-	granted    int64   // requests granted today
+	live    []int64 // per bucket: tokens held by live tickets
+	today   []int64 // per bucket: tokens charged today (daily buckets)
+	granted int64   // requests granted today
+	use     *keyUse // in c.b: the budget and in-flight count, all upstreams
 }
 
 // New returns a controller over l. Every per-day bucket of l takes part in
 // daily protection.
 func New(l *quota.Ledger, opts Options) *Controller {
+	opts = opts.withDefaults()
 	return &Controller{
 		l:         l,
-		opts:      opts.withDefaults(),
+		opts:      opts,
+		b:         opts.Budgets,
 		daily:     l.OfKind(quota.TokensPerDay),
 		keys:      map[string]*keyState{},
 		toConsume: make([]int64, l.Len()),
@@ -165,7 +177,7 @@ func (c *Controller) keyFor(k Key) *keyState {
 	ks := c.keys[k.Name]
 	if ks == nil {
 		n := c.l.Len()
-		ks = &keyState{key: k, order: c.nextOrder, live: make([]int64, n), today: make([]int64, n), done: c.vtime}
+		ks = &keyState{key: k, order: c.nextOrder, live: make([]int64, n), today: make([]int64, n), done: c.vtime, use: c.b.join(k.Name)}
 		c.nextOrder++
 		c.keys[k.Name] = ks
 		c.totalWeight += k.weight()
@@ -182,6 +194,7 @@ func (c *Controller) forgetIfIdle(ks *keyState) {
 	}
 	delete(c.keys, ks.key.Name)
 	c.totalWeight -= ks.key.weight()
+	c.b.leave(ks.use)
 }
 
 // rollDay starts a new day of per-key usage when the ledger's day changed.
@@ -193,9 +206,10 @@ func (c *Controller) rollDay(now time.Time) {
 	}
 	c.dayStart, c.dayEnd = c.l.DayWindow(now)
 	c.day = c.l.Day(now)
+	c.wake = c.b.roll(c.wake, c.day, c)
 	for _, ks := range c.keys {
 		clear(ks.today)
-		ks.todayTotal, ks.todayHeld, ks.granted = 0, 0, 0
+		ks.granted = 0
 		c.forgetIfIdle(ks)
 	}
 }
@@ -206,7 +220,7 @@ func (c *Controller) rollDay(now time.Time) {
 // fitted at once) or Waiting: Pump grants or refuses it later.
 func (c *Controller) Enqueue(now time.Time, req Request) (*Ticket, error) {
 	c.mu.Lock()
-	defer c.mu.Unlock()
+	defer c.unlock(now)
 	t, err := c.enqueue(now, req, false)
 	if err != nil {
 		return nil, err
@@ -231,7 +245,7 @@ func (c *Controller) enqueue(now time.Time, req Request, blocking bool) (*Ticket
 	}
 	c.rollDay(now)
 	ks := c.keyFor(req.Key)
-	if b := ks.key.DailyTokens; b > 0 && ks.todayTotal-ks.todayHeld+req.Tokens > b {
+	if c.spent(ks, req.Tokens) {
 		// Spent by settled charges: nothing coming back can make room today.
 		t := &Ticket{c: c, k: ks, req: req}
 		return nil, c.refusal(now, t)
@@ -287,10 +301,11 @@ func (c *Controller) tooLarge(now time.Time, req Request) error {
 // those whose deadline has passed or that a daily limit keeps out past it.
 // It returns every ticket from Enqueue that was decided (granted or
 // refused) since the previous Pump, including by Settle, Cancel and
-// Adjust, which pump too.
+// Adjust, which pump too (and pump the other controllers sharing
+// Options.Budgets that wait for the ending request's key).
 func (c *Controller) Pump(now time.Time) []*Ticket {
 	c.mu.Lock()
-	defer c.mu.Unlock()
+	defer c.unlock(now)
 	c.pump(now)
 	out := c.decided
 	c.decided = nil
@@ -342,13 +357,10 @@ func (c *Controller) grant(now time.Time) {
 // drawing from them wait behind t.
 func (c *Controller) tryGrant(now time.Time, t *Ticket, blocked *quota.Set) bool {
 	ks := t.k
-	if m := ks.key.MaxConcurrency; m > 0 && ks.inflight >= m {
+	if !c.b.allows(ks.use, &ks.key, t.req.Tokens, c) { // concurrency and budget, every upstream
 		return false
 	}
 	if t.req.Set&*blocked != 0 {
-		return false
-	}
-	if b := ks.key.DailyTokens; b > 0 && ks.todayTotal+t.req.Tokens > b {
 		return false
 	}
 	if i, _ := c.protectedBy(now, ks, t.req); i >= 0 {
@@ -367,13 +379,17 @@ func (c *Controller) tryGrant(now time.Time, t *Ticket, blocked *quota.Set) bool
 		*blocked |= t.req.Set
 		return false
 	}
+	if !c.b.take(ks.use, &ks.key, t.req.Tokens, c.day, c) { // another upstream took the key's room in between
+		res.Cancel(now)
+		return false
+	}
 	c.unqueue(t)
 	t.state, t.res, t.granted = Granted, res, now
 	ks.inflight++
 	ks.granted++
 	c.inflight++
 	c.fairGrant(t)
-	c.charge(now, t, t.req.Tokens)
+	c.charge(t, t.req.Tokens) // take counted it in the budget
 	c.decide(t)
 	return true
 }
@@ -449,7 +465,9 @@ func (c *Controller) refuseWhere(now time.Time, daily bool, out func(*Ticket) bo
 
 // charge moves t's charge in the key's usage to tokens: live per bucket,
 // and today's usage (only the part charged today can be given back today).
-func (c *Controller) charge(now time.Time, t *Ticket, tokens int64) {
+// It returns the change to today's usage, which the caller books in the
+// key's budget (c.b), in t.day.
+func (c *Controller) charge(t *Ticket, tokens int64) int64 {
 	ks := t.k
 	d := tokens - t.charged
 	for m := t.req.Set; m != 0; m &= m - 1 {
@@ -464,25 +482,86 @@ func (c *Controller) charge(now time.Time, t *Ticket, tokens int64) {
 		dd = -min(-dd, t.dayIn)
 	}
 	t.dayIn += dd
-	ks.todayTotal += dd
-	ks.todayHeld += dd
 	for m := t.req.Set & c.daily; m != 0; m &= m - 1 {
 		ks.today[lowBit(m)] += dd
 	}
 	t.charged = tokens
+	return dd
 }
 
-// release ends t's hold in the key's usage (after a final charge).
-func (c *Controller) release(t *Ticket) {
+// release ends t's hold in the key's usage after its final charge, whose
+// change to today's usage was dd: the key's other requests waiting in
+// other controllers are pumped once c.mu is released.
+func (c *Controller) release(t *Ticket, dd int64) {
 	ks := t.k
 	for m := t.req.Set; m != 0; m &= m - 1 {
 		ks.live[lowBit(m)] -= t.charged
 	}
-	if t.day == c.day {
-		ks.todayHeld -= t.dayIn
-	}
+	c.wake = c.b.end(c.wake, ks.use, t.day, dd, t.dayIn, c)
 	ks.inflight--
 	c.inflight--
+}
+
+// spent reports whether the key's settled charges today, in every
+// upstream, leave no room for tokens: nothing coming back can make room
+// before the day ends.
+func (c *Controller) spent(ks *keyState, tokens int64) bool {
+	b := ks.key.DailyTokens
+	if b <= 0 {
+		return false
+	}
+	total, held, _ := c.b.usage(ks.use)
+	return total-held+tokens > b
+}
+
+// overBudget reports whether tokens more would exceed the key's budget
+// now, holds in flight included.
+func (c *Controller) overBudget(ks *keyState, tokens int64) bool {
+	b := ks.key.DailyTokens
+	if b <= 0 {
+		return false
+	}
+	total, _, _ := c.b.usage(ks.use)
+	return total+tokens > b
+}
+
+// atConcurrency reports whether the key has as many requests in flight, in
+// every upstream, as its cap allows.
+func (c *Controller) atConcurrency(ks *keyState) bool {
+	m := ks.key.MaxConcurrency
+	if m <= 0 {
+		return false
+	}
+	_, _, n := c.b.usage(ks.use)
+	return n >= m
+}
+
+// unlock releases c.mu, then pumps at now the other controllers that a
+// request ending here (or a new day) may let a waiting request in: after,
+// never under, c.mu, so no one holds two controllers' locks.
+func (c *Controller) unlock(now time.Time) {
+	if len(c.wake) != 0 {
+		c.unlockWake(now)
+		return
+	}
+	c.mu.Unlock()
+}
+
+func (c *Controller) unlockWake(now time.Time) {
+	wake := c.wake
+	c.wake = nil
+	c.mu.Unlock()
+	for _, o := range wake {
+		o.poke(now)
+	}
+}
+
+// poke pumps c at now for another controller (Budgets): Pump for core
+// tickets collects what it decided.
+func (c *Controller) poke(now time.Time) {
+	c.mu.Lock()
+	defer c.unlock(now)
+	c.pump(now)
 }
 
 func lowBit(s quota.Set) int { return bits.TrailingZeros64(uint64(s)) }

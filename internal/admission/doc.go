@@ -8,6 +8,11 @@
 // as soon as that is certain, not at the deadline. It also holds the
 // max_tokens policy (policy.go).
 //
+// Each upstream has its own Controller, but a key's daily budget and
+// concurrency cap are the key's across all of them: the controllers of one
+// server share a Budgets (budgets.go), and a request ending in one pumps
+// the others whose waiting requests those limits held back.
+//
 // The core (Controller.Enqueue, Pump, NextWake and the Ticket methods) takes
 // time as a parameter and never blocks, sleeps or reads the clock, so the
 // simulator drives it on a virtual clock. Controller.Admit is the thin

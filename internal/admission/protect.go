@@ -71,7 +71,7 @@ func (c *Controller) refuseHopeless(now time.Time) {
 	var slack [quota.MaxBuckets]int64
 	var seen quota.Set
 	hopeless := func(t *Ticket) bool {
-		if b := t.k.key.DailyTokens; b > 0 && t.k.todayTotal-t.k.todayHeld+t.req.Tokens > b {
+		if c.spent(t.k, t.req.Tokens) {
 			return c.untilDayEnd(now) > t.req.Deadline.Sub(now)
 		}
 		for m := t.req.Set & c.daily; m != 0; m &= m - 1 {
@@ -133,7 +133,7 @@ func (c *Controller) untilDayEnd(now time.Time) time.Duration {
 func (c *Controller) headWait(now time.Time, t *Ticket) time.Duration {
 	ks := t.k
 	w, _ := c.l.Wait(now, t.req.Set, t.req.Tokens)
-	if b := ks.key.DailyTokens; b > 0 && ks.todayTotal+t.req.Tokens > b {
+	if c.overBudget(ks, t.req.Tokens) {
 		w = max(w, c.untilDayEnd(now))
 	}
 	if i, r := c.protectedBy(now, ks, t.req); i >= 0 {
@@ -172,7 +172,7 @@ func (c *Controller) nextWake(now time.Time) (time.Time, bool) {
 		if full {
 			continue
 		}
-		if m := ks.key.MaxConcurrency; m > 0 && ks.inflight >= m {
+		if c.atConcurrency(ks) { // a request of the key ending anywhere pumps
 			continue
 		}
 		if w := c.headWait(now, ks.queue[0]); w > 0 {
@@ -188,8 +188,8 @@ func (c *Controller) nextWake(now time.Time) (time.Time, bool) {
 // earliest ledger refund held back by SettleAfter. It reports false when
 // nothing waits and no refund is held back. A head kept out by requests in
 // flight has no such time (their holds end on Settle or Cancel, which
-// pump): the ledger's hold estimate stands in for it
-// (quota.LimitError.Holds).
+// pump, in whichever controller sharing Options.Budgets they end): the
+// ledger's hold estimate stands in for it (quota.LimitError.Holds).
 func (c *Controller) NextWake(now time.Time) (time.Time, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -199,11 +199,12 @@ func (c *Controller) NextWake(now time.Time) (time.Time, bool) {
 // refusal explains why t is not admitted at now, naming the binding limit.
 func (c *Controller) refusal(now time.Time, t *Ticket) *Refusal {
 	ks, name := t.k, t.k.key.Name
-	if b := ks.key.DailyTokens; b > 0 && ks.todayTotal+t.req.Tokens > b {
+	used, _, inflight := c.b.usage(ks.use) // every upstream's
+	if b := ks.key.DailyTokens; b > 0 && used+t.req.Tokens > b {
 		wait := c.untilDayEnd(now)
-		return &Refusal{Daily: true, RetryAfter: wait, KeyShare: b, KeyUsed: ks.todayTotal,
+		return &Refusal{Daily: true, RetryAfter: wait, KeyShare: b, KeyUsed: used,
 			Message: fmt.Sprintf("Headroom: key %s's daily budget of %s tokens is spent (used %s, this request reserves %s); it resets in %s",
-				name, commas(b), commas(ks.todayTotal), commas(t.req.Tokens), human(wait))}
+				name, commas(b), commas(used), commas(t.req.Tokens), human(wait))}
 	}
 	if i, r := c.protectedBy(now, ks, t.req); i >= 0 {
 		st := c.l.Bucket(now, i)
@@ -231,9 +232,9 @@ func (c *Controller) refusal(now time.Time, t *Ticket) *Refusal {
 			Message: fmt.Sprintf("Headroom: %s bucket %q %s; key %s's fair share is %s of %s; retry in %s",
 				le.Kind.Phrase(), le.Bucket, full, name, commas(share), commas(le.Effective), human(le.RetryAfter))}
 	}
-	if m := ks.key.MaxConcurrency; m > 0 && ks.inflight >= m {
+	if m := ks.key.MaxConcurrency; m > 0 && inflight >= m {
 		return &Refusal{RetryAfter: time.Second,
-			Message: fmt.Sprintf("Headroom: key %s already has %d requests in flight, its limit; retry when one ends", name, ks.inflight)}
+			Message: fmt.Sprintf("Headroom: key %s already has %d requests in flight, its limit; retry when one ends", name, inflight)}
 	}
 	if m := c.opts.MaxInFlight; m > 0 && c.inflight >= m {
 		return &Refusal{RetryAfter: time.Second,

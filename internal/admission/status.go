@@ -22,7 +22,9 @@ type Status struct {
 	Buckets  []quota.BucketState `json:"buckets"`
 }
 
-// KeyStatus is one key's usage today.
+// KeyStatus is one key's usage today. UsedToday and HeldNow are the key's
+// budget use in every upstream sharing the controller's Budgets; the rest
+// is this upstream's.
 type KeyStatus struct {
 	Name        string  `json:"name"`
 	Weight      float64 `json:"weight"`
@@ -47,13 +49,14 @@ type KeyShare struct {
 // Status returns the controller's state at now, keys sorted by name.
 func (c *Controller) Status(now time.Time) Status {
 	c.mu.Lock()
-	defer c.mu.Unlock()
+	defer c.unlock(now)
 	c.rollDay(now)
 	st := Status{Day: c.day, Queued: c.queued, InFlight: c.inflight, MaxInFlight: c.opts.MaxInFlight, Settling: len(c.refunds),
 		Buckets: c.l.Snapshot(now), Keys: []KeyStatus{}}
 	for _, ks := range c.keys {
+		used, held, _ := c.b.usage(ks.use)
 		k := KeyStatus{Name: ks.key.Name, Weight: ks.key.weight(), DailyBudget: ks.key.DailyTokens,
-			UsedToday: ks.todayTotal, HeldNow: ks.todayHeld, Requests: ks.granted,
+			UsedToday: used, HeldNow: held, Requests: ks.granted,
 			InFlight: ks.inflight, Queued: len(ks.queue)}
 		if c.opts.ProtectedFraction > 0 {
 			for m := c.daily; m != 0; m &= m - 1 {
@@ -71,21 +74,24 @@ func (c *Controller) Status(now time.Time) Status {
 // Key usage is persisted through quota.Store under these names: "key:NAME"
 // for the key's tokens today (its budget) and "key:NAME/BUCKET" for its use
 // of each daily bucket (its protected share). A gateway with several
-// upstreams prefixes them with "UPSTREAM/".
+// upstreams prefixes them with "UPSTREAM/"; with shared Budgets, every
+// upstream saves the same "key:NAME" (the key's total in all of them) and
+// restoring it raises the shared total to it, so it counts once.
 const keyPrefix = "key:"
 
 // KeyUsage returns every key's usage in the day containing now, in-flight
 // holds included (a crash must not give them back).
 func (c *Controller) KeyUsage(now time.Time) quota.DayUsage {
 	c.mu.Lock()
-	defer c.mu.Unlock()
+	defer c.unlock(now)
 	c.rollDay(now)
 	u := quota.DayUsage{Day: c.day, Used: map[string]int64{}}
 	for name, ks := range c.keys {
-		if ks.todayTotal == 0 {
+		total, _, _ := c.b.usage(ks.use)
+		if total == 0 {
 			continue
 		}
-		u.Used[keyPrefix+name] = ks.todayTotal
+		u.Used[keyPrefix+name] = total
 		for m := c.daily; m != 0; m &= m - 1 {
 			i := lowBit(m)
 			if ks.today[i] != 0 {
@@ -103,7 +109,7 @@ func (c *Controller) KeyUsage(now time.Time) quota.DayUsage {
 // the whole stored day can be passed. It reports whether u was for today.
 func (c *Controller) RestoreKeys(now time.Time, u quota.DayUsage) bool {
 	c.mu.Lock()
-	defer c.mu.Unlock()
+	defer c.unlock(now)
 	c.rollDay(now)
 	if u.Day != c.day {
 		return false
@@ -119,7 +125,7 @@ func (c *Controller) RestoreKeys(now time.Time, u quota.DayUsage) bool {
 			ks = c.keyFor(Key{Name: key})
 		}
 		if !hasBucket {
-			ks.todayTotal = max(ks.todayTotal, v)
+			c.b.restore(ks.use, c.day, v) // once, however many upstreams saved it
 			continue
 		}
 		if i, ok := c.l.Index(bucket); ok && c.daily.Has(i) {

@@ -123,14 +123,15 @@ func (t *Ticket) Adjust(now time.Time, tokens int64) {
 	}
 	c := t.c
 	c.mu.Lock()
-	defer c.mu.Unlock()
+	defer c.unlock(now)
 	if t.state != Granted || tokens <= t.consumed {
 		return
 	}
 	t.consumed = tokens
 	t.res.Adjust(now, tokens)
 	c.rollDay(now)
-	c.charge(now, t, max(t.req.Tokens, tokens))
+	dd := c.charge(t, max(t.req.Tokens, tokens))
+	c.b.add(t.k.use, t.day, dd)
 	c.refair(t, tokens)
 	// Consumption drains where a hold did not: waits may be shorter now.
 	c.pump(now)
@@ -161,7 +162,7 @@ func (t *Ticket) SettleAfter(now time.Time, tokens int64, delay time.Duration) b
 	}
 	c := t.c
 	c.mu.Lock()
-	defer c.mu.Unlock()
+	defer c.unlock(now)
 	if t.state != Granted {
 		return false
 	}
@@ -187,7 +188,7 @@ func (t *Ticket) Cancel(now time.Time) bool {
 	}
 	c := t.c
 	c.mu.Lock()
-	defer c.mu.Unlock()
+	defer c.unlock(now)
 	switch t.state {
 	case Waiting:
 		c.unqueue(t)
@@ -209,8 +210,8 @@ func (t *Ticket) Cancel(now time.Time) bool {
 // tokens, not reservations, are shared by weight.
 func (c *Controller) end(now time.Time, t *Ticket, tokens int64, s State) {
 	c.rollDay(now)
-	c.charge(now, t, tokens)
+	dd := c.charge(t, tokens)
 	c.unfair(t, tokens, s == Settled)
-	c.release(t)
+	c.release(t, dd)
 	t.state = s
 }

@@ -199,6 +199,7 @@ func buildServer(ctx context.Context, cfg config.Serve, st *sqlitestore.Store, l
 		pf = -1 // admission reads 0 as its default; the file's 0 means off
 	}
 	var ups []*gateway.Upstream
+	budgets := admission.NewBudgets() // a key's budget and concurrency cap hold across upstreams
 	for _, uc := range cfg.Upstreams {
 		var apiKey string
 		if uc.Auth.Mode == config.AuthAPIKey {
@@ -212,7 +213,7 @@ func buildServer(ctx context.Context, cfg config.Serve, st *sqlitestore.Store, l
 			return nil, err
 		}
 		u, err := gateway.NewUpstream(uc.Name, client, uc.Buckets, cfg.Windows,
-			admission.Options{ProtectedFraction: pf, MaxInFlight: uc.MaxInFlight, DefaultMaxWait: cfg.Queue.MaxWait.Duration}, now)
+			admission.Options{ProtectedFraction: pf, MaxInFlight: uc.MaxInFlight, DefaultMaxWait: cfg.Queue.MaxWait.Duration, Budgets: budgets}, now)
 		if err != nil {
 			return nil, err
 		}

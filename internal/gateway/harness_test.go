@@ -54,6 +54,10 @@ type harnessOpts struct {
 	settleDelay time.Duration
 	// upstream replaces the emulator behind the gateway (benchmarks).
 	upstream http.Handler
+	// name is the upstream's name ("": emu); budgets is its controller's
+	// Options.Budgets (tests of several upstreams).
+	name    string
+	budgets *admission.Budgets
 }
 
 // harness is an emulator, a gateway in front of it, and developer keys.
@@ -81,6 +85,9 @@ func newHarness(t testing.TB, o harnessOpts) *harness {
 	if o.keys == nil {
 		o.keys = []keys.Key{{Name: "alice", Weight: 1}}
 	}
+	if o.name == "" {
+		o.name = "emu"
+	}
 	h := &harness{t: t, secret: map[string]string{}}
 	logger := slog.New(slog.DiscardHandler)
 
@@ -106,11 +113,11 @@ func newHarness(t testing.TB, o harnessOpts) *harness {
 	t.Cleanup(es.Close)
 	h.emuURL = es.URL
 
-	client, err := upstream.New(context.Background(), upstream.Options{Name: "emu", Region: region, Endpoint: es.URL, Auth: upstream.AuthNone})
+	client, err := upstream.New(context.Background(), upstream.Options{Name: o.name, Region: region, Endpoint: es.URL, Auth: upstream.AuthNone})
 	if err != nil {
 		t.Fatal(err)
 	}
-	h.up, err = NewUpstream("emu", client, o.buckets, config.DefaultWindows(), admission.Options{}, time.Now())
+	h.up, err = NewUpstream(o.name, client, o.buckets, config.DefaultWindows(), admission.Options{Budgets: o.budgets}, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -140,7 +147,7 @@ func newHarness(t testing.TB, o harnessOpts) *harness {
 		Logger: logger, Metrics: metrics.New(h.reg), Gatherer: h.reg, Keys: registry,
 		Upstreams: []*Upstream{h.up}, Route: func(model, _ string) []string {
 			if strings.Contains(model, "claude") {
-				return []string{"emu"}
+				return []string{o.name}
 			}
 			return nil
 		},
