@@ -72,15 +72,41 @@ func (g *Gateway) authenticate(r *http.Request) (keys.Key, error) {
 	return k, nil
 }
 
-// upstreamUnavailable maps a call that got no answer at all: a transport
-// failure is a ServiceUnavailableException (retryable), unusable
-// credentials are the operator's problem and an InternalServerException.
+// upstreamUnavailable maps a call that got no answer at all. A transport
+// failure is a ServiceUnavailableException, which clients retry. A failure
+// of the gateway's own setup (its AWS credentials, its CA bundle, its
+// endpoint: upstream.ClassifyError calls them Fatal) is answered at once
+// with an InternalServerException and "x-should-retry: false", because:
+//   - a 403 AccessDeniedException, what Bedrock answers for bad
+//     credentials, would blame the client's Headroom key, and Claude Code in
+//     Bedrock mode retries every 403 (it takes it for its own stale AWS
+//     credentials) up to 10 times with backoff: minutes of waiting;
+//   - a 502 or 503, or a bare 500, is retried by every client;
+//   - the Anthropic SDKs inside Claude Code honour x-should-retry for any
+//     status but 401 and 403. Measured with Claude Code 2.x: a 500 with
+//     the header fails in under a second, a 403 or a bare 500 still
+//     retries after 150 s. The AWS SDKs retry a 500 twice at most, and
+//     each retry now fails in milliseconds.
+//
+// The message names the upstream and the operator's fix (the error's Hint,
+// which holds no secret); the SDK's detail goes to the log only.
 func upstreamUnavailable(err error) error {
-	if upstream.IsCredentials(err) {
-		return &internalError{bedrock.Errorf(bedrock.InternalServerException,
-			"Headroom could not sign the request for Bedrock: the gateway's AWS credentials need attention"), err}
+	var ce *upstream.CredentialsError
+	var ee *upstream.EndpointError
+	var public *bedrock.Error
+	switch {
+	case errors.As(err, &ce):
+		public = bedrock.Errorf(bedrock.InternalServerException,
+			"Headroom could not get AWS credentials for its upstream %q (the gateway's own credentials, not your Headroom key): %s; details are in the gateway log",
+			ce.Upstream, ce.Hint)
+	case errors.As(err, &ee):
+		public = bedrock.Errorf(bedrock.InternalServerException,
+			"Headroom cannot use its upstream %q at %s: %s; details are in the gateway log", ee.Upstream, ee.Host, ee.Hint)
+	default:
+		return &internalError{bedrock.Errorf(bedrock.ServiceUnavailableException, "%s", bedrock.MsgServiceUnavailable), err}
 	}
-	return &internalError{bedrock.Errorf(bedrock.ServiceUnavailableException, "%s", bedrock.MsgServiceUnavailable), err}
+	public.SetHeader(HeaderShouldRetry, "false")
+	return &internalError{public, err}
 }
 
 // internalError is an error the client sees as public while the log gets

@@ -21,18 +21,57 @@ type hashKey = [HashLen]byte
 // created by another process is found on its first use (a cache miss asks
 // the store); a revocation is picked up by the next Refresh, which Run
 // performs periodically.
+//
+// A secret the store does not know is remembered as unknown for a short
+// TTL (the negative cache), so that a client repeating a bad key does not
+// queue every attempt through the store and the lock that new valid keys
+// also wait on. Refresh forgets these, so a key created after its secret
+// was refused works at the next Refresh at the latest; as secrets are
+// random and shown only when created, a new key is in practice never
+// refused before it exists.
 type Registry struct {
 	store  Store
 	logger *slog.Logger
+	now    func() time.Time
 
 	mu    sync.Mutex // serialises store reads that replace the cache
 	cache atomic.Pointer[map[hashKey]Key]
+	// neg is written under mu only, so that Refresh's clear cannot be
+	// undone by a lookup that read the store before it.
+	neg *negative
 }
 
-// NewRegistry returns an empty Registry over store. Call Refresh once before
-// serving, and Run for the registry's lifetime.
+// RegistryOptions tune a Registry; the zero value gives the defaults.
+type RegistryOptions struct {
+	// NegativeTTL is how long an unknown secret is refused without asking
+	// the store (DefaultNegativeTTL); negative turns the negative cache off.
+	NegativeTTL time.Duration
+	// NegativeSize bounds the unknown secrets remembered
+	// (DefaultNegativeSize); the oldest are evicted.
+	NegativeSize int
+	// Now is the clock for the negative cache; nil means time.Now.
+	Now func() time.Time
+}
+
+// NewRegistry returns an empty Registry over store with the default
+// options. Call Refresh once before serving, and Run for the registry's
+// lifetime.
 func NewRegistry(store Store, logger *slog.Logger) *Registry {
-	r := &Registry{store: store, logger: logger}
+	return NewRegistryWith(store, logger, RegistryOptions{})
+}
+
+// NewRegistryWith is NewRegistry with options.
+func NewRegistryWith(store Store, logger *slog.Logger, o RegistryOptions) *Registry {
+	if o.NegativeTTL == 0 {
+		o.NegativeTTL = DefaultNegativeTTL
+	}
+	if o.NegativeSize == 0 {
+		o.NegativeSize = DefaultNegativeSize
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	r := &Registry{store: store, logger: logger, now: o.Now, neg: newNegative(o.NegativeTTL, o.NegativeSize)}
 	empty := map[hashKey]Key{}
 	r.cache.Store(&empty)
 	return r
@@ -52,6 +91,9 @@ func (r *Registry) Authenticate(ctx context.Context, secret string) (Key, error)
 	if k, ok := (*r.cache.Load())[sum]; ok {
 		return admit(k, sum)
 	}
+	if r.neg.has(sum, r.now) {
+		return Key{}, ErrUnknown
+	}
 	return r.miss(ctx, sum)
 }
 
@@ -67,8 +109,9 @@ func admit(k Key, sum hashKey) (Key, error) {
 	return k, nil
 }
 
-// miss looks a hash up in the store and caches what it finds. Misses are
-// serialised, which bounds the store load that unknown secrets can cause.
+// miss looks a hash up in the store and caches what it finds, or that it
+// found nothing. Misses are serialised, which bounds the store load that
+// unknown secrets can cause.
 func (r *Registry) miss(ctx context.Context, sum hashKey) (Key, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -76,8 +119,12 @@ func (r *Registry) miss(ctx context.Context, sum hashKey) (Key, error) {
 	if k, ok := cur[sum]; ok { // another miss loaded it meanwhile
 		return admit(k, sum)
 	}
+	if r.neg.has(sum, r.now) { // or found it unknown meanwhile
+		return Key{}, ErrUnknown
+	}
 	k, err := r.store.Lookup(ctx, sum[:])
 	if errors.Is(err, ErrNotFound) {
+		r.neg.add(sum, r.now())
 		return Key{}, ErrUnknown
 	}
 	if err != nil {
@@ -93,7 +140,8 @@ func (r *Registry) miss(ctx context.Context, sum hashKey) (Key, error) {
 }
 
 // Refresh replaces the cache with every key in the store, so that
-// revocations, new keys and changed limits take effect.
+// revocations, new keys and changed limits take effect, and forgets the
+// secrets found unknown.
 func (r *Registry) Refresh(ctx context.Context) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -101,6 +149,7 @@ func (r *Registry) Refresh(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("refresh keys: %w", err)
 	}
+	r.neg.clear()
 	next := make(map[hashKey]Key, len(ks))
 	for _, k := range ks {
 		if len(k.Hash) != HashLen {

@@ -269,3 +269,122 @@ func BenchmarkAuthenticateParallel(b *testing.B) {
 		}
 	})
 }
+
+// fakeClock is a settable clock for the negative cache.
+type fakeClock struct{ t time.Time }
+
+func (c *fakeClock) now() time.Time { return c.t }
+
+func setupNegative(t *testing.T, size int) (*countingStore, *keys.Registry, *fakeClock) {
+	t.Helper()
+	st := &countingStore{Store: memstore.New()}
+	if err := st.Create(context.Background(), keystest.Key("alice")); err != nil {
+		t.Fatal(err)
+	}
+	clock := &fakeClock{time.Unix(1_000_000, 0)}
+	r := keys.NewRegistryWith(st, discard, keys.RegistryOptions{NegativeTTL: 5 * time.Second, NegativeSize: size, Now: clock.now})
+	if err := r.Refresh(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	return st, r, clock
+}
+
+// TestUnknownRemembered: an unknown secret asks the store once per TTL;
+// another unknown secret asks on its own; a known key never asks.
+func TestUnknownRemembered(t *testing.T) {
+	ctx := context.Background()
+	st, r, clock := setupNegative(t, 100)
+	start := clock.t
+	steps := []struct {
+		at          time.Duration
+		secret      string
+		wantLookups int64 // in all, after the step
+	}{
+		{0, "carol", 1},
+		{0, "carol", 1},
+		{time.Second, "carol", 1},
+		{4999 * time.Millisecond, "carol", 1},
+		{4999 * time.Millisecond, "dave", 2},
+		{5 * time.Second, "carol", 3}, // expired: asked again, remembered again
+		{9 * time.Second, "carol", 3},
+		{9 * time.Second, "dave", 3},
+		{10 * time.Second, "dave", 4},
+		{10 * time.Second, "alice", 4},
+	}
+	for _, s := range steps {
+		clock.t = start.Add(s.at)
+		_, err := r.Authenticate(ctx, keystest.Secret(s.secret))
+		if s.secret == "alice" && err != nil || s.secret != "alice" && !errors.Is(err, keys.ErrUnknown) {
+			t.Errorf("at %v %s: %v", s.at, s.secret, err)
+		}
+		if got := st.lookups.Load(); got != s.wantLookups {
+			t.Errorf("at %v %s: %d store lookups, want %d", s.at, s.secret, got, s.wantLookups)
+		}
+	}
+}
+
+// TestNegativeCacheBounded: with room for 32 unknown secrets, presenting
+// 100 distinct ones twice asks the store for at least 68 of them again.
+func TestNegativeCacheBounded(t *testing.T) {
+	ctx := context.Background()
+	st, r, _ := setupNegative(t, 32)
+	for range 2 {
+		for i := range 100 {
+			if _, err := r.Authenticate(ctx, keystest.Secret(fmt.Sprintf("guess%d", i))); !errors.Is(err, keys.ErrUnknown) {
+				t.Fatal(err)
+			}
+		}
+	}
+	if got := st.lookups.Load(); got < 100+68 {
+		t.Errorf("%d store lookups, want at least %d: more than 32 unknown secrets were remembered", got, 100+68)
+	}
+	if got := st.lookups.Load(); got == 200 {
+		t.Error("200 store lookups: nothing was remembered")
+	}
+}
+
+// TestKeyCreatedAfterRefusal: a key whose secret was refused before it was
+// created works after the next Refresh, without waiting for the TTL.
+func TestKeyCreatedAfterRefusal(t *testing.T) {
+	ctx := context.Background()
+	st, r, _ := setupNegative(t, 100)
+	if _, err := r.Authenticate(ctx, keystest.Secret("erin")); !errors.Is(err, keys.ErrUnknown) {
+		t.Fatalf("before create: %v, want ErrUnknown", err)
+	}
+	if err := st.Create(ctx, keystest.Key("erin")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.Authenticate(ctx, keystest.Secret("erin")); !errors.Is(err, keys.ErrUnknown) {
+		t.Fatalf("before refresh: %v, want ErrUnknown (remembered for the TTL)", err)
+	}
+	if err := r.Refresh(ctx); err != nil {
+		t.Fatal(err)
+	}
+	got, err := r.Authenticate(ctx, keystest.Secret("erin"))
+	if err != nil || got.Name != "erin" {
+		t.Errorf("after refresh: %q, %v; want erin", got.Name, err)
+	}
+	// Another refused secret is asked about again after a Refresh.
+	before := st.lookups.Load()
+	for range 2 {
+		_, _ = r.Authenticate(ctx, keystest.Secret("frank"))
+		if err := r.Refresh(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := st.lookups.Load() - before; got != 2 {
+		t.Errorf("%d lookups for a secret refused once per refresh, want 2", got)
+	}
+}
+
+// TestNegativeCacheOff: a negative TTL asks the store every time.
+func TestNegativeCacheOff(t *testing.T) {
+	st := &countingStore{Store: memstore.New()}
+	r := keys.NewRegistryWith(st, discard, keys.RegistryOptions{NegativeTTL: -1})
+	for range 3 {
+		_, _ = r.Authenticate(context.Background(), keystest.Secret("carol"))
+	}
+	if got := st.lookups.Load(); got != 3 {
+		t.Errorf("%d store lookups, want 3", got)
+	}
+}

@@ -24,7 +24,8 @@ const (
 	// any answer. Retry within the deadline.
 	Retryable
 	// Fatal is any other answer (validation, access denied, unknown model,
-	// model errors): pass it to the client unchanged.
+	// model errors): pass it to the client unchanged. For a transport error
+	// it means the call must not be tried again (see ClassifyError).
 	Fatal
 )
 
@@ -73,10 +74,14 @@ func Classify(status int, h http.Header) Class {
 }
 
 // ClassifyError sorts a transport error (no answer at all) into a retry
-// class: the request's own cancellation or deadline is Fatal, anything else
-// (refused, reset, DNS) is Retryable.
+// class. Fatal: the request's own cancellation or deadline, and failures of
+// the gateway's own setup that no retry fixes: a *CredentialsError, an
+// *EndpointError, a TLS certificate that fails verification, a host name
+// that does not exist. Retrying those would only hold the client until its
+// deadline before the same failure. Anything else (refused, reset, a
+// resolver timeout) is Retryable.
 func ClassifyError(err error) Class {
-	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) || misconfigured(err) {
 		return Fatal
 	}
 	return Retryable

@@ -7,7 +7,6 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -87,6 +86,7 @@ type Client struct {
 	auth         AuthMode
 	apiKey       string
 	creds        aws.CredentialsProvider
+	credsHint    string // CredentialsError.Hint
 	signer       *v4.Signer
 	http         aws.HTTPClient
 	// rt is http's transport, called directly: the http.Client around it
@@ -167,6 +167,7 @@ func New(ctx context.Context, o Options) (*Client, error) {
 			return nil, fmt.Errorf("upstream %q: no AWS credential provider", o.Name)
 		}
 		c.http, c.creds, c.signer = cfg.HTTPClient, cfg.Credentials, v4.NewSigner()
+		c.credsHint = credentialsHint(cfg)
 	case AuthAPIKey, AuthNone:
 		if c.auth == AuthAPIKey && o.APIKey == "" {
 			return nil, fmt.Errorf("upstream %q: auth mode api-key needs a key", o.Name)
@@ -360,7 +361,7 @@ func (c *Client) send(ctx context.Context, req *http.Request, body []byte) (*htt
 	case AuthDefault, AuthProfile:
 		creds, err := c.creds.Retrieve(ctx)
 		if err != nil {
-			return nil, &CredentialsError{Upstream: c.name, Err: err}
+			return nil, &CredentialsError{Upstream: c.name, Hint: c.credsHint, Err: err}
 		}
 		sum := sha256.Sum256(body)
 		if err := c.signer.SignHTTP(ctx, creds, req, hex.EncodeToString(sum[:]), SigningName, c.region, c.now()); err != nil {
@@ -375,29 +376,9 @@ func (c *Client) send(ctx context.Context, req *http.Request, body []byte) (*htt
 		resp, err = c.http.Do(req)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("upstream %q: %w", c.name, err)
+		return nil, c.transportError(req.URL.Host, err)
 	}
 	return resp, nil
-}
-
-// CredentialsError means the upstream's AWS credentials could not be
-// resolved (expired SSO session, no role, ...). It is the operator's
-// problem, not the client's.
-type CredentialsError struct {
-	Upstream string
-	Err      error
-}
-
-func (e *CredentialsError) Error() string {
-	return fmt.Sprintf("upstream %q: retrieve AWS credentials: %v", e.Upstream, e.Err)
-}
-
-func (e *CredentialsError) Unwrap() error { return e.Err }
-
-// IsCredentials reports whether err is a *CredentialsError.
-func IsCredentials(err error) bool {
-	var ce *CredentialsError
-	return errors.As(err, &ce)
 }
 
 func action(op bedrock.Operation) string {
