@@ -172,6 +172,28 @@ func runServe(ctx context.Context, e env) int {
 	return srv.run(ctx, ln, cfg.TLS)
 }
 
+// credentialsCheckTimeout bounds the start-up credentials check of one
+// upstream (an instance-metadata lookup on a host without a role can take
+// seconds).
+const credentialsCheckTimeout = 10 * time.Second
+
+// checkCredentials tells the operator at start-up, with what to do, about
+// every upstream whose AWS credentials cannot be had now. It only warns:
+// credentials may well appear later (`aws sso login`), and until then
+// requests to that upstream fail at once with the same advice.
+func (s *server) checkCredentials(ctx context.Context) {
+	for _, u := range s.upstreams {
+		cctx, cancel := context.WithTimeout(ctx, credentialsCheckTimeout)
+		err := u.Client.CheckCredentials(cctx)
+		cancel()
+		var ce *upstream.CredentialsError
+		if errors.As(err, &ce) && ctx.Err() == nil {
+			s.log.Warn("no AWS credentials for upstream: its requests will fail until this is fixed",
+				"upstream", ce.Upstream, "fix", ce.Hint, "error", ce.Err.Error())
+		}
+	}
+}
+
 // server is everything `headroom serve` runs, wired together.
 type server struct {
 	log       *slog.Logger
@@ -286,6 +308,7 @@ func (s *server) run(ctx context.Context, ln net.Listener, t config.TLS) int {
 	var wg sync.WaitGroup
 	wg.Go(func() { s.usage.run(bg, usageSaveEvery) })
 	wg.Go(func() { s.refreshKeys(bg) })
+	wg.Go(func() { s.checkCredentials(bg) })
 
 	errc := make(chan error, 1)
 	go func() {

@@ -350,6 +350,21 @@ func (c *Client) Control(ctx context.Context, path, rawQuery string) (*http.Resp
 	return c.send(ctx, req, nil)
 }
 
+// CheckCredentials asks the credential chain for credentials once, so that
+// a gateway started without usable AWS credentials can say so at start-up
+// rather than at its first request. It returns a *CredentialsError, or nil
+// when they are fine or the upstream uses none (api-key, none). The SDK
+// caches what it gets, so the first request does not pay again.
+func (c *Client) CheckCredentials(ctx context.Context) error {
+	if c.creds == nil {
+		return nil
+	}
+	if _, err := c.creds.Retrieve(ctx); err != nil {
+		return &CredentialsError{Upstream: c.name, Hint: c.credsHint, Err: err}
+	}
+	return nil
+}
+
 func (c *Client) send(ctx context.Context, req *http.Request, body []byte) (*http.Response, error) {
 	req.ContentLength = int64(len(body))
 	if len(body) == 0 {

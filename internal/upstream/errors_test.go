@@ -204,3 +204,36 @@ func TestUntrustedCertificate(t *testing.T) {
 		t.Errorf("(-want +got):\n%s", diff)
 	}
 }
+
+// TestCheckCredentials: the start-up check finds what Do would find, and
+// says nothing for modes that use no AWS credentials.
+func TestCheckCredentials(t *testing.T) {
+	const static = "[default]\naws_access_key_id = AKIDSTATIC\naws_secret_access_key = secret\n"
+	tests := []struct {
+		name     string
+		creds    string
+		auth     AuthMode
+		wantFail bool
+	}{
+		{name: "default chain, nothing configured", auth: AuthDefault, wantFail: true},
+		{name: "default chain, static keys", creds: static, auth: AuthDefault},
+		{name: "no AWS credentials used", auth: AuthNone},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			noCredentials(t, "", tt.creds)
+			c, err := New(context.Background(), Options{Name: "u", Region: "us-east-1", Endpoint: "http://127.0.0.1:1", Auth: tt.auth})
+			if err != nil {
+				t.Fatal(err)
+			}
+			err = c.CheckCredentials(context.Background())
+			var ce *CredentialsError
+			if got := errors.As(err, &ce); got != tt.wantFail {
+				t.Fatalf("CheckCredentials = %v, want a *CredentialsError: %v", err, tt.wantFail)
+			}
+			if tt.wantFail && (ce.Upstream != "u" || ce.Hint == "") {
+				t.Errorf("CredentialsError{Upstream: %q, Hint: %q}, want upstream u and a hint", ce.Upstream, ce.Hint)
+			}
+		})
+	}
+}
