@@ -14,6 +14,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -87,6 +88,7 @@ type Client struct {
 	apiKey       string
 	creds        aws.CredentialsProvider
 	credsHint    string // CredentialsError.Hint
+	credsFailed  atomic.Pointer[credentialsFailure]
 	signer       *v4.Signer
 	http         aws.HTTPClient
 	// rt is http's transport, called directly: the http.Client around it
@@ -359,10 +361,42 @@ func (c *Client) CheckCredentials(ctx context.Context) error {
 	if c.creds == nil {
 		return nil
 	}
-	if _, err := c.creds.Retrieve(ctx); err != nil {
-		return &CredentialsError{Upstream: c.name, Hint: c.credsHint, Err: err}
+	_, err := c.credentials(ctx)
+	return err
+}
+
+// credentialsRetryAfter is how long a failed credential lookup stands for
+// the next ones: the requests in between fail at once with the same error
+// instead of each asking the chain again, which on a host where instance
+// metadata is reachable but has no role can take seconds per request.
+const credentialsRetryAfter = 5 * time.Second
+
+// credentialsFailure is the last failure of the credential chain.
+type credentialsFailure struct {
+	err   *CredentialsError
+	until time.Time
+}
+
+// credentials returns the chain's credentials (the SDK caches them until
+// they expire), or a *CredentialsError, possibly the one remembered.
+func (c *Client) credentials(ctx context.Context) (aws.Credentials, error) {
+	if f := c.credsFailed.Load(); f != nil && c.now().Before(f.until) {
+		return aws.Credentials{}, f.err
 	}
-	return nil
+	creds, err := c.creds.Retrieve(ctx)
+	if err != nil {
+		ce := &CredentialsError{Upstream: c.name, Hint: c.credsHint, Err: err}
+		// A lookup cut short by its own request's end says nothing of the
+		// chain: not remembered.
+		if ctx.Err() == nil {
+			c.credsFailed.Store(&credentialsFailure{err: ce, until: c.now().Add(credentialsRetryAfter)})
+		}
+		return aws.Credentials{}, ce
+	}
+	if c.credsFailed.Load() != nil {
+		c.credsFailed.Store(nil)
+	}
+	return creds, nil
 }
 
 func (c *Client) send(ctx context.Context, req *http.Request, body []byte) (*http.Response, error) {
@@ -374,9 +408,9 @@ func (c *Client) send(ctx context.Context, req *http.Request, body []byte) (*htt
 	case AuthAPIKey:
 		req.Header.Set("Authorization", "Bearer "+c.apiKey)
 	case AuthDefault, AuthProfile:
-		creds, err := c.creds.Retrieve(ctx)
+		creds, err := c.credentials(ctx)
 		if err != nil {
-			return nil, &CredentialsError{Upstream: c.name, Hint: c.credsHint, Err: err}
+			return nil, err
 		}
 		sum := sha256.Sum256(body)
 		if err := c.signer.SignHTTP(ctx, creds, req, hex.EncodeToString(sum[:]), SigningName, c.region, c.now()); err != nil {
