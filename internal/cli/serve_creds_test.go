@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/headroomhq/headroom/internal/upstream/upstreamtest"
 )
 
 // TestServeWarnsWithoutCredentials: a gateway whose upstream uses the AWS
@@ -15,23 +17,7 @@ import (
 // waiting for the first developer's request to fail.
 func TestServeWarnsWithoutCredentials(t *testing.T) {
 	dir := t.TempDir()
-	// The SDK's chain sees nothing of this machine: empty files, a fresh
-	// HOME, no credentials in the environment, instance metadata off.
-	for _, f := range []string{"config", "credentials"} {
-		if err := os.WriteFile(filepath.Join(dir, f), nil, 0o600); err != nil {
-			t.Fatal(err)
-		}
-	}
-	t.Setenv("AWS_CONFIG_FILE", filepath.Join(dir, "config"))
-	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", filepath.Join(dir, "credentials"))
-	t.Setenv("HOME", dir)
-	for _, v := range []string{"AWS_PROFILE", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN",
-		"AWS_WEB_IDENTITY_TOKEN_FILE", "AWS_ROLE_ARN", "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
-		"AWS_CONTAINER_CREDENTIALS_FULL_URI"} {
-		t.Setenv(v, "")
-	}
-	t.Setenv("AWS_EC2_METADATA_DISABLED", "true")
-
+	upstreamtest.NoCredentials(t, "", "") // the SDK's chain finds nothing on this machine
 	cfgPath := filepath.Join(dir, "serve.yaml")
 	cfg := `listen: 127.0.0.1:0
 upstreams:

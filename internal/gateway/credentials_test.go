@@ -8,8 +8,6 @@ import (
 	"log"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -20,30 +18,8 @@ import (
 	"github.com/headroomhq/headroom/internal/bedrock"
 	"github.com/headroomhq/headroom/internal/claudecodetest"
 	"github.com/headroomhq/headroom/internal/upstream"
+	"github.com/headroomhq/headroom/internal/upstream/upstreamtest"
 )
-
-// withoutAWSCredentials leaves the SDK's default chain nothing to find:
-// empty config files, no credentials in the environment, a fresh HOME (no
-// SSO cache) and IMDS off, so nothing waits on 169.254.169.254.
-// AWS_CA_BUNDLE is left as this machine sets it.
-func withoutAWSCredentials(t *testing.T) {
-	t.Helper()
-	dir := t.TempDir()
-	for _, f := range []string{"config", "credentials"} {
-		if err := os.WriteFile(filepath.Join(dir, f), nil, 0o600); err != nil {
-			t.Fatal(err)
-		}
-	}
-	t.Setenv("AWS_CONFIG_FILE", filepath.Join(dir, "config"))
-	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", filepath.Join(dir, "credentials"))
-	t.Setenv("HOME", dir)
-	for _, v := range []string{"AWS_PROFILE", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN",
-		"AWS_WEB_IDENTITY_TOKEN_FILE", "AWS_ROLE_ARN", "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
-		"AWS_CONTAINER_CREDENTIALS_FULL_URI"} {
-		t.Setenv(v, "")
-	}
-	t.Setenv("AWS_EC2_METADATA_DISABLED", "true")
-}
 
 // brokenUpstream is a harness whose upstream client cannot work: its AWS
 // credentials are missing, or its endpoint's certificate is untrusted. sent
@@ -58,7 +34,7 @@ func brokenUpstream(t *testing.T, kind string) (h *harness, sent *atomic.Int64) 
 	o := upstream.Options{Name: "emu", Region: region, Endpoint: h.emuURL}
 	switch kind {
 	case "credentials":
-		withoutAWSCredentials(t)
+		upstreamtest.NoCredentials(t, "", "")
 		o.Auth = upstream.AuthDefault
 	case "certificate":
 		// A TLS server whose certificate no CA bundle holds.

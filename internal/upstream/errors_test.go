@@ -13,7 +13,6 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"os"
-	"path/filepath"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -24,6 +23,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/headroomhq/headroom/internal/bedrock"
+	"github.com/headroomhq/headroom/internal/upstream/upstreamtest"
 )
 
 func TestClassifyError(t *testing.T) {
@@ -57,28 +57,11 @@ func TestClassifyError(t *testing.T) {
 	}
 }
 
-// noCredentials isolates the SDK's credential chain from this machine:
-// empty config files, no credentials in the environment, no SSO cache (a
-// fresh HOME), no container or instance role (IMDS off, so nothing waits on
-// 169.254.169.254). AWS_CA_BUNDLE is left alone.
+// noCredentials isolates the SDK's credential chain from this machine
+// (upstreamtest.NoCredentials).
 func noCredentials(t *testing.T, config, credentials string) {
 	t.Helper()
-	isolateAWS(t)
-	dir := t.TempDir()
-	for name, text := range map[string]string{"config": config, "credentials": credentials} {
-		if err := os.WriteFile(filepath.Join(dir, name), []byte(text), 0o600); err != nil {
-			t.Fatal(err)
-		}
-	}
-	t.Setenv("AWS_CONFIG_FILE", filepath.Join(dir, "config"))
-	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", filepath.Join(dir, "credentials"))
-	t.Setenv("HOME", dir)
-	for _, v := range []string{"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN",
-		"AWS_WEB_IDENTITY_TOKEN_FILE", "AWS_ROLE_ARN", "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
-		"AWS_CONTAINER_CREDENTIALS_FULL_URI", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_STS"} {
-		t.Setenv(v, "")
-	}
-	t.Setenv("AWS_EC2_METADATA_DISABLED", "true")
+	upstreamtest.NoCredentials(t, config, credentials)
 }
 
 // stsDenies is an STS endpoint that refuses every AssumeRole as real STS
