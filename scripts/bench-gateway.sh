@@ -15,7 +15,10 @@
 #    the emulator on core 1, the proxy alone on core 0, as a gateway runs
 #    on its own machine in production), each time with two baselines: a
 #    bare httputil.ReverseProxy (scripts/bareproxy.go), and a TCP relay
-#    with no HTTP at all (scripts/tcprelay.go), the floor for any proxy.
+#    with no HTTP at all (scripts/tcprelay.go), the floor for any proxy;
+#    plus, when its module can be fetched, a fasthttp reverse proxy
+#    (scripts/fasthttpproxy, its own module) to show what leaving net/http
+#    would buy.
 # 3. RSS of the gateway idle, and with STREAMS (default 1,000) concurrent
 #    open streams against a second emulator that answers slowly.
 # Targets (issue 3): p50 <= 0.3 ms and p99 <= 1 ms added; throughput >= 60%
@@ -36,6 +39,8 @@ ulimit -n 20000 2>/dev/null || true
 
 (cd "$root" && go build -o "$work/headroom" ./cmd/headroom && go build -o "$work/bareproxy" scripts/bareproxy.go &&
 	go build -o "$work/tcprelay" scripts/tcprelay.go)
+(cd "$root/scripts/fasthttpproxy" && go build -o "$work/fasthttpproxy" .) 2>/dev/null ||
+	echo "(fasthttp could not be fetched: no fasthttp baseline)"
 (cd "$root" && HEADROOM_BENCH_BODY_OUT="$work/cc86k.json" go test -run '^TestWriteBenchBody$' ./internal/gateway/ >/dev/null)
 printf '%s' '{"anthropic_version":"bedrock-2023-05-31","max_tokens":100,"messages":[{"role":"user","content":"Say hi."}]}' >"$work/small.json"
 
@@ -98,6 +103,10 @@ key=$("$work/headroom" keys create bench --data-dir "$work/data" --json | sed -n
 start gw "$work/headroom" serve --config "$work/serve-fast.yaml" --data-dir "$work/data"
 start bare "$work/bareproxy" "$fast_url"
 start relay "$work/tcprelay" "${fast_url#http://}"
+fh_pid= fh_url= pfh_pid= pfh_url=
+if [[ -x $work/fasthttpproxy ]]; then
+	start fh "$work/fasthttpproxy" "${fast_url#http://}"
+fi
 # Pinned copies for the second saturation run: the emulator on core 1 with
 # the load generator, each proxy alone on core 0 (GOMAXPROCS follows).
 start pemu taskset -c 1 "$work/headroom" emulate --addr 127.0.0.1:0 --config "$work/fast.yaml" --log-level warn
@@ -105,6 +114,9 @@ serve_config "$pemu_url" >"$work/serve-pinned.yaml"
 start pgw taskset -c 0 "$work/headroom" serve --config "$work/serve-pinned.yaml" --data-dir "$work/data"
 start pbare taskset -c 0 "$work/bareproxy" "$pemu_url"
 start prelay taskset -c 0 "$work/tcprelay" "${pemu_url#http://}"
+if [[ -x $work/fasthttpproxy ]]; then
+	start pfh taskset -c 0 "$work/fasthttpproxy" "${pemu_url#http://}"
+fi
 start gwslow "$work/headroom" serve --config "$work/serve-slow.yaml" --data-dir "$work/data" --log-level warn
 
 rss() { awk '/VmRSS/ {printf "%.1f MB", $2/1024}' "/proc/$1/status"; }
@@ -164,10 +176,10 @@ perreq() {
 	awk -v l="$1" -v a="$(cputicks "$2")" -v b="$3" -v r="$4" -v d="$duration" -v t="$(getconf CLK_TCK)" \
 		'BEGIN {printf "   %s CPU per request: %.0f us\n", l, (a-b)/t*1e6/(r*d)}'
 }
-# saturate SUFFIX EMULATOR_PID EMULATOR_URL GATEWAY_PID GATEWAY_URL BARE_PID BARE_URL RELAY_PID RELAY_URL [WRK_PREFIX...]
+# saturate SUFFIX EMULATOR_PID EMULATOR_URL GATEWAY_PID GATEWAY_URL BARE_PID BARE_URL RELAY_PID RELAY_URL FH_PID FH_URL [WRK_PREFIX...]
 saturate() {
-	local sfx=$1 epid=$2 eurl=$3 gpid=$4 gurl=$5 bpid=$6 burl=$7 rpid=$8 rurl=$9
-	shift 9
+	local sfx=$1 epid=$2 eurl=$3 gpid=$4 gurl=$5 bpid=$6 burl=$7 rpid=$8 rurl=$9 fpid=${10} furl=${11}
+	shift 11
 	local e0 g0
 	wrkprefix=("$@")
 	e0=$(cputicks "$epid")
@@ -184,15 +196,22 @@ saturate() {
 	g0=$(cputicks "$rpid")
 	wrkrun "tcp_relay_$sfx" "$rurl" invoke "$work/small.json" 64 "${duration}s"
 	perreq "tcp relay" "$rpid" "$g0" "$(eval echo "\$tcp_relay_${sfx}_rps")"
+	if [[ -n $fpid ]]; then
+		g0=$(cputicks "$fpid")
+		wrkrun "fasthttp_proxy_$sfx" "$furl" invoke "$work/small.json" 64 "${duration}s"
+		perreq "fasthttp proxy" "$fpid" "$g0" "$(eval echo "\$fasthttp_proxy_${sfx}_rps")"
+	fi
 	awk -v a="$(eval echo "\$direct_${sfx}_rps")" -v b="$(eval echo "\$gateway_${sfx}_rps")" -v c="$(eval echo "\$bare_proxy_${sfx}_rps")" \
-		-v d="$(eval echo "\$tcp_relay_${sfx}_rps")" \
-		'BEGIN {printf "of direct: gateway %.0f%%, bare proxy %.0f%%, tcp relay %.0f%%; gateway / bare proxy %.0f%%\n", 100*b/a, 100*c/a, 100*d/a, 100*b/c}'
+		-v d="$(eval echo "\$tcp_relay_${sfx}_rps")" -v e="$(eval echo "\${fasthttp_proxy_${sfx}_rps:-0}")" \
+		'BEGIN {printf "of direct: gateway %.0f%%, bare proxy %.0f%%, tcp relay %.0f%%", 100*b/a, 100*c/a, 100*d/a
+			if (e > 0) printf ", fasthttp proxy %.0f%%", 100*e/a
+			printf "; gateway / bare proxy %.0f%%\n", 100*b/c}'
 	wrkprefix=()
 }
 echo "-- shared: wrk, emulator and proxy on both cores"
-saturate shared "$fast_pid" "$fast_url" "$gw_pid" "$gw_url" "$bare_pid" "$bare_url" "$relay_pid" "$relay_url"
+saturate shared "$fast_pid" "$fast_url" "$gw_pid" "$gw_url" "$bare_pid" "$bare_url" "$relay_pid" "$relay_url" "$fh_pid" "$fh_url"
 echo "-- pinned: wrk and emulator on core 1, the proxy alone on core 0"
-saturate pinned "$pemu_pid" "$pemu_url" "$pgw_pid" "$pgw_url" "$pbare_pid" "$pbare_url" "$prelay_pid" "$prelay_url" taskset -c 1
+saturate pinned "$pemu_pid" "$pemu_url" "$pgw_pid" "$pgw_url" "$pbare_pid" "$pbare_url" "$prelay_pid" "$prelay_url" "$pfh_pid" "$pfh_url" taskset -c 1
 echo "== RSS after the load: gateway $(rss "$gw_pid")"
 
 echo "== $streams concurrent open streams (slow emulator, ~5 s each)"
