@@ -78,6 +78,7 @@ func startServeChild(t *testing.T, args string) (*exec.Cmd, string) {
 type statusView struct {
 	Upstreams []struct {
 		Admission struct {
+			Day  string `json:"day"`
 			Keys []struct {
 				Name      string `json:"name"`
 				UsedToday int64  `json:"used_today"`
@@ -90,7 +91,7 @@ type statusView struct {
 	} `json:"upstreams"`
 }
 
-func getStatus(t *testing.T, base string) (tpd, alice int64) {
+func getStatus(t *testing.T, base string) (day string, tpd, alice int64) {
 	t.Helper()
 	resp, err := http.Get(base + "/v1/status")
 	if err != nil {
@@ -102,6 +103,7 @@ func getStatus(t *testing.T, base string) (tpd, alice int64) {
 		t.Fatal(err)
 	}
 	a := st.Upstreams[0].Admission
+	day = a.Day
 	for _, b := range a.Buckets {
 		if b.Name == "tpd" {
 			tpd = b.Used
@@ -112,7 +114,7 @@ func getStatus(t *testing.T, base string) (tpd, alice int64) {
 			alice = k.UsedToday
 		}
 	}
-	return tpd, alice
+	return day, tpd, alice
 }
 
 func invoke(t *testing.T, base, secret string) int {
@@ -168,25 +170,41 @@ upstreams:
 		}
 	}
 	// Settled (the refund comes after the gateway's settle delay), then saved
-	// within usageSaveEvery.
+	// within usageSaveEvery: wait for the store (which several processes may
+	// open) to hold it rather than sleeping for the saver, whose tick and
+	// SQLite write a loaded machine may delay past any fixed sleep.
+	var day string
 	var tpd, alice int64
 	deadline := time.Now().Add(3 * time.Second)
 	for ; time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
-		if tpd, alice = getStatus(t, base); tpd > 0 && tpd < 3*(20480+10) && alice == tpd {
+		if day, tpd, alice = getStatus(t, base); tpd > 0 && tpd < 3*(20480+10) && alice == tpd {
 			break
 		}
 	}
 	if tpd == 0 || alice != tpd {
 		t.Fatalf("usage before the kill: tpd %d, alice %d", tpd, alice)
 	}
-	time.Sleep(3 * usageSaveEvery)
+	st := openStore(t, data)
+	var saved map[string]int64
+	deadline = time.Now().Add(10 * time.Second)
+	for ; time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		if saved, err = st.LoadUsage(context.Background(), day); err != nil {
+			t.Fatal(err)
+		}
+		if saved["emu/tpd"] == tpd && saved["emu/key:alice"] == alice {
+			break
+		}
+	}
+	if saved["emu/tpd"] != tpd || saved["emu/key:alice"] != alice {
+		t.Fatalf("usage saved for %s: %v; want emu/tpd %d and emu/key:alice %d", day, saved, tpd, alice)
+	}
 	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
 	_ = cmd.Wait()
 
 	_, base = startServeChild(t, args)
-	gotTPD, gotAlice := getStatus(t, base)
+	_, gotTPD, gotAlice := getStatus(t, base)
 	if gotTPD != tpd || gotAlice != alice {
 		t.Errorf("after kill -9 and restart: tpd %d, alice %d; want %d, %d", gotTPD, gotAlice, tpd, alice)
 	}
