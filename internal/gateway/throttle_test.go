@@ -23,8 +23,10 @@ func TestGatewayThrottles(t *testing.T) {
 	h := newHarness(t, harnessOpts{
 		buckets: testBuckets(30_000, 100_000_000),
 		keys:    []keys.Key{{Name: "alice", Weight: 1}, {Name: "bob", Weight: 1, DailyTokens: 100}},
+		// The first request holds its reservation while the second one
+		// comes: 2 s leaves a stalled CI machine plenty of room.
 		emu: func(c *config.Emulator) {
-			c.Generation.TimeToFirstToken = config.Duration{Duration: 300 * time.Millisecond}
+			c.Generation.TimeToFirstToken = config.Duration{Duration: 2 * time.Second}
 		},
 	})
 	invoke := "/model/" + sonnet + "/invoke"
