@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"regexp"
 	"slices"
 	"strings"
 	"time"
@@ -45,6 +46,21 @@ type Serve struct {
 	// store, so that keys created or revoked by `headroom keys` in another
 	// process take effect while it runs. Default 2s.
 	KeysRefresh Duration `yaml:"keys_refresh"`
+	// Operations protects the gateway's own endpoints.
+	Operations Operations `yaml:"operations"`
+}
+
+// envNameRE is what an environment variable name may be.
+var envNameRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+
+// Operations protects GET /v1/status and /metrics, which show key names,
+// usage and bucket state, never secrets. /healthz is always open.
+type Operations struct {
+	// TokenEnv names an environment variable holding a token that those
+	// endpoints then require as "Authorization: Bearer TOKEN" (Prometheus:
+	// `authorization: {credentials_file: ...}` in the scrape config). Empty:
+	// both are open, as usual on a private network.
+	TokenEnv string `yaml:"token_env"`
 }
 
 // TLS names a certificate and its private key, PEM files. Both or neither.
@@ -293,6 +309,9 @@ func (s *Serve) Validate() error {
 	}
 	if s.KeysRefresh.Duration <= 0 {
 		p.add("keys_refresh: %v must be positive", s.KeysRefresh.Duration)
+	}
+	if e := s.Operations.TokenEnv; e != "" && !envNameRE.MatchString(e) {
+		p.add("operations.token_env: %q is not an environment variable name", e)
 	}
 	return p.err()
 }

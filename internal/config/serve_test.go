@@ -71,6 +71,7 @@ func TestLoadServeFull(t *testing.T) {
 		Fairness:    Fairness{ProtectedFraction: 0}, // an explicit 0 is kept, not defaulted
 		Queue:       Queue{MaxWait: Duration{90 * time.Second}},
 		KeysRefresh: Duration{500 * time.Millisecond},
+		Operations:  Operations{TokenEnv: "HEADROOM_OPS_TOKEN"},
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("LoadServe (-want +got):\n%s", diff)
@@ -110,6 +111,7 @@ func TestLoadServeProblems(t *testing.T) {
 		{"serve-fairness-fraction", Problems{"fairness.protected_fraction: 1.5 is not between 0 and 1"}},
 		{"serve-queue-max-wait", Problems{"queue.max_wait: 0s must be positive"}},
 		{"serve-keys-refresh", Problems{"keys_refresh: -1s must be positive"}},
+		{"serve-operations-token-env", Problems{`operations.token_env: "HEADROOM OPS TOKEN" is not an environment variable name`}},
 		{"serve-listen-empty", Problems{"listen: required (HOST:PORT)"}},
 		{"serve-listen-no-port", Problems{`listen: "localhost" is not HOST:PORT`}},
 		{"serve-tls-half", Problems{"tls: cert_file and key_file must both be set, or neither"}},

@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"context"
+	"crypto/subtle"
 	"errors"
 	"net/http"
 	"strings"
@@ -43,6 +44,21 @@ func secretOf(r *http.Request) string {
 		}
 	}
 	return ""
+}
+
+// checkOpsToken guards /v1/status and /metrics when Options.OpsToken is
+// set: they show key names, usage and bucket state, never secrets, so they
+// are open unless the operator asks otherwise.
+func (g *Gateway) checkOpsToken(r *http.Request) error {
+	if g.opsToken == nil {
+		return nil
+	}
+	got, _ := cutPrefixFold(r.Header.Get("Authorization"), "Bearer ")
+	if subtle.ConstantTimeCompare([]byte(strings.TrimSpace(got)), g.opsToken) != 1 {
+		return bedrock.Errorf(bedrock.AccessDeniedException,
+			"%s needs the gateway's operations token: Authorization: Bearer <the value of operations.token_env>", r.URL.Path)
+	}
+	return nil
 }
 
 func cutPrefixFold(s, prefix string) (string, bool) {

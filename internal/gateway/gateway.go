@@ -70,6 +70,9 @@ type Options struct {
 	// upstream settles only after its last byte, so an immediate refund can
 	// admit a request the upstream would still throttle.
 	SettleDelay time.Duration
+	// OpsToken, when set, is required as "Authorization: Bearer TOKEN" by
+	// GET /v1/status and /metrics (config.Operations); /healthz stays open.
+	OpsToken string
 }
 
 // Gateway is the http.Handler for `headroom serve`.
@@ -77,6 +80,7 @@ type Gateway struct {
 	log       *slog.Logger
 	m         *metrics.Metrics
 	metricsH  http.Handler
+	opsToken  []byte
 	keys      Authenticator
 	upstreams map[string]*Upstream
 	ordered   []*Upstream
@@ -107,6 +111,9 @@ func New(o Options) (*Gateway, error) {
 		log: o.Logger, m: o.Metrics, keys: o.Keys, route: o.Route, caps: o.Caps,
 		profile: o.Profile, burndown: o.Burndown, maxWait: o.MaxWait, maxBody: o.MaxBody, now: time.Now,
 		upstreams: map[string]*Upstream{}, ordered: o.Upstreams, estimator: newEstimator(),
+	}
+	if o.OpsToken != "" {
+		g.opsToken = []byte(o.OpsToken)
 	}
 	if g.maxWait <= 0 {
 		g.maxWait = DefaultMaxWait
@@ -155,10 +162,16 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		_, _ = w.Write([]byte("ok\n"))
 		return
-	case r.URL.Path == "/metrics":
-		g.metricsH.ServeHTTP(w, r)
-		return
-	case r.URL.Path == "/v1/status":
+	case r.URL.Path == "/metrics" || r.URL.Path == "/v1/status":
+		if err := g.checkOpsToken(r); err != nil {
+			g.log.Info("operations endpoint refused", "request_id", rid, "path", r.URL.Path)
+			bedrock.WriteError(w, err)
+			return
+		}
+		if r.URL.Path == "/metrics" {
+			g.metricsH.ServeHTTP(w, r)
+			return
+		}
 		g.serveStatus(w, r)
 		return
 	}

@@ -58,6 +58,8 @@ type harnessOpts struct {
 	// Options.Budgets (tests of several upstreams).
 	name    string
 	budgets *admission.Budgets
+	// opsToken is Options.OpsToken.
+	opsToken string
 }
 
 // harness is an emulator, a gateway in front of it, and developer keys.
@@ -153,6 +155,7 @@ func newHarness(t testing.TB, o harnessOpts) *harness {
 		},
 		Caps:    config.DefaultServe().Policy.Caps,
 		Profile: profile, Burndown: burndown, MaxWait: o.maxWait, MaxBody: o.maxBody, SettleDelay: o.settleDelay,
+		OpsToken: o.opsToken,
 	})
 	if err != nil {
 		t.Fatal(err)
