@@ -24,6 +24,9 @@ const (
 	// DefaultSettleDelay: long enough for the upstream to run its own
 	// settlement after the last byte, short against a model call.
 	DefaultSettleDelay = 200 * time.Millisecond
+	// DefaultBodyReadTimeout bounds how long a client may take to send its
+	// request body (20 MB at 1 MB/s fits in 20 s).
+	DefaultBodyReadTimeout = 60 * time.Second
 )
 
 // Headers Headroom adds to or reads from requests and responses.
@@ -70,6 +73,10 @@ type Options struct {
 	// upstream settles only after its last byte, so an immediate refund can
 	// admit a request the upstream would still throttle.
 	SettleDelay time.Duration
+	// BodyReadTimeout bounds the reading of a request body
+	// (DefaultBodyReadTimeout), so that a client that stalls mid-body does
+	// not hold a connection and its buffer for ever.
+	BodyReadTimeout time.Duration
 	// OpsToken, when set, is required as "Authorization: Bearer TOKEN" by
 	// GET /v1/status and /metrics (config.Operations); /healthz stays open.
 	OpsToken string
@@ -90,6 +97,7 @@ type Gateway struct {
 	burndown  bedrock.Burndown
 	maxWait   time.Duration
 	maxBody   int64
+	bodyRead  time.Duration // Options.BodyReadTimeout
 	// settleDelay holds refunds back; see Options.SettleDelay.
 	settleDelay time.Duration
 	// now is the wall clock: admission.Controller.Admit reads it too, and
@@ -126,6 +134,9 @@ func New(o Options) (*Gateway, error) {
 	}
 	if g.maxBody <= 0 {
 		g.maxBody = DefaultMaxBody
+	}
+	if g.bodyRead = o.BodyReadTimeout; g.bodyRead <= 0 {
+		g.bodyRead = DefaultBodyReadTimeout
 	}
 	if g.caps == nil {
 		g.caps = func(string) (int, int) { return 0, 0 }

@@ -58,8 +58,9 @@ type harnessOpts struct {
 	// Options.Budgets (tests of several upstreams).
 	name    string
 	budgets *admission.Budgets
-	// opsToken is Options.OpsToken.
+	// opsToken is Options.OpsToken; bodyRead Options.BodyReadTimeout.
 	opsToken string
+	bodyRead time.Duration
 }
 
 // harness is an emulator, a gateway in front of it, and developer keys.
@@ -155,7 +156,7 @@ func newHarness(t testing.TB, o harnessOpts) *harness {
 		},
 		Caps:    config.DefaultServe().Policy.Caps,
 		Profile: profile, Burndown: burndown, MaxWait: o.maxWait, MaxBody: o.maxBody, SettleDelay: o.settleDelay,
-		OpsToken: o.opsToken,
+		OpsToken: o.opsToken, BodyReadTimeout: o.bodyRead,
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"os"
 	"strconv"
 	"time"
 
@@ -26,7 +27,7 @@ func (g *Gateway) runtime(w *responseWriter, r *http.Request, rawModel string, c
 		return bedrock.Errorf(bedrock.ValidationException, "The provided model identifier is invalid.")
 	}
 	c.model = model.ID
-	body, err := g.readBody(r)
+	body, err := g.readBody(w, r)
 	if err != nil {
 		return err
 	}
@@ -142,27 +143,61 @@ const rewriteRoom = 64
 // readBody reads the whole request body, refusing one over the limit. A
 // body of known length is read straight into a buffer of that size (plus
 // rewriteRoom); it is the only copy the request path makes.
-func (g *Gateway) readBody(r *http.Request) ([]byte, error) {
+func (g *Gateway) readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
 	if r.ContentLength > g.maxBody {
 		return nil, bedrock.Errorf(bedrock.ValidationException,
 			"The request body is %d bytes; Headroom accepts at most %d.", r.ContentLength, g.maxBody)
 	}
-	var body []byte
+	// The deadline is lifted once the body is in: net/http keeps reading
+	// the connection in the background to notice a client leaving, and a
+	// deadline hit there would end the request's context mid-stream. After
+	// a failed read it stays, so that net/http, which reads what is left
+	// of a body before it answers, gives up at once and closes the
+	// connection instead of waiting on a stalled client. The deadline is
+	// the connection's, so wall-clock time, not g.now. (Recorders in tests
+	// have no connection: nothing to bound.)
+	rc := http.NewResponseController(w)
+	bounded := rc.SetReadDeadline(time.Now().Add(g.bodyRead)) == nil
+	body, err := g.readAll(r)
+	if err != nil {
+		return nil, g.bodyError(err)
+	}
+	if bounded {
+		_ = rc.SetReadDeadline(time.Time{})
+	}
+	return body, nil
+}
+
+// readAll reads r's body: one buffer of the announced length (plus
+// rewriteRoom) when it is known, else up to one byte over the limit.
+func (g *Gateway) readAll(r *http.Request) ([]byte, error) {
 	if r.ContentLength > 0 {
-		body = make([]byte, r.ContentLength, r.ContentLength+rewriteRoom)
-		if _, err := io.ReadFull(r.Body, body); err != nil {
-			return nil, bedrock.Errorf(bedrock.ValidationException, "Could not read the request body: %v", err)
-		}
-		return body, nil
+		body := make([]byte, r.ContentLength, r.ContentLength+rewriteRoom)
+		_, err := io.ReadFull(r.Body, body)
+		return body, err
 	}
 	body, err := io.ReadAll(io.LimitReader(r.Body, g.maxBody+1))
 	if err != nil {
-		return nil, bedrock.Errorf(bedrock.ValidationException, "Could not read the request body: %v", err)
+		return nil, err
 	}
 	if int64(len(body)) > g.maxBody {
-		return nil, bedrock.Errorf(bedrock.ValidationException, "The request body is over %d bytes, the most Headroom accepts.", g.maxBody)
+		return nil, errTooLarge
 	}
 	return body, nil
+}
+
+// errTooLarge is a body of unannounced length over the limit.
+var errTooLarge = errors.New("request body over the limit")
+
+// bodyError is the client's error for a body that could not be read.
+func (g *Gateway) bodyError(err error) error {
+	if errors.Is(err, errTooLarge) {
+		return bedrock.Errorf(bedrock.ValidationException, "The request body is over %d bytes, the most Headroom accepts.", g.maxBody)
+	}
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		return bedrock.Errorf(bedrock.ValidationException, "The request body did not arrive within %v.", g.bodyRead)
+	}
+	return bedrock.Errorf(bedrock.ValidationException, "Could not read the request body: %v", err)
 }
 
 // pick chooses the upstream for a model and key by the configured routes.
