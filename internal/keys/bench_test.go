@@ -65,3 +65,42 @@ func BenchmarkAuthenticateUnknown(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkAuthenticateGuessing is a client trying a new random secret
+// every time, over SQLite as `headroom serve` uses it: the negative cache
+// cannot help, the miss rate bounds the store lookups. "unbounded" turns
+// the rate off, for the cost it saves.
+func BenchmarkAuthenticateGuessing(b *testing.B) {
+	ctx := context.Background()
+	for _, tt := range []struct {
+		name string
+		rate int
+	}{{"default", 0}, {"unbounded", -1}} {
+		b.Run(tt.name, func(b *testing.B) {
+			st, err := sqlitestore.Open(ctx, b.TempDir())
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.Cleanup(func() { _ = st.Close() })
+			r := keys.NewRegistryWith(st, discard, keys.RegistryOptions{MissRate: tt.rate})
+			if err := r.Refresh(ctx); err != nil {
+				b.Fatal(err)
+			}
+			// More distinct secrets than the negative cache holds, so a
+			// secret is evicted long before it comes round again.
+			guesses := make([]string, 16*keys.DefaultNegativeSize)
+			for i := range guesses {
+				guesses[i] = keys.NewSecret()
+			}
+			b.ReportAllocs()
+			b.ResetTimer()
+			i := 0
+			for b.Loop() {
+				if _, err := r.Authenticate(ctx, guesses[i%len(guesses)]); !errors.Is(err, keys.ErrUnknown) {
+					b.Fatalf("Authenticate = %v, want ErrUnknown", err)
+				}
+				i++
+			}
+		})
+	}
+}

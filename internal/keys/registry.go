@@ -39,6 +39,8 @@ type Registry struct {
 	// neg is written under mu only, so that Refresh's clear cannot be
 	// undone by a lookup that read the store before it.
 	neg *negative
+	// misses bounds the store lookups of uncached secrets; guarded by mu.
+	misses missBudget
 }
 
 // RegistryOptions tune a Registry; the zero value gives the defaults.
@@ -49,7 +51,13 @@ type RegistryOptions struct {
 	// NegativeSize bounds the unknown secrets remembered
 	// (DefaultNegativeSize); the oldest are evicted.
 	NegativeSize int
-	// Now is the clock for the negative cache; nil means time.Now.
+	// MissRate bounds the store lookups of secrets absent from the cache,
+	// per second (DefaultMissRate); negative means no bound. Past it, such
+	// a secret is refused without asking the store: a key created since
+	// the last Refresh then works at the next one.
+	MissRate int
+	// Now is the clock for the negative cache and the miss rate; nil
+	// means time.Now.
 	Now func() time.Time
 }
 
@@ -71,7 +79,11 @@ func NewRegistryWith(store Store, logger *slog.Logger, o RegistryOptions) *Regis
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	r := &Registry{store: store, logger: logger, now: o.Now, neg: newNegative(o.NegativeTTL, o.NegativeSize)}
+	if o.MissRate == 0 {
+		o.MissRate = DefaultMissRate
+	}
+	r := &Registry{store: store, logger: logger, now: o.Now, neg: newNegative(o.NegativeTTL, o.NegativeSize),
+		misses: newMissBudget(o.MissRate)}
 	empty := map[hashKey]Key{}
 	r.cache.Store(&empty)
 	return r
@@ -122,6 +134,15 @@ func (r *Registry) miss(ctx context.Context, sum hashKey) (Key, error) {
 	if r.neg.has(sum, r.now) { // or found it unknown meanwhile
 		return Key{}, ErrUnknown
 	}
+	if !r.misses.take(r.now()) {
+		if !r.misses.dry {
+			r.misses.dry = true
+			r.logger.Warn("too many unknown keys: refusing them without asking the store until the rate falls (a client trying keys?)",
+				"lookups_per_second", r.misses.rate)
+		}
+		return Key{}, ErrUnknown
+	}
+	r.misses.dry = false
 	k, err := r.store.Lookup(ctx, sum[:])
 	if errors.Is(err, ErrNotFound) {
 		r.neg.add(sum, r.now())

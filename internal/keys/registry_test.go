@@ -282,7 +282,9 @@ func setupNegative(t *testing.T, size int) (*countingStore, *keys.Registry, *fak
 		t.Fatal(err)
 	}
 	clock := &fakeClock{time.Unix(1_000_000, 0)}
-	r := keys.NewRegistryWith(st, discard, keys.RegistryOptions{NegativeTTL: 5 * time.Second, NegativeSize: size, Now: clock.now})
+	r := keys.NewRegistryWith(st, discard, keys.RegistryOptions{NegativeTTL: 5 * time.Second, NegativeSize: size, Now: clock.now,
+		MissRate: -1}) // the miss rate has its own test
+
 	if err := r.Refresh(context.Background()); err != nil {
 		t.Fatal(err)
 	}
