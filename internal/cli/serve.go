@@ -313,7 +313,9 @@ func (s *server) run(ctx context.Context, ln net.Listener, t config.TLS) int {
 	bg, stop := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	wg.Go(func() { s.usage.run(bg, usageSaveEvery) })
-	wg.Go(func() { s.refreshKeys(bg) })
+	// Keys created or revoked by `headroom keys` in another process take
+	// effect at the next refresh; the controllers learn them too.
+	wg.Go(func() { s.registry.Run(bg, s.refresh, func() { setKeys(s.upstreams, s.registry) }) })
 	wg.Go(func() { s.checkCredentials(bg) })
 
 	errc := make(chan error, 1)
@@ -346,26 +348,4 @@ func (s *server) run(ctx context.Context, ln net.Listener, t config.TLS) int {
 	}
 	s.log.Info("stopped")
 	return code
-}
-
-// refreshKeys reloads keys from the store every interval, so keys created
-// or revoked by `headroom keys` in another process take effect, and tells
-// the controllers.
-func (s *server) refreshKeys(ctx context.Context) {
-	t := time.NewTicker(s.refresh)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			if err := s.registry.Refresh(ctx); err != nil {
-				if ctx.Err() == nil {
-					s.log.Warn("keys refresh failed; keeping the previous keys", "error", err.Error())
-				}
-				continue
-			}
-			setKeys(s.upstreams, s.registry)
-		}
-	}
 }

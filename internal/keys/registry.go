@@ -183,9 +183,10 @@ func (r *Registry) Refresh(ctx context.Context) error {
 	return nil
 }
 
-// Run calls Refresh every interval until ctx is done. A failed refresh is
-// logged and the previous cache kept.
-func (r *Registry) Run(ctx context.Context, every time.Duration) {
+// Run calls Refresh every interval until ctx is done, and then refreshed
+// (if not nil), so that the caller can pass the new keys on. A failed
+// refresh is logged and the previous cache kept.
+func (r *Registry) Run(ctx context.Context, every time.Duration, refreshed func()) {
 	t := time.NewTicker(every)
 	defer t.Stop()
 	for {
@@ -193,8 +194,14 @@ func (r *Registry) Run(ctx context.Context, every time.Duration) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			if err := r.Refresh(ctx); err != nil && ctx.Err() == nil {
-				r.logger.Warn("keys refresh failed; keeping the previous keys", "err", err)
+			if err := r.Refresh(ctx); err != nil {
+				if ctx.Err() == nil {
+					r.logger.Warn("keys refresh failed; keeping the previous keys", "error", err.Error())
+				}
+				continue
+			}
+			if refreshed != nil {
+				refreshed()
 			}
 		}
 	}

@@ -161,7 +161,8 @@ func TestRunRefreshesPeriodically(t *testing.T) {
 		ctx, cancel := context.WithCancel(context.Background())
 		defer cancel()
 		st, r := setup(t, "alice")
-		go r.Run(ctx, 2*time.Second)
+		var refreshed atomic.Int64
+		go r.Run(ctx, 2*time.Second, func() { refreshed.Add(1) })
 		if err := st.Revoke(ctx, "alice", time.Now()); err != nil {
 			t.Fatal(err)
 		}
@@ -172,6 +173,9 @@ func TestRunRefreshesPeriodically(t *testing.T) {
 		}
 		if got := st.lists.Load(); got != 2 {
 			t.Errorf("store lists = %d, want 2 (setup and one tick)", got)
+		}
+		if got := refreshed.Load(); got != 1 {
+			t.Errorf("refreshed called %d times, want 1 (one tick)", got)
 		}
 	})
 }
