@@ -85,18 +85,6 @@ func (t *Ticket) Err() error {
 	return t.err
 }
 
-// Reservation returns the ledger reservation of a granted ticket (the zero
-// Reservation before). Prefer the ticket's own Adjust, Settle and Cancel:
-// they also keep the key's usage and let waiting requests in.
-func (t *Ticket) Reservation() quota.Reservation {
-	if t == nil {
-		return quota.Reservation{}
-	}
-	t.c.mu.Lock()
-	defer t.c.mu.Unlock()
-	return t.res
-}
-
 // Waited returns how long the ticket queued before it was granted (0 if it
 // was not granted).
 func (t *Ticket) Waited() time.Duration {

@@ -25,15 +25,11 @@ func RewriteConverse(body []byte, maxTokens, budget int) ([]byte, error) {
 }
 
 func rewrite(body []byte, kind bodyKind, maxTokens, budget int) ([]byte, error) {
-	f, err := scanRequest(body, kind)
-	if err != nil {
-		return nil, malformed(err)
-	}
-	cur, err := f.request(body, kind)
+	_, sp, err := readSpans(body, kind)
 	if err != nil {
 		return nil, err
 	}
-	edits, n, err := f.spans(body, kind, cur).edits(maxTokens, budget)
+	edits, n, err := sp.edits(maxTokens, budget)
 	if err != nil {
 		return nil, err
 	}

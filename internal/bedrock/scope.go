@@ -1,6 +1,9 @@
 package bedrock
 
-import "strings"
+import (
+	"slices"
+	"strings"
+)
 
 // Inference says which quota family a call belongs to: Bedrock meters
 // on-demand (single-region) calls and cross-region inference profiles against
@@ -28,7 +31,7 @@ type Scope struct {
 
 // Matches reports whether a call to model m in region draws from the bucket.
 func (s Scope) Matches(region string, m Model) bool {
-	if len(s.Regions) > 0 && !containsString(s.Regions, region) {
+	if len(s.Regions) > 0 && !slices.Contains(s.Regions, region) {
 		return false
 	}
 	switch s.Inference {
@@ -46,15 +49,6 @@ func (s Scope) Matches(region string, m Model) bool {
 	}
 	for _, pat := range s.Models {
 		if strings.Contains(m.Base, pat) {
-			return true
-		}
-	}
-	return false
-}
-
-func containsString(list []string, s string) bool {
-	for _, v := range list {
-		if v == s {
 			return true
 		}
 	}

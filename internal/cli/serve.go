@@ -272,8 +272,7 @@ func buildServer(ctx context.Context, cfg config.Serve, st *sqlitestore.Store, l
 func setKeys(ups []*gateway.Upstream, r *keys.Registry) {
 	var aks []admission.Key
 	for _, k := range r.Active() {
-		aks = append(aks, admission.Key{Name: k.Name, Weight: k.Weight, DailyTokens: k.DailyTokens,
-			MaxConcurrency: k.MaxConcurrency, MaxOutputTokens: k.MaxOutputTokens})
+		aks = append(aks, gateway.AdmissionKey(k))
 	}
 	for _, u := range ups {
 		u.Admission.SetKeys(aks)

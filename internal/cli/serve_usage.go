@@ -21,9 +21,7 @@ const usageSaveEvery = 100 * time.Millisecond
 // keys, under "UPSTREAM/BUCKET" and "UPSTREAM/key:NAME[/BUCKET]". The usage
 // saved includes reservations in flight, so a crash never gives them back.
 type usageSaver struct {
-	store interface {
-		quota.Store
-	}
+	store     quota.Store
 	upstreams []*gateway.Upstream
 	log       *slog.Logger
 

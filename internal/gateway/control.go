@@ -35,22 +35,8 @@ func (g *Gateway) control(w *responseWriter, r *http.Request, c *call) error {
 		return upstreamUnavailable(err)
 	}
 	defer upstream.Drain(resp)
-	c.upstreamRID = resp.Header.Get(bedrock.HeaderRequestID)
-	copyHeader(w.Header(), resp.Header)
-	w.WriteHeader(resp.StatusCode)
-	bp := bufPool.Get().(*[]byte)
-	defer bufPool.Put(bp)
-	for {
-		n, rerr := resp.Body.Read(*bp)
-		if n > 0 {
-			if _, werr := w.Write((*bp)[:n]); werr != nil {
-				return nil
-			}
-		}
-		if rerr != nil {
-			return nil
-		}
-	}
+	relay(w, resp, c)
+	return nil
 }
 
 // defaultUpstream is the upstream of the first route that matches any model

@@ -223,7 +223,7 @@ func (g *Gateway) finish(rw *responseWriter, r *http.Request, c *call) {
 	}
 	if c.err != nil && !rw.wrote {
 		be := bedrock.AsError(c.err)
-		WriteError(rw, be)
+		bedrock.WriteError(rw, be)
 		if c.outcome == "" {
 			c.outcome = outcomeOf(be)
 		}
@@ -242,10 +242,6 @@ func (g *Gateway) finish(rw *responseWriter, r *http.Request, c *call) {
 		panic(http.ErrAbortHandler)
 	}
 }
-
-// WriteError renders err with bedrock.WriteError. It is the only place the
-// gateway writes an error of its own.
-func WriteError(w http.ResponseWriter, err error) { bedrock.WriteError(w, err) }
 
 func outcomeOf(e *bedrock.Error) string {
 	switch e.Name {

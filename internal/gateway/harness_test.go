@@ -135,7 +135,7 @@ func newHarness(t testing.TB, o harnessOpts) *harness {
 			t.Fatal(err)
 		}
 		h.secret[k.Name] = s
-		aks = append(aks, admissionKey(k))
+		aks = append(aks, AdmissionKey(k))
 	}
 	h.up.Admission.SetKeys(aks)
 	registry := keys.NewRegistry(h.store, logger)

@@ -53,7 +53,7 @@ func (g *Gateway) runtime(w *responseWriter, r *http.Request, rawModel string, c
 	if err != nil {
 		return err
 	}
-	akey := admissionKey(k)
+	akey := AdmissionKey(k)
 	maxCap, budgetCap := g.caps(model.Base)
 	cl := admission.Clamp(admission.Policy{MaxTokensCap: maxCap, ThinkingBudgetCap: budgetCap}, akey, req, bedrock.DefaultMaxOutput(model))
 	if cl.Changed {
@@ -69,9 +69,9 @@ func (g *Gateway) runtime(w *responseWriter, r *http.Request, rawModel string, c
 	est := g.estimator.estimate(model.Base, req.InputTokens)
 	tokens := g.profile.Admission(bedrock.Demand{InputTokens: est, MaxTokens: cl.MaxTokens}, rate)
 	set := u.set(model)
-	deadline := g.deadline(r, c.start)
 
-	t, err := g.admit(r, u, admission.Request{Key: akey, Set: set, Tokens: tokens, Deadline: deadline}, c)
+	areq := admission.Request{Key: akey, Set: set, Tokens: tokens, Deadline: g.deadline(r, c.start)}
+	t, err := g.admit(r, u, areq, c)
 	if err != nil {
 		return err
 	}
@@ -80,8 +80,7 @@ func (g *Gateway) runtime(w *responseWriter, r *http.Request, rawModel string, c
 	ch.countReserved()
 	defer ch.guard(c)
 
-	ex := exchange{u: u, call: upstream.Call{Op: c.op, ModelID: model.ID, Body: body, Header: r.Header},
-		deadline: deadline, ch: ch, req: admission.Request{Key: akey, Set: set, Tokens: tokens, Deadline: deadline}}
+	ex := exchange{u: u, call: upstream.Call{Op: c.op, ModelID: model.ID, Body: body, Header: r.Header}, ch: ch, req: areq}
 	inflight := g.m.InFlight.WithLabelValues(u.Name)
 	inflight.Inc()
 	defer inflight.Dec()
@@ -118,7 +117,8 @@ func (g *Gateway) runtime(w *responseWriter, r *http.Request, rawModel string, c
 	return nil
 }
 
-func admissionKey(k keys.Key) admission.Key {
+// AdmissionKey is what admission needs of a developer key.
+func AdmissionKey(k keys.Key) admission.Key {
 	return admission.Key{Name: k.Name, Weight: k.Weight, DailyTokens: k.DailyTokens,
 		MaxConcurrency: k.MaxConcurrency, MaxOutputTokens: k.MaxOutputTokens}
 }

@@ -18,11 +18,10 @@ import (
 
 // exchange is one admitted request on its way upstream.
 type exchange struct {
-	u        *Upstream
-	call     upstream.Call
-	deadline time.Time
-	ch       *charge
-	req      admission.Request // to queue again after an upstream throttle
+	u    *Upstream
+	call upstream.Call
+	ch   *charge
+	req  admission.Request // to queue again after an upstream throttle; its Deadline bounds retries
 }
 
 // Retry limits: a transient upstream failure is retried at most
@@ -91,7 +90,7 @@ func (g *Gateway) backoff(ctx context.Context, ex *exchange, attempt int) bool {
 	}
 	d := min(baseBackoff<<(attempt-1), maxBackoff)
 	d = d/2 + rand.N(d/2+1) // jitter: two clients throttled together do not retry together
-	if g.now().Add(d).After(ex.deadline) {
+	if g.now().Add(d).After(ex.req.Deadline) {
 		return false
 	}
 	t := time.NewTimer(d)
@@ -156,7 +155,7 @@ func (g *Gateway) passError(w *responseWriter, resp *http.Response, ch *charge, 
 	if resp.Header.Get(bedrock.HeaderErrorType) == "" {
 		// Not a Bedrock error (a proxy's HTML page, say): answer with a
 		// Bedrock-shaped one, so clients and SDKs can read it.
-		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20))
+		upstream.Drain(resp)
 		return foreignUpstreamError(resp.StatusCode)
 	}
 	copyHeader(w.Header(), resp.Header)
@@ -186,9 +185,14 @@ func (g *Gateway) forwardFree(w *responseWriter, r *http.Request, u *Upstream, m
 		return upstreamUnavailable(err)
 	}
 	defer resp.Body.Close()
+	relay(w, resp, c)
+	return nil
+}
+
+// relay passes an upstream answer on as it is: status, headers and body.
+func relay(w http.ResponseWriter, resp *http.Response, c *call) {
 	c.upstreamRID = resp.Header.Get(bedrock.HeaderRequestID)
 	copyHeader(w.Header(), resp.Header)
 	w.WriteHeader(resp.StatusCode)
 	_, _ = io.Copy(w, resp.Body)
-	return nil
 }

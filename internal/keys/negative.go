@@ -104,18 +104,3 @@ func (n *negative) clear() {
 		s.mu.Unlock()
 	}
 }
-
-// len is the number of entries, expired ones included.
-func (n *negative) len() int {
-	if n == nil {
-		return 0
-	}
-	total := 0
-	for i := range n.shards {
-		s := &n.shards[i]
-		s.mu.Lock()
-		total += len(s.expiry)
-		s.mu.Unlock()
-	}
-	return total
-}

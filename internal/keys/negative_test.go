@@ -63,3 +63,18 @@ func TestNegativeOff(t *testing.T) {
 		n.clear()
 	}
 }
+
+// len is the number of entries, expired ones included.
+func (n *negative) len() int {
+	if n == nil {
+		return 0
+	}
+	total := 0
+	for i := range n.shards {
+		s := &n.shards[i]
+		s.mu.Lock()
+		total += len(s.expiry)
+		s.mu.Unlock()
+	}
+	return total
+}

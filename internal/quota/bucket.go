@@ -367,6 +367,7 @@ func (b *bucket) state() BucketState {
 	return BucketState{
 		Name:      b.name,
 		Kind:      b.kind,
+		KindName:  b.kind.String(),
 		Limit:     b.limit,
 		Effective: b.eff,
 		Used:      b.used,

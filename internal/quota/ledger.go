@@ -277,7 +277,6 @@ func (l *Ledger) Snapshot(now time.Time) []BucketState {
 	for i := range l.b {
 		l.b[i].advance(t)
 		out[i] = l.b[i].state()
-		out[i].KindName = out[i].Kind.String()
 	}
 	return out
 }
@@ -288,9 +287,7 @@ func (l *Ledger) Bucket(now time.Time, i int) BucketState {
 	defer l.mu.Unlock()
 	b := &l.b[i]
 	b.advance(l.clock(now))
-	s := b.state()
-	s.KindName = s.Kind.String()
-	return s
+	return b.state()
 }
 
 // DayWindow returns the day containing now: [start, end), starting at

@@ -2,6 +2,7 @@ package simulate
 
 import (
 	"math"
+	"strconv"
 
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
@@ -76,7 +77,7 @@ func (r *Result) taskBars() (*plot.Plot, error) {
 		completed[i], failed[i], unfinished[i] = float64(s.TasksCompleted), float64(s.TasksFailed), float64(s.TasksUnfinished)
 		top = max(top, float64(s.TasksStarted))
 		labels.XYs = append(labels.XYs, plotter.XY{X: float64(i), Y: float64(s.TasksStarted)})
-		labels.Labels = append(labels.Labels, itoa(s.TasksCompleted)+" done")
+		labels.Labels = append(labels.Labels, strconv.Itoa(s.TasksCompleted)+" done")
 	}
 	w := vg.Points(30)
 	cb, err := plotter.NewBarChart(completed, w)

@@ -46,7 +46,6 @@ func admit(w *world, acct *emulator.Account, c *call) (*emulator.ThrottleError, 
 // or each developer's own.
 type directDoor struct {
 	accounts []*emulator.Account
-	err      error // the first unexpected emulator error; it ends the run
 }
 
 func newDirectDoor(perDeveloper bool) func(w *world) (frontDoor, error) {
@@ -79,7 +78,7 @@ func (d *directDoor) send(w *world, c *call) {
 	c.generate(c.maxTokens, c.budget)
 	te, err := admit(w, d.account(c), c)
 	if err != nil {
-		d.fail(w, err)
+		w.abort(err) // an unexpected emulator error ends the run
 		return
 	}
 	if te != nil {
@@ -96,13 +95,6 @@ func (d *directDoor) done(w *world, c *call) {
 }
 
 func (d *directDoor) wake(*world, *call) {}
-
-func (d *directDoor) fail(w *world, err error) {
-	if d.err == nil {
-		d.err = err
-	}
-	w.abort(err)
-}
 
 // emulatorConfig is the emulator configuration of the scenario's account:
 // one region with the scenario's buckets, accounting and windows.

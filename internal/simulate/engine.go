@@ -2,7 +2,9 @@ package simulate
 
 import (
 	"context"
+	"fmt"
 	"math/rand/v2"
+	"strconv"
 	"time"
 
 	"github.com/headroomhq/headroom/internal/bedrock"
@@ -147,26 +149,7 @@ func devName(prefix string, i, n int) string {
 	if n == 1 {
 		return prefix
 	}
-	width := len(itoa(n))
-	s := itoa(i)
-	for len(s) < width {
-		s = "0" + s
-	}
-	return prefix + "-" + s
-}
-
-func itoa(i int) string {
-	if i == 0 {
-		return "0"
-	}
-	var b [20]byte
-	n := len(b)
-	for i > 0 {
-		n--
-		b[n] = byte('0' + i%10)
-		i /= 10
-	}
-	return string(b[n:])
+	return fmt.Sprintf("%s-%0*d", prefix, len(strconv.Itoa(n)), i)
 }
 
 // run plays the day.

@@ -193,8 +193,8 @@ func (d *gatewayDoor) forward(w *world, c *call, t *admission.Ticket) {
 		return
 	}
 	c.retryReq = t.Request()
-	c.gwOp = gwRequeue
-	w.at(int64(delay), event{kind: evWake, call: c})
+	w.at(int64(delay), event{kind: evWake, call: c}) // a wake with a call requeues it
+
 }
 
 // The gateway's handling of an upstream throttle, as internal/gateway's
@@ -213,13 +213,6 @@ func gatewayBackoff(attempt int, r *rand.Rand) time.Duration {
 // Bedrock would still throttle. Fair order takes the cost at once
 // (admission.Ticket.SettleAfter).
 const gatewaySettleDelay = 200 * time.Millisecond
-
-// gwOp is what a gateway wake for a call does.
-type gwOp uint8
-
-const (
-	gwRequeue gwOp = iota + 1 // queue again after Bedrock throttled the call
-)
 
 // requeue queues a call Bedrock throttled, with its original deadline.
 func (d *gatewayDoor) requeue(w *world, c *call) {
@@ -251,13 +244,8 @@ func (d *gatewayDoor) done(w *world, c *call) {
 }
 
 func (d *gatewayDoor) wake(w *world, c *call) {
-	if c != nil {
-		// Clear the op first: a requeue may schedule the next one.
-		op := c.gwOp
-		c.gwOp = 0
-		if op == gwRequeue {
-			d.requeue(w, c)
-		}
+	if c != nil { // the only wake with a call: Bedrock throttled it
+		d.requeue(w, c)
 		d.pump(w)
 		return
 	}

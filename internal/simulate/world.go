@@ -77,7 +77,6 @@ type call struct {
 	ticket    *admission.Ticket
 	retryReq  admission.Request // queued again after Bedrock throttled the call
 	gwAttempt int               // Bedrock throttles of this attempt so far
-	gwOp      gwOp              // what the pending gateway wake does
 
 	// Set on a 429.
 	retryAfter  time.Duration

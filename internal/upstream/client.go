@@ -232,9 +232,6 @@ func parseBase(s string) (*url.URL, error) {
 	return u, nil
 }
 
-// Name is the upstream's configured name.
-func (c *Client) Name() string { return c.name }
-
 // Region is the upstream's region, which bucket scopes match against.
 func (c *Client) Region() string { return c.region }
 

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/pem"
+	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -272,7 +273,7 @@ func TestMissingCredentials(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err = c.Do(context.Background(), Call{Op: bedrock.OpInvoke, ModelID: "m", Body: []byte("{}")})
-	if !IsCredentials(err) {
+	if ce := (*CredentialsError)(nil); !errors.As(err, &ce) {
 		t.Fatalf("err = %v, want a *CredentialsError", err)
 	}
 }

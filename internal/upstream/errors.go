@@ -32,12 +32,6 @@ func (e *CredentialsError) Error() string {
 
 func (e *CredentialsError) Unwrap() error { return e.Err }
 
-// IsCredentials reports whether err is a *CredentialsError.
-func IsCredentials(err error) bool {
-	var ce *CredentialsError
-	return errors.As(err, &ce)
-}
-
 // EndpointError means the upstream's endpoint cannot be used as configured:
 // its TLS certificate failed verification (a wrong AWS_CA_BUNDLE, an
 // intercepting proxy, a host that is not Bedrock) or its host name does not
