@@ -94,9 +94,12 @@ type Client struct {
 	// rt is http's transport, called directly: the http.Client around it
 	// only adds per-request work (header copies for redirects, which
 	// Bedrock does not send) to the gateway's hot path.
-	rt    http.RoundTripper
-	now   func() time.Time
-	paths pathCache
+	rt http.RoundTripper
+	// runtimeRT carries the runtime operations: an h1Transport over rt's
+	// settings, or rt itself when a proxy stands between (see h1Transport).
+	runtimeRT http.RoundTripper
+	now       func() time.Time
+	paths     pathCache
 }
 
 // New builds a Client. Credentials are resolved lazily, on the first call,
@@ -184,6 +187,12 @@ func New(ctx context.Context, o Options) (*Client, error) {
 		return nil, fmt.Errorf("upstream %q: unknown auth mode %q", o.Name, c.auth)
 	}
 	c.rt = roundTripper(c.http)
+	c.runtimeRT = c.rt
+	if tr, ok := c.rt.(*http.Transport); ok {
+		if h1 := newH1Transport(tr, c.runtime); h1 != nil {
+			c.runtimeRT = h1
+		}
+	}
 	return c, nil
 }
 
@@ -284,7 +293,7 @@ func (c *Client) Do(ctx context.Context, call Call) (*http.Response, error) {
 		req.Body = io.NopCloser(bytes.NewReader(body))
 		req.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }
 	}
-	return c.send(ctx, req, call.Body)
+	return c.send(ctx, c.runtimeRT, req, call.Body)
 }
 
 // Header values the client sets; slices of capacity 1, so that an append
@@ -346,7 +355,7 @@ func (c *Client) Control(ctx context.Context, path, rawQuery string) (*http.Resp
 		return nil, fmt.Errorf("upstream %q: build request: %w", c.name, err)
 	}
 	req.Header.Set("Accept", "application/json")
-	return c.send(ctx, req, nil)
+	return c.send(ctx, c.rt, req, nil)
 }
 
 // CheckCredentials asks the credential chain for credentials once, so that
@@ -396,7 +405,7 @@ func (c *Client) credentials(ctx context.Context) (aws.Credentials, error) {
 	return creds, nil
 }
 
-func (c *Client) send(ctx context.Context, req *http.Request, body []byte) (*http.Response, error) {
+func (c *Client) send(ctx context.Context, rt http.RoundTripper, req *http.Request, body []byte) (*http.Response, error) {
 	req.ContentLength = int64(len(body))
 	if len(body) == 0 {
 		req.Body = http.NoBody
@@ -416,8 +425,8 @@ func (c *Client) send(ctx context.Context, req *http.Request, body []byte) (*htt
 	}
 	var resp *http.Response
 	var err error
-	if c.rt != nil {
-		resp, err = c.rt.RoundTrip(req)
+	if rt != nil {
+		resp, err = rt.RoundTrip(req)
 	} else {
 		resp, err = c.http.Do(req)
 	}
