@@ -190,8 +190,8 @@ func (t *h1Transport) connect(ctx context.Context) (*h1Conn, error) {
 	}
 	t.dialed.Add(1)
 	pc := &h1Conn{t: t, conn: conn}
-	pc.br = bufio.NewReaderSize(pc, 16<<10)
-	pc.bw = bufio.NewWriterSize(conn, 16<<10)
+	pc.br = bufio.NewReaderSize(pc, connBufSize)
+	pc.bw = bufio.NewWriterSize(conn, connBufSize)
 	return pc, nil
 }
 
@@ -243,10 +243,7 @@ func (pc *h1Conn) roundTrip(ctx context.Context, req *http.Request) (*http.Respo
 		}
 		return nil, err
 	}
-	if err := req.Write(pc.bw); err != nil {
-		return fail(err)
-	}
-	if err := pc.bw.Flush(); err != nil {
+	if err := pc.write(req); err != nil {
 		return fail(err)
 	}
 	if pc.t.header > 0 {
@@ -275,6 +272,37 @@ func (pc *h1Conn) roundTrip(ctx context.Context, req *http.Request) (*http.Respo
 	b.eof.Store(resp.Body == http.NoBody)
 	resp.Body = b
 	return resp, nil
+}
+
+// A request goes out in one write system call when it fits the
+// connection's buffer or, up to oneWriteMax, a pooled larger one. One
+// write instead of several lets the upstream read the request at one
+// wake-up: measured with an 86 KB Claude Code request, 15-20 µs less added
+// latency than writing it through the connection's 16 KB buffer.
+const (
+	connBufSize = 16 << 10
+	oneWriteMax = 256 << 10
+)
+
+var bigWriters = sync.Pool{New: func() any { return bufio.NewWriterSize(nil, oneWriteMax) }}
+
+// write sends req: its head and body, serialised by http.Request.Write.
+func (pc *h1Conn) write(req *http.Request) error {
+	bw := pc.bw
+	// 2 KiB leaves room for the head, which a call's signed headers keep
+	// under 1 KiB.
+	if n := req.ContentLength; n > connBufSize-2<<10 && n <= oneWriteMax-2<<10 {
+		bw = bigWriters.Get().(*bufio.Writer)
+		bw.Reset(pc.conn)
+		defer func() {
+			bw.Reset(nil)
+			bigWriters.Put(bw)
+		}()
+	}
+	if err := req.Write(bw); err != nil {
+		return err
+	}
+	return bw.Flush()
 }
 
 // h1Body is an answer's body: read to EOF, it gives its connection back to

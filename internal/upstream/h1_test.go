@@ -89,8 +89,11 @@ func TestH1ReusesConnection(t *testing.T) {
 		}
 	})
 	c, h1 := h1Client(t, srv.URL, Options{})
+	// Bodies of every size class: in the connection's buffer, in a pooled
+	// one-write buffer, and larger than that.
+	mid, big := strings.Repeat("m", 100<<10), strings.Repeat("b", oneWriteMax+1)
 	for i, tc := range []struct{ body, want string }{
-		{"hello", "hello"}, {"chunked", "part one;part two"}, {"empty", ""}, {"again", "again"},
+		{"hello", "hello"}, {"chunked", "part one;part two"}, {"empty", ""}, {mid, mid}, {big, big}, {mid, mid}, {"again", "again"},
 	} {
 		resp, err := invoke(context.Background(), c, tc.body)
 		if err != nil {
@@ -101,7 +104,7 @@ func TestH1ReusesConnection(t *testing.T) {
 		}
 	}
 	if n := srv.conns.Load(); n != 1 {
-		t.Errorf("server accepted %d connections for 4 sequential calls, want 1", n)
+		t.Errorf("server accepted %d connections for 7 sequential calls, want 1", n)
 	}
 	if n := h1.dialed.Load(); n != 1 {
 		t.Errorf("transport dialed %d times, want 1", n)
