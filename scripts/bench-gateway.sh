@@ -3,10 +3,11 @@
 # the same emulator called directly, in the same run, on loopback, with wrk
 # and hey (from apt). Figures go in /work/notes/bench-gateway.md and BENCHMARKS.md.
 #
-#   scripts/bench-gateway.sh [SECONDS] [STREAMS]
+#   scripts/bench-gateway.sh [SECONDS] [STREAMS] [ROUNDS]
 #
 # 1. Added latency at moderate load (4 connections pausing 10 ms between
-#    requests), p50 and p99, with wrk:
+#    requests), p50 and p99, with wrk, the median of ROUNDS (default 3)
+#    rounds in which direct and gateway alternate:
 #    a small InvokeModel, and an 86 KB Claude Code-shaped
 #    InvokeModelWithResponseStream (max_tokens 32,000 + thinking, which the
 #    gateway clamps and rewrites), 50-token answers.
@@ -27,6 +28,7 @@ set -euo pipefail
 
 duration=${1:-5}
 streams=${2:-1000}
+rounds=${3:-3}
 root=$(cd "$(dirname "$0")/.." && pwd)
 work=$(mktemp -d)
 pids=()
@@ -158,15 +160,27 @@ echo "== warm-up"
 wrkrun warm_direct "$fast_url" invoke "$work/small.json" 8 2s >/dev/null
 wrkrun warm_gateway "$gw_url" invoke "$work/small.json" 8 2s >/dev/null
 
-echo "== latency at moderate load (4 connections, each pausing 10 ms between requests, ${duration}s; wrk, time to the whole answer)"
-wrkrun direct_small "$fast_url" invoke "$work/small.json" 4 "${duration}s" 10
-wrkrun gateway_small "$gw_url" invoke "$work/small.json" 4 "${duration}s" 10
-wrkrun direct_stream "$fast_url" invoke-with-response-stream "$work/cc86k.json" 4 "${duration}s" 10
-wrkrun gateway_stream "$gw_url" invoke-with-response-stream "$work/cc86k.json" 4 "${duration}s" 10
-awk -v a="$direct_small_p50" -v b="$gateway_small_p50" -v c="$direct_small_p99" -v d="$gateway_small_p99" \
-	'BEGIN {printf "added, small InvokeModel:            p50 %.3f ms, p99 %.3f ms\n", b-a, d-c}'
-awk -v a="$direct_stream_p50" -v b="$gateway_stream_p50" -v c="$direct_stream_p99" -v d="$gateway_stream_p99" \
-	'BEGIN {printf "added, 86 KB Claude Code-shaped stream: p50 %.3f ms, p99 %.3f ms\n", b-a, d-c}'
+echo "== latency at moderate load (4 connections, each pausing 10 ms between requests; wrk, time to the whole answer)"
+echo "   $rounds rounds of ${duration}s per path, direct and gateway alternating, so a noisy spell hits both"
+added_small=() added_stream=()
+for round in $(seq "$rounds"); do
+	echo "-- round $round"
+	wrkrun direct_small "$fast_url" invoke "$work/small.json" 4 "${duration}s" 10
+	wrkrun gateway_small "$gw_url" invoke "$work/small.json" 4 "${duration}s" 10
+	wrkrun direct_stream "$fast_url" invoke-with-response-stream "$work/cc86k.json" 4 "${duration}s" 10
+	wrkrun gateway_stream "$gw_url" invoke-with-response-stream "$work/cc86k.json" 4 "${duration}s" 10
+	added_small+=("$(awk -v a="$direct_small_p50" -v b="$gateway_small_p50" -v c="$direct_small_p99" -v d="$gateway_small_p99" 'BEGIN {printf "%.3f %.3f", b-a, d-c}')")
+	added_stream+=("$(awk -v a="$direct_stream_p50" -v b="$gateway_stream_p50" -v c="$direct_stream_p99" -v d="$gateway_stream_p99" 'BEGIN {printf "%.3f %.3f", b-a, d-c}')")
+	echo "   added: small p50/p99 ${added_small[-1]/ / / } ms; 86 KB stream p50/p99 ${added_stream[-1]/ / / } ms"
+done
+# median COLUMN VALUES...: the median of one column of "p50 p99" pairs.
+median() {
+	local col=$1
+	shift
+	printf '%s\n' "$@" | awk -v c="$col" '{print $c}' | sort -g | awk '{v[NR]=$1} END {printf "%.3f", NR%2 ? v[(NR+1)/2] : (v[NR/2]+v[NR/2+1])/2}'
+}
+echo "added, small InvokeModel (median of $rounds rounds):            p50 $(median 1 "${added_small[@]}") ms, p99 $(median 2 "${added_small[@]}") ms"
+echo "added, 86 KB Claude Code-shaped stream (median of $rounds rounds): p50 $(median 1 "${added_stream[@]}") ms, p99 $(median 2 "${added_stream[@]}") ms"
 
 echo "== throughput at saturation (64 connections, ${duration}s, small InvokeModel)"
 # cputicks PID: user+system CPU time of a process, in clock ticks.

@@ -7,10 +7,19 @@
 // reports failures of its own setup that no retry fixes (AWS credentials,
 // CA bundle, endpoint) as typed errors: CredentialsError, EndpointError.
 //
-// It must not retry on its own, hold quota state, read environment variables
-// beyond what the SDK's config loader reads, or forward a client's own
-// credentials: the caller hands it the body and the few headers Bedrock
-// needs, and decides what a failure means for the ledger. It never sets an
-// http.Client timeout, which would cut long streams; a call's lifetime is its
-// context.
+// Runtime calls go over HTTP/1.1 keep-alive connections that the Client
+// pools itself (h1Transport: one call per connection at a time, on the
+// caller's goroutine), which costs about half the CPU of http.Transport per
+// call; the SDK's http.Transport still carries control-plane calls and any
+// upstream reached through a proxy.
+//
+// It must not retry on its own, hold quota state, read environment
+// variables beyond what the SDK's config loader reads, or forward a
+// client's own credentials: the caller hands it the body and the few
+// headers Bedrock needs, and decides what a failure means for the ledger.
+// The one resend it makes: a call written to a pooled connection that the
+// upstream had already closed, with nothing read back, goes again once on
+// a new connection, as http.Transport does for requests it may replay. It
+// never sets an http.Client timeout, which would cut long streams; a call's
+// lifetime is its context.
 package upstream
