@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -46,6 +47,13 @@ type h1Transport struct {
 	closedPool bool
 }
 
+// maxIdleFor bounds how long a connection may sit in the pool. Servers close
+// idle keep-alive connections after a while, and with no read pending on
+// them (see h1Transport) the pool only learns it on the next call, which
+// then pays a second write; a connection re-dialled after 30 s idle costs a
+// handshake instead, once.
+const maxIdleFor = 30 * time.Second
+
 // newH1Transport returns an h1Transport for base with tr's dialer, TLS
 // configuration and timeouts, or nil when requests to base go through a
 // proxy (tr then carries them).
@@ -69,6 +77,9 @@ func newH1Transport(tr *http.Transport, base *url.URL) *h1Transport {
 	}
 	if t.maxIdle <= 0 {
 		t.maxIdle = http.DefaultMaxIdleConnsPerHost
+	}
+	if t.idleFor <= 0 || t.idleFor > maxIdleFor {
+		t.idleFor = maxIdleFor
 	}
 	if base.Scheme == "https" {
 		t.tls = &tls.Config{}
@@ -119,32 +130,50 @@ func (pc *h1Conn) Read(p []byte) (int, error) {
 var aLongTimeAgo = time.Unix(1, 0)
 
 // RoundTrip sends req and returns the answer; its body must be read to EOF
-// or closed. A connection the server closed while it sat idle is replaced
-// once, as http.Transport does; req's body must then be replayable
-// (GetBody), as Client.Do makes it.
+// or closed. A pooled connection the server closed while it sat idle is
+// replaced once, by a new connection, as http.Transport does; req's body
+// must then be replayable (GetBody), as Client.Do makes it. The pooled
+// connections that sat idle longer than that one are closed too: a
+// server that closes idle connections after some time has closed them.
 func (t *h1Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	ctx := req.Context()
-	for retried := false; ; retried = true {
-		pc, err := t.get(ctx)
-		if err != nil {
+	pc, err := t.get(ctx)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := pc.roundTrip(ctx, req)
+	if err == nil || !pc.used || pc.read > 0 || ctx.Err() != nil {
+		return resp, err
+	}
+	t.closeIdleSince(pc.idledAt)
+	if req.GetBody != nil {
+		body, gerr := req.GetBody()
+		if gerr != nil {
 			return nil, err
 		}
-		resp, err := pc.roundTrip(ctx, req)
-		if err == nil {
-			return resp, nil
-		}
-		if retried || !pc.used || pc.read > 0 || ctx.Err() != nil {
-			return nil, err
-		}
-		if req.GetBody != nil {
-			body, gerr := req.GetBody()
-			if gerr != nil {
-				return nil, err
-			}
-			req.Body = body
-		} else if req.Body != nil && req.Body != http.NoBody {
-			return nil, err
-		}
+		req.Body = body
+	} else if req.Body != nil && req.Body != http.NoBody {
+		return nil, err
+	}
+	if pc, err = t.connect(ctx); err != nil {
+		return nil, err
+	}
+	return pc.roundTrip(ctx, req)
+}
+
+// closeIdleSince closes the pooled connections that went idle at or before
+// since.
+func (t *h1Transport) closeIdleSince(since time.Time) {
+	t.mu.Lock()
+	n := 0
+	for n < len(t.idle) && !t.idle[n].idledAt.After(since) {
+		n++
+	}
+	stale := slices.Clone(t.idle[:n])
+	t.idle = slices.Delete(t.idle, 0, n)
+	t.mu.Unlock()
+	for _, pc := range stale {
+		_ = pc.conn.Close()
 	}
 }
 
@@ -156,7 +185,7 @@ func (t *h1Transport) get(ctx context.Context) (*h1Conn, error) {
 		pc := t.idle[n-1]
 		t.idle[n-1] = nil
 		t.idle = t.idle[:n-1]
-		if t.idleFor > 0 && now.Sub(pc.idledAt) > t.idleFor {
+		if now.Sub(pc.idledAt) > t.idleFor {
 			t.mu.Unlock()
 			_ = pc.conn.Close()
 			t.mu.Lock()
@@ -206,7 +235,7 @@ func (t *h1Transport) put(pc *h1Conn) {
 		_ = pc.conn.Close()
 		return
 	}
-	if len(t.idle) > 0 && t.idleFor > 0 && pc.idledAt.Sub(t.idle[0].idledAt) > t.idleFor {
+	if len(t.idle) > 0 && pc.idledAt.Sub(t.idle[0].idledAt) > t.idleFor {
 		stale = t.idle[0]
 		t.idle = append(t.idle[:0], t.idle[1:]...)
 	}

@@ -147,6 +147,55 @@ func TestH1ServerClosedIdle(t *testing.T) {
 	}
 }
 
+// TestH1AllIdleClosed: when the server has closed every pooled connection
+// (an idle timeout of its own), the next call finds out on the first,
+// sends again on a new connection and drops the others unused.
+func TestH1AllIdleClosed(t *testing.T) {
+	release := make(chan struct{})
+	srv := newH1Server(t, func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		if string(b) == "hold" {
+			<-release
+		}
+		_, _ = w.Write(b)
+	})
+	c, h1 := h1Client(t, srv.URL, Options{})
+	// Three calls at once leave three connections in the pool.
+	var wg sync.WaitGroup
+	for range 3 {
+		wg.Go(func() {
+			resp, err := invoke(context.Background(), c, "hold")
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			readAll(t, resp)
+		})
+	}
+	for srv.conns.Load() < 3 {
+		time.Sleep(time.Millisecond)
+	}
+	close(release)
+	wg.Wait()
+	if n := len(h1.idle); n != 3 {
+		t.Fatalf("%d pooled connections, want 3", n)
+	}
+	srv.CloseClientConnections()
+	resp, err := invoke(context.Background(), c, "after")
+	if err != nil {
+		t.Fatalf("call after the server closed every idle connection: %v", err)
+	}
+	if got := readAll(t, resp); got != "after" {
+		t.Fatalf("got %q", got)
+	}
+	if n := h1.dialed.Load(); n != 4 {
+		t.Errorf("dialed %d times, want 4 (one new connection)", n)
+	}
+	if n := len(h1.idle); n != 1 {
+		t.Errorf("%d pooled connections, want only the new one", n)
+	}
+}
+
 // TestH1CancelWhileWaiting: a request whose context ends while the
 // upstream works returns at once with the context's error, and the
 // upstream sees the connection go.
