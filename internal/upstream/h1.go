@@ -230,7 +230,9 @@ func (t *h1Transport) put(pc *h1Conn) {
 	pc.used, pc.read, pc.idledAt = true, 0, t.now()
 	var stale *h1Conn
 	t.mu.Lock()
-	if t.closedPool || len(t.idle) >= t.maxIdle {
+	// Bytes after the answer were sent unasked: the next call on this
+	// connection would take them for its own answer.
+	if t.closedPool || len(t.idle) >= t.maxIdle || pc.br.Buffered() > 0 {
 		t.mu.Unlock()
 		_ = pc.conn.Close()
 		return

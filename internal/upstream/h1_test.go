@@ -334,6 +334,51 @@ func TestH1ConnectionClose(t *testing.T) {
 	}
 }
 
+// TestH1UnaskedBytes: a connection on which the upstream sent more than
+// the answer is not pooled, so no later call reads those bytes as its own
+// answer.
+func TestH1UnaskedBytes(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			conn, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer conn.Close()
+				br := bufio.NewReader(conn)
+				for {
+					req, err := http.ReadRequest(br)
+					if err != nil {
+						return
+					}
+					_, _ = io.Copy(io.Discard, req.Body)
+					_, _ = io.WriteString(conn, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}"+
+						"HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\nforged")
+				}
+			}()
+		}
+	}()
+	c, h1 := h1Client(t, "http://"+ln.Addr().String(), Options{})
+	for range 2 {
+		resp, err := invoke(context.Background(), c, "{}")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := readAll(t, resp); got != "{}" {
+			t.Fatalf("answer %q, want {}", got)
+		}
+		if n := len(h1.idle); n != 0 {
+			t.Fatalf("%d connections pooled with unasked bytes pending", n)
+		}
+	}
+}
+
 // TestH1HeaderTimeout: an upstream that never answers fails the call with
 // a timeout after ResponseHeaderTimeout.
 func TestH1HeaderTimeout(t *testing.T) {
