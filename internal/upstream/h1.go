@@ -32,6 +32,12 @@ import (
 //
 // Upstreams are offered only HTTP/1.1 by TLS: what the AWS SDKs for
 // JavaScript and Python and Claude Code use against Bedrock.
+//
+// With no read pending on idle connections, the pool trusts its upstream
+// to speak HTTP/1.1: bytes sent unasked after an answer are caught when
+// they arrive with it (the connection is then not pooled), not when they
+// come later; a connection the upstream closed is found out on its next
+// use (see RoundTrip).
 type h1Transport struct {
 	addr       string      // host:port
 	tls        *tls.Config // nil for http
