@@ -301,7 +301,16 @@ func TestH1CancelMidStream(t *testing.T) {
 	}
 	defer resp.Body.Close()
 	time.AfterFunc(50*time.Millisecond, cancel)
-	_, err = io.Copy(io.Discard, resp.Body)
+	copied := make(chan error, 1)
+	go func() {
+		_, err := io.Copy(io.Discard, resp.Body)
+		copied <- err
+	}()
+	select {
+	case err = <-copied:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the request's end did not cut its answer")
+	}
 	if !errors.Is(err, context.Canceled) {
 		t.Errorf("body read ended with %v, want context.Canceled", err)
 	}
