@@ -47,7 +47,7 @@ type h1Transport struct {
 	idleFor    time.Duration // an idle connection older than this is closed
 	maxIdle    int
 	now        func() time.Time // the clock of idle ages (deadlines use the real one)
-	dialed     atomic.Int64     // connections opened, for tests and metrics
+	dialed     atomic.Int64     // connections opened (the tests read it)
 	mu         sync.Mutex
 	idle       []*h1Conn // most recently used last
 	closedPool bool
