@@ -314,8 +314,9 @@ func (pc *h1Conn) roundTrip(ctx context.Context, req *http.Request) (*http.Respo
 // A request goes out in one write system call when it fits the
 // connection's buffer or, up to oneWriteMax, a pooled larger one. One
 // write instead of several lets the upstream read the request at one
-// wake-up: measured with an 86 KB Claude Code request, 15-20 µs less added
-// latency than writing it through the connection's 16 KB buffer.
+// wake-up: measured with sequential 86 KB Claude Code requests, about
+// 40 µs less added latency than writing them through the connection's
+// 16 KB buffer (BENCHMARKS.md).
 const (
 	connBufSize = 16 << 10
 	oneWriteMax = 256 << 10
