@@ -3,12 +3,15 @@ package upstream
 import (
 	"bufio"
 	"context"
+	"encoding/pem"
 	"errors"
 	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -318,6 +321,84 @@ func TestH1CancelMidStream(t *testing.T) {
 	case <-gone:
 	case <-time.After(5 * time.Second):
 		t.Fatal("upstream never saw the connection close")
+	}
+}
+
+// TestH1TLS: over TLS (roots from AWS_CA_BUNDLE), connections are reused
+// and the request's end cuts a streaming answer, as in cleartext.
+func TestH1TLS(t *testing.T) {
+	gone := make(chan struct{})
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		if string(b) != "stream" {
+			_, _ = w.Write(b)
+			return
+		}
+		for {
+			if _, err := io.WriteString(w, "frame\n"); err != nil {
+				break
+			}
+			w.(http.Flusher).Flush()
+			select {
+			case <-r.Context().Done():
+				close(gone)
+				return
+			case <-time.After(10 * time.Millisecond):
+			}
+		}
+		close(gone)
+	}))
+	srv.StartTLS()
+	t.Cleanup(srv.Close)
+	bundle := filepath.Join(t.TempDir(), "ca.pem")
+	if err := os.WriteFile(bundle, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	isolateAWS(t)
+	t.Setenv("AWS_CA_BUNDLE", bundle)
+	c, h1 := h1Client(t, srv.URL, Options{})
+	if h1.tls == nil {
+		t.Fatal("no TLS for an https upstream")
+	}
+	for _, body := range []string{"one", "two"} {
+		resp, err := invoke(context.Background(), c, body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := readAll(t, resp); got != body {
+			t.Fatalf("got %q, want %q", got, body)
+		}
+		if resp.Proto != "HTTP/1.1" {
+			t.Errorf("answer over %s, want HTTP/1.1", resp.Proto)
+		}
+	}
+	if n := h1.dialed.Load(); n != 1 {
+		t.Errorf("dialed %d TLS connections for 2 sequential calls, want 1", n)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	resp, err := invoke(ctx, c, "stream")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	time.AfterFunc(50*time.Millisecond, cancel)
+	copied := make(chan error, 1)
+	go func() {
+		_, err := io.Copy(io.Discard, resp.Body)
+		copied <- err
+	}()
+	select {
+	case err = <-copied:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the request's end did not cut its answer over TLS")
+	}
+	if !errors.Is(err, context.Canceled) {
+		t.Errorf("body read ended with %v, want context.Canceled", err)
+	}
+	select {
+	case <-gone:
+	case <-time.After(5 * time.Second):
+		t.Fatal("upstream never saw the TLS connection close")
 	}
 }
 
