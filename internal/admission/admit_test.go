@@ -54,24 +54,34 @@ func TestAdmitWokenBySettle(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		done := make(chan *Ticket)
-		go func() {
-			tk, err := c.Admit(t.Context(), Request{Key: bob, Set: 1, Tokens: 10})
-			if err != nil {
-				t.Error(err)
-			}
-			done <- tk
-		}()
-		synctest.Wait()
-		time.Sleep(3 * time.Second)
-		start := time.Now()
-		first.Settle(time.Now(), 10)
-		tk := <-done
-		if time.Since(start) != 0 || tk.Waited() != 3*time.Second {
-			t.Errorf("bob granted %v after the settle, waited %v", time.Since(start), tk.Waited())
-		}
-		tk.Settle(time.Now(), 10)
+		checkWokenBySettle(t, first, func() (*Ticket, error) {
+			return c.Admit(t.Context(), Request{Key: bob, Set: 1, Tokens: 10})
+		})
 	})
+}
+
+// checkWokenBySettle runs admit, which must block behind first, in a
+// synctest bubble; settles first 3 s later; and checks that admit's ticket
+// was granted at that moment, after waiting 3 s.
+func checkWokenBySettle(t *testing.T, first *Ticket, admit func() (*Ticket, error)) {
+	t.Helper()
+	done := make(chan *Ticket)
+	go func() {
+		tk, err := admit()
+		if err != nil {
+			t.Error(err)
+		}
+		done <- tk
+	}()
+	synctest.Wait()
+	time.Sleep(3 * time.Second)
+	start := time.Now()
+	first.Settle(time.Now(), 10)
+	tk := <-done
+	if time.Since(start) != 0 || tk.Waited() != 3*time.Second {
+		t.Errorf("second request granted %v after the first settled, waited %v; want at once, 3s", time.Since(start), tk.Waited())
+	}
+	tk.Settle(time.Now(), 10)
 }
 
 func TestAdmitDeadline(t *testing.T) {

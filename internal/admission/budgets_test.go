@@ -258,23 +258,9 @@ func TestBudgetsAdmitWokenElsewhere(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		done := make(chan *Ticket)
-		go func() {
-			tk, err := b.Admit(t.Context(), Request{Key: one, Set: 1, Tokens: 10})
-			if err != nil {
-				t.Error(err)
-			}
-			done <- tk
-		}()
-		synctest.Wait()
-		time.Sleep(3 * time.Second)
-		start := time.Now()
-		first.Settle(time.Now(), 10)
-		tk := <-done
-		if time.Since(start) != 0 || tk.Waited() != 3*time.Second {
-			t.Errorf("B's request granted %v after A's settle, waited %v; want at once, 3s", time.Since(start), tk.Waited())
-		}
-		tk.Settle(time.Now(), 10)
+		checkWokenBySettle(t, first, func() (*Ticket, error) {
+			return b.Admit(t.Context(), Request{Key: one, Set: 1, Tokens: 10})
+		})
 	})
 }
 

@@ -162,13 +162,7 @@ func TestCABundle(t *testing.T) {
 	isolateAWS(t)
 	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { _, _ = io.WriteString(w, "{}") }))
 	defer srv.Close()
-	bundle := filepath.Join(t.TempDir(), "ca.pem")
-	pemBytes := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw})
-	if err := os.WriteFile(bundle, pemBytes, 0o600); err != nil {
-		t.Fatal(err)
-	}
-
-	t.Setenv("AWS_CA_BUNDLE", bundle)
+	t.Setenv("AWS_CA_BUNDLE", writeCABundle(t, srv))
 	// Both the SDK loader's path (SigV4) and the plain one (no AWS auth).
 	for _, mode := range []AuthMode{AuthDefault, AuthNone} {
 		c, err := New(context.Background(), Options{Name: "u", Region: "us-east-1", Endpoint: srv.URL, Auth: mode})
@@ -191,6 +185,18 @@ func TestCABundle(t *testing.T) {
 		Drain(resp)
 		t.Fatal("self-signed server trusted without the bundle")
 	}
+}
+
+// writeCABundle writes srv's certificate to a PEM file for AWS_CA_BUNDLE
+// and returns its path.
+func writeCABundle(t *testing.T, srv *httptest.Server) string {
+	t.Helper()
+	bundle := filepath.Join(t.TempDir(), "ca.pem")
+	pemBytes := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw})
+	if err := os.WriteFile(bundle, pemBytes, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return bundle
 }
 
 func TestNewErrors(t *testing.T) {

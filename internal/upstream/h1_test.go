@@ -3,15 +3,12 @@ package upstream
 import (
 	"bufio"
 	"context"
-	"encoding/pem"
 	"errors"
 	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -227,20 +224,27 @@ func TestH1CancelWhileWaiting(t *testing.T) {
 	if d := time.Since(start); d > 5*time.Second {
 		t.Errorf("cancelled call returned after %v", d)
 	}
-	select {
-	case <-gone:
-	case <-time.After(5 * time.Second):
-		t.Fatal("upstream never saw the connection close")
-	}
+	waitGone(t, gone)
 	if n := len(h1.idle); n != 0 {
 		t.Errorf("%d connections pooled after a cancelled call", n)
 	}
 }
 
-// streamServer writes a line every 10 ms until its client goes, and closes
-// gone then.
-func streamServer(t *testing.T, gone chan struct{}) *h1Server {
-	return newH1Server(t, func(w http.ResponseWriter, r *http.Request) {
+// waitGone fails t unless the upstream closes gone, having seen its
+// connection close, within 5 s.
+func waitGone(t *testing.T, gone chan struct{}) {
+	t.Helper()
+	select {
+	case <-gone:
+	case <-time.After(5 * time.Second):
+		t.Fatal("upstream never saw the connection close")
+	}
+}
+
+// streamHandler writes a line every 10 ms until its client goes, and
+// closes gone then.
+func streamHandler(gone chan struct{}) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
 		for {
 			if _, err := io.WriteString(w, "frame\n"); err != nil {
 				break
@@ -254,7 +258,39 @@ func streamServer(t *testing.T, gone chan struct{}) *h1Server {
 			}
 		}
 		close(gone)
-	})
+	}
+}
+
+func streamServer(t *testing.T, gone chan struct{}) *h1Server {
+	return newH1Server(t, streamHandler(gone))
+}
+
+// cutMidStream starts a call whose answer is streamHandler's, ends its
+// context 50 ms in, and checks that the body's read ends at once with the
+// context's error and that the upstream sees the connection close.
+func cutMidStream(t *testing.T, c *Client, body string, gone chan struct{}) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	resp, err := invoke(ctx, c, body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	time.AfterFunc(50*time.Millisecond, cancel)
+	copied := make(chan error, 1)
+	go func() {
+		_, err := io.Copy(io.Discard, resp.Body)
+		copied <- err
+	}()
+	select {
+	case err = <-copied:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the request's end did not cut its answer")
+	}
+	if !errors.Is(err, context.Canceled) {
+		t.Errorf("body read ended with %v, want context.Canceled", err)
+	}
+	waitGone(t, gone)
 }
 
 // TestH1CloseMidStream: closing an endless answer early closes its
@@ -281,11 +317,7 @@ func TestH1CloseMidStream(t *testing.T) {
 	if _, err := resp.Body.Read(make([]byte, 8)); err == nil {
 		t.Error("read after Close succeeded")
 	}
-	select {
-	case <-gone:
-	case <-time.After(5 * time.Second):
-		t.Fatal("upstream never saw the connection close")
-	}
+	waitGone(t, gone)
 	if n := len(h1.idle); n != 0 {
 		t.Errorf("%d connections pooled after closing mid-answer", n)
 	}
@@ -297,31 +329,7 @@ func TestH1CancelMidStream(t *testing.T) {
 	gone := make(chan struct{})
 	srv := streamServer(t, gone)
 	c, _ := h1Client(t, srv.URL, Options{})
-	ctx, cancel := context.WithCancel(context.Background())
-	resp, err := invoke(ctx, c, "{}")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	time.AfterFunc(50*time.Millisecond, cancel)
-	copied := make(chan error, 1)
-	go func() {
-		_, err := io.Copy(io.Discard, resp.Body)
-		copied <- err
-	}()
-	select {
-	case err = <-copied:
-	case <-time.After(5 * time.Second):
-		t.Fatal("the request's end did not cut its answer")
-	}
-	if !errors.Is(err, context.Canceled) {
-		t.Errorf("body read ended with %v, want context.Canceled", err)
-	}
-	select {
-	case <-gone:
-	case <-time.After(5 * time.Second):
-		t.Fatal("upstream never saw the connection close")
-	}
+	cutMidStream(t, c, "{}", gone)
 }
 
 // TestH1TLS: over TLS (roots from AWS_CA_BUNDLE), connections are reused
@@ -330,32 +338,16 @@ func TestH1TLS(t *testing.T) {
 	gone := make(chan struct{})
 	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		b, _ := io.ReadAll(r.Body)
-		if string(b) != "stream" {
-			_, _ = w.Write(b)
+		if string(b) == "stream" {
+			streamHandler(gone)(w, r)
 			return
 		}
-		for {
-			if _, err := io.WriteString(w, "frame\n"); err != nil {
-				break
-			}
-			w.(http.Flusher).Flush()
-			select {
-			case <-r.Context().Done():
-				close(gone)
-				return
-			case <-time.After(10 * time.Millisecond):
-			}
-		}
-		close(gone)
+		_, _ = w.Write(b)
 	}))
 	srv.StartTLS()
 	t.Cleanup(srv.Close)
-	bundle := filepath.Join(t.TempDir(), "ca.pem")
-	if err := os.WriteFile(bundle, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw}), 0o600); err != nil {
-		t.Fatal(err)
-	}
 	isolateAWS(t)
-	t.Setenv("AWS_CA_BUNDLE", bundle)
+	t.Setenv("AWS_CA_BUNDLE", writeCABundle(t, srv))
 	c, h1 := h1Client(t, srv.URL, Options{})
 	if h1.tls == nil {
 		t.Fatal("no TLS for an https upstream")
@@ -375,31 +367,7 @@ func TestH1TLS(t *testing.T) {
 	if n := h1.dialed.Load(); n != 1 {
 		t.Errorf("dialed %d TLS connections for 2 sequential calls, want 1", n)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	resp, err := invoke(ctx, c, "stream")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	time.AfterFunc(50*time.Millisecond, cancel)
-	copied := make(chan error, 1)
-	go func() {
-		_, err := io.Copy(io.Discard, resp.Body)
-		copied <- err
-	}()
-	select {
-	case err = <-copied:
-	case <-time.After(5 * time.Second):
-		t.Fatal("the request's end did not cut its answer over TLS")
-	}
-	if !errors.Is(err, context.Canceled) {
-		t.Errorf("body read ended with %v, want context.Canceled", err)
-	}
-	select {
-	case <-gone:
-	case <-time.After(5 * time.Second):
-		t.Fatal("upstream never saw the TLS connection close")
-	}
+	cutMidStream(t, c, "stream", gone)
 }
 
 // TestH1ConnectionClose: an answer with "Connection: close" is not pooled.
