@@ -8,15 +8,104 @@ import (
 	"github.com/headroomhq/headroom/internal/config"
 )
 
-// answer is what the emulator will generate for one request.
+// answer is what the emulator will generate for one request: its content
+// blocks in order, and why it stops.
 type answer struct {
-	thinking int    // thinking tokens (a thinking block when > 0)
-	text     int    // text tokens
-	stop     string // "end_turn", or "max_tokens" when max_tokens cut the answer
-	seed     uint64 // keys the words
+	blocks []block
+	stop   string // "end_turn", "tool_use", or "max_tokens" when max_tokens cut the answer
+	seed   uint64 // keys the words and the ids
 }
 
-func (a answer) output() int { return a.thinking + a.text }
+// blockKind is what a content block holds.
+type blockKind uint8
+
+const (
+	blockThinking blockKind = iota // a thinking block, with a signature
+	blockText                      // a text block
+	blockToolUse                   // a tool call; its content is the input JSON
+)
+
+// block is one content block of an answer.
+type block struct {
+	kind   blockKind
+	tokens int       // output tokens generated in the block
+	tool   *toolCall // the call of a blockToolUse
+}
+
+// toolCall is a tool_use block's call: its input is
+// {"file_path": filePath, "content": "<size words>"}, one token per word.
+type toolCall struct {
+	id       string // toolu_bdrk_..., fresh for every answer
+	name     string
+	filePath string
+	size     int // tokens of the whole input; the block is cut when it has fewer
+}
+
+// output is the answer's output tokens, all blocks together.
+func (a answer) output() int {
+	n := 0
+	for _, b := range a.blocks {
+		n += b.tokens
+	}
+	return n
+}
+
+// content returns the writer of block i's content.
+func (a answer) content(i int) content {
+	b := a.blocks[i]
+	c := content{tool: b.tool}
+	switch b.kind {
+	case blockThinking:
+		c.words = newWords(a.seed^0x7468696e6b, nil)
+	case blockText:
+		c.words = newWords(a.seed, openingWords)
+	case blockToolUse:
+		c.words = newWords(a.seed^0x746f6f6c, nil)
+	}
+	return c
+}
+
+// content writes a block's content k tokens at a time: words for thinking
+// and text; for a tool call, its input JSON as raw JSON text, which is
+// complete once all of the call's size tokens are written (before that it
+// is a prefix that does not parse).
+type content struct {
+	words words
+	tool  *toolCall
+	done  int // tokens written
+}
+
+func (c *content) appendTokens(dst []byte, k int) []byte {
+	if k <= 0 {
+		return dst
+	}
+	if c.tool != nil && c.done == 0 {
+		dst = append(dst, `{"file_path":"`...)
+		dst = appendJSONText(dst, c.tool.filePath)
+		dst = append(dst, `","content":"`...)
+	}
+	dst = c.words.appendWords(dst, k)
+	c.done += k
+	if c.tool != nil && c.done >= c.tool.size {
+		dst = append(dst, `"}`...)
+	}
+	return dst
+}
+
+// appendInput appends a tool call's input as a JSON object for a
+// non-streaming answer. A call cut by max_tokens is closed where it was cut,
+// as a lenient parse of the streamed partial JSON reads it: its content is
+// the words generated, and an input cut before its first token is {}.
+func (c *content) appendInput(dst []byte, tokens int) []byte {
+	if tokens == 0 {
+		return append(dst, `{}`...)
+	}
+	dst = c.appendTokens(dst, tokens)
+	if c.done < c.tool.size {
+		dst = append(dst, `"}`...)
+	}
+	return dst
+}
 
 // lognormalSigma is the spread of lognormal output lengths: with sigma 1 the
 // median is 0.6 × the mean and one answer in twenty is above 2.9 × the mean.
@@ -37,13 +126,17 @@ func plan(g config.Generation, body []byte, req bedrock.Request, maxTokens, want
 	if want > maxTokens {
 		want, a.stop = maxTokens, "max_tokens"
 	}
+	thinking := 0
 	if req.Thinking != bedrock.ThinkingOff && want >= 2 {
-		a.thinking = int(float64(want) * g.ThinkingShare)
+		thinking = int(float64(want) * g.ThinkingShare)
 		if req.Thinking == bedrock.ThinkingEnabled && req.ThinkingBudget > 0 {
-			a.thinking = min(a.thinking, req.ThinkingBudget)
+			thinking = min(thinking, req.ThinkingBudget)
 		}
 	}
-	a.text = want - a.thinking
+	if thinking > 0 {
+		a.blocks = append(a.blocks, block{kind: blockThinking, tokens: thinking})
+	}
+	a.blocks = append(a.blocks, block{kind: blockText, tokens: want - thinking})
 	return a
 }
 
@@ -151,10 +244,6 @@ func (w *words) appendWords(dst []byte, k int) []byte {
 	}
 	return dst
 }
-
-// textWords and thinkingWords are the word streams of an answer's blocks.
-func (a answer) textWords() words     { return newWords(a.seed, openingWords) }
-func (a answer) thinkingWords() words { return newWords(a.seed^0x7468696e6b, nil) }
 
 // modelName is the model as an Anthropic response names it:
 // "claude-sonnet-4-20250514" for "anthropic.claude-sonnet-4-20250514-v1:0".

@@ -2,6 +2,7 @@ package emulator
 
 import (
 	"math"
+	"slices"
 	"strings"
 	"testing"
 
@@ -39,18 +40,18 @@ func TestDrawLength(t *testing.T) {
 }
 
 func TestWords(t *testing.T) {
-	a := answer{seed: 7}
-	w := a.textWords()
+	a := answer{seed: 7, blocks: []block{{kind: blockText, tokens: 57}}}
+	w := a.content(0)
 	var b []byte
 	for _, k := range []int{3, 4, 50} { // in chunks, as a stream writes them
-		b = w.appendWords(b, k)
+		b = w.appendTokens(b, k)
 	}
 	text := string(b)
 	if got := len(strings.Fields(text)); got != 57 {
 		t.Errorf("%d words, want 57", got)
 	}
-	w2 := a.textWords()
-	if whole := string(w2.appendWords(nil, 57)); whole != text {
+	w2 := a.content(0)
+	if whole := string(w2.appendTokens(nil, 57)); whole != text {
 		t.Errorf("chunked %q\nwhole   %q", text, whole)
 	}
 	if !strings.HasPrefix(text, Opening+" ") {
@@ -81,8 +82,13 @@ func TestPlan(t *testing.T) {
 	}
 	for _, tt := range tests {
 		a := plan(g, []byte("body"), tt.req, tt.maxTokens, tt.want)
-		if a.thinking != tt.thinking || a.text != tt.text || a.stop != tt.stop {
-			t.Errorf("%s: got %d thinking, %d text, %s; want %d, %d, %s", tt.name, a.thinking, a.text, a.stop, tt.thinking, tt.text, tt.stop)
+		var want []block
+		if tt.thinking > 0 {
+			want = append(want, block{kind: blockThinking, tokens: tt.thinking})
+		}
+		want = append(want, block{kind: blockText, tokens: tt.text})
+		if !slices.Equal(a.blocks, want) || a.stop != tt.stop {
+			t.Errorf("%s: got %+v, %s; want %+v, %s", tt.name, a.blocks, a.stop, want, tt.stop)
 		}
 	}
 }

@@ -229,18 +229,33 @@ func (s *Server) writeInvoke(w http.ResponseWriter, c call, a answer, u bedrock.
 	b = append(b, `","type":"message","role":"assistant","model":"`...)
 	b = appendJSONText(b, modelName(c.model))
 	b = append(b, `","content":[`...)
-	if a.thinking > 0 {
-		ws := a.thinkingWords()
-		b = append(b, `{"type":"thinking","thinking":"`...)
-		b = ws.appendWords(b, a.thinking)
-		b = append(b, `","signature":"`...)
-		b = append(b, thinkingSignature...)
-		b = append(b, `"},`...)
+	for i, blk := range a.blocks {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		c := a.content(i)
+		switch blk.kind {
+		case blockThinking:
+			b = append(b, `{"type":"thinking","thinking":"`...)
+			b = c.appendTokens(b, blk.tokens)
+			b = append(b, `","signature":"`...)
+			b = append(b, thinkingSignature...)
+			b = append(b, `"}`...)
+		case blockText:
+			b = append(b, `{"type":"text","text":"`...)
+			b = c.appendTokens(b, blk.tokens)
+			b = append(b, `"}`...)
+		case blockToolUse:
+			b = append(b, `{"type":"tool_use","id":"`...)
+			b = append(b, blk.tool.id...)
+			b = append(b, `","name":"`...)
+			b = appendJSONText(b, blk.tool.name)
+			b = append(b, `","input":`...)
+			b = c.appendInput(b, blk.tokens)
+			b = append(b, '}')
+		}
 	}
-	ws := a.textWords()
-	b = append(b, `{"type":"text","text":"`...)
-	b = ws.appendWords(b, a.text)
-	b = append(b, `"}],"stop_reason":"`...)
+	b = append(b, `],"stop_reason":"`...)
 	b = append(b, a.stop...)
 	b = append(b, `","stop_sequence":null,"usage":`...)
 	b = appendAnthropicUsage(b, u)
@@ -262,18 +277,33 @@ func (s *Server) writeInvoke(w http.ResponseWriter, c call, a answer, u bedrock.
 func (s *Server) writeConverse(w http.ResponseWriter, c call, a answer, u bedrock.Usage) {
 	b := make([]byte, 0, 512+12*a.output())
 	b = append(b, `{"output":{"message":{"role":"assistant","content":[`...)
-	if a.thinking > 0 {
-		ws := a.thinkingWords()
-		b = append(b, `{"reasoningContent":{"reasoningText":{"text":"`...)
-		b = ws.appendWords(b, a.thinking)
-		b = append(b, `","signature":"`...)
-		b = append(b, thinkingSignature...)
-		b = append(b, `"}}},`...)
+	for i, blk := range a.blocks {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		c := a.content(i)
+		switch blk.kind {
+		case blockThinking:
+			b = append(b, `{"reasoningContent":{"reasoningText":{"text":"`...)
+			b = c.appendTokens(b, blk.tokens)
+			b = append(b, `","signature":"`...)
+			b = append(b, thinkingSignature...)
+			b = append(b, `"}}}`...)
+		case blockText:
+			b = append(b, `{"text":"`...)
+			b = c.appendTokens(b, blk.tokens)
+			b = append(b, `"}`...)
+		case blockToolUse:
+			b = append(b, `{"toolUse":{"toolUseId":"`...)
+			b = append(b, blk.tool.id...)
+			b = append(b, `","name":"`...)
+			b = appendJSONText(b, blk.tool.name)
+			b = append(b, `","input":`...)
+			b = c.appendInput(b, blk.tokens)
+			b = append(b, `}}`...)
+		}
 	}
-	ws := a.textWords()
-	b = append(b, `{"text":"`...)
-	b = ws.appendWords(b, a.text)
-	b = append(b, `"}]}},"stopReason":"`...)
+	b = append(b, `]}},"stopReason":"`...)
 	b = append(b, a.stop...)
 	b = append(b, `","usage":`...)
 	b = appendConverseUsage(b, u)
@@ -325,7 +355,7 @@ func appendConverseUsage(b []byte, u bedrock.Usage) []byte {
 }
 
 // appendJSONText appends s escaped for the inside of a JSON string.
-func appendJSONText(b []byte, s string) []byte {
+func appendJSONText[T string | []byte](b []byte, s T) []byte {
 	const hex = "0123456789abcdef"
 	for i := 0; i < len(s); i++ {
 		switch c := s[i]; {

@@ -15,8 +15,8 @@ import (
 // ConverseStream events. Each method appends JSON to b and returns the frame.
 type events interface {
 	messageStart(b []byte, c call, a answer, u bedrock.Usage) eventstream.Message
-	blockStart(b []byte, i int, thinking bool) (eventstream.Message, bool)
-	delta(b []byte, i int, thinking bool, text []byte) eventstream.Message
+	blockStart(b []byte, i int, blk block) (eventstream.Message, bool)
+	delta(b []byte, i int, kind blockKind, chunk []byte) eventstream.Message
 	signature(b []byte, i int) eventstream.Message
 	blockStop(b []byte, i int) eventstream.Message
 	messageStop(b []byte, a answer, u bedrock.Usage, latency, firstByte time.Duration) []eventstream.Message
@@ -40,9 +40,8 @@ func (st *streamer) send(m eventstream.Message) bool {
 	return st.err == nil
 }
 
-// serveStream streams answer a: the operation's start event, a thinking
-// block when a has thinking, a text block in deltas of chunk_tokens tokens at
-// the configured pace, and the stop events with usage and metrics. It
+// serveStream streams answer a: the operation's start event, then each
+// block of a in deltas of chunk_tokens tokens at the configured pace, and the stop events with usage and metrics. It
 // adjusts res after each delta and keeps *usage current, so that whatever
 // ends the stream (a mid-stream throttle, a client that leaves) settles for
 // what was generated; a stream that ends normally settles before its final
@@ -77,39 +76,31 @@ func (s *Server) serveStream(ctx context.Context, w http.ResponseWriter, c call,
 		}
 		return false
 	}
-	var text []byte
-	index := 0
-	for _, blk := range []struct {
-		thinking bool
-		tokens   int
-		words    words
-	}{{true, a.thinking, a.thinkingWords()}, {false, a.text, a.textWords()}} {
-		if blk.thinking && blk.tokens == 0 {
-			continue
-		}
-		if m, ok := ev.blockStart(buf[:0], index, blk.thinking); ok && !st.send(m) {
+	var chunk []byte
+	for i, blk := range a.blocks {
+		if m, ok := ev.blockStart(buf[:0], i, blk); ok && !st.send(m) {
 			return
 		}
+		content := a.content(i)
 		for done := 0; done < blk.tokens; {
 			k := min(g.ChunkTokens, blk.tokens-done)
 			if throttleNow() || sleep(ctx, s.pace(k, false)) != nil {
 				return
 			}
-			text = blk.words.appendWords(text[:0], k)
-			if !st.send(ev.delta(buf[:0], index, blk.thinking, text)) {
+			chunk = content.appendTokens(chunk[:0], k)
+			if !st.send(ev.delta(buf[:0], i, blk.kind, chunk)) {
 				return
 			}
 			done += k
 			usage.OutputTokens += k
 			res.Adjust(s.now(), *usage)
 		}
-		if blk.thinking && !st.send(ev.signature(buf[:0], index)) {
+		if blk.kind == blockThinking && !st.send(ev.signature(buf[:0], i)) {
 			return
 		}
-		if !st.send(ev.blockStop(buf[:0], index)) {
+		if !st.send(ev.blockStop(buf[:0], i)) {
 			return
 		}
-		index++
 	}
 	if throttleNow() {
 		return
@@ -139,28 +130,50 @@ func (invokeEvents) messageStart(b []byte, c call, a answer, u bedrock.Usage) ev
 	return eventstream.ChunkMessage(b)
 }
 
-func (invokeEvents) blockStart(b []byte, i int, thinking bool) (eventstream.Message, bool) {
-	b = append(b, `{"type":"content_block_start","index":`...)
-	b = strconv.AppendInt(b, int64(i), 10)
-	if thinking {
-		b = append(b, `,"content_block":{"type":"thinking","thinking":"","signature":""}}`...)
-	} else {
-		b = append(b, `,"content_block":{"type":"text","text":""}}`...)
-	}
-	return eventstream.ChunkMessage(b), true
+func (invokeEvents) blockStart(b []byte, i int, blk block) (eventstream.Message, bool) {
+	return eventstream.ChunkMessage(appendBlockStart(b, i, blk)), true
 }
 
-func (invokeEvents) delta(b []byte, i int, thinking bool, text []byte) eventstream.Message {
+func (invokeEvents) delta(b []byte, i int, kind blockKind, chunk []byte) eventstream.Message {
+	return eventstream.ChunkMessage(appendBlockDelta(b, i, kind, chunk))
+}
+
+// appendBlockStart appends an Anthropic content_block_start event.
+func appendBlockStart(b []byte, i int, blk block) []byte {
+	b = append(b, `{"type":"content_block_start","index":`...)
+	b = strconv.AppendInt(b, int64(i), 10)
+	switch blk.kind {
+	case blockThinking:
+		b = append(b, `,"content_block":{"type":"thinking","thinking":"","signature":""}}`...)
+	case blockText:
+		b = append(b, `,"content_block":{"type":"text","text":""}}`...)
+	case blockToolUse:
+		b = append(b, `,"content_block":{"type":"tool_use","id":"`...)
+		b = append(b, blk.tool.id...)
+		b = append(b, `","name":"`...)
+		b = appendJSONText(b, blk.tool.name)
+		b = append(b, `","input":{}}}`...)
+	}
+	return b
+}
+
+// appendBlockDelta appends an Anthropic content_block_delta event carrying
+// chunk: words of thinking or text, or a piece of a tool call's input JSON.
+func appendBlockDelta(b []byte, i int, kind blockKind, chunk []byte) []byte {
 	b = append(b, `{"type":"content_block_delta","index":`...)
 	b = strconv.AppendInt(b, int64(i), 10)
-	if thinking {
+	switch kind {
+	case blockThinking:
 		b = append(b, `,"delta":{"type":"thinking_delta","thinking":"`...)
-	} else {
+		b = append(b, chunk...) // words need no escaping
+	case blockText:
 		b = append(b, `,"delta":{"type":"text_delta","text":"`...)
+		b = append(b, chunk...)
+	case blockToolUse:
+		b = append(b, `,"delta":{"type":"input_json_delta","partial_json":"`...)
+		b = appendJSONText(b, chunk)
 	}
-	b = append(b, text...) // words need no escaping
-	b = append(b, `"}}`...)
-	return eventstream.ChunkMessage(b)
+	return append(b, `"}}`...)
 }
 
 func (invokeEvents) signature(b []byte, i int) eventstream.Message {
@@ -207,21 +220,37 @@ func (converseEvents) messageStart(b []byte, _ call, _ answer, _ bedrock.Usage) 
 	return eventstream.EventMessage(eventstream.EventMessageStart, clone(append(b, `{"role":"assistant"}`...)))
 }
 
-func (converseEvents) blockStart([]byte, int, bool) (eventstream.Message, bool) {
-	return eventstream.Message{}, false
-}
-
-func (converseEvents) delta(b []byte, i int, thinking bool, text []byte) eventstream.Message {
+// blockStart is sent for tool calls only.
+func (converseEvents) blockStart(b []byte, i int, blk block) (eventstream.Message, bool) {
+	if blk.kind != blockToolUse {
+		return eventstream.Message{}, false
+	}
 	b = append(b, `{"contentBlockIndex":`...)
 	b = strconv.AppendInt(b, int64(i), 10)
-	if thinking {
+	b = append(b, `,"start":{"toolUse":{"toolUseId":"`...)
+	b = append(b, blk.tool.id...)
+	b = append(b, `","name":"`...)
+	b = appendJSONText(b, blk.tool.name)
+	b = append(b, `"}}}`...)
+	return eventstream.EventMessage(eventstream.EventContentBlockStart, clone(b)), true
+}
+
+func (converseEvents) delta(b []byte, i int, kind blockKind, chunk []byte) eventstream.Message {
+	b = append(b, `{"contentBlockIndex":`...)
+	b = strconv.AppendInt(b, int64(i), 10)
+	switch kind {
+	case blockThinking:
 		b = append(b, `,"delta":{"reasoningContent":{"text":"`...)
-		b = append(b, text...)
+		b = append(b, chunk...)
 		b = append(b, `"}}}`...)
-	} else {
+	case blockText:
 		b = append(b, `,"delta":{"text":"`...)
-		b = append(b, text...)
+		b = append(b, chunk...)
 		b = append(b, `"}}`...)
+	case blockToolUse:
+		b = append(b, `,"delta":{"toolUse":{"input":"`...)
+		b = appendJSONText(b, chunk)
+		b = append(b, `"}}}`...)
 	}
 	return eventstream.EventMessage(eventstream.EventContentBlockDelta, clone(b))
 }
