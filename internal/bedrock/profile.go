@@ -1,6 +1,9 @@
 package bedrock
 
-import "fmt"
+import (
+	"fmt"
+	"math"
+)
 
 // Profile is an accounting profile: the rule for what a request reserves at
 // admission. Settlement is the same for every profile. BEDROCK.md section 1
@@ -54,26 +57,51 @@ type Usage struct {
 	CacheWriteInputTokens int `json:"cache_creation_input_tokens"`
 }
 
-// Admission is the number of quota tokens reserved when a request is admitted.
+// Admission is the number of quota tokens reserved when a request is
+// admitted. Like Settlement it saturates: counts a client or an upstream
+// made up never wrap a cost negative (a negative count counts 0), and a cost
+// past the largest int64 stays there, which no bucket admits.
 func (p Profile) Admission(d Demand, burndown int) int64 {
-	out := int64(max(d.MaxTokens, p.MaxTokensFloor))
+	out := costTerm(max(d.MaxTokens, p.MaxTokensFloor))
 	if p.BurndownAtAdmission {
-		out *= int64(max(burndown, 1))
+		out = satMul(out, int64(max(burndown, 1)))
 	}
-	n := int64(d.InputTokens) + out
+	n := satAdd(costTerm(d.InputTokens), out)
 	if p.CacheWriteAtAdmission {
-		n += int64(d.CacheWriteTokens)
+		n = satAdd(n, costTerm(d.CacheWriteTokens))
 	}
 	if p.CacheReadAtAdmission {
-		n += int64(d.CacheReadTokens)
+		n = satAdd(n, costTerm(d.CacheReadTokens))
 	}
 	return n
 }
 
 // Settlement is the number of quota tokens a request finally costs:
 // input + cacheWrite + output × burndown. Cache reads are never counted.
+// It saturates like Admission.
 func (p Profile) Settlement(u Usage, burndown int) int64 {
-	return int64(u.InputTokens) + int64(u.CacheWriteInputTokens) + int64(u.OutputTokens)*int64(max(burndown, 1))
+	out := satMul(costTerm(u.OutputTokens), int64(max(burndown, 1)))
+	return satAdd(satAdd(costTerm(u.InputTokens), costTerm(u.CacheWriteInputTokens)), out)
+}
+
+// costTerm is a token count as a cost term: a negative one is 0.
+func costTerm(n int) int64 { return int64(max(n, 0)) }
+
+// satAdd adds two non-negative costs, stopping at math.MaxInt64.
+func satAdd(a, b int64) int64 {
+	if a > math.MaxInt64-b {
+		return math.MaxInt64
+	}
+	return a + b
+}
+
+// satMul multiplies a non-negative cost by a positive factor, stopping at
+// math.MaxInt64.
+func satMul(a, f int64) int64 {
+	if a > math.MaxInt64/f {
+		return math.MaxInt64
+	}
+	return a * f
 }
 
 // Billed is the number of tokens a request is billed for, which is not what it

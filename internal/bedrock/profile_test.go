@@ -131,3 +131,36 @@ func TestLookupProfile(t *testing.T) {
 		t.Error(`LookupProfile("gcp"): want an error`)
 	}
 }
+
+// TestCostSaturates: counts an upstream or a client can make up never wrap
+// a cost negative; they stop at the largest int64, which no bucket admits.
+func TestCostSaturates(t *testing.T) {
+	const huge = 1<<63 - 1
+	_, rate := sonnet4(t)
+	for _, u := range []Usage{
+		{OutputTokens: 4_000_000_000_000_000_000},
+		{InputTokens: huge, OutputTokens: huge},
+		{InputTokens: huge, CacheWriteInputTokens: huge},
+	} {
+		if got := ProfileAWS.Settlement(u, rate); got != huge {
+			t.Errorf("Settlement(%+v) = %d, want %d", u, got, int64(huge))
+		}
+	}
+	for _, p := range []Profile{ProfileAWS, ProfileSeed} {
+		for _, d := range []Demand{
+			{MaxTokens: huge},
+			{InputTokens: huge, MaxTokens: 1},
+			{InputTokens: huge, CacheWriteTokens: huge, CacheReadTokens: huge, MaxTokens: huge},
+		} {
+			p := p
+			p.CacheReadAtAdmission = true
+			if got := p.Admission(d, rate); got != huge {
+				t.Errorf("%s Admission(%+v) = %d, want %d", p.Name, d, got, int64(huge))
+			}
+		}
+	}
+	// Negative counts (a corrupt answer) cost nothing rather than a refund.
+	if got := ProfileAWS.Settlement(Usage{InputTokens: -5, OutputTokens: -huge}, rate); got != 0 {
+		t.Errorf("Settlement of negative counts = %d, want 0", got)
+	}
+}

@@ -72,9 +72,11 @@ func (ch *charge) settleAt(cost int64) {
 	if ch.ended {
 		return
 	}
+	// Settle first: whatever a metric does afterwards (a panic included),
+	// the reservation has ended.
 	ch.ended = true
-	ch.count(cost)
 	ch.t.SettleAfter(ch.g.now(), cost, ch.g.settleDelay)
+	ch.count(cost)
 }
 
 // cancel ends the ticket giving everything back: the upstream refused the
@@ -87,7 +89,13 @@ func (ch *charge) cancel() {
 	ch.t.Cancel(ch.g.now())
 }
 
+// count adds a settled cost to the metrics. Costs saturate and are never
+// negative (bedrock.Profile); the check keeps a counter's Add, which panics
+// on a negative value, away from one all the same.
 func (ch *charge) count(cost int64) {
+	if cost <= 0 {
+		return
+	}
 	l := ch.u.Ledger()
 	ch.set.Each(func(i int) {
 		ch.g.m.SettledTokens.WithLabelValues(ch.key, l.Spec(i).Name).Add(float64(cost))

@@ -77,8 +77,8 @@ func (g *Gateway) runtime(w *responseWriter, r *http.Request, rawModel string, c
 	}
 	ch := &charge{g: g, u: u, t: t, key: k.Name, model: model, rate: rate, set: set,
 		reserved: tokens, held: tokens, rawInput: req.InputTokens, estInput: est}
+	defer ch.guard(c) // before anything else can panic
 	ch.countReserved()
-	defer ch.guard(c)
 
 	ex := exchange{u: u, call: upstream.Call{Op: c.op, ModelID: model.ID, Body: body, Header: r.Header}, ch: ch, req: areq}
 	inflight := g.m.InFlight.WithLabelValues(u.Name)
