@@ -431,16 +431,15 @@ func (c *Controller) expire(now time.Time, atOrAfter bool) {
 	for _, ks := range c.waiting {
 		for _, t := range ks.queue {
 			if late(t) {
-				c.refuseWhere(now, false, late)
+				c.refuseWhere(now, late)
 				return
 			}
 		}
 	}
 }
 
-// refuseWhere refuses the waiting tickets for which out is true; daily
-// marks the refusals Daily (a daily limit binds past their deadlines).
-func (c *Controller) refuseWhere(now time.Time, daily bool, out func(*Ticket) bool) {
+// refuseWhere refuses the waiting tickets for which out is true.
+func (c *Controller) refuseWhere(now time.Time, out func(*Ticket) bool) {
 	for i := 0; i < len(c.waiting); {
 		ks := c.waiting[i]
 		var gone []*Ticket
@@ -450,8 +449,11 @@ func (c *Controller) refuseWhere(now time.Time, daily bool, out func(*Ticket) bo
 			}
 		}
 		for _, t := range gone {
+			// A hopeless ticket is refused now rather than at its
+			// deadline; the refusal says Daily only if settled usage spent
+			// the limit (refusal), else the client comes back within
+			// MaxRetryAfter and is told the same.
 			r := c.refusal(now, t)
-			r.Daily = r.Daily || daily
 			t.err = r
 			c.unqueue(t)
 			t.state = Refused

@@ -332,15 +332,17 @@ func TestDailyProtection(t *testing.T) {
 	if a.State() != Granted {
 		t.Fatal("alice could not use the unprotected half and her own share")
 	}
-	// Only bob's 3,750 is left, all protected for him. (Without a deadline
-	// alice would wait: her own 6,250 in flight might come back.)
+	// Only bob's 3,750 is left, all protected for him. Her own 6,250 in
+	// flight may come back, so the day is not spent: she is told to retry
+	// within a minute, not that the day is over.
 	_, err := c.Enqueue(t0, Request{Key: alice, Set: tpd, Tokens: 1, Deadline: t0})
 	var r *Refusal
-	if !errors.As(err, &r) || !r.Daily || r.Bucket != "tpd" || r.KeyShare != 1250 || r.KeyUsed != 6250 {
-		t.Fatalf("alice over her share: %v %+v", err, r)
+	if !errors.As(err, &r) || r.Daily || r.RetryAfter > MaxRetryAfter || r.Bucket != "tpd" || r.KeyShare != 1250 || r.KeyUsed != 6250 {
+		t.Fatalf("alice over her share, held in flight: %v %+v", err, r)
 	}
-	if b := enqueue(t, c, t0, Request{Key: Key{Name: "bob", Weight: 3}, Set: tpd, Tokens: 3750}); b.State() != Granted {
-		t.Fatalf("bob could not use his protected share: %v", b.State())
+	bt := enqueue(t, c, t0, Request{Key: Key{Name: "bob", Weight: 3}, Set: tpd, Tokens: 3750})
+	if bt.State() != Granted {
+		t.Fatalf("bob could not use his protected share: %v", bt.State())
 	}
 	st := c.Status(t0)
 	want := []KeyStatus{
@@ -352,8 +354,16 @@ func TestDailyProtection(t *testing.T) {
 	}
 	// Alice settling lower gives room back: to her too.
 	a.Settle(t0, 1000)
-	if tk := enqueue(t, c, t0, Request{Key: alice, Set: tpd, Tokens: 5250}); tk.State() != Granted {
-		t.Errorf("after alice's refund: %v", tk.State())
+	a2 := enqueue(t, c, t0, Request{Key: alice, Set: tpd, Tokens: 5250})
+	if a2.State() != Granted {
+		t.Errorf("after alice's refund: %v", a2.State())
+	}
+	// Once both have consumed what they hold, her day is spent.
+	a2.Settle(t0, 5250)
+	bt.Settle(t0, 2750)
+	_, err = c.Enqueue(t0, Request{Key: alice, Set: tpd, Tokens: 1, Deadline: t0})
+	if !errors.As(err, &r) || !r.Daily || r.RetryAfter != 14*time.Hour {
+		t.Fatalf("alice over her share, settled: %v %+v", err, r)
 	}
 }
 

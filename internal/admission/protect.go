@@ -90,7 +90,7 @@ func (c *Controller) refuseHopeless(now time.Time) {
 	for _, ks := range c.waiting {
 		for _, t := range ks.queue {
 			if hopeless(t) {
-				c.refuseWhere(now, true, hopeless)
+				c.refuseWhere(now, hopeless)
 				return
 			}
 		}
@@ -196,28 +196,70 @@ func (c *Controller) NextWake(now time.Time) (time.Time, bool) {
 	return c.nextWake(now)
 }
 
+// MaxRetryAfter is the longest Retry-After a refusal that is not Daily
+// says. Claude Code sleeps and retries on 1-60 s, again and again, and gives
+// up at once on 61 s or more (BEDROCK.md section 6), so a request the
+// gateway wants back says at most this, and says it again when asked again.
+const MaxRetryAfter = 60 * time.Second
+
+// budgetHeldRetry is the Retry-After of a request kept out of its key's
+// daily budget only by the key's own requests in flight: when they settle
+// below their reservations (they usually do) it fits.
+const budgetHeldRetry = 10 * time.Second
+
 // refusal explains why t is not admitted at now, naming the binding limit.
+// A refusal is Daily (x-should-retry: false, a wait to when it frees) only
+// when settled usage spends the limit: were every hold in flight given back,
+// the request would still wait longer than MaxRetryAfter. Any other refusal
+// says at most MaxRetryAfter.
 func (c *Controller) refusal(now time.Time, t *Ticket) *Refusal {
+	r := c.refusalAt(now, t)
+	if !r.Daily {
+		r.RetryAfter = min(max(r.RetryAfter, time.Second), MaxRetryAfter)
+	}
+	return r
+}
+
+// spentDaily reports whether daily bucket i is spent for a request of
+// need tokens by what it has consumed: were every hold given back (but what
+// held-back refunds will consume), need would still not fit.
+func (c *Controller) spentDaily(now time.Time, i int, need int64) bool {
+	st := c.l.Bucket(now, i)
+	return need > st.Available+st.Reserved-c.toConsume[i]
+}
+
+func (c *Controller) refusalAt(now time.Time, t *Ticket) *Refusal {
 	ks, name := t.k, t.k.key.Name
-	used, _, inflight := c.b.usage(ks.use) // every upstream's
-	if b := ks.key.DailyTokens; b > 0 && used+t.req.Tokens > b {
-		wait := c.untilDayEnd(now)
-		return &Refusal{Daily: true, RetryAfter: wait, KeyShare: b, KeyUsed: used,
-			Message: fmt.Sprintf("Headroom: key %s's daily budget of %s tokens is spent (used %s, this request reserves %s); it resets in %s",
-				name, commas(b), commas(used), commas(t.req.Tokens), human(wait))}
+	total, held, inflight := c.b.usage(ks.use) // every upstream's
+	if b := ks.key.DailyTokens; b > 0 && total+t.req.Tokens > b {
+		if settled := total - held; settled+t.req.Tokens > b {
+			wait := c.untilDayEnd(now)
+			return &Refusal{Daily: true, RetryAfter: wait, KeyShare: b, KeyUsed: settled,
+				Message: fmt.Sprintf("Headroom: key %s's daily budget of %s tokens is spent (used %s, this request reserves %s); it resets in %s",
+					name, commas(b), commas(settled), commas(t.req.Tokens), human(wait))}
+		}
+		return &Refusal{RetryAfter: budgetHeldRetry, Holds: true, KeyShare: b, KeyUsed: total,
+			Message: fmt.Sprintf("Headroom: key %s's daily budget of %s tokens has %s left, but its requests in flight hold %s of it until they settle (this request reserves %s); retry in %s",
+				name, commas(b), commas(max(b-total+held, 0)), commas(held), commas(t.req.Tokens), human(budgetHeldRetry))}
 	}
 	if i, r := c.protectedBy(now, ks, t.req); i >= 0 {
 		st := c.l.Bucket(now, i)
 		share := c.protectedShare(ks, st.Effective)
 		wait := c.protectionWait(now, i, t.req.Tokens+r)
-		return &Refusal{Bucket: st.Name, Kind: st.Kind, Daily: true, RetryAfter: wait, KeyShare: share, KeyUsed: ks.today[i],
-			Message: fmt.Sprintf("Headroom: %s bucket %q has %s left, of which %s is protected for other keys; key %s's protected share is %s of %s and it has used %s today; retry in %s",
-				st.Kind.Phrase(), st.Name, commas(max(st.Available, 0)), commas(r), name, commas(share), commas(st.Effective), commas(ks.today[i]), human(wait))}
+		daily := wait > MaxRetryAfter && c.spentDaily(now, i, t.req.Tokens+r)
+		when := "retry in " + human(min(wait, MaxRetryAfter))
+		if daily {
+			when = "it frees in " + human(wait)
+		}
+		return &Refusal{Bucket: st.Name, Kind: st.Kind, Daily: daily, RetryAfter: wait, Holds: !daily && wait > MaxRetryAfter, KeyShare: share, KeyUsed: ks.today[i],
+			Message: fmt.Sprintf("Headroom: %s bucket %q has %s left, of which %s is protected for other keys; key %s's protected share is %s of %s and it has used %s today; %s",
+				st.Kind.Phrase(), st.Name, commas(max(st.Available, 0)), commas(r), name, commas(share), commas(st.Effective), commas(ks.today[i]), when)}
 	}
 	if err := c.l.Fits(now, t.req.Set, t.req.Tokens); err != nil {
 		le := err.(*quota.LimitError)
 		share := c.fairShare(ks, le.Effective)
 		used := ks.live[le.Index]
+		daily := le.Kind.Daily() && le.RetryAfter > MaxRetryAfter && c.spentDaily(now, le.Index, t.req.Tokens)
 		if le.Kind.Daily() {
 			used = ks.today[le.Index]
 		}
@@ -228,9 +270,13 @@ func (c *Controller) refusal(now time.Time, t *Ticket) *Refusal {
 		if le.Holds {
 			full = "is full (requests in flight hold part of the quota)"
 		}
-		return &Refusal{Bucket: le.Bucket, Kind: le.Kind, Daily: le.Kind.Daily(), RetryAfter: le.RetryAfter, Holds: le.Holds, KeyShare: share, KeyUsed: used,
-			Message: fmt.Sprintf("Headroom: %s bucket %q %s; key %s's fair share is %s of %s; retry in %s",
-				le.Kind.Phrase(), le.Bucket, full, name, commas(share), commas(le.Effective), human(le.RetryAfter))}
+		when := "retry in " + human(min(le.RetryAfter, MaxRetryAfter))
+		if daily {
+			full, when = "is spent", "it frees in "+human(le.RetryAfter)
+		}
+		return &Refusal{Bucket: le.Bucket, Kind: le.Kind, Daily: daily, RetryAfter: le.RetryAfter, Holds: le.Holds, KeyShare: share, KeyUsed: used,
+			Message: fmt.Sprintf("Headroom: %s bucket %q %s; key %s's fair share is %s of %s; %s",
+				le.Kind.Phrase(), le.Bucket, full, name, commas(share), commas(le.Effective), when)}
 	}
 	if m := ks.key.MaxConcurrency; m > 0 && inflight >= m {
 		return &Refusal{RetryAfter: time.Second,
@@ -255,6 +301,7 @@ func (c *Controller) refusal(now time.Time, t *Ticket) *Refusal {
 	if never || wait < time.Second {
 		wait = time.Second
 	}
+	wait = min(wait, MaxRetryAfter)
 	return &Refusal{RetryAfter: wait,
 		Message: fmt.Sprintf("Headroom: %d requests of other keys are ahead of key %s's in fair order; retry in %s", n, name, human(wait))}
 }
