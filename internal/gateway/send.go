@@ -149,6 +149,12 @@ func (g *Gateway) passError(w *responseWriter, resp *http.Response, ch *charge, 
 	if upstream.Classify(resp.StatusCode, resp.Header) == upstream.Throttled {
 		w.Header().Set(HeaderThrottle, "upstream")
 		c.outcome = metrics.OutcomeThrottledUp
+		// Bedrock's daily throttle frees only when its day turns: tell
+		// Claude Code to stop rather than retry for minutes (issue 10).
+		var msg string
+		if resp, msg = keepAnswer(resp); msg == bedrock.MsgTooManyTokensPerDay {
+			w.Header().Set(HeaderShouldRetry, "false")
+		}
 	} else {
 		c.outcome = metrics.OutcomeUpstreamError
 	}
