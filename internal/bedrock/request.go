@@ -21,6 +21,9 @@ type Request struct {
 	ThinkingBudget int
 	// InputTokens is the estimated input tokens (see EstimateTokens).
 	InputTokens int
+	// Last is what the last message says, when it is the user's
+	// (Anthropic bodies only).
+	Last LastTurn
 }
 
 // Limits on the admission fields. MaxOutputLimit is far above any model's
@@ -378,4 +381,55 @@ func count(raw []byte, path string, lo, hi int) (int, error) {
 func trimWS(b []byte) []byte {
 	i := skipWS(b, 0)
 	return b[i:]
+}
+
+// MaxToolResults bounds the tool_result ids read from a request's last
+// message.
+const MaxToolResults = 8
+
+// LastTurn is what the output policy needs from a request's last message
+// when it is the user's: whom its tool results answer, and whether it is
+// Claude Code's recovery turn after an answer cut at max_tokens.
+type LastTurn struct {
+	// ToolResults holds ToolUseKey of the tool_use_id of each tool_result
+	// block (the first MaxToolResults), NToolResults of them.
+	ToolResults  [MaxToolResults]uint64
+	NToolResults int
+	// Recovery is set when a text of the message begins with
+	// RecoveryPrefix.
+	Recovery bool
+}
+
+// RecoveryPrefix begins the user message Claude Code sends after an answer
+// was cut at max_tokens (BEDROCK.md section 6): "Output token limit hit.
+// Resume directly — no apology, no recap ...".
+const RecoveryPrefix = "Output token limit hit."
+
+// ToolUseKey is the 64-bit FNV-1a hash of a tool_use id, the form in which
+// tool ids are compared and remembered (no allocation, no copy of the
+// id). An id is read as its JSON bytes between the quotes: ids are
+// [A-Za-z0-9_-], never escaped.
+func ToolUseKey(id []byte) uint64 {
+	h := uint64(14695981039346656037)
+	for _, c := range id {
+		h ^= uint64(c)
+		h *= 1099511628211
+	}
+	if h == 0 {
+		h = 1 // 0 means "none"
+	}
+	return h
+}
+
+// ToolUseKeyString is ToolUseKey of a string id.
+func ToolUseKeyString(id string) uint64 {
+	h := uint64(14695981039346656037)
+	for i := 0; i < len(id); i++ {
+		h ^= uint64(id[i])
+		h *= 1099511628211
+	}
+	if h == 0 {
+		h = 1
+	}
+	return h
 }

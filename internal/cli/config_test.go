@@ -4,6 +4,11 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/headroomhq/headroom/internal/admission"
+	"github.com/headroomhq/headroom/internal/config"
 )
 
 func TestConfigValidate(t *testing.T) {
@@ -41,5 +46,19 @@ func TestConfigValidate(t *testing.T) {
 				t.Errorf("%d problem lines, want %d:\n%s", got, tt.wantLines, errOut)
 			}
 		})
+	}
+}
+
+// The serve file's policy defaults are the admission package's.
+func TestOutputSettingsDefaults(t *testing.T) {
+	got := outputSettings(config.DefaultPolicy())
+	got.Caps = nil
+	if diff := cmp.Diff(admission.DefaultOutputSettings(), got); diff != "" {
+		t.Errorf("config.DefaultPolicy -> admission (-want +got):\n%s", diff)
+	}
+	fixed := config.DefaultPolicy()
+	fixed.Mode = config.PolicyFixed
+	if outputSettings(fixed).Mode != admission.ModeFixed {
+		t.Error("mode fixed not passed on")
 	}
 }

@@ -259,13 +259,35 @@ func buildServer(ctx context.Context, cfg config.Serve, st *sqlitestore.Store, l
 	}
 	gw, err := gateway.New(gateway.Options{
 		Logger: logger, Metrics: m, Gatherer: reg, Keys: registry, Upstreams: ups,
-		Route: cfg.RouteFor, Caps: cfg.Policy.Caps, Profile: profile, Burndown: burndown,
+		Route: cfg.RouteFor, Caps: cfg.Policy.Caps, Output: admission.NewOutputPolicy(outputSettings(cfg.Policy)),
+		Profile: profile, Burndown: burndown,
 		MaxWait: cfg.Queue.MaxWait.Duration, OpsToken: opsToken,
 	})
 	if err != nil {
 		return nil, err
 	}
 	return &server{log: logger, gw: gw, registry: registry, upstreams: ups, usage: saver, refresh: cfg.KeysRefresh.Duration}, nil
+}
+
+// outputSettings is the admission output policy a serve file's policy
+// section describes.
+func outputSettings(p config.Policy) admission.OutputSettings {
+	s := admission.OutputSettings{
+		Mode: admission.ModeLearned, Caps: p.Caps,
+		Percentile: p.Percentile, Floor: p.Floor, PriorWeight: p.PriorWeight,
+		KeyMinSamples: p.KeyMinSamples, HalfLife: p.HalfLife.Duration,
+		MaxModels: p.MaxModels, MaxKeys: p.MaxKeys, CensoredFactor: p.CensoredFactor,
+		RoomFraction: p.RoomFraction, FairShare: p.FairShare,
+		EscalateFactor: p.Escalation.Factor, CutTTL: p.Escalation.TTL.Duration,
+		MaxCuts: p.Escalation.MaxCuts, MaxSessions: p.Escalation.MaxSessions,
+	}
+	if !p.Learned() {
+		s.Mode = admission.ModeFixed
+	}
+	for _, pr := range p.Priors {
+		s.Priors = append(s.Priors, admission.Prior{Match: pr.Match, Median: pr.Median, P99: pr.P99})
+	}
+	return s
 }
 
 // setKeys tells every controller which keys exist, for daily protection.

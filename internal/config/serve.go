@@ -154,20 +154,106 @@ func (s *Serve) RouteFor(model, keyName string) []string {
 	return nil
 }
 
-// Policy caps what a request may reserve. Lower caps let more requests fit
-// in the same quota (the seed's 4,096 gives about 8x more calls than Claude
-// Code's 32,000) at the price of truncating long answers (stop_reason
-// max_tokens) and large file edits.
+// Policy decides the max_tokens each request goes upstream with: the lever
+// that matters most, since a request reserves its max_tokens (× the burndown
+// rate in the seed's profile) at admission. Mode "learned" (the default)
+// caps at a learned percentile of the output lengths, gives more when the
+// quota has room and grows the cap for the call after a cut; mode "fixed"
+// is one hard cap (max_tokens_cap), which cuts long answers and large file
+// edits (README, "The max_tokens policy").
 type Policy struct {
-	// MaxTokensCap is the largest max_tokens forwarded; a missing max_tokens
-	// gets it. Default 4096, at least 1.
+	// Mode is "learned" (default) or "fixed".
+	Mode string `yaml:"mode"`
+	// MaxTokensCap is the fixed mode's largest max_tokens forwarded; a
+	// missing max_tokens gets it. Default 4096, at least 1.
 	MaxTokensCap int `yaml:"max_tokens_cap"`
-	// ThinkingBudgetCap is the largest thinking.budget_tokens forwarded.
-	// Default 1024, at least 1024 (Bedrock's minimum).
+	// ThinkingBudgetCap is the fixed mode's largest thinking.budget_tokens
+	// forwarded. Default 1024, at least 1024 (Bedrock's minimum). The
+	// learned mode only keeps a budget below max_tokens.
 	ThinkingBudgetCap int `yaml:"thinking_budget_cap"`
-	// Models override the caps for models whose foundation ID contains
-	// Match; the first match wins.
+	// Models override the fixed caps for models whose foundation ID
+	// contains Match; the first match wins.
 	Models []ModelPolicy `yaml:"models"`
+
+	// Percentile of each model's (and key's) output lengths, thinking
+	// included, used as the cap. Default 0.99; in (0, 1].
+	Percentile float64 `yaml:"percentile"`
+	// Floor is the smallest learned cap, also under contention. Default
+	// 4096, at least 1.
+	Floor int `yaml:"floor"`
+	// Priors are the output-length distributions models start from (first
+	// match wins; match "" is every model). Default: Opus 5 family median
+	// 1,500 / p99 12,288; every other model median 800 / p99 8,192.
+	Priors []Prior `yaml:"priors"`
+	// PriorWeight is how many answers a prior counts as. Default 50.
+	PriorWeight float64 `yaml:"prior_weight"`
+	// KeyMinSamples is how many answers a key needs before its own
+	// distribution replaces its model's. Default 100.
+	KeyMinSamples float64 `yaml:"key_min_samples"`
+	// HalfLife is how fast old answers fade. Default 24h; 0s: never.
+	HalfLife Duration `yaml:"half_life"`
+	// MaxModels and MaxKeys bound the distributions kept (models; keys per
+	// model); the least recently seen goes first. Default 64 and 1000.
+	MaxModels int `yaml:"max_models"`
+	MaxKeys   int `yaml:"max_keys"`
+	// CensoredFactor: an answer the cap cut counts as this × the cap.
+	// Default 2, at least 1.
+	CensoredFactor float64 `yaml:"censored_factor"`
+	// RoomFraction: with nobody waiting, a request keeps max_tokens up to
+	// where its reservation is this fraction of the room left in its
+	// buckets. Default 0.1; 0 turns it off; at most 1.
+	RoomFraction float64 `yaml:"room_fraction"`
+	// FairShare tightens the cap toward the key's fair share under
+	// contention (never below floor). Default true.
+	FairShare bool `yaml:"fair_share"`
+	// Escalation grows the cap of the call after a cut.
+	Escalation Escalation `yaml:"escalation"`
+}
+
+// Prior is a model family's starting distribution of output lengths, a
+// log-normal given by its median and 99th percentile (tokens).
+type Prior struct {
+	Match  string `yaml:"match"`
+	Median int    `yaml:"median"`
+	P99    int    `yaml:"p99"`
+}
+
+// Escalation sets how the call after a cut grows.
+type Escalation struct {
+	// Factor: the next call gets factor × the cap that cut, at most what
+	// the client asked; 1 or less gives at once what it asked. Default 4.
+	Factor float64 `yaml:"factor"`
+	// TTL is how long cut tool calls and sessions are remembered. Default
+	// 30m; positive.
+	TTL Duration `yaml:"ttl"`
+	// MaxCuts and MaxSessions bound what is remembered. Default 10000 each;
+	// 0 turns that signal off.
+	MaxCuts     int `yaml:"max_cuts"`
+	MaxSessions int `yaml:"max_sessions"`
+}
+
+// Learned reports whether the policy is the learned one.
+func (p Policy) Learned() bool { return p.Mode != PolicyFixed }
+
+// Policy modes.
+const (
+	PolicyLearned = "learned"
+	PolicyFixed   = "fixed"
+)
+
+// DefaultPolicy is the learned policy with every default.
+func DefaultPolicy() Policy {
+	return Policy{
+		Mode: PolicyLearned, MaxTokensCap: 4096, ThinkingBudgetCap: 1024,
+		Percentile: 0.99, Floor: 4096,
+		Priors: []Prior{
+			{Match: "claude-opus-5", Median: 1500, P99: 12288},
+			{Match: "", Median: 800, P99: 8192},
+		},
+		PriorWeight: 50, KeyMinSamples: 100, HalfLife: Duration{24 * time.Hour},
+		MaxModels: 64, MaxKeys: 1000, CensoredFactor: 2, RoomFraction: 0.1, FairShare: true,
+		Escalation: Escalation{Factor: 4, TTL: Duration{30 * time.Minute}, MaxCuts: 10000, MaxSessions: 10000},
+	}
 }
 
 // ModelPolicy overrides the caps for some models. A zero cap inherits the
@@ -240,7 +326,7 @@ func DefaultServe() Serve {
 		Listen:      "127.0.0.1:8080",
 		Accounting:  Accounting{Profile: "seed"},
 		Windows:     DefaultWindows(),
-		Policy:      Policy{MaxTokensCap: 4096, ThinkingBudgetCap: 1024},
+		Policy:      DefaultPolicy(),
 		Fairness:    Fairness{ProtectedFraction: 0.5},
 		Queue:       Queue{MaxWait: Duration{60 * time.Second}},
 		KeysRefresh: Duration{2 * time.Second},
@@ -384,6 +470,45 @@ func (pol Policy) validate(p *Problems) {
 	}
 	if pol.ThinkingBudgetCap < 1024 {
 		p.add("policy.thinking_budget_cap: %d must be at least 1024 (Bedrock's minimum budget)", pol.ThinkingBudgetCap)
+	}
+	if pol.Mode != PolicyLearned && pol.Mode != PolicyFixed {
+		p.add("policy.mode: %q is not learned or fixed", pol.Mode)
+	}
+	if !(pol.Percentile > 0 && pol.Percentile <= 1) {
+		p.add("policy.percentile: %v is not in (0, 1]", pol.Percentile)
+	}
+	if pol.Floor < 1 {
+		p.add("policy.floor: %d must be at least 1", pol.Floor)
+	}
+	for i, pr := range pol.Priors {
+		at := fmtIndex("policy.priors", i, pr.Match)
+		if pr.Median < 1 || pr.P99 <= pr.Median {
+			p.add("%s: median %d and p99 %d must satisfy 1 <= median < p99", at, pr.Median, pr.P99)
+		}
+	}
+	if pol.PriorWeight < 0 || pol.KeyMinSamples < 0 {
+		p.add("policy.prior_weight and policy.key_min_samples must not be negative")
+	}
+	if pol.HalfLife.Duration < 0 {
+		p.add("policy.half_life: %v must not be negative", pol.HalfLife.Duration)
+	}
+	if pol.MaxModels < 1 || pol.MaxKeys < 1 {
+		p.add("policy.max_models (%d) and policy.max_keys (%d) must be at least 1", pol.MaxModels, pol.MaxKeys)
+	}
+	if pol.CensoredFactor < 1 {
+		p.add("policy.censored_factor: %v must be at least 1", pol.CensoredFactor)
+	}
+	if !(pol.RoomFraction >= 0 && pol.RoomFraction <= 1) {
+		p.add("policy.room_fraction: %v is not between 0 and 1", pol.RoomFraction)
+	}
+	if pol.Escalation.Factor < 0 {
+		p.add("policy.escalation.factor: %v must not be negative", pol.Escalation.Factor)
+	}
+	if pol.Escalation.TTL.Duration <= 0 {
+		p.add("policy.escalation.ttl: %v must be positive", pol.Escalation.TTL.Duration)
+	}
+	if pol.Escalation.MaxCuts < 0 || pol.Escalation.MaxSessions < 0 {
+		p.add("policy.escalation.max_cuts and max_sessions must not be negative")
 	}
 	seen := map[string]bool{}
 	for i, m := range pol.Models {

@@ -30,6 +30,7 @@ func TestLoadServeMinimalGetsDefaults(t *testing.T) {
 	}
 	// The defaults the issue promises, spelled out once.
 	if got.Listen != "127.0.0.1:8080" || got.Policy.MaxTokensCap != 4096 || got.Policy.ThinkingBudgetCap != 1024 ||
+		got.Policy.Mode != "learned" || got.Policy.Percentile != 0.99 || got.Policy.Floor != 4096 ||
 		got.Fairness.ProtectedFraction != 0.5 || got.Queue.MaxWait.Duration != 60*time.Second ||
 		got.KeysRefresh.Duration != 2*time.Second || got.Windows != DefaultWindows() || got.Accounting.Profile != "seed" {
 		t.Errorf("defaults = %+v", got)
@@ -64,10 +65,17 @@ func TestLoadServeFull(t *testing.T) {
 			{Models: []string{"claude-opus"}, Keys: []string{"alice"}, Upstreams: []string{"west", "east"}},
 			{Upstreams: []string{"east"}},
 		},
-		Policy: Policy{MaxTokensCap: 8192, ThinkingBudgetCap: 2048, Models: []ModelPolicy{
-			{Match: "claude-opus", MaxTokensCap: 16000},
-			{Match: "claude-haiku", ThinkingBudgetCap: 4096},
-		}},
+		Policy: func() Policy {
+			p := DefaultPolicy()
+			p.Mode, p.MaxTokensCap, p.ThinkingBudgetCap = PolicyFixed, 8192, 2048
+			p.Models = []ModelPolicy{
+				{Match: "claude-opus", MaxTokensCap: 16000},
+				{Match: "claude-haiku", ThinkingBudgetCap: 4096},
+			}
+			p.Floor, p.Priors = 2048, []Prior{{Match: "claude-opus", Median: 1000, P99: 16000}}
+			p.Escalation.Factor = 0
+			return p
+		}(),
 		Fairness:    Fairness{ProtectedFraction: 0}, // an explicit 0 is kept, not defaulted
 		Queue:       Queue{MaxWait: Duration{90 * time.Second}},
 		KeysRefresh: Duration{500 * time.Millisecond},
@@ -103,6 +111,11 @@ func TestLoadServeProblems(t *testing.T) {
 		{"serve-route-no-upstreams", Problems{"routes[0].upstreams: at least one upstream is required"}},
 		{"serve-route-empty-model", Problems{"routes[0].models: an empty entry would match every model; leave the list empty instead"}},
 		{"serve-policy-max-tokens-cap", Problems{"policy.max_tokens_cap: 0 must be at least 1"}},
+		{"serve-policy-mode", Problems{`policy.mode: "hard" is not learned or fixed`}},
+		{"serve-policy-percentile", Problems{"policy.percentile: 1.5 is not in (0, 1]"}},
+		{"serve-policy-prior", Problems{"policy.priors[opus]: median 900 and p99 800 must satisfy 1 <= median < p99"}},
+		{"serve-policy-escalation", Problems{"policy.escalation.factor: -1 must not be negative", "policy.escalation.ttl: 0s must be positive"}},
+		{"serve-policy-room", Problems{"policy.censored_factor: 0.5 must be at least 1", "policy.room_fraction: 2 is not between 0 and 1"}},
 		{"serve-policy-thinking-cap", Problems{"policy.thinking_budget_cap: 512 must be at least 1024 (Bedrock's minimum budget)"}},
 		{"serve-policy-model-no-match", Problems{"policy.models[0].match: required"}},
 		{"serve-policy-model-dup", Problems{`policy.models[opus].match: "opus" is used twice`}},

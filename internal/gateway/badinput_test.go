@@ -114,7 +114,7 @@ func TestMissingMaxTokensGetsTheCap(t *testing.T) {
 	if resp.StatusCode != 200 {
 		t.Fatalf("status %d: %s", resp.StatusCode, body)
 	}
-	if got, want := resp.Header.Get(HeaderMaxTokens), "unset->4096"; got != want {
+	if got, want := resp.Header.Get(HeaderMaxTokens), "unset->4096 (fixed)"; got != want {
 		t.Errorf("%s = %q, want %q", HeaderMaxTokens, got, want)
 	}
 }

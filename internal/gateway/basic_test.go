@@ -16,7 +16,7 @@ func TestInvokeClampsAndSettles(t *testing.T) {
 	if resp.StatusCode != 200 {
 		t.Fatalf("status %d: %s", resp.StatusCode, body)
 	}
-	if got, want := resp.Header.Get(HeaderMaxTokens), "32000->4096"; got != want {
+	if got, want := resp.Header.Get(HeaderMaxTokens), "32000->4096 (fixed)"; got != want {
 		t.Errorf("%s = %q, want %q", HeaderMaxTokens, got, want)
 	}
 	if resp.Header.Get(bedrock.HeaderRequestID) == "" {

@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/headroomhq/headroom/internal/admission"
 	"github.com/headroomhq/headroom/internal/bedrock"
 	"github.com/headroomhq/headroom/internal/metrics"
 )
@@ -31,9 +32,14 @@ const (
 
 // Headers Headroom adds to or reads from requests and responses.
 const (
-	// HeaderMaxTokens says what the policy did to max_tokens, "32000->4096",
-	// and to the thinking budget, "32000->4096, thinking 31999->1024".
+	// HeaderMaxTokens says what the policy did to max_tokens and why,
+	// "128000->12288 (learned p99)", "32000->4096 (fixed)", with the thinking
+	// budget when it changed, "32000->4096, thinking 31999->4095 (fixed)";
+	// the reasons are in admission.OutputPolicy.
 	HeaderMaxTokens = "X-Headroom-Max-Tokens"
+	// HeaderSession is Claude Code's session id, which the output policy
+	// keys its memory of recovery turns by.
+	HeaderSession = "X-Claude-Code-Session-Id"
 	// HeaderThrottle says who throttled a 429: "gateway" or "upstream".
 	HeaderThrottle = "X-Headroom-Throttle"
 	// HeaderMaxWait lets a client ask to wait less than the queue's maximum (seconds).
@@ -61,6 +67,9 @@ type Options struct {
 	// foundation ID); config.Policy.Caps. A key's own max output replaces
 	// the first.
 	Caps func(model string) (maxTokens, thinkingBudget int)
+	// Output is the max_tokens policy (config.Policy; `headroom serve`
+	// builds the learned one). nil: the fixed policy of Caps.
+	Output *admission.OutputPolicy
 	// Profile and Burndown turn a request into quota tokens.
 	Profile  bedrock.Profile
 	Burndown bedrock.Burndown
@@ -93,6 +102,7 @@ type Gateway struct {
 	ordered   []*Upstream
 	route     func(model, key string) []string
 	caps      func(model string) (maxTokens, thinkingBudget int)
+	output    *admission.OutputPolicy
 	profile   bedrock.Profile
 	burndown  bedrock.Burndown
 	maxWait   time.Duration
@@ -140,6 +150,9 @@ func New(o Options) (*Gateway, error) {
 	}
 	if g.caps == nil {
 		g.caps = func(string) (int, int) { return 0, 0 }
+	}
+	if g.output = o.Output; g.output == nil {
+		g.output = admission.NewOutputPolicy(admission.OutputSettings{Mode: admission.ModeFixed, Caps: g.caps})
 	}
 	if len(g.burndown) == 0 {
 		g.burndown = bedrock.DefaultBurndown()

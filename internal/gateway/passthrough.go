@@ -46,9 +46,12 @@ type result struct {
 	// started: the answer began (the model ran), so input was consumed.
 	started    bool
 	stopReason string
-	exception  string // a mid-stream exception's name
-	clientGone bool
-	err        error // reading upstream failed mid-answer
+	// lastToolUseID is the id of the answer's last tool_use block, read
+	// only when the answer may have been cut by the policy's cap.
+	lastToolUseID string
+	exception     string // a mid-stream exception's name
+	clientGone    bool
+	err           error // reading upstream failed mid-answer
 }
 
 // maxKeptBody bounds the copy of a non-streaming answer kept for reading

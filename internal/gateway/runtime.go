@@ -54,21 +54,40 @@ func (g *Gateway) runtime(w *responseWriter, r *http.Request, rawModel string, c
 		return err
 	}
 	akey := AdmissionKey(k)
-	maxCap, budgetCap := g.caps(model.Base)
-	cl := admission.Clamp(admission.Policy{MaxTokensCap: maxCap, ThinkingBudgetCap: budgetCap}, akey, req, bedrock.DefaultMaxOutput(model))
+	rate := g.burndown.Rate(model)
+	est := g.estimator.estimate(model.Base, req.InputTokens)
+	set := u.set(model)
+	modelMax := bedrock.DefaultMaxOutput(model)
+	session := r.Header.Get(HeaderSession)
+	dec := g.output.Decide(g.now(), admission.Ask{
+		Model: model.Base, Key: akey, Req: req, ModelMax: modelMax, Session: session,
+		Cost: func(mt int) int64 {
+			return g.profile.Admission(bedrock.Demand{InputTokens: est, MaxTokens: mt}, rate)
+		},
+		Room: u.Admission.Room(g.now(), akey, set),
+	})
+	cl := dec.Clamped
 	if cl.Changed {
 		if body, err = rewrite(body, spans, cl.MaxTokens, cl.ThinkingBudget); err != nil {
 			return err
 		}
-		c.clamp = cl.Header
-		w.Header().Set(HeaderMaxTokens, cl.Header)
 		g.countClamp(k.Name, req, cl)
 	}
+	if cl.Header != "" {
+		c.clamp = cl.Header
+		w.Header().Set(HeaderMaxTokens, cl.Header)
+	}
+	g.m.MaxTokensDecisions.WithLabelValues(k.Name, dec.Reason.Label()).Inc()
+	if dec.Reason.Escalated() {
+		g.m.Escalations.WithLabelValues(k.Name, dec.Reason.Label()).Inc()
+	}
+	asked := modelMax
+	if req.HasMaxTokens {
+		asked = req.MaxTokens
+	}
+	capped := cl.MaxTokens < asked
 
-	rate := g.burndown.Rate(model)
-	est := g.estimator.estimate(model.Base, req.InputTokens)
 	tokens := g.profile.Admission(bedrock.Demand{InputTokens: est, MaxTokens: cl.MaxTokens}, rate)
-	set := u.set(model)
 
 	areq := admission.Request{Key: akey, Set: set, Tokens: tokens, Deadline: g.deadline(r, c.start)}
 	t, err := g.admit(r, u, areq, c)
@@ -100,11 +119,17 @@ func (g *Gateway) runtime(w *responseWriter, r *http.Request, rawModel string, c
 	if c.op.Streaming() {
 		res = passStream(w, resp, ch.adjust)
 	} else {
-		res = passBody(w, resp, c.op.Converse(), cl.Changed)
+		res = passBody(w, resp, c.op.Converse(), capped)
 	}
 	ch.finish(res, c)
-	if cl.Changed && (res.stopReason == "max_tokens" || res.stopReason == "max_tokens_exceeded") {
+	out := admission.Outcome{Model: model.Base, Key: k.Name, Session: session, Known: res.known,
+		Output: res.usage.OutputTokens, Applied: cl.MaxTokens, Asked: asked, StopReason: res.stopReason}
+	if res.lastToolUseID != "" {
+		out.LastToolUse = bedrock.ToolUseKeyString(res.lastToolUseID)
+	}
+	if g.output.Observe(g.now(), out) {
 		g.m.Truncations.WithLabelValues(k.Name).Inc()
+		g.m.CutOutputTokens.WithLabelValues(k.Name).Add(float64(res.usage.OutputTokens))
 	}
 	switch {
 	case res.clientGone:

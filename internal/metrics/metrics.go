@@ -35,7 +35,11 @@ type Metrics struct {
 	UpstreamRetries   *prometheus.CounterVec   // upstream, class
 	Clamps            *prometheus.CounterVec   // key, what: max_tokens, thinking_budget, missing_max_tokens
 	Truncations       *prometheus.CounterVec   // key
-	InFlight          *prometheus.GaugeVec     // upstream
+	// The output policy (admission.OutputPolicy):
+	MaxTokensDecisions *prometheus.CounterVec // key, reason
+	Escalations        *prometheus.CounterVec // key, signal
+	CutOutputTokens    *prometheus.CounterVec // key
+	InFlight           *prometheus.GaugeVec   // upstream
 }
 
 // New creates the collectors and registers them on reg.
@@ -72,7 +76,19 @@ func New(reg prometheus.Registerer) *Metrics {
 		}, []string{"key", "field"}),
 		Truncations: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "headroom_truncations_total",
-			Help: "Clamped requests that stopped at max_tokens: answers the cap cut short, by key.",
+			Help: "Answers the policy's cap cut short: stopped at max_tokens below what the client asked, by key.",
+		}, []string{"key"}),
+		MaxTokensDecisions: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "headroom_max_tokens_decisions_total",
+			Help: "Requests by the reason the output policy gave their max_tokens (learned, floor, asked, room, contention, key_cap, escalated_tool, escalated_recovery, fixed), by key.",
+		}, []string{"key", "reason"}),
+		Escalations: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "headroom_escalations_total",
+			Help: "Calls after a cut given a larger cap, by key and signal (escalated_tool: a tool_result for a cut tool call; escalated_recovery: Claude Code's recovery turn).",
+		}, []string{"key", "signal"}),
+		CutOutputTokens: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "headroom_cut_output_tokens_total",
+			Help: "Output tokens of the answers the policy's cap cut (billed, and wasted when the client cannot use a cut answer), by key.",
 		}, []string{"key"}),
 		InFlight: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "headroom_in_flight_requests",
@@ -80,7 +96,8 @@ func New(reg prometheus.Registerer) *Metrics {
 		}, []string{"upstream"}),
 	}
 	reg.MustRegister(m.Requests, m.QueueWait, m.ReservedTokens, m.SettledTokens,
-		m.UpstreamThrottles, m.UpstreamRetries, m.Clamps, m.Truncations, m.InFlight)
+		m.UpstreamThrottles, m.UpstreamRetries, m.Clamps, m.Truncations, m.InFlight,
+		m.MaxTokensDecisions, m.Escalations, m.CutOutputTokens)
 	return m
 }
 
