@@ -6,7 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-CLAUDE_CODE_VERSION=${CLAUDE_CODE_VERSION:-2.1.197}
+CLAUDE_CODE_VERSION=${CLAUDE_CODE_VERSION:-2.1.332}
 cache=${HEADROOM_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/headroom}
 cc="$cache/claude-code-$CLAUDE_CODE_VERSION"
 if [ -z "${HEADROOM_CLAUDE:-}" ]; then

@@ -86,25 +86,90 @@ func ParseModel(raw string) (Model, error) {
 	return m, nil
 }
 
+// maxOutputs is each model family's own output limit, first match wins
+// (patterns as in MatchModel). Sources are BEDROCK.md's sections.
+var maxOutputs = []struct {
+	match string
+	limit int
+}{
+	// The 5 generations (Opus 5.5, Sonnet 5.5, Haiku 5.5, Fable 5.x, Opus 5,
+	// Sonnet 5): 128K max output, 1M context (section 6, measured with
+	// Claude Code 2.1.332, which asks Opus 5.5 for max_tokens 128,000).
+	{"claude-opus-5", 128000},
+	{"claude-sonnet-5", 128000},
+	{"claude-haiku-5", 128000},
+	{"claude-fable-5", 128000},
+	// Opus 4.6 and 4.7, Sonnet 4.6: 128K (Anthropic's models overview).
+	// Opus 4.8: no published figure in BEDROCK.md; assumed as Opus 4.7's.
+	{"claude-opus-4-8", 128000},
+	{"claude-opus-4-7", 128000},
+	{"claude-opus-4-6", 128000},
+	{"claude-sonnet-4-6", 128000},
+	// Opus 4.5: 64K; Opus 4 and 4.1: 32K (models overview).
+	{"claude-opus-4-5", 64000},
+	{"claude-opus-4", 32000},
+	// Sonnet 4 and 4.5, Haiku 4.5, 3.7 Sonnet: 64K (section 1: 64,000
+	// for Sonnet 4, the seed's figure).
+	{"claude-sonnet-4", 64000},
+	{"claude-haiku-4", 64000},
+	{"claude-3-7", 64000},
+	{"claude-3-5", 8192},
+	{"claude-3", 4096},
+	// Any other Claude: the current generation's common figure.
+	{"claude", 64000},
+}
+
 // DefaultMaxOutput is the model's own output limit, which is what a request
-// reserves when it sets no max_tokens (BEDROCK.md section 1: 64,000 for Sonnet 4).
+// reserves when it sets no max_tokens, and the most a request may ask for.
+// Models that are not Claude get 4,096.
 func DefaultMaxOutput(m Model) int {
-	b := m.Base
-	switch {
-	case strings.Contains(b, "opus-4-6"), strings.Contains(b, "opus-4-7"), strings.Contains(b, "sonnet-4-6"):
-		return 128000
-	case strings.Contains(b, "opus-4-5"):
-		return 64000
-	case strings.Contains(b, "opus-4-1"), strings.Contains(b, "opus-4-2"), strings.Contains(b, "claude-opus-4-"):
-		return 32000
-	case strings.Contains(b, "claude-sonnet-4"), strings.Contains(b, "claude-haiku-4"), strings.Contains(b, "claude-3-7"):
-		return 64000
-	case strings.Contains(b, "claude-3-5"):
-		return 8192
-	case strings.Contains(b, "claude-3"):
-		return 4096
-	case strings.Contains(b, "claude"):
-		return 64000
+	for _, r := range maxOutputs {
+		if MatchModel(m.Base, r.match) {
+			return r.limit
+		}
 	}
 	return 4096
+}
+
+// MatchModel reports whether pattern names the foundation model base: a
+// substring of it, so "claude-sonnet-4" names a group; a pattern ending in
+// '$' names one model whose name ends there, followed only by a date or a
+// version ("claude-opus-5$" matches "anthropic.claude-opus-5" and
+// "anthropic.claude-opus-5-v1:0", not "anthropic.claude-opus-5-5").
+func MatchModel(base, pattern string) bool {
+	pat, exact := strings.CutSuffix(pattern, "$")
+	if !exact {
+		return strings.Contains(base, pat)
+	}
+	for off := 0; ; {
+		i := strings.Index(base[off:], pat)
+		if i < 0 || pat == "" {
+			return false
+		}
+		off += i + len(pat)
+		if nameEnds(base[off:]) {
+			return true
+		}
+		off -= len(pat) - 1
+	}
+}
+
+// nameEnds reports whether rest, what follows a model name in an ID, holds
+// no further part of the name: empty, a version ("-v1", ":0") or a date
+// ("-20250514"), but not a minor version ("-5", ".5") or more letters.
+func nameEnds(rest string) bool {
+	if rest == "" || rest[0] == ':' || strings.HasPrefix(rest, "-v") {
+		return true
+	}
+	if rest[0] != '-' {
+		return false
+	}
+	digits := 0
+	for _, c := range rest[1:] {
+		if c < '0' || c > '9' {
+			break
+		}
+		digits++
+	}
+	return digits == 8
 }

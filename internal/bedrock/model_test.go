@@ -122,6 +122,16 @@ func TestBurndownRate(t *testing.T) {
 		{"anthropic.claude-opus-5-v1", 10},
 		{"anthropic.claude-opus-5-5-v1", 10},
 		{"anthropic.claude-fable-5-1-v1", 10},
+		// The IDs Claude Code 2.1.332 names (its binary's strings).
+		{"us.anthropic.claude-opus-5-5", 10},
+		{"anthropic.claude-sonnet-5-5", 10}, // unconfirmed
+		{"anthropic.claude-haiku-5-5", 10},  // unconfirmed
+		{"anthropic.claude-fable-5-1", 10},
+		{"anthropic.claude-opus-5", 10},
+		{"anthropic.claude-sonnet-5", 10},
+		{"anthropic.claude-opus-4-8", 15},
+		{"anthropic.claude-opus-4-7", 5},
+		{"anthropic.claude-sonnet-4-6", 5},
 		{"anthropic.claude-3-5-sonnet-20241022-v2:0", 1},
 		{"anthropic.claude-3-5-haiku-20241022-v1:0", 1},
 		{"anthropic.claude-3-haiku-20240307-v1:0", 1},
@@ -158,6 +168,15 @@ func TestDefaultMaxOutput(t *testing.T) {
 		{"anthropic.claude-opus-4-1-20250805-v1:0", 32000},
 		{"anthropic.claude-opus-4-5-20251101-v1:0", 64000},
 		{"anthropic.claude-opus-4-6-v1", 128000},
+		{"anthropic.claude-opus-4-7", 128000},
+		{"anthropic.claude-opus-4-8", 128000},
+		{"anthropic.claude-sonnet-4-6", 128000},
+		{"anthropic.claude-opus-5-5", 128000}, // Claude Code 2.1.332 asks for 128,000
+		{"anthropic.claude-sonnet-5-5", 128000},
+		{"anthropic.claude-haiku-5-5", 128000},
+		{"anthropic.claude-fable-5-1", 128000},
+		{"anthropic.claude-opus-5", 128000},
+		{"anthropic.claude-sonnet-5", 128000},
 		{"anthropic.claude-3-5-sonnet-20241022-v2:0", 8192},
 		{"anthropic.claude-3-haiku-20240307-v1:0", 4096},
 		{"amazon.nova-pro-v1:0", 4096},
@@ -165,6 +184,31 @@ func TestDefaultMaxOutput(t *testing.T) {
 	for _, tt := range tests {
 		if got := DefaultMaxOutput(Model{Base: tt.base}); got != tt.want {
 			t.Errorf("DefaultMaxOutput(%s) = %d, want %d", tt.base, got, tt.want)
+		}
+	}
+}
+
+func TestMatchModel(t *testing.T) {
+	tests := []struct {
+		base, pattern string
+		want          bool
+	}{
+		{"anthropic.claude-opus-5-5", "claude-opus-5", true}, // a substring names a group
+		{"anthropic.claude-opus-5", "claude-opus-5$", true},
+		{"anthropic.claude-opus-5-v1:0", "claude-opus-5$", true},
+		{"anthropic.claude-opus-5:0", "claude-opus-5$", true},
+		{"anthropic.claude-opus-5-5", "claude-opus-5$", false},
+		{"anthropic.claude-opus-5.5", "claude-opus-5$", false},
+		{"anthropic.claude-opus-5-5-v1", "claude-opus-5$", false},
+		{"anthropic.claude-sonnet-4-20250514-v1:0", "claude-sonnet-4$", true},
+		{"anthropic.claude-sonnet-4-5-20250929-v1:0", "claude-sonnet-4$", false},
+		{"anthropic.claude-opus-5-5", "claude-opus-5-5$", true},
+		{"anthropic.claude-opus-5x", "claude-opus-5$", false},
+		{"anthropic.claude-opus-5", "$", false},
+	}
+	for _, tt := range tests {
+		if got := MatchModel(tt.base, tt.pattern); got != tt.want {
+			t.Errorf("MatchModel(%q, %q) = %v, want %v", tt.base, tt.pattern, got, tt.want)
 		}
 	}
 }

@@ -2,7 +2,6 @@ package bedrock
 
 import (
 	"slices"
-	"strings"
 )
 
 // Inference says which quota family a call belongs to: Bedrock meters
@@ -22,8 +21,9 @@ type Scope struct {
 	// Regions the bucket covers; empty means every region.
 	Regions []string `yaml:"regions,omitempty" json:"regions,omitempty"`
 	// Models are substrings of the foundation model ID (Model.Base), so one
-	// entry can name a model group such as "claude-sonnet-4"; empty means
-	// every model.
+	// entry can name a model group such as "claude-sonnet-4", or with a
+	// trailing '$' one model ("claude-opus-5$", not Opus 5.5; see
+	// MatchModel); empty means every model.
 	Models []string `yaml:"models,omitempty" json:"models,omitempty"`
 	// Inference limits the bucket to on-demand or cross-region calls.
 	Inference Inference `yaml:"inference,omitempty" json:"inference,omitempty"`
@@ -48,7 +48,7 @@ func (s Scope) Matches(region string, m Model) bool {
 		return true
 	}
 	for _, pat := range s.Models {
-		if strings.Contains(m.Base, pat) {
+		if MatchModel(m.Base, pat) {
 			return true
 		}
 	}

@@ -280,6 +280,15 @@ var modelDisplayNames = map[string]string{
 	"claude-3-7-sonnet":    "Anthropic Claude 3.7 Sonnet V1",
 	"claude-sonnet-4-6":    "Anthropic Claude Sonnet 4.6",
 	"claude-sonnet-4-5":    "Anthropic Claude Sonnet 4.5",
+	"claude-opus-4-6":      "Anthropic Claude Opus 4.6",
+	"claude-opus-4-7":      "Anthropic Claude Opus 4.7",
+	"claude-opus-4-8":      "Anthropic Claude Opus 4.8",
+	"claude-opus-5$":       "Anthropic Claude Opus 5",
+	"claude-sonnet-5$":     "Anthropic Claude Sonnet 5",
+	"claude-fable-5-1":     "Anthropic Claude Fable 5.1",
+	"claude-opus-5-5":      "Anthropic Claude Opus 5.5",
+	"claude-sonnet-5-5":    "Anthropic Claude Sonnet 5.5",
+	"claude-haiku-5-5":     "Anthropic Claude Haiku 5.5",
 }
 
 // quotaName names a bucket the way AWS names quotas, e.g. "Cross-region

@@ -92,8 +92,8 @@ func TestServiceQuotasList(t *testing.T) {
 	_, client := sqServer(t, "")
 	// The region comes from the SigV4 credential scope.
 	got := rows(listAll(t, client("us-west-2", ""), false, 3))
-	if len(got) != 12 {
-		t.Fatalf("ListServiceQuotas returned %d quotas, want the 12 buckets of us-west-2: %v", len(got), got)
+	if len(got) != 22 {
+		t.Fatalf("ListServiceQuotas returned %d quotas, want the 22 buckets of us-west-2: %v", len(got), got)
 	}
 	want := []sqRow{
 		{"L-59759B4A", "Cross-region model inference tokens per minute for Anthropic Claude Sonnet 4 V1", 200000, "arn:aws:servicequotas:us-west-2:123456789012:bedrock/L-59759B4A"},
@@ -104,6 +104,10 @@ func TestServiceQuotasList(t *testing.T) {
 	}
 	if got[8].Code != "L-58BE175A" || got[9].Code != "L-6120CF2D" {
 		t.Errorf("Haiku 4.5 codes = %s, %s; want L-58BE175A, L-6120CF2D", got[8].Code, got[9].Code)
+	}
+	// A one-model pattern ("claude-opus-5$") shows as the model's name.
+	if want := "Cross-region model inference tokens per minute for Anthropic Claude Opus 5"; got[16].Name != want || got[16].Value != 15_000_000 {
+		t.Errorf("Opus 5 quota = %+v, want %q of 15,000,000", got[16], want)
 	}
 	// Codes are unique and stable, and defaults equal applied values
 	// without a scenario.

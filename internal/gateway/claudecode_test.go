@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/headroomhq/headroom/internal/bedrock"
 	"github.com/headroomhq/headroom/internal/claudecodetest"
 	"github.com/headroomhq/headroom/internal/config"
 	"github.com/headroomhq/headroom/internal/keys"
@@ -42,13 +43,17 @@ func runTwo(ctx context.Context, t *testing.T, claude, base string, secrets [2]s
 func TestClaudeCodeTwoAtOnce(t *testing.T) {
 	t.Parallel()
 	claude := claudecodetest.Binary(t)
-	// A Claude Code call reserves its ~21,000 input tokens + 4,096 × 5
-	// (the seed profile, after the gateway's cap; the emulator's own
-	// accounting sees the rewritten max_tokens too): one fits in 70,000,
-	// two do not.
+	// Claude Code 2.1.332 calls Opus 5.5 (burndown 10). A call reserves
+	// its ~12,000 input tokens + 4,096 × 10 (the seed profile, after the
+	// gateway's cap; the emulator's own accounting sees the rewritten
+	// max_tokens too): one fits in 70,000, two do not.
+	scope := bedrock.Scope{Models: []string{"claude-opus-5-5"}, Inference: bedrock.InferenceCrossRegion}
 	h := newHarness(t, harnessOpts{
-		buckets: testBuckets(70_000, 100_000_000),
-		keys:    []keys.Key{{Name: "ann", Weight: 1}, {Name: "ben", Weight: 1}},
+		buckets: []config.Bucket{
+			{Name: "opus-5-5-tpm", Kind: config.KindTPM, Limit: 70_000, Scope: scope},
+			{Name: "opus-5-5-tpd", Kind: config.KindTPD, Limit: 100_000_000, Scope: scope},
+		},
+		keys: []keys.Key{{Name: "ann", Weight: 1}, {Name: "ben", Weight: 1}},
 		emu: func(c *config.Emulator) {
 			c.Generation.OutputTokens = config.Distribution{Distribution: config.DistFixed, Mean: 40, Min: 1, Max: 100}
 			c.Generation.TimeToFirstToken = config.Duration{Duration: 2 * time.Second}
@@ -58,8 +63,8 @@ func TestClaudeCodeTwoAtOnce(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 
-	// Straight at the emulator, Claude Code's own max_tokens (32,000)
-	// reserves even more: the second call is throttled.
+	// Straight at the emulator, Claude Code's own max_tokens (128,000)
+	// reserves far more: the calls are throttled.
 	start := time.Now()
 	direct := runTwo(ctx, t, claude, h.emuURL, [2]string{"emulator", "emulator"})
 	t.Logf("direct: %v", time.Since(start))
