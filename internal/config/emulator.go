@@ -3,6 +3,7 @@ package config
 import (
 	_ "embed"
 	"net"
+	"path"
 	"regexp"
 	"slices"
 )
@@ -82,6 +83,24 @@ type Generation struct {
 	TokensPerSecond float64 `yaml:"tokens_per_second"`
 	// ChunkTokens is the number of tokens per streamed delta; at least 1.
 	ChunkTokens int `yaml:"chunk_tokens"`
+	// ToolUse scripts a tool call, so that an agent runs a real tool loop
+	// against the emulator; off while its Name is empty.
+	ToolUse ToolUse `yaml:"tool_use"`
+}
+
+// ToolUse scripts a tool call: offered the tool Name, the emulator answers
+// with one call whose input is {"file_path": FilePath, "content": "<InputTokens
+// words>"}, retries it when the client returns an error, and ends the turn
+// after a successful result. (Its config names are relied on by tests outside
+// the project: keep them.)
+type ToolUse struct {
+	// Name is the tool to call, as the request's tools name it ("" = off).
+	Name string `yaml:"name"`
+	// InputTokens is the size of the call's input, one token per word; at
+	// least 1.
+	InputTokens int `yaml:"input_tokens"`
+	// FilePath is the input's file_path; absolute.
+	FilePath string `yaml:"file_path"`
 }
 
 // Distribution is a distribution of token counts.
@@ -233,7 +252,21 @@ func (g Generation) validate(p *Problems) {
 	if g.ChunkTokens < 1 {
 		p.add("generation.chunk_tokens: %d must be at least 1", g.ChunkTokens)
 	}
+	if t := g.ToolUse; t.Name != "" {
+		if !toolName.MatchString(t.Name) {
+			p.add("generation.tool_use.name: %q is not a tool name (1 to 64 of a-z, A-Z, 0-9, _ and -)", t.Name)
+		}
+		if t.InputTokens < 1 {
+			p.add("generation.tool_use.input_tokens: %d must be at least 1", t.InputTokens)
+		}
+		if !path.IsAbs(t.FilePath) {
+			p.add("generation.tool_use.file_path: %q is not an absolute path", t.FilePath)
+		}
+	}
 }
+
+// toolName is the form of a tool name in the Anthropic Messages API.
+var toolName = regexp.MustCompile(`^[a-zA-Z0-9_-]{1,64}$`)
 
 func (f Faults) validate(p *Problems) {
 	for _, r := range []struct {

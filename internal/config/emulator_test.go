@@ -74,6 +74,7 @@ func TestParseEmulatorGood(t *testing.T) {
 	wantGen.OutputTokens = Distribution{Distribution: DistUniform, Min: 10, Mean: 20, Max: 30}
 	wantGen.TimeToFirstToken = Duration{250 * time.Millisecond}
 	wantGen.TokensPerSecond = 50
+	wantGen.ToolUse = ToolUse{Name: "Write", InputTokens: 6000, FilePath: "/tmp/out.txt"}
 	if d := cmp.Diff(wantGen, gotGen); d != "" {
 		t.Errorf("generation: settings left out keep their defaults (-want +got):\n%s", d)
 	}
@@ -110,6 +111,9 @@ func TestParseEmulatorBad(t *testing.T) {
 		{"emulator-bad-input-scale.yaml", "generation.input_token_scale"},
 		{"emulator-bad-pace.yaml", "generation.tokens_per_second"},
 		{"emulator-bad-chunk.yaml", "generation.chunk_tokens"},
+		{"emulator-bad-tool-name.yaml", "generation.tool_use.name"},
+		{"emulator-bad-tool-tokens.yaml", "generation.tool_use.input_tokens"},
+		{"emulator-bad-tool-path.yaml", "generation.tool_use.file_path"},
 		{"emulator-bad-fault-rate.yaml", "faults.unavailable_rate"},
 		{"emulator-bad-slow-latency.yaml", "faults.slow_latency"},
 	}

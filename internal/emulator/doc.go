@@ -6,7 +6,8 @@
 // every matching bucket, adjust while output streams, settle at the end, and
 // throttle with Bedrock's exact 429s. Several regions, each with its own
 // buckets, are served from one process; scenarios and fault injection
-// reproduce the situations of the user story.
+// reproduce the situations of the user story. A scripted tool call
+// (generation.tool_use, toolscript.go) lets a real agent run its tool loop.
 //
 // Account holds the quota state and can be driven without HTTP, with time as
 // a parameter, by a discrete-event simulator. Server is an http.Handler, so

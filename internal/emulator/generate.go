@@ -30,6 +30,7 @@ type block struct {
 	kind   blockKind
 	tokens int       // output tokens generated in the block
 	tool   *toolCall // the call of a blockToolUse
+	text   []string  // a scripted text's words (else generated ones)
 }
 
 // toolCall is a tool_use block's call: its input is
@@ -59,6 +60,9 @@ func (a answer) content(i int) content {
 		c.words = newWords(a.seed^0x7468696e6b, nil)
 	case blockText:
 		c.words = newWords(a.seed, openingWords)
+		if b.text != nil {
+			c.words = newWords(a.seed, b.text)
+		}
 	case blockToolUse:
 		c.words = newWords(a.seed^0x746f6f6c, nil)
 	}
@@ -115,10 +119,35 @@ var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
 // plan decides the answer to a request with body, the thinking settings of
 // req and the effective maxTokens. want >= 0 overrides the configured length
-// distribution (the x-headroom-emulator-output-tokens header).
-func plan(g config.Generation, body []byte, req bedrock.Request, maxTokens, want int) answer {
+// distribution (the x-headroom-emulator-output-tokens header). t is what the
+// tool script makes of the request, and toolSize the size of a scripted
+// call's input.
+func plan(g config.Generation, body []byte, req bedrock.Request, maxTokens, want int, t turn, toolSize int) answer {
 	seed := g.Seed ^ uint64(crc32.Checksum(body, castagnoli))<<16 ^ uint64(len(body))
 	rng := prng(seed)
+	switch t {
+	case turnCall:
+		a := answer{stop: "tool_use", seed: rng.next()}
+		n := toolSize
+		if n > maxTokens {
+			n, a.stop = maxTokens, "max_tokens"
+		}
+		call := &toolCall{id: string(appendID(nil, "toolu_bdrk_", a.seed^0x6964)), name: g.ToolUse.Name, filePath: g.ToolUse.FilePath, size: toolSize}
+		a.blocks = []block{{kind: blockToolUse, tokens: n, tool: call}}
+		return a
+	case turnDone, turnGiveUp:
+		a := answer{stop: "end_turn", seed: rng.next()}
+		text := toolDoneWords
+		if t == turnGiveUp {
+			text = toolGiveUpWords
+		}
+		n := len(text)
+		if n > maxTokens {
+			n, a.stop = maxTokens, "max_tokens"
+		}
+		a.blocks = []block{{kind: blockText, tokens: n, text: text}}
+		return a
+	}
 	if want < 0 {
 		want = drawLength(g.OutputTokens, &rng)
 	}

@@ -53,13 +53,18 @@ func (s *Server) serveModel(w http.ResponseWriter, r *http.Request, c call) erro
 	if err != nil {
 		return err
 	}
-	want := -1
-	if v := r.Header.Get(HeaderOutputTokens); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 0 {
-			return bedrock.Errorf(bedrock.ValidationException, "%s: %q is not a number of tokens", HeaderOutputTokens, v)
+	want, err := headerTokens(r, HeaderOutputTokens, -1)
+	if err != nil {
+		return err
+	}
+	t, toolSize := turnFree, 0
+	if tu := s.applied.Generation.ToolUse; tu.Name != "" {
+		if toolSize, err = headerTokens(r, HeaderToolInputTokens, tu.InputTokens); err != nil {
+			return err
 		}
-		want = n
+		if t, err = scriptTurn(c.body, tu.Name); err != nil {
+			return err
+		}
 	}
 
 	faults := s.faults.next(r.Header.Get(HeaderFault))
@@ -91,7 +96,7 @@ func (s *Server) serveModel(w http.ResponseWriter, r *http.Request, c call) erro
 		}
 	}()
 
-	a := plan(s.applied.Generation, c.body, req, maxTokens, want)
+	a := plan(s.applied.Generation, c.body, req, maxTokens, want, t, toolSize)
 	if faults.slow {
 		if err := sleep(r.Context(), s.applied.Faults.SlowLatency.Duration); err != nil {
 			return nil // the client is gone; it is charged its input
@@ -115,6 +120,20 @@ func (s *Server) serveModel(w http.ResponseWriter, r *http.Request, c call) erro
 		s.writeInvoke(w, c, a, usage)
 	}
 	return nil
+}
+
+// headerTokens reads a number of tokens from header name of r, def when the
+// header is absent.
+func headerTokens(r *http.Request, name string, def int) (int, error) {
+	v := r.Header.Get(name)
+	if v == "" {
+		return def, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 0 {
+		return 0, bedrock.Errorf(bedrock.ValidationException, "%s: %q is not a number of tokens", name, v)
+	}
+	return n, nil
 }
 
 // readRequest reads the admission fields and the effective max_tokens.
@@ -225,7 +244,7 @@ var contentTypeJSON = []string{"application/json"}
 func (s *Server) writeInvoke(w http.ResponseWriter, c call, a answer, u bedrock.Usage) {
 	b := make([]byte, 0, 512+12*a.output())
 	b = append(b, `{"id":"`...)
-	b = appendMessageID(b, a.seed)
+	b = appendID(b, "msg_bdrk_", a.seed)
 	b = append(b, `","type":"message","role":"assistant","model":"`...)
 	b = appendJSONText(b, modelName(c.model))
 	b = append(b, `","content":[`...)
@@ -318,9 +337,11 @@ func (s *Server) writeConverse(w http.ResponseWriter, c call, a answer, u bedroc
 // clients send back unread by the emulator.
 const thinkingSignature = "aGVhZHJvb20gZW11bGF0ZSB0aGlua2luZyBzaWduYXR1cmU="
 
-func appendMessageID(b []byte, seed uint64) []byte {
+// appendID appends an id as Bedrock's Anthropic models make them (msg_bdrk_...,
+// toolu_bdrk_...): prefix and 24 letters and digits drawn from seed.
+func appendID(b []byte, prefix string, seed uint64) []byte {
 	const digits = "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
-	b = append(b, "msg_bdrk_"...)
+	b = append(b, prefix...)
 	rng := prng(seed)
 	for range 24 {
 		b = append(b, digits[rng.next()%uint64(len(digits))])

@@ -121,7 +121,7 @@ type invokeEvents struct{}
 
 func (invokeEvents) messageStart(b []byte, c call, a answer, u bedrock.Usage) eventstream.Message {
 	b = append(b, `{"type":"message_start","message":{"id":"`...)
-	b = appendMessageID(b, a.seed)
+	b = appendID(b, "msg_bdrk_", a.seed)
 	b = append(b, `","type":"message","role":"assistant","model":"`...)
 	b = appendJSONText(b, modelName(c.model))
 	b = append(b, `","content":[],"stop_reason":null,"stop_sequence":null,"usage":`...)

@@ -1,0 +1,383 @@
+package emulator
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/headroomhq/headroom/internal/bedrock/eventstream"
+	"github.com/headroomhq/headroom/internal/config"
+)
+
+// toolPath needs JSON escaping, so that the tests see it escaped once in an
+// input and twice in a partial_json string.
+const toolPath = `/tmp/a "quoted" dir/out.txt`
+
+func toolConfig(inputTokens int) config.Emulator {
+	cfg := oneRegion(tpm(100_000_000))
+	cfg.Generation.ToolUse = config.ToolUse{Name: "Write", InputTokens: inputTokens, FilePath: toolPath}
+	return cfg
+}
+
+// toolConversation builds an Anthropic body offering tools whose messages
+// are a user prompt and then, for each result, the assistant's call (with
+// id "call-N", name calls[N]) and the user's tool_result for it.
+func toolConversation(maxTokens int, tools []string, calls []string, isError []bool) []byte {
+	msgs := []any{map[string]any{"role": "user", "content": "write the file"}}
+	for i, name := range calls {
+		id := fmt.Sprintf("call-%d", i)
+		msgs = append(msgs,
+			map[string]any{"role": "assistant", "content": []any{
+				map[string]any{"type": "text", "text": "Writing."},
+				map[string]any{"type": "tool_use", "id": id, "name": name, "input": map[string]any{}}}},
+			map[string]any{"role": "user", "content": []any{
+				map[string]any{"type": "tool_result", "tool_use_id": id, "is_error": isError[i], "content": "result"}}})
+	}
+	var ts []any
+	for _, n := range tools {
+		ts = append(ts, map[string]any{"name": n, "input_schema": map[string]any{"type": "object"}})
+	}
+	b, _ := json.Marshal(map[string]any{"anthropic_version": "bedrock-2023-05-31", "max_tokens": maxTokens, "tools": ts, "messages": msgs})
+	return b
+}
+
+func TestScriptTurn(t *testing.T) {
+	write := []string{"Read", "Write"}
+	errs := func(n int, last bool) []bool {
+		e := make([]bool, n)
+		for i := range e {
+			e[i] = true
+		}
+		e[n-1] = last
+		return e
+	}
+	rep := func(n int) []string { return strings.Split(strings.Repeat("Write,", n)[:6*n-1], ",") }
+	tests := []struct {
+		name string
+		body []byte
+		want turn
+	}{
+		{"not offered", toolConversation(10, []string{"Read"}, nil, nil), turnFree},
+		{"no tools", invokeBody(10, "hi"), turnFree},
+		{"offered", toolConversation(10, write, nil, nil), turnCall},
+		{"success", toolConversation(10, write, rep(1), []bool{false}), turnDone},
+		{"success after two errors", toolConversation(10, write, rep(3), errs(3, false)), turnDone},
+		{"1st error: retry", toolConversation(10, write, rep(1), []bool{true}), turnCall},
+		{"3rd error: retry", toolConversation(10, write, rep(3), errs(3, true)), turnCall},
+		{"4th error: give up", toolConversation(10, write, rep(4), errs(4, true)), turnGiveUp},
+		{"an old success does not reset the count", toolConversation(10, write, rep(5), []bool{false, true, true, true, true}), turnGiveUp},
+		{"a success between errors does", toolConversation(10, write, rep(5), []bool{true, true, false, true, true}), turnCall},
+		{"result of another tool", toolConversation(10, write, []string{"Read"}, []bool{false}), turnFree},
+		{"converse offered", []byte(`{"toolConfig":{"tools":[{"toolSpec":{"name":"Write"}}]},"messages":[{"role":"user","content":[{"text":"go"}]}]}`), turnCall},
+		{"converse error", []byte(`{"toolConfig":{"tools":[{"toolSpec":{"name":"Write"}}]},"messages":[{"role":"user","content":[{"text":"go"}]},
+			{"role":"assistant","content":[{"toolUse":{"toolUseId":"a","name":"Write","input":{}}}]},
+			{"role":"user","content":[{"toolResult":{"toolUseId":"a","status":"error","content":[{"text":"bad"}]}}]}]}`), turnCall},
+		{"converse success", []byte(`{"toolConfig":{"tools":[{"toolSpec":{"name":"Write"}}]},"messages":[{"role":"user","content":[{"text":"go"}]},
+			{"role":"assistant","content":[{"toolUse":{"toolUseId":"a","name":"Write","input":{}}}]},
+			{"role":"user","content":[{"toolResult":{"toolUseId":"a","content":[{"text":"ok"}]}}]}]}`), turnDone},
+	}
+	for _, tt := range tests {
+		got, err := scriptTurn(tt.body, "Write")
+		if err != nil || got != tt.want {
+			t.Errorf("%s: got %v, %v; want %v", tt.name, got, err, tt.want)
+		}
+	}
+	if _, err := scriptTurn([]byte(`{"messages":[{"content":7}]}`), "Write"); err == nil {
+		t.Error("a malformed body: no error")
+	}
+}
+
+// toolAnswer is the part of an InvokeModel answer the tool tests read.
+type toolAnswer struct {
+	Content    []toolAnswerBlock `json:"content"`
+	StopReason string            `json:"stop_reason"`
+	Usage      struct {
+		OutputTokens int `json:"output_tokens"`
+	} `json:"usage"`
+}
+
+type toolAnswerBlock struct {
+	Type  string          `json:"type"`
+	ID    string          `json:"id"`
+	Name  string          `json:"name"`
+	Input json.RawMessage `json:"input"`
+	Text  string          `json:"text"`
+}
+
+// toolCallSeen is a tool call as a client assembles it from either kind of answer.
+type toolCallSeen struct {
+	ID, Name, Input, Stop string
+	Output                int
+}
+
+func invokeTool(t *testing.T, url string, body []byte, headers ...string) (toolAnswer, toolCallSeen) {
+	t.Helper()
+	resp := post(t, url+"/model/"+sonnet4+"/invoke", body, headers...)
+	defer resp.Body.Close()
+	data, _ := io.ReadAll(resp.Body)
+	var a toolAnswer
+	if resp.StatusCode != http.StatusOK || json.Unmarshal(data, &a) != nil || len(a.Content) != 1 {
+		t.Fatalf("status %d: %s", resp.StatusCode, data)
+	}
+	c := a.Content[0]
+	return a, toolCallSeen{c.ID, c.Name, string(c.Input), a.StopReason, a.Usage.OutputTokens}
+}
+
+// streamTool streams body and assembles the tool call from its events.
+func streamTool(t *testing.T, url string, body []byte, headers ...string) toolCallSeen {
+	t.Helper()
+	resp := post(t, url+"/model/"+sonnet4+"/invoke-with-response-stream", body, headers...)
+	defer resp.Body.Close()
+	var c toolCallSeen
+	var input strings.Builder
+	for _, e := range anthropicEvents(t, decodeStream(t, resp.Body)) {
+		switch e["type"] {
+		case "content_block_start":
+			b := e["content_block"].(map[string]any)
+			if b["type"] != "tool_use" {
+				t.Fatalf("block %v, want a tool_use", b)
+			}
+			c.ID, c.Name = b["id"].(string), b["name"].(string)
+		case "content_block_delta":
+			d := e["delta"].(map[string]any)
+			if d["type"] != "input_json_delta" {
+				t.Fatalf("delta %v, want input_json_delta", d)
+			}
+			input.WriteString(d["partial_json"].(string))
+		case "message_delta":
+			c.Stop = e["delta"].(map[string]any)["stop_reason"].(string)
+			c.Output = int(e["usage"].(map[string]any)["output_tokens"].(float64))
+		}
+	}
+	c.Input = input.String()
+	return c
+}
+
+// writeInput decodes a Write call's input.
+func writeInput(t *testing.T, input string) (path string, words int) {
+	t.Helper()
+	var in struct {
+		FilePath string `json:"file_path"`
+		Content  *string
+	}
+	if err := json.Unmarshal([]byte(input), &in); err != nil || in.Content == nil {
+		t.Fatalf("input %.200q: %v", input, err)
+	}
+	return in.FilePath, len(strings.Fields(*in.Content))
+}
+
+// TestToolUseCall: a whole call, streamed and not, and its size from the
+// config or the header.
+func TestToolUseCall(t *testing.T) {
+	ts := newTestServer(t, toolConfig(300))
+	body := toolConversation(1000, []string{"Write"}, nil, nil)
+	for _, tt := range []struct {
+		name    string
+		headers []string
+		words   int
+	}{
+		{"configured size", nil, 300},
+		{"header overrides", []string{HeaderToolInputTokens, "7"}, 7},
+	} {
+		_, whole := invokeTool(t, ts.url, body, tt.headers...)
+		streamed := streamTool(t, ts.url, body, tt.headers...)
+		if d := cmp.Diff(whole, streamed); d != "" {
+			t.Errorf("%s: non-streamed and streamed calls differ (-whole +streamed):\n%s", tt.name, d)
+		}
+		if !strings.HasPrefix(whole.ID, "toolu_bdrk_") || whole.Name != "Write" || whole.Stop != "tool_use" || whole.Output != tt.words {
+			t.Errorf("%s: got %+v, want a Write call of %d tokens", tt.name, whole, tt.words)
+		}
+		if path, words := writeInput(t, streamed.Input); path != toolPath || words != tt.words {
+			t.Errorf("%s: input writes %d words to %q, want %d to %q", tt.name, words, path, tt.words, toolPath)
+		}
+	}
+	resp := post(t, ts.url+"/model/"+sonnet4+"/invoke", body, HeaderToolInputTokens, "many")
+	if got := readError(t, resp); got.Status != http.StatusBadRequest || !strings.Contains(got.Message, HeaderToolInputTokens) {
+		t.Errorf("bad header: got %+v, want a 400 naming it", got)
+	}
+}
+
+// TestToolUseCut: max_tokens cuts the call mid-JSON, as Bedrock does: the
+// streamed input does not parse and the stop reason is max_tokens.
+func TestToolUseCut(t *testing.T) {
+	ts := newTestServer(t, toolConfig(6000))
+	body := toolConversation(40, []string{"Write"}, nil, nil)
+	streamed := streamTool(t, ts.url, body)
+	if streamed.Stop != "max_tokens" || streamed.Output != 40 {
+		t.Errorf("streamed: stop %q after %d tokens, want max_tokens after 40", streamed.Stop, streamed.Output)
+	}
+	if json.Valid([]byte(streamed.Input)) {
+		t.Errorf("the cut input parses: %q", streamed.Input)
+	}
+	if want := `{"file_path":"/tmp/a \"quoted\" dir/out.txt","content":"`; !strings.HasPrefix(streamed.Input, want) {
+		t.Errorf("input %.100q does not start with %q", streamed.Input, want)
+	}
+	// The non-streaming answer closes the input where the stream was cut.
+	_, whole := invokeTool(t, ts.url, body)
+	if whole.Stop != "max_tokens" || whole.Output != 40 || whole.Input != streamed.Input+`"}` || whole.ID != streamed.ID {
+		t.Errorf("non-streamed %+v, streamed %+v", whole, streamed)
+	}
+	if _, words := writeInput(t, whole.Input); words != 40 {
+		t.Errorf("%d words, want 40", words)
+	}
+}
+
+// TestToolUseLoop drives the script as an agent does, with the emulator's
+// own calls sent back: error results get the call again with a new id, three
+// times, then a text that gives up; a success ends the turn.
+func TestToolUseLoop(t *testing.T) {
+	ts := newTestServer(t, toolConfig(50))
+	for _, stream := range []bool{false, true} {
+		for _, failures := range []int{0, 2, 4, 9} {
+			name := fmt.Sprintf("stream=%v, %d failures", stream, failures)
+			msgs := []any{map[string]any{"role": "user", "content": "write the file"}}
+			ids := map[string]bool{}
+			var calls int
+			var final toolAnswer
+			for step := 0; ; step++ {
+				body, _ := json.Marshal(map[string]any{"anthropic_version": "bedrock-2023-05-31", "max_tokens": 1000,
+					"tools": []any{map[string]any{"name": "Write"}, map[string]any{"name": "Bash"}}, "messages": msgs})
+				var a toolAnswer
+				if stream {
+					a = streamToolOrText(t, ts.url, body)
+				} else {
+					a, _ = invokeToolOrText(t, ts.url, body)
+				}
+				if a.StopReason != "tool_use" {
+					final = a
+					break
+				}
+				call := a.Content[0]
+				if ids[call.ID] {
+					t.Fatalf("%s: id %s used twice", name, call.ID)
+				}
+				ids[call.ID] = true
+				calls++
+				if calls > 10 {
+					t.Fatalf("%s: the script does not stop", name)
+				}
+				msgs = append(msgs,
+					map[string]any{"role": "assistant", "content": []any{map[string]any{"type": "tool_use", "id": call.ID, "name": call.Name, "input": call.Input}}},
+					map[string]any{"role": "user", "content": []any{map[string]any{"type": "tool_result", "tool_use_id": call.ID, "is_error": calls <= failures}}})
+			}
+			wantCalls, wantText := failures+1, toolDoneWords
+			if failures > maxToolRetries {
+				wantCalls, wantText = maxToolRetries+1, toolGiveUpWords
+			}
+			if calls != wantCalls || final.StopReason != "end_turn" || len(final.Content) != 1 || final.Content[0].Text != strings.Join(wantText, " ") {
+				t.Errorf("%s: %d calls, then %+v; want %d calls, then %q", name, calls, final, wantCalls, strings.Join(wantText, " "))
+			}
+		}
+	}
+}
+
+// invokeToolOrText is a non-streaming answer of any blocks.
+func invokeToolOrText(t *testing.T, url string, body []byte) (toolAnswer, *http.Response) {
+	t.Helper()
+	resp := post(t, url+"/model/"+sonnet4+"/invoke", body)
+	defer resp.Body.Close()
+	data, _ := io.ReadAll(resp.Body)
+	var a toolAnswer
+	if resp.StatusCode != http.StatusOK || json.Unmarshal(data, &a) != nil {
+		t.Fatalf("status %d: %s", resp.StatusCode, data)
+	}
+	return a, resp
+}
+
+// streamToolOrText assembles a streamed answer of any blocks.
+func streamToolOrText(t *testing.T, url string, body []byte) toolAnswer {
+	t.Helper()
+	resp := post(t, url+"/model/"+sonnet4+"/invoke-with-response-stream", body)
+	defer resp.Body.Close()
+	var a toolAnswer
+	var input strings.Builder
+	for _, e := range anthropicEvents(t, decodeStream(t, resp.Body)) {
+		switch e["type"] {
+		case "content_block_start":
+			b := e["content_block"].(map[string]any)
+			id, _ := b["id"].(string)
+			name, _ := b["name"].(string)
+			a.Content = append(a.Content, toolAnswerBlock{Type: b["type"].(string), ID: id, Name: name})
+		case "content_block_delta":
+			d := e["delta"].(map[string]any)
+			last := &a.Content[len(a.Content)-1]
+			if s, ok := d["partial_json"].(string); ok {
+				input.WriteString(s)
+			}
+			if s, ok := d["text"].(string); ok {
+				last.Text += s
+			}
+		case "content_block_stop":
+			if last := &a.Content[len(a.Content)-1]; last.Type == "tool_use" {
+				last.Input = json.RawMessage(input.String())
+			}
+		case "message_delta":
+			a.StopReason = e["delta"].(map[string]any)["stop_reason"].(string)
+			a.Usage.OutputTokens = int(e["usage"].(map[string]any)["output_tokens"].(float64))
+		}
+	}
+	return a
+}
+
+// TestToolUseConverse: Converse renders the call as toolUse, streamed
+// (contentBlockStart, then toolUse input deltas) and not.
+func TestToolUseConverse(t *testing.T) {
+	ts := newTestServer(t, toolConfig(30))
+	body := []byte(`{"inferenceConfig":{"maxTokens":1000},"toolConfig":{"tools":[{"toolSpec":{"name":"Write","inputSchema":{"json":{}}}}]},"messages":[{"role":"user","content":[{"text":"go"}]}]}`)
+	resp := post(t, ts.url+"/model/"+sonnet4+"/converse", body)
+	data, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	var whole struct {
+		Output struct {
+			Message struct {
+				Content []struct {
+					ToolUse struct {
+						ToolUseID, Name string
+						Input           json.RawMessage
+					}
+				}
+			}
+		}
+		StopReason string
+	}
+	if err := json.Unmarshal(data, &whole); err != nil || len(whole.Output.Message.Content) != 1 {
+		t.Fatalf("%s: %v", data, err)
+	}
+	tu := whole.Output.Message.Content[0].ToolUse
+	if _, words := writeInput(t, string(tu.Input)); words != 30 || tu.Name != "Write" || whole.StopReason != "tool_use" {
+		t.Errorf("converse: %s", data)
+	}
+
+	resp = post(t, ts.url+"/model/"+sonnet4+"/converse-stream", body)
+	defer resp.Body.Close()
+	var types []string
+	var id, input string
+	for _, f := range decodeStream(t, resp.Body) {
+		types = append(types, f.EventType)
+		var e struct {
+			Start struct {
+				ToolUse struct{ ToolUseID, Name string }
+			}
+			Delta struct{ ToolUse struct{ Input string } }
+		}
+		json.Unmarshal(f.Payload, &e)
+		id += e.Start.ToolUse.ToolUseID
+		input += e.Delta.ToolUse.Input
+	}
+	want := []string{eventstream.EventMessageStart, eventstream.EventContentBlockStart}
+	for range 30 / 4 {
+		want = append(want, eventstream.EventContentBlockDelta)
+	}
+	want = append(want, eventstream.EventContentBlockDelta, eventstream.EventContentBlockStop, eventstream.EventMessageStop, eventstream.EventMetadata)
+	if d := cmp.Diff(want, types); d != "" {
+		t.Errorf("converse-stream events (-want +got):\n%s", d)
+	}
+	if id != tu.ToolUseID || input != string(tu.Input) {
+		t.Errorf("streamed call %s %q, non-streamed %s %q", id, input, tu.ToolUseID, tu.Input)
+	}
+}
