@@ -41,12 +41,17 @@ type Emulator struct {
 	Generation Generation `yaml:"generation"`
 	// Faults injects failures at given rates.
 	Faults Faults `yaml:"faults"`
+	// Mantle holds the bedrock-mantle settings that are not per region.
+	Mantle Mantle `yaml:"mantle"`
 }
 
 // EmulatorRegion is one region served by the emulator and its quotas.
 type EmulatorRegion struct {
 	Name    string   `yaml:"name"`
 	Buckets []Bucket `yaml:"buckets"`
+	// Mantle are the region's bedrock-mantle quotas, kinds input-tpm and
+	// output-tpm, separate from Buckets (the bedrock-runtime quotas).
+	Mantle []Bucket `yaml:"mantle"`
 }
 
 // Emulator scenarios (EmulatorReference says what each one does).
@@ -54,10 +59,11 @@ const (
 	ScenarioProvisioningBug = "provisioning-bug"
 	ScenarioSaturated       = "saturated"
 	ScenarioFlaky           = "flaky"
+	ScenarioNewAccount      = "new-account"
 )
 
 // EmulatorScenarios lists the scenario names the emulator knows.
-var EmulatorScenarios = []string{ScenarioProvisioningBug, ScenarioSaturated, ScenarioFlaky}
+var EmulatorScenarios = []string{ScenarioProvisioningBug, ScenarioSaturated, ScenarioFlaky, ScenarioNewAccount}
 
 // Output length distributions.
 const (
@@ -194,6 +200,7 @@ func (e *Emulator) Validate() error {
 	e.validateRegions(&p)
 	e.Generation.validate(&p)
 	e.Faults.validate(&p)
+	e.Mantle.validate(&p)
 	return p.err()
 }
 
@@ -214,6 +221,7 @@ func (e *Emulator) validateRegions(p *Problems) {
 		}
 		seen[r.Name] = true
 		validateBuckets(at+".buckets", r.Buckets, p)
+		validateMantleBuckets(at+".mantle", r.Name, r.Mantle, p)
 		for _, b := range r.Buckets {
 			if len(b.Scope.Regions) > 0 && r.Name != "" && !slices.Contains(b.Scope.Regions, r.Name) {
 				p.add("%s.buckets[%s].regions: %v does not include %s, so the bucket never applies", at, b.Name, b.Scope.Regions, r.Name)

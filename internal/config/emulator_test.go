@@ -115,6 +115,9 @@ func TestParseEmulatorBad(t *testing.T) {
 		{"emulator-bad-tool-tokens.yaml", "generation.tool_use.input_tokens"},
 		{"emulator-bad-tool-path.yaml", "generation.tool_use.file_path"},
 		{"emulator-bad-fault-rate.yaml", "faults.unavailable_rate"},
+		{"emulator-bad-mantle-kind.yaml", "regions[us-east-1].mantle[m].kind"},
+		{"emulator-bad-mantle-inference.yaml", "regions[us-east-1].mantle[m].inference"},
+		{"emulator-bad-mantle-queue.yaml", "mantle.queue.max_wait"},
 		{"emulator-bad-slow-latency.yaml", "faults.slow_latency"},
 	}
 	for _, tt := range tests {

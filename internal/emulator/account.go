@@ -20,8 +20,9 @@ import (
 type Account struct {
 	profile  bedrock.Profile
 	burndown bedrock.Burndown
-	regions  map[string]*region // fixed after NewAccount
-	order    []string           // region names in configuration order
+	regions  map[string]*region       // fixed after NewAccount
+	mantle   map[string]*mantleRegion // bedrock-mantle's ledger, per region (mantle.go)
+	order    []string                 // region names in configuration order
 }
 
 type region struct {
@@ -61,13 +62,14 @@ func NewAccount(cfg config.Emulator, now time.Time) (*Account, error) {
 	if err != nil {
 		return nil, err
 	}
-	a := &Account{profile: p, burndown: b, regions: map[string]*region{}}
+	a := &Account{profile: p, burndown: b, regions: map[string]*region{}, mantle: map[string]*mantleRegion{}}
 	for _, rc := range cfg.Regions {
 		rg := &region{name: rc.Name, matches: map[matchKey][]*bucket{}, inflight: map[*Reservation]struct{}{}}
 		for _, bc := range rc.Buckets {
 			rg.buckets = append(rg.buckets, newBucket(bc, cfg.Windows, now))
 		}
 		a.regions[rc.Name] = rg
+		a.mantle[rc.Name] = newMantleRegion(rc, cfg.Windows, now)
 		a.order = append(a.order, rc.Name)
 	}
 	if cfg.Scenario == config.ScenarioSaturated {
@@ -267,6 +269,7 @@ func (a *Account) Reset(now time.Time) {
 			}
 		}
 		rg.mu.Unlock()
+		a.mantle[name].reset(now)
 	}
 }
 
@@ -286,6 +289,7 @@ func (a *Account) saturate(now time.Time) {
 			b.reserved += b.limit
 			rg.inflight[r] = struct{}{}
 		}
+		a.mantle[name].saturate(now)
 	}
 }
 
@@ -293,10 +297,14 @@ func (a *Account) saturate(now time.Time) {
 type ThrottleError struct {
 	Region    string
 	Bucket    string
-	Kind      string // config.KindTPM, KindTPD or KindRPM
+	Kind      string // config.KindTPM, KindTPD, KindRPM, or Mantle's KindInputTPM, KindOutputTPM
 	Limit     int64
-	Charge    int64 // what the request needed from the bucket
+	Charge    int64 // what the request needed from the bucket (0 for an output-tpm bucket in debt)
 	Available int64 // what the bucket had left
+	// Refill is, for a Mantle bucket, how long the window alone takes to
+	// make room for the request; 0 when only a request ending can (or
+	// nothing can: a charge above the limit).
+	Refill time.Duration
 }
 
 func (e *ThrottleError) Error() string {
@@ -311,6 +319,8 @@ func (e *ThrottleError) Message() string {
 		return bedrock.MsgTooManyTokensPerDay
 	case config.KindRPM:
 		return bedrock.MsgTooManyRequests
+	case config.KindInputTPM, config.KindOutputTPM:
+		return mantleMessage(e.Kind)
 	}
 	return bedrock.MsgTooManyTokens
 }
@@ -336,10 +346,14 @@ type RegionState struct {
 	Name     string        `json:"name"`
 	Buckets  []BucketState `json:"buckets"`
 	InFlight []InFlight    `json:"in_flight"`
+	// Mantle and MantleInFlight are the region's bedrock-mantle ledger.
+	Mantle         []BucketState    `json:"mantle"`
+	MantleInFlight []MantleInFlight `json:"mantle_in_flight"`
 }
 
 // BucketState is one bucket. Used is rounded up to whole tokens; Available
-// is Limit - Used - Reserved, at least 0.
+// is Limit - Used - Reserved, at least 0. An output-tpm bucket in debt shows
+// Used above Limit.
 type BucketState struct {
 	Name      string        `json:"name"`
 	Kind      string        `json:"kind"`
@@ -364,7 +378,9 @@ type InFlight struct {
 func (a *Account) State(now time.Time) State {
 	st := State{Profile: a.profile.Name}
 	for _, name := range a.order {
-		st.Regions = append(st.Regions, a.regions[name].state(now))
+		rs := a.regions[name].state(now)
+		a.mantle[name].state(now, &rs)
+		st.Regions = append(st.Regions, rs)
 	}
 	return st
 }
@@ -374,12 +390,7 @@ func (rg *region) state(now time.Time) RegionState {
 	defer rg.mu.Unlock()
 	rs := RegionState{Name: rg.name, Buckets: []BucketState{}, InFlight: []InFlight{}}
 	for _, b := range rg.buckets {
-		b.refresh(now)
-		used := int64(math.Ceil(b.used - epsilon))
-		rs.Buckets = append(rs.Buckets, BucketState{
-			Name: b.name, Kind: b.kind, Scope: b.scope, Limit: b.limit,
-			Used: used, Reserved: b.reserved, Available: max(0, b.limit-used-b.reserved),
-		})
+		rs.Buckets = append(rs.Buckets, b.state(now))
 	}
 	for r := range rg.inflight {
 		rs.InFlight = append(rs.InFlight, InFlight{
@@ -395,4 +406,14 @@ func (rg *region) state(now time.Time) RegionState {
 		return x.ID < y.ID
 	})
 	return rs
+}
+
+// state refreshes b as of now and describes it.
+func (b *bucket) state(now time.Time) BucketState {
+	b.refresh(now)
+	used := int64(math.Ceil(b.used - epsilon))
+	return BucketState{
+		Name: b.name, Kind: b.kind, Scope: b.scope, Limit: b.limit,
+		Used: used, Reserved: b.reserved, Available: max(0, b.limit-used-b.reserved),
+	}
 }

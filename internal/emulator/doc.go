@@ -9,6 +9,10 @@
 // reproduce the situations of the user story. A scripted tool call
 // (generation.tool_use, toolscript.go) lets a real agent run its tool loop.
 //
+// Each region keeps two ledgers: the bedrock-runtime buckets (account.go)
+// and bedrock-mantle's input and output tokens per minute (mantle.go, whose
+// comment is the specification the gateway's mirror follows).
+//
 // Account holds the quota state and can be driven without HTTP, with time as
 // a parameter, by a discrete-event simulator. Server is an http.Handler, so
 // tests and `serve --demo` run one in-process.

@@ -14,6 +14,12 @@ const (
 	crossModelTPD      = "cross-model-tpd"
 )
 
+// Applied Mantle quotas of the new-account scenario.
+const (
+	newAccountInputTPM  = 200_000
+	newAccountOutputTPM = 40_000
+)
+
 // applyScenario returns cfg with the quota and fault changes of its
 // scenario. It does not modify cfg. The saturated scenario changes no
 // setting: NewAccount plays it as reservations held by another client.
@@ -36,7 +42,26 @@ func applyScenario(cfg config.Emulator) config.Emulator {
 			if !slices.ContainsFunc(bs, func(b config.Bucket) bool { return b.Name == crossModelTPD }) {
 				bs = append(bs, config.Bucket{Name: crossModelTPD, Kind: config.KindTPD, Limit: provisioningBugTPD})
 			}
-			regions[i] = config.EmulatorRegion{Name: r.Name, Buckets: bs}
+			regions[i] = config.EmulatorRegion{Name: r.Name, Buckets: bs, Mantle: r.Mantle}
+		}
+		cfg.Regions = regions
+	case config.ScenarioNewAccount:
+		// Mantle's quotas "depend on your usage history" (BEDROCK.md
+		// section 6); AWS gives no figure for a new account, so these are
+		// assumptions, small enough that one Claude Code call (input +
+		// 128,000) fits at a time.
+		regions := make([]config.EmulatorRegion, len(cfg.Regions))
+		for i, r := range cfg.Regions {
+			ms := slices.Clone(r.Mantle)
+			for j := range ms {
+				switch ms[j].Kind {
+				case config.KindInputTPM:
+					ms[j].Limit = min(ms[j].Limit, newAccountInputTPM)
+				case config.KindOutputTPM:
+					ms[j].Limit = min(ms[j].Limit, newAccountOutputTPM)
+				}
+			}
+			regions[i] = config.EmulatorRegion{Name: r.Name, Buckets: r.Buckets, Mantle: ms}
 		}
 		cfg.Regions = regions
 	case config.ScenarioFlaky:
