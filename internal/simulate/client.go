@@ -10,7 +10,8 @@ import (
 
 // This file is Claude Code as the simulation plays it: the agent loop of a
 // task (steps of calls, sub-agent bursts, background calls, think times),
-// continuation calls after a truncated answer, and the retry rules on 429.
+// what it does when max_tokens cuts an answer (recovery turns after cut
+// text, the model's repeats of a cut tool call), and the retry rules on 429.
 
 // startTask begins a developer's next task, if the day and their plan
 // allow one.
@@ -19,10 +20,13 @@ func (w *world) startTask(d *developer) {
 	if d.w.TasksPerDay > 0 && d.tasks >= d.w.TasksPerDay {
 		return
 	}
+	if d.demand >= 0 && d.tasks >= d.demand {
+		return // the developer's demand for the day is done
+	}
 	d.tasks++
 	w.stats.started++
 	d.plan.next(&d.buf)
-	t := &task{dev: d, start: w.now, context: d.w.InitialContext}
+	t := &task{dev: d, num: d.tasks, start: w.now, context: d.w.InitialContext}
 	d.task = t
 	w.startStep(t)
 }
@@ -56,7 +60,8 @@ func (w *world) startStep(t *task) {
 // earlier call of the task cached and writes the rest; a sub-agent writes
 // its whole prompt; background calls are not cached.
 func (w *world) newCall(t *task, m *modelInfo, p callPlan) *call {
-	c := &call{task: t, dev: t.dev, m: m, plan: p}
+	w.nextID++
+	c := &call{task: t, dev: t.dev, m: m, plan: p, id: w.nextID}
 	if !t.dev.w.PromptCaching || p.kind == kindBackground {
 		return c
 	}
@@ -135,40 +140,72 @@ func (w *world) finished(c *call) {
 	}
 	if c.truncated {
 		s.truncated++
+		s.cutOutput += int64(c.thinkingOut + c.textOut)
 	}
 	t := c.task
 	if c.plan.kind == kindBackground || t.failed {
 		return
 	}
-	if c.truncated {
-		// stop_reason max_tokens: Claude Code asks for the rest in a
-		// follow-up call that re-reads everything so far.
-		if c.continuation >= c.dev.w.MaxContinuations {
-			s.truncatedFailures++
+	t.stepOut += c.textOut
+	if !c.truncated {
+		w.callDone(t)
+		return
+	}
+	wl := c.dev.w
+	total := c.plan.input + c.cacheRead + c.cacheWrite
+	var next callPlan
+	if c.plan.tool > 0 {
+		// A tool call cut mid-JSON: Claude Code runs the tool with the
+		// unparsed input and sends back a tool_result error; the model
+		// repeats the whole call, until it gives up.
+		if c.toolRetry >= wl.ToolCalls.Retries {
+			s.capFailedTool++
 			w.failTask(t)
 			return
 		}
-		next := callPlan{kind: c.plan.kind, output: c.plan.output - c.textOut,
-			input: c.plan.input + c.cacheRead + c.cacheWrite + c.textOut}
-		t.stepOut += c.textOut
-		nc := w.newCall(t, c.m, next)
-		if t.dev.w.PromptCaching {
-			// The conversation so far is in the cache; the partial answer is new.
-			nc.cacheRead = c.cacheRead + c.cacheWrite
-			nc.cacheWrite = next.input - nc.cacheRead - nc.plan.input
-			if nc.cacheWrite < 0 {
-				nc.cacheRead += nc.cacheWrite
-				nc.cacheWrite = 0
-			}
+		next = callPlan{kind: c.plan.kind, tool: c.plan.tool, thinking: c.plan.thinking,
+			input: total + c.textOut + toolErrorTokens}
+	} else {
+		// Cut text: Claude Code's recovery turn asks the model to resume
+		// where it was cut, with the cut turn in the conversation, up to
+		// RecoveryTurns times; then the turn fails.
+		if c.recovery >= wl.RecoveryTurns {
+			s.capFailedText++
+			w.failTask(t)
+			return
 		}
-		nc.continuation = c.continuation + 1
-		s.continuations++
-		w.launch(nc)
-		return
+		// The model picks up mid-answer: no new thinking (an assumption
+		// that favours low caps).
+		next = callPlan{kind: c.plan.kind, output: c.plan.output - c.textOut,
+			input: total + c.textOut + recoveryPromptTokens}
 	}
-	t.stepOut += c.textOut
-	w.callDone(t)
+	nc := w.newCall(t, c.m, next)
+	if wl.PromptCaching {
+		// The conversation so far is in the cache; the cut turn is new.
+		nc.cacheRead = c.cacheRead + c.cacheWrite
+		nc.cacheWrite = next.input - nc.cacheRead - nc.plan.input
+		if nc.cacheWrite < 0 {
+			nc.cacheRead += nc.cacheWrite
+			nc.cacheWrite = 0
+		}
+	}
+	if c.plan.tool > 0 {
+		nc.toolRetry, nc.answers = c.toolRetry+1, c.id
+		s.toolRetries++
+	} else {
+		nc.recovery = c.recovery + 1
+		s.recoveryTurns++
+	}
+	w.launch(nc)
 }
+
+// The tokens Claude Code adds to the conversation after a cut: its
+// recovery message, and the tool_result error of a cut tool call
+// ("InputValidationError: ... You sent (first 200 of N bytes): ...").
+const (
+	recoveryPromptTokens = 50
+	toolErrorTokens      = 120
+)
 
 // callDone counts one finished call of the current step; the last one
 // ends the step and starts the think time.
@@ -215,9 +252,14 @@ func (w *world) throttled(c *call) {
 	if c.fromGateway {
 		s.gateway429++
 	}
-	if c.noRetry || c.attempt >= c.dev.w.MaxRetries {
-		if c.noRetry {
+	// Claude Code gives up at once on x-should-retry: false and on a
+	// Retry-After above 60 s (BEDROCK.md section 6).
+	if c.noRetry || c.retryAfter > maxRetryAfter || c.attempt >= c.dev.w.MaxRetries {
+		switch {
+		case c.noRetry:
 			s.gaveUpNoRetry++
+		case c.retryAfter > maxRetryAfter:
+			s.gaveUpRetryAfter++
 		}
 		w.callFailed(c)
 		return
@@ -229,6 +271,10 @@ func (w *world) throttled(c *call) {
 	}
 	w.at(int64(delay), event{kind: evSend, call: c})
 }
+
+// maxRetryAfter is the longest Retry-After Claude Code waits for; above
+// it, it gives up at once (measured on 2.1.272, BEDROCK.md section 6).
+const maxRetryAfter = 60 * time.Second
 
 // backoff is Claude Code's retry delay when no Retry-After is given:
 // 500 ms doubling per attempt, capped at 32 s, plus up to 25% jitter. Ten

@@ -74,8 +74,7 @@ func (d *directDoor) account(c *call) *emulator.Account {
 }
 
 func (d *directDoor) send(w *world, c *call) {
-	c.maxTokens, c.budget = clientLimits(w.st, c.m)
-	c.generate(c.maxTokens, c.budget)
+	c.generateAt(c.clientAsk(w.st))
 	te, err := admit(w, d.account(c), c)
 	if err != nil {
 		w.abort(err) // an unexpected emulator error ends the run

@@ -77,3 +77,36 @@ func (g IntRange) validate(where string, lo int, p *[]string) {
 		*p = append(*p, fmt.Sprintf("%s: want %d <= min <= max, got min %d max %d", where, lo, g.Min, g.Max))
 	}
 }
+
+// Pareto is a heavy-tailed size: Min / U^(1/Alpha) for U uniform in
+// (0, 1], so that P(X > x) = (Min/x)^Alpha; Max, when positive, clamps the
+// tail. A smaller Alpha is a heavier tail (the mean is infinite at 1 and
+// below, hence the clamp).
+type Pareto struct {
+	Min   float64 `yaml:"min" json:"min"`
+	Alpha float64 `yaml:"alpha" json:"alpha"`
+	Max   float64 `yaml:"max,omitempty" json:"max,omitempty"`
+}
+
+// drawInt returns one value, rounded. It always consumes exactly one
+// uniform draw from r.
+func (p Pareto) drawInt(r *rand.Rand) int {
+	u := 1 - r.Float64() // (0, 1]
+	if !(p.Alpha > 0) || !(p.Min > 0) {
+		return 1
+	}
+	v := p.Min / math.Pow(u, 1/p.Alpha)
+	if p.Max > 0 && v > p.Max {
+		v = p.Max
+	}
+	return max(int(math.Round(v)), 1)
+}
+
+func (p Pareto) validate(where string, problems *[]string) {
+	if !(p.Min >= 1) || !(p.Alpha > 0) || math.IsInf(p.Min, 0) || math.IsInf(p.Alpha, 0) {
+		*problems = append(*problems, fmt.Sprintf("%s: min must be at least 1 and alpha positive", where))
+	}
+	if p.Max < 0 || p.Max > 0 && p.Max < p.Min {
+		*problems = append(*problems, fmt.Sprintf("%s: max %v is below min %v", where, p.Max, p.Min))
+	}
+}

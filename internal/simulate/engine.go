@@ -42,6 +42,7 @@ type world struct {
 	progress    func(done float64)
 	nextReport  int64
 	err         error // set by abort: the run stops and reports it
+	nextID      uint64
 	ctx         context.Context
 }
 
@@ -102,7 +103,7 @@ func newWorld(sc *Scenario, st Strategy, seed uint64, door func(*world) (frontDo
 		if err != nil {
 			return err
 		}
-		w.devs = append(w.devs, &developer{idx: i, name: name, weight: weight, w: wl,
+		w.devs = append(w.devs, &developer{idx: i, name: name, weight: weight, w: wl, demand: -1,
 			main: mm, small: sm, plan: newPlanner(wl, seed, i),
 			jitter:  rand.New(rand.NewPCG(seed^0x5851f42d4c957f2d, uint64(i))),
 			settled: make([]float64, len(sc.Buckets))})
@@ -126,6 +127,26 @@ func newWorld(sc *Scenario, st Strategy, seed uint64, door func(*world) (frontDo
 		return nil, err
 	}
 	return w, nil
+}
+
+// limitTo gives each developer the demand measured in the no-quota run:
+// the tasks they started there and saw end (completed or failed) within
+// the day. Every strategy then faces the same tasks, and none can complete
+// more than were demanded, however much faster it makes them.
+func (w *world) limitTo(demand *world) {
+	for i, d := range w.devs {
+		dd := demand.devs[i]
+		d.demand = dd.completed + dd.failed
+	}
+}
+
+// demanded is the team's demand: tasks to do in the day.
+func (w *world) demanded() int {
+	n := 0
+	for _, d := range w.devs {
+		n += d.demand
+	}
+	return n
 }
 
 // dayStart is the simulated day: a fixed date, so that runs are

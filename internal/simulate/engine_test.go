@@ -49,23 +49,29 @@ func TestBackoff(t *testing.T) {
 
 func TestGenerate(t *testing.T) {
 	tests := []struct {
-		name                string
-		output, thinking    int
-		maxTokens, budget   int
-		wantThink, wantText int
-		wantTruncated       bool
+		name                   string
+		output, thinking, tool int
+		maxTokens, budget      int
+		adaptive               bool
+		wantThink, wantText    int
+		wantTruncated          bool
 	}{
-		{"fits", 500, 0, 32000, 31999, 0, 500, false},
-		{"thinking fits", 500, 300, 32000, 31999, 300, 500, false},
-		{"answer cut at the cap", 5000, 0, 4096, 4095, 0, 4096, true},
-		{"thinking capped by budget", 500, 3000, 4096, 1024, 1024, 500, false},
-		{"thinking and answer cut", 4000, 1000, 4096, 4095, 1000, 3096, true},
-		{"thinking leaves one token", 10, 5000, 4096, 4095, 4095, 1, true},
+		{"fits", 500, 0, 0, 32000, 31999, false, 0, 500, false},
+		{"thinking fits", 500, 300, 0, 32000, 31999, false, 300, 500, false},
+		{"answer cut at the cap", 5000, 0, 0, 4096, 4095, false, 0, 4096, true},
+		{"thinking capped by budget", 500, 3000, 0, 4096, 1024, false, 1024, 500, false},
+		{"thinking and answer cut", 4000, 1000, 0, 4096, 4095, false, 1000, 3096, true},
+		{"thinking leaves one token", 10, 5000, 0, 4096, 4095, false, 4095, 1, true},
+		{"tool call fits", 0, 0, 6000, 16000, 15999, false, 0, 6000, false},
+		{"tool call cut", 0, 0, 6000, 4096, 4095, false, 0, 4096, true},
+		{"adaptive thinking has no budget", 500, 3000, 0, 128000, 0, true, 3000, 500, false},
+		{"adaptive thinking fills max_tokens", 500, 5000, 0, 4096, 0, true, 4096, 0, true},
+		{"adaptive thinking and a tool call cut", 0, 1000, 3500, 4096, 0, true, 1000, 3096, true},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			c := &call{plan: callPlan{output: tc.output, thinking: tc.thinking}}
-			c.generate(tc.maxTokens, tc.budget)
+			c := &call{plan: callPlan{output: tc.output, thinking: tc.thinking, tool: tc.tool}}
+			c.generate(tc.maxTokens, tc.budget, tc.adaptive)
 			got := []any{c.thinkingOut, c.textOut, c.truncated}
 			want := []any{tc.wantThink, tc.wantText, tc.wantTruncated}
 			if diff := cmp.Diff(want, got); diff != "" {
@@ -91,8 +97,7 @@ type outcome struct {
 func (d *scriptDoor) send(w *world, c *call) {
 	d.sent = append(d.sent, time.Duration(w.now))
 	o := d.script[min(len(d.sent), len(d.script))-1]
-	c.maxTokens, c.budget = clientLimits(w.st, c.m)
-	c.generate(c.maxTokens, c.budget)
+	c.generateAt(c.clientAsk(w.st))
 	if o.answer {
 		w.answer(c, w.profile.Admission(c.demand(), c.m.burndown))
 		return
@@ -170,45 +175,72 @@ func TestClientRetries(t *testing.T) {
 	})
 }
 
-func TestTruncationCostsAFollowUpCall(t *testing.T) {
-	sc := oneCallScenario(t)
-	sc.Workload.Output = Spread{Median: 10000, P95: 10000}
-	sc.Workload.PromptCaching = false
-	w, d := runScript(t, sc, []outcome{{answer: true}})
-	_ = w
-	// 10,000 tokens at max_tokens 32,000: one call.
-	if got := len(d.sent); got != 1 {
-		t.Fatalf("defaults: %d calls, want 1", got)
-	}
-	st, _ := ParseStrategies("direct-4096")
-	d2 := &scriptDoor{script: []outcome{{answer: true}}}
-	w2, err := newWorld(sc, st[0], 1, func(*world) (frontDoor, error) { return d2, nil })
+// runStrategy runs the scenario under the named strategy with every call
+// answered at once.
+func runStrategy(t *testing.T, sc *Scenario, name string) (*world, *scriptDoor) {
+	t.Helper()
+	st, err := ParseStrategies(name)
 	if err != nil {
 		t.Fatal(err)
 	}
-	w2.run()
-	// 10,000 tokens at 4,096: 4,096 + 4,096 + 1,808, three calls, two
-	// truncated, each follow-up re-reading the answer so far.
-	got := []int{len(d2.sent), w2.stats.truncated, w2.stats.continuations, w2.stats.completed}
-	if diff := cmp.Diff([]int{3, 2, 2, 1}, got); diff != "" {
-		t.Errorf("calls, truncated, continuations, completed (-want +got):\n%s", diff)
-	}
-}
-
-func TestTooManyContinuationsFailTheTask(t *testing.T) {
-	sc := oneCallScenario(t)
-	sc.Workload.Output = Spread{Median: 30000, P95: 30000}
-	sc.Workload.MaxContinuations = 2
-	st, _ := ParseStrategies("direct-4096")
 	d := &scriptDoor{script: []outcome{{answer: true}}}
 	w, err := newWorld(sc, st[0], 1, func(*world) (frontDoor, error) { return d, nil })
 	if err != nil {
 		t.Fatal(err)
 	}
 	w.run()
-	got := []int{len(d.sent), w.stats.failed, w.stats.truncatedFailures}
-	if diff := cmp.Diff([]int{3, 1, 1}, got); diff != "" {
-		t.Errorf("calls, failed, failed truncated (-want +got):\n%s", diff)
+	return w, d
+}
+
+func TestCutTextTakesRecoveryTurns(t *testing.T) {
+	sc := oneCallScenario(t)
+	sc.Workload.Output = Spread{Median: 10000, P95: 10000}
+	sc.Workload.PromptCaching = false
+	// 10,000 tokens at max_tokens 32,000: one call.
+	if _, d := runStrategy(t, sc, "direct-defaults"); len(d.sent) != 1 {
+		t.Fatalf("defaults: %d calls, want 1", len(d.sent))
+	}
+	// 10,000 tokens at 4,096: 4,096 + 4,096 + 1,808, three calls, two
+	// cut, each recovery turn re-reading the answer so far.
+	w, d := runStrategy(t, sc, "direct-4096")
+	got := []int{len(d.sent), w.stats.truncated, w.stats.recoveryTurns, w.stats.completed, int(w.stats.cutOutput)}
+	if diff := cmp.Diff([]int{3, 2, 2, 1, 8192}, got); diff != "" {
+		t.Errorf("calls, cut, recovery turns, completed, cut tokens (-want +got):\n%s", diff)
+	}
+}
+
+func TestTextStillCutAfterThreeRecoveryTurnsFailsTheTask(t *testing.T) {
+	sc := oneCallScenario(t)
+	sc.Workload.Output = Spread{Median: 20000, P95: 20000}
+	// 20,000 tokens at 4,096: the first call and three recovery turns
+	// write 16,384; the turn fails, as Claude Code fails it.
+	w, d := runStrategy(t, sc, "direct-4096")
+	got := []int{len(d.sent), w.stats.failed, w.stats.capFailedText, w.stats.completed}
+	if diff := cmp.Diff([]int{4, 1, 1, 0}, got); diff != "" {
+		t.Errorf("calls, failed, failed by the cap, completed (-want +got):\n%s", diff)
+	}
+	sc.Workload.RecoveryTurns = 4
+	if w, _ := runStrategy(t, sc, "direct-4096"); w.stats.completed != 1 {
+		t.Errorf("with 4 recovery turns: completed %d, want 1", w.stats.completed)
+	}
+}
+
+func TestCutToolCallIsRepeatedWholeThenFails(t *testing.T) {
+	sc := oneCallScenario(t)
+	sc.Workload.ToolCalls = ToolCalls{Probability: 1, Size: Pareto{Min: 6000, Alpha: 100, Max: 6000}, Retries: 3}
+	sc.Workload.PromptCaching = false
+	// A 6,000-token Write at 4,096: cut, repeated whole three times, cut
+	// each time; 4 × 4,096 output tokens burned, no file, the task fails.
+	w, d := runStrategy(t, sc, "direct-4096")
+	got := []int{len(d.sent), w.stats.toolRetries, w.stats.failed, w.stats.capFailedTool, int(w.stats.cutOutput)}
+	if diff := cmp.Diff([]int{4, 3, 1, 1, 4 * 4096}, got); diff != "" {
+		t.Errorf("calls, repeats, failed, failed by the cap, cut tokens (-want +got):\n%s", diff)
+	}
+	// Each repeat re-reads the conversation: the cut call and the error.
+	// At 32,000 the same task completes in one call.
+	w, d = runStrategy(t, sc, "direct-defaults")
+	if got := []int{len(d.sent), w.stats.completed, w.stats.truncated}; !cmp.Equal(got, []int{1, 1, 0}) {
+		t.Errorf("defaults: calls, completed, cut = %v, want [1 1 0]", got)
 	}
 }
 

@@ -42,7 +42,7 @@ seed: 2
 hours: 1
 buckets: [{name: daily-tokens, kind: tpd, limit: 300000}]
 team: 3
-strategies: [direct-defaults, direct-4096, headroom]
+strategies: [direct-defaults, direct-4096, headroom-4096]
 workload:
   prompt_caching: false
   tasks_per_day: 1
@@ -52,6 +52,7 @@ workload:
   context_growth: {median: 300, p95: 1200}
   context_limit: 20000
   output: {median: 150, p95: 2500, max: 9000}
+  tool_calls: {probability: 0.15, size: {min: 600, alpha: 1.5, max: 9000}, retries: 3}
   thinking: {probability: 0}
   parallel: {probability: 0.15, calls: {min: 2, max: 3}, input: 1500}
   background: {probability: 0.3, input: 400, output: {median: 20, p95: 60}}
@@ -296,7 +297,7 @@ func (rc *realClient) task(t *testing.T, plan *taskPlan, secret string, jitter *
 		var out int
 		ok := true
 		if st.calls[0].kind == kindMain {
-			out, ok = rc.call(t, wl.MainModel, context, st.calls[0].output, secret, jitter)
+			out, ok = rc.call(t, wl.MainModel, context, st.calls[0], secret, jitter)
 		} else {
 			var mu sync.Mutex
 			var wg sync.WaitGroup
@@ -308,7 +309,7 @@ func (rc *realClient) task(t *testing.T, plan *taskPlan, secret string, jitter *
 				go func() {
 					defer wg.Done()
 					defer func() { <-sem }()
-					n, k := rc.call(t, wl.MainModel, c.input, c.output, secret, r)
+					n, k := rc.call(t, wl.MainModel, c.input, c, secret, r)
 					mu.Lock()
 					out, ok = out+n, ok && k
 					mu.Unlock()
@@ -322,7 +323,7 @@ func (rc *realClient) task(t *testing.T, plan *taskPlan, secret string, jitter *
 			rc.bg.Add(1)
 			go func() {
 				defer rc.bg.Done()
-				rc.call(t, wl.SmallModel, bg.input, bg.output, secret, r)
+				rc.call(t, wl.SmallModel, bg.input, bg, secret, r)
 			}()
 		}
 		if !ok {
@@ -334,20 +335,30 @@ func (rc *realClient) task(t *testing.T, plan *taskPlan, secret string, jitter *
 	return true
 }
 
-// call makes one call, with its follow-ups while the answer is cut at
-// max_tokens, and returns the answer's length.
-func (rc *realClient) call(t *testing.T, modelID string, input, want int, secret string, jitter *rand.Rand) (int, bool) {
+// call makes one call, with Claude Code's follow-ups while max_tokens cuts
+// the answer: a recovery turn for the rest of cut text (at most
+// RecoveryTurns), or the model's repeat of a whole cut tool call (at most
+// ToolCalls.Retries), and returns the output in the conversation.
+func (rc *realClient) call(t *testing.T, modelID string, input int, p callPlan, secret string, jitter *rand.Rand) (int, bool) {
 	m, err := bedrock.ParseModel(modelID)
 	if err != nil {
 		t.Error(err)
 		return 0, false
 	}
+	wl := &rc.sc.Workload
 	maxTokens := bedrock.DefaultMaxOutput(m)
-	if rc.st.ClientMaxTokens > 0 {
+	switch {
+	case rc.st.ClientMaxTokens == clientDefault:
+		maxTokens = min(wl.MaxTokens, maxTokens)
+	case rc.st.ClientMaxTokens > 0:
 		maxTokens = min(rc.st.ClientMaxTokens, maxTokens)
 	}
+	want := p.output
+	if p.tool > 0 {
+		want = p.tool
+	}
 	total := 0
-	for cont := 0; ; cont++ {
+	for n := 0; ; n++ {
 		got, cut, ok := rc.attempts(t, modelID, maxTokens, input, want, secret, jitter)
 		if !ok {
 			return total, false
@@ -356,10 +367,17 @@ func (rc *realClient) call(t *testing.T, modelID string, input, want int, secret
 		if !cut {
 			return total, true
 		}
-		if cont >= rc.sc.Workload.MaxContinuations {
+		if p.tool > 0 {
+			if n >= wl.ToolCalls.Retries {
+				return total, false
+			}
+			input += got + toolErrorTokens
+			continue
+		}
+		if n >= wl.RecoveryTurns {
 			return total, false
 		}
-		input, want = input+got, want-got
+		input, want = input+got+recoveryPromptTokens, want-got
 	}
 }
 

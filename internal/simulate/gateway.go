@@ -20,7 +20,7 @@ type gatewayDoor struct {
 	bedrock *emulator.Account
 	ledger  *quota.Ledger
 	ctl     *admission.Controller
-	policy  admission.Policy
+	policy  capPolicy
 	keys    []admission.Key
 	sets    map[*modelInfo]quota.Set
 	maxWait time.Duration
@@ -57,11 +57,13 @@ func newGatewayDoor(w *world) (frontDoor, error) {
 		bedrock: acct,
 		ledger:  ledger,
 		ctl:     admission.New(ledger, admission.Options{ProtectedFraction: pf}),
-		policy:  admission.Policy{MaxTokensCap: sc.Headroom.MaxTokensCap, ThinkingBudgetCap: sc.Headroom.ThinkingBudgetCap},
 		sets:    map[*modelInfo]quota.Set{},
 		maxWait: seconds(sc.Headroom.MaxWaitSeconds),
 		waiting: map[*admission.Ticket]*call{},
 		wakeAt:  -1,
+	}
+	if d.policy, err = newCapPolicy(w.st, sc); err != nil {
+		return nil, err
 	}
 	for _, dev := range w.devs {
 		d.keys = append(d.keys, admission.Key{Name: dev.name, Weight: dev.weight})
@@ -77,22 +79,35 @@ func newGatewayDoor(w *world) (frontDoor, error) {
 	return d, nil
 }
 
-// send is a call reaching the gateway: the policy clamps max_tokens and
+// send is a call reaching the gateway: the policy chooses max_tokens and
 // the thinking budget, then the call queues for its admission charge.
 func (d *gatewayDoor) send(w *world, c *call) {
-	maxTokens, budget := clientLimits(w.st, c.m)
-	req := bedrock.Request{MaxTokens: maxTokens, HasMaxTokens: w.st.ClientMaxTokens > 0}
-	if c.plan.kind != kindBackground {
+	maxTokens, budget := c.clientAsk(w.st)
+	req := bedrock.Request{MaxTokens: maxTokens, HasMaxTokens: w.st.ClientMaxTokens != 0}
+	switch {
+	case c.plan.kind == kindBackground:
+	case c.dev.w.AdaptiveThinking:
+		req.Thinking = bedrock.ThinkingAdaptive
+	default:
 		req.Thinking, req.ThinkingBudget = bedrock.ThinkingEnabled, budget
 	}
 	key := d.keys[c.dev.idx]
-	cl := admission.Clamp(d.policy, key, req, c.m.maxOut)
-	c.maxTokens, c.budget = cl.MaxTokens, cl.ThinkingBudget
-	c.generate(c.maxTokens, c.budget)
 	now := w.wall(w.now)
+	set := d.sets[c.m]
+	cost := func(mt int) int64 {
+		dm := c.demand()
+		dm.MaxTokens = mt
+		return w.profile.Admission(dm, c.m.burndown)
+	}
+	mt, bt, escalated := d.policy.decide(now, capAsk{key: key, model: c.m, req: req, cost: cost,
+		answers: c.answers, recovery: c.recovery > 0, session: c.session()})
+	if escalated {
+		w.stats.escalated++
+	}
+	c.generateAt(mt, bt)
 	deadline := w.wall(c.queuedAt).Add(d.maxWait)
 	tokens := w.profile.Admission(c.demand(), c.m.burndown)
-	t, err := d.ctl.Enqueue(now, admission.Request{Key: key, Set: d.sets[c.m], Tokens: tokens, Deadline: deadline})
+	t, err := d.ctl.Enqueue(now, admission.Request{Key: key, Set: set, Tokens: tokens, Deadline: deadline})
 	if err != nil {
 		d.refused(w, c, err)
 		d.pump(w)
@@ -115,9 +130,14 @@ func (d *gatewayDoor) refused(w *world, c *call, err error) {
 	var tl *admission.TooLarge
 	switch {
 	case errors.As(err, &r):
-		// 429 with Retry-After in whole seconds, rounded up; a spent daily
-		// bucket adds x-should-retry: false.
+		// 429 with Retry-After in whole seconds, rounded up, and at most
+		// 60 s unless a daily bucket is spent (issue 10 section 2: Claude
+		// Code gives up on more); a spent daily bucket adds
+		// x-should-retry: false.
 		ra := (r.RetryAfter + time.Second - 1).Truncate(time.Second)
+		if !r.Daily {
+			ra = min(ra, maxRetryAfter)
+		}
 		w.refuse(c, max(ra, time.Second), r.Daily, true)
 	case errors.As(err, &tl):
 		// ValidationException: no client retries a 400.
@@ -238,6 +258,12 @@ func (d *gatewayDoor) done(w *world, c *call) {
 	now := w.wall(w.now)
 	cost := c.upstream.Settle(now, c.usage())
 	c.upstream = nil
+	o := capOutcome{model: c.m, key: c.dev.name, session: c.session(), output: c.thinkingOut + c.textOut,
+		applied: c.maxTokens, asked: c.asked, cut: c.truncated}
+	if c.plan.tool > 0 {
+		o.toolUse = c.id
+	}
+	d.policy.observe(now, o)
 	c.ticket.SettleAfter(now, cost, gatewaySettleDelay)
 	c.ticket = nil
 	d.pump(w)

@@ -42,6 +42,9 @@ func (d reportData) Rows() []StrategyResult {
 
 var reportTemplate = template.Must(template.New("report").Funcs(template.FuncMap{
 	"commas": func(v any) string {
+		if n, ok := v.(int64); ok {
+			return commas(n)
+		}
 		switch n := v.(type) {
 		case int:
 			return commas(int64(n))
@@ -93,14 +96,15 @@ Quotas: {{range $i, $b := .R.Buckets}}{{if $i}}, {{end}}{{$b.Name}} ({{$b.Kind}}
 {{.Workload.CallsPerTask}} calls and {{commas .Workload.TokensPerTask}} quota tokens per task; {{commas .Workload.DemandTokens}} tokens of {{.Quota}} in the day.</p>
 {{end}}
 
-<h2>Strategies on the same workload</h2>
-<table>
-<tr><th>strategy</th><th>completed</th><th>failed</th><th>unfinished</th><th>429s seen</th><th>first 429</th><th>p50 task</th><th>p95 task</th><th>p95 queue</th><th>reserved / call</th><th>truncated calls</th><th>fairness</th><th>{{.R.Binding}} used</th></tr>
-{{range .Rows}}<tr{{if eq .Name "no-quota"}} class="demand"{{end}}><td title="{{.Description}}">{{.Name}}</td><td>{{.TasksCompleted}}/{{.TasksStarted}}</td><td>{{.TasksFailed}}</td><td>{{.TasksUnfinished}}</td><td>{{.Client429s}}</td><td>{{if .FirstThrottled}}#{{.FirstThrottled}}{{else}}-{{end}}</td><td>{{dur .TaskSecondsP50}}</td><td>{{dur .TaskSecondsP95}}</td><td>{{dur .QueueSecondsP95}}</td><td>{{commas .MeanReservation}}</td><td>{{.Truncated}}</td><td>{{fairness .Fairness}}</td><td>{{pct .Utilisation}}</td></tr>
+<h2>Strategies on the same demand</h2>
+<table id="strategies">
+<tr><th>strategy</th><th>completed / demanded</th><th>failed</th><th>failed by the cap</th><th>unfinished</th><th>429s seen</th><th>first 429</th><th>p50 task</th><th>p95 task</th><th>p95 queue</th><th>reserved / call</th><th>cut answers</th><th>output tokens in cut answers</th><th>fairness</th><th>{{.R.Binding}} used</th></tr>
+{{range .Rows}}<tr{{if eq .Name "no-quota"}} class="demand"{{end}}><td title="{{.Description}}">{{.Name}}</td><td>{{.TasksCompleted}}/{{.TasksDemanded}}</td><td>{{.TasksFailed}}</td><td>{{.TasksFailedByCap}}</td><td>{{.TasksUnfinished}}</td><td>{{.Client429s}}</td><td>{{if .FirstThrottled}}#{{.FirstThrottled}}{{else}}-{{end}}</td><td>{{dur .TaskSecondsP50}}</td><td>{{dur .TaskSecondsP95}}</td><td>{{dur .QueueSecondsP95}}</td><td>{{commas .MeanReservation}}</td><td>{{.CutAnswers}}</td><td>{{commas .CutOutputTokens}}</td><td>{{fairness .Fairness}}</td><td>{{pct .Utilisation}}</td></tr>
 {{end}}</table>
-<p class="note">no-quota is the same workload with no quota at all: the team's demand. "429s seen" counts every 429 Claude Code received, retried or not;
-"first 429" is the number of the first request answered 429. Fairness is Jain's index of each developer's completed tasks over their demand (1 is even).
-A call cut at max_tokens (truncated) costs a follow-up call.</p>
+<p class="note">no-quota is the same workload with no quota at all: it fixes the team's demand, the tasks every strategy faces, so that no strategy can complete more.
+"Failed by the cap": tasks failed because max_tokens cut an answer Claude Code could not complete (text still cut after its three recovery turns, or a tool call cut mid-JSON on every repeat).
+"429s seen" counts every 429 Claude Code received, retried or not; "first 429" is the number of the first request answered 429.
+Fairness is Jain's index of each developer's completed tasks over their demand (1 is even).</p>
 {{range .R.Strategies}}<p class="note"><b>{{.Name}}</b>: {{.Description}}.</p>
 {{end}}
 

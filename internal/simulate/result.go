@@ -35,9 +35,21 @@ type StrategyResult struct {
 	Name        string `json:"name"`
 	Description string `json:"description"`
 
-	TasksStarted    int `json:"tasks_started"`
-	TasksCompleted  int `json:"tasks_completed"`
-	TasksFailed     int `json:"tasks_failed"`
+	// TasksDemanded is the team's demand, the same for every strategy:
+	// the tasks the developers set out to do, measured as those that end
+	// within the day with no quota at all. No strategy starts more.
+	TasksDemanded  int `json:"tasks_demanded"`
+	TasksStarted   int `json:"tasks_started"`
+	TasksCompleted int `json:"tasks_completed"`
+	TasksFailed    int `json:"tasks_failed"`
+	// TasksFailedByCap are failed tasks whose answer max_tokens cut and
+	// Claude Code could not complete: text still cut after its recovery
+	// turns, or a tool call cut on every repeat.
+	TasksFailedByCap     int `json:"tasks_failed_by_cap"`
+	TasksFailedByCapText int `json:"tasks_failed_by_cap_text"`
+	TasksFailedByCapTool int `json:"tasks_failed_by_cap_tool_call"`
+	// TasksUnfinished are demanded tasks neither completed nor failed:
+	// still running at the end of the day, or never started.
 	TasksUnfinished int `json:"tasks_unfinished"`
 	// Client429s are the 429s Claude Code received, retried or not.
 	Client429s int `json:"client_429s"`
@@ -48,14 +60,25 @@ type StrategyResult struct {
 	// FirstThrottled is the number of the first request (counting every
 	// request of the day in order) answered with a 429; 0 for none.
 	FirstThrottled int `json:"first_throttled_request"`
-	// GaveUp are calls Claude Code abandoned on x-should-retry: false.
-	GaveUp int `json:"gave_up_should_retry_false"`
+	// GaveUp are calls Claude Code abandoned on x-should-retry: false,
+	// GaveUpRetryAfter those abandoned on a Retry-After above 60 s.
+	GaveUp           int `json:"gave_up_should_retry_false"`
+	GaveUpRetryAfter int `json:"gave_up_retry_after_over_60s"`
 
-	Requests         int `json:"requests_sent"`
-	Calls            int `json:"calls_answered"`
-	Truncated        int `json:"calls_truncated"`
-	Continuations    int `json:"continuation_calls"`
-	TruncatedFailed  int `json:"tasks_failed_truncated"`
+	Requests int `json:"requests_sent"`
+	Calls    int `json:"calls_answered"`
+	// CutAnswers are answers max_tokens cut (stop_reason max_tokens) and
+	// CutOutputTokens the output tokens generated in them, thinking
+	// included: billed, and for a cut tool call wasted entirely.
+	CutAnswers      int   `json:"calls_cut"`
+	CutOutputTokens int64 `json:"cut_output_tokens"`
+	// RecoveryTurns are Claude Code's follow-ups of cut text; ToolRetries
+	// the model's repeats of a cut tool call.
+	RecoveryTurns int `json:"recovery_turns"`
+	ToolRetries   int `json:"tool_call_repeats"`
+	// Escalations are calls whose cap the gateway's policy grew because
+	// it had cut the conversation's previous call.
+	Escalations      int `json:"escalations"`
 	BackgroundFailed int `json:"background_calls_failed"`
 
 	TaskSecondsP50 float64 `json:"task_seconds_p50"`
@@ -100,7 +123,9 @@ type DeveloperResult struct {
 	Started   int    `json:"started"`
 	Completed int    `json:"completed"`
 	Failed    int    `json:"failed"`
-	Demand    int    `json:"demand"`
+	// Demand is the tasks the developer set out to do (the same in every
+	// strategy).
+	Demand int `json:"demand"`
 	// Client429s are the 429s this developer's Claude Code received.
 	Client429s int     `json:"client_429s"`
 	Tokens     float64 `json:"drain_tokens"`
@@ -173,16 +198,21 @@ func strategyResult(sc *Scenario, w *world, demand *world, binding int) Strategy
 	s := &w.stats
 	r := StrategyResult{
 		Name: w.st.Name, Description: w.st.Description,
-		TasksStarted: s.started, TasksCompleted: s.completed, TasksFailed: s.failed, TasksUnfinished: s.unfinished,
-		Client429s: s.client429, Gateway429s: s.gateway429, Upstream429s: s.upstream429, GaveUp: s.gaveUpNoRetry,
+		TasksDemanded: w.demanded(), TasksStarted: s.started, TasksCompleted: s.completed, TasksFailed: s.failed,
+		TasksFailedByCap:     s.capFailedText + s.capFailedTool,
+		TasksFailedByCapText: s.capFailedText, TasksFailedByCapTool: s.capFailedTool,
+		Client429s: s.client429, Gateway429s: s.gateway429, Upstream429s: s.upstream429,
+		GaveUp: s.gaveUpNoRetry, GaveUpRetryAfter: s.gaveUpRetryAfter,
 		FirstThrottled: s.first429,
-		Requests:       s.sent, Calls: s.calls, Truncated: s.truncated, Continuations: s.continuations,
-		TruncatedFailed: s.truncatedFailures, BackgroundFailed: s.backgroundFailed,
-		TaskSecondsP50:  round(quantile(s.taskTimes, 0.5), 1),
-		TaskSecondsP95:  round(quantile(s.taskTimes, 0.95), 1),
-		QueueSecondsP95: round(quantile(s.queueWait, 0.95), 2),
-		PeakReserved:    s.peakHeld,
+		Requests:       s.sent, Calls: s.calls, CutAnswers: s.truncated, CutOutputTokens: s.cutOutput,
+		RecoveryTurns: s.recoveryTurns, ToolRetries: s.toolRetries, Escalations: s.escalated,
+		BackgroundFailed: s.backgroundFailed,
+		TaskSecondsP50:   round(quantile(s.taskTimes, 0.5), 1),
+		TaskSecondsP95:   round(quantile(s.taskTimes, 0.95), 1),
+		QueueSecondsP95:  round(quantile(s.queueWait, 0.95), 2),
+		PeakReserved:     s.peakHeld,
 	}
+	r.TasksUnfinished = r.TasksDemanded - r.TasksCompleted - r.TasksFailed
 	if s.admitted > 0 {
 		r.MeanReservation = round(s.reservedSum/float64(s.admitted), 0)
 	}
@@ -200,16 +230,12 @@ func strategyResult(sc *Scenario, w *world, demand *world, binding int) Strategy
 	}
 	r.Utilisation = r.Buckets[binding].Utilisation
 	shares := make([]float64, 0, len(w.devs))
-	for i, d := range w.devs {
+	for _, d := range w.devs {
 		dr := DeveloperResult{Name: d.name, Started: d.tasks, Completed: d.completed, Failed: d.failed, Client429s: d.client429,
 			Tokens: d.settled[w.drain]}
-		if demand != nil {
-			dr.Demand = demand.devs[i].completed
-			if dr.Demand > 0 {
-				shares = append(shares, float64(d.completed)/float64(dr.Demand)/d.weight)
-			}
-		} else {
-			dr.Demand = d.completed
+		dr.Demand = d.demand
+		if demand != nil && dr.Demand > 0 {
+			shares = append(shares, float64(d.completed)/float64(dr.Demand)/d.weight)
 		}
 		r.PerDev = append(r.PerDev, dr)
 	}

@@ -20,9 +20,9 @@ type Options struct {
 	Parallel int
 }
 
-// Run simulates the scenario's day once per strategy, on the same
-// workload, and once without any quota (the team's demand, which fairness
-// is measured against). Its result depends only on the scenario (seed
+// Run simulates the scenario's day once without any quota, which fixes
+// the team's demand (the tasks each developer sets out to do), then once
+// per strategy on that same demand. Its result depends only on the scenario (seed
 // included) and the strategies.
 func Run(ctx context.Context, sc Scenario, opts Options) (*Result, error) {
 	strats := opts.Strategies
@@ -32,26 +32,31 @@ func Run(ctx context.Context, sc Scenario, opts Options) (*Result, error) {
 			return nil, err
 		}
 	}
-	runs := make([]*world, len(strats)+1)
-	doors := make([]func(*world) (frontDoor, error), len(runs))
-	for i, st := range strats {
-		doors[i] = doorFor(st)
+	demand, err := newWorld(&sc, Strategy{Name: "no-quota", Description: "the same workload with no quota at all",
+		ClientMaxTokens: clientDefault}, sc.Seed, newUnlimitedDoor)
+	if err != nil {
+		return nil, fmt.Errorf("demand: %w", err)
 	}
-	demand := Strategy{Name: "no-quota", Description: "the same workload with no quota at all", ClientMaxTokens: claudeCodeDefault}
-	doors[len(strats)] = newUnlimitedDoor
-	for i := range runs {
-		st := demand
-		if i < len(strats) {
-			st = strats[i]
-		}
-		w, err := newWorld(&sc, st, sc.Seed, doors[i])
+	runs := make([]*world, len(strats))
+	for i, st := range strats {
+		w, err := newWorld(&sc, st, sc.Seed, doorFor(st))
 		if err != nil {
 			return nil, fmt.Errorf("strategy %s: %w", st.Name, err)
 		}
 		runs[i] = w
 	}
 
-	prog := newProgressMux(opts.Progress, len(runs))
+	// The demand run first: it fixes how many tasks each developer sets
+	// out to do, for every strategy.
+	prog := newProgressMux(opts.Progress, len(runs)+1)
+	demand.progress, demand.ctx = prog.reporter(len(runs)), ctx
+	demand.run()
+	if demand.err != nil {
+		return nil, fmt.Errorf("demand: %w", demand.err)
+	}
+	for i := range demand.devs {
+		demand.devs[i].demand = demand.devs[i].completed + demand.devs[i].failed
+	}
 	par := opts.Parallel
 	if par <= 0 {
 		par = runtime.GOMAXPROCS(0)
@@ -59,6 +64,7 @@ func Run(ctx context.Context, sc Scenario, opts Options) (*Result, error) {
 	sem := make(chan struct{}, par)
 	var wg sync.WaitGroup
 	for i, w := range runs {
+		w.limitTo(demand)
 		w.progress = prog.reporter(i)
 		w.ctx = ctx
 		wg.Add(1)
@@ -76,7 +82,7 @@ func Run(ctx context.Context, sc Scenario, opts Options) (*Result, error) {
 			return nil, fmt.Errorf("strategy %s: %w", w.st.Name, w.err)
 		}
 	}
-	return summarize(&sc, runs[:len(strats)], runs[len(strats)])
+	return summarize(&sc, runs, demand)
 }
 
 func joinNames(names []string) string {
@@ -141,8 +147,7 @@ type unlimitedDoor struct{}
 func newUnlimitedDoor(*world) (frontDoor, error) { return unlimitedDoor{}, nil }
 
 func (unlimitedDoor) send(w *world, c *call) {
-	c.maxTokens, c.budget = clientLimits(w.st, c.m)
-	c.generate(c.maxTokens, c.budget)
+	c.generateAt(c.clientAsk(w.st))
 	w.answer(c, w.profile.Admission(c.demand(), c.m.burndown))
 }
 func (unlimitedDoor) done(*world, *call) {}

@@ -122,11 +122,42 @@ type Workload struct {
 	// Background is a call on the small model made alongside a step (titles,
 	// summaries); its failure does not fail the task.
 	Background Background `yaml:"background" json:"background"`
-	// MaxContinuations is how many follow-up calls a truncated answer
-	// (stop_reason max_tokens) may take before the task fails.
-	MaxContinuations int `yaml:"max_continuations" json:"max_continuations"`
+	// MaxTokens is the max_tokens Claude Code asks for when
+	// CLAUDE_CODE_MAX_OUTPUT_TOKENS is unset: 32,000 in 2.1.x for Sonnet 4,
+	// 128,000 in 2.1.332 for Opus 5.5 (BEDROCK.md sections 4 and 6). Never
+	// more than the model allows.
+	MaxTokens int `yaml:"max_tokens" json:"max_tokens"`
+	// AdaptiveThinking is Claude Code's `thinking: adaptive` (Opus 4.6 and
+	// later; always on for Opus 5.5): no thinking budget, so thinking and
+	// answer share max_tokens, and a gateway's thinking cap does not apply.
+	// Otherwise thinking has budget_tokens max_tokens - 1.
+	AdaptiveThinking bool `yaml:"adaptive_thinking" json:"adaptive_thinking"`
+	// ToolCalls are the large tool calls (Write, Edit) among the answers.
+	ToolCalls ToolCalls `yaml:"tool_calls" json:"tool_calls"`
+	// RecoveryTurns is how many times Claude Code asks the model to resume
+	// a text answer cut at max_tokens ("Output token limit hit. Resume
+	// directly..."): 3 in 2.1.x (BEDROCK.md section 6). If the answer is
+	// still cut, the turn fails and its task with it.
+	RecoveryTurns int `yaml:"recovery_turns" json:"recovery_turns"`
 	// Latency is how fast each model answers.
 	Latency Latency `yaml:"latency" json:"latency"`
+}
+
+// ToolCalls are the answers that are one large tool call: a Write or an
+// Edit whose input is a file's content. Claude Code does not resume such a
+// call when max_tokens cuts it mid-JSON: it runs the tool with the unparsed
+// input and sends back a tool_result error, and the model repeats the whole
+// call (BEDROCK.md section 6). So a call larger than max_tokens never
+// completes, and each attempt burns max_tokens of output.
+type ToolCalls struct {
+	// Probability that a main-model answer is such a call rather than text
+	// (or a small tool call: Read, Grep, Bash).
+	Probability float64 `yaml:"probability" json:"probability"`
+	// Size is the call's input in output tokens.
+	Size Pareto `yaml:"size" json:"size"`
+	// Retries is how many times the model repeats a cut call before it
+	// gives up and the task fails (the emulator's scripted model: 3).
+	Retries int `yaml:"retries" json:"retries"`
 }
 
 // Chance is something that happens with Probability and then has a size.
@@ -177,7 +208,7 @@ func DefaultScenario() Scenario {
 			MaxTokensCap: 4096, ThinkingBudgetCap: 1024,
 			MaxWaitSeconds: 60, ProtectedFraction: 0.5,
 		},
-		Strategies: []string{"direct-defaults", "direct-4096", "account-per-dev", "headroom"},
+		Strategies: []string{"direct-defaults", "direct-4096", "account-per-dev", "headroom-4096"},
 		Workload:   DefaultWorkload(),
 	}
 }
@@ -197,17 +228,34 @@ func DefaultWorkload() Workload {
 		InitialContext:        20000,
 		ContextGrowth:         Spread{Median: 1200, P95: 8000, Max: 40000},
 		ContextLimit:          160000,
-		Output:                Spread{Median: 250, P95: 3000, Max: 32000},
+		Output:                Spread{Median: 200, P95: 1500, Max: 32000},
 		Thinking:              Chance{Probability: 0.3, Tokens: Spread{Median: 300, P95: 2500, Max: 31999}},
+		MaxTokens:             claudeCodeDefault,
+		ToolCalls:             DefaultToolCalls(),
 		Parallel:              Burst{Probability: 0.05, Calls: IntRange{Min: 2, Max: 10}, Input: 12000},
 		Background:            Background{Probability: 0.3, Input: 800, Output: Spread{Median: 30, P95: 200, Max: 2000}},
-		MaxContinuations:      8,
+		RecoveryTurns:         3,
 		Latency: Latency{
 			Main:            Speed{FirstTokenSeconds: 2, TokensPerSecond: 60},
 			Small:           Speed{FirstTokenSeconds: 0.5, TokensPerSecond: 150},
 			ThrottleSeconds: 0.1,
 		},
 	}
+}
+
+// DefaultToolCalls is one main-model answer in ten a file write or edit,
+// sized by a Pareto law with a minimum of 600 tokens (a 40-line edit) and
+// index 1.5, clamped at 30,000 tokens (a 2,500-line file, below Claude
+// Code's default 32,000 so that only a lower cap cuts it). Why this shape:
+// source file sizes are heavy-tailed, a log-normal body with a power-law
+// tail of index 1 to 1.5 in the studies of code bases, and an agent edits
+// or rewrites files of every size. It gives a median write of 950 tokens,
+// a mean of 1,800, 5.6% of writes above 4,096 tokens and 0.4% above
+// 16,000: with about 2.5 writes in a 25-call task, one task in eight has a
+// write that a hard 4,096 cap can never let through. These are
+// assumptions, not measurements; change them per scenario.
+func DefaultToolCalls() ToolCalls {
+	return ToolCalls{Probability: 0.1, Size: Pareto{Min: 600, Alpha: 1.5, Max: 30000}, Retries: 3}
 }
 
 // LoadScenario reads a scenario file.

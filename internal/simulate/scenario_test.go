@@ -16,7 +16,7 @@ func TestBuiltinsParse(t *testing.T) {
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Fatalf("built-ins (-want +got):\n%s", diff)
 	}
-	sizes := map[string]int{"heavy-user": 6, "seed": 4, "team-5": 5, "team-50": 50}
+	sizes := map[string]int{"heavy-user": 6, "seed": 3, "team-5": 5, "team-50": 50}
 	for _, name := range got {
 		sc, err := Builtin(name)
 		if err != nil {
@@ -50,7 +50,7 @@ func TestSeedScenarioIsTheStory(t *testing.T) {
 		Buckets []config.Bucket
 		Team    int
 		Main    string
-	}{"seed", []config.Bucket{{Name: "daily-tokens", Kind: "tpd", Limit: 500000}}, 4, "us.anthropic.claude-sonnet-4-20250514-v1:0"}
+	}{"seed", []config.Bucket{{Name: "daily-tokens", Kind: "tpd", Limit: 500000}}, 3, "us.anthropic.claude-sonnet-4-20250514-v1:0"}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Fatalf("seed scenario (-want +got):\n%s", diff)
 	}

@@ -76,7 +76,7 @@ func TestSeedReproducesTheStory(t *testing.T) {
 	unset := strategy(t, r, "direct-unset")
 	defaults := strategy(t, r, "direct-defaults")
 	capped := strategy(t, r, "direct-4096")
-	headroom := strategy(t, r, "headroom")
+	headroom := strategy(t, r, "headroom-4096")
 	// "The second request already fails": the first task's title call on
 	// the small model goes out beside the first main call.
 	if unset.FirstThrottled != 2 {
@@ -295,7 +295,7 @@ func TestReport(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, want := range []string{`<img src="reservation.svg"`, `<img src="drain.svg"`, `<img src="comparison.svg"`,
-		"<td>321,000</td>", ">headroom</td>", ">direct-defaults</td>", "Completed tasks per developer"} {
+		"<td>321,000</td>", ">headroom-4096</td>", ">direct-defaults</td>", "Completed tasks per developer"} {
 		if !strings.Contains(string(page), want) {
 			t.Errorf("index.html lacks %q", want)
 		}
@@ -320,7 +320,7 @@ func TestWriteText(t *testing.T) {
 		t.Fatal(err)
 	}
 	out := buf.String()
-	for _, want := range []string{"321,000", "160,000", "20,480", "7.81x", "headroom", "dev-4"} {
+	for _, want := range []string{"321,000", "160,000", "20,480", "7.81x", "headroom-4096", "dev-3"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("text output lacks %q:\n%s", want, out)
 		}

@@ -10,18 +10,23 @@ type runStats struct {
 	started, completed, failed, unfinished int
 	taskTimes                              []float64 // seconds, completed tasks
 
-	sent, admitted, calls    int // attempts sent, admitted, answered
-	truncated, continuations int
-	truncatedFailures        int // tasks failed for running out of continuations
-	client429, gateway429    int // 429s Claude Code saw; those the gateway sent
-	upstream429              int // 429s Bedrock sent the gateway (headroom only)
-	first429                 int // the ordinal of the first request answered 429
-	gaveUpNoRetry            int // calls abandoned on x-should-retry: false
-	backgroundFailed         int
-	rejected                 int     // ValidationExceptions from the gateway: a call too large ever to fit
-	reservedSum              float64 // admission charges at Bedrock
-	queueWait                []float64
-	held, peakHeld           int64 // reserved in the drain bucket, now and at most
+	sent, admitted, calls      int   // attempts sent, admitted, answered
+	truncated                  int   // answers cut at max_tokens
+	cutOutput                  int64 // output tokens generated in cut answers
+	recoveryTurns, toolRetries int   // follow-ups of cut text, repeats of cut tool calls
+	capFailedText              int   // tasks failed: text still cut after the recovery turns
+	capFailedTool              int   // tasks failed: a tool call cut on every repeat
+	escalated                  int   // gateway calls whose cap grew after a cut (learned policy)
+	gaveUpRetryAfter           int   // calls abandoned on a Retry-After above 60 s
+	client429, gateway429      int   // 429s Claude Code saw; those the gateway sent
+	upstream429                int   // 429s Bedrock sent the gateway (headroom only)
+	first429                   int   // the ordinal of the first request answered 429
+	gaveUpNoRetry              int   // calls abandoned on x-should-retry: false
+	backgroundFailed           int
+	rejected                   int     // ValidationExceptions from the gateway: a call too large ever to fit
+	reservedSum                float64 // admission charges at Bedrock
+	queueWait                  []float64
+	held, peakHeld             int64 // reserved in the drain bucket, now and at most
 
 	bucketUse []float64 // settled per bucket
 

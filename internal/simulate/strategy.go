@@ -35,29 +35,45 @@ type Strategy struct {
 	Name        string   `json:"name"`
 	Description string   `json:"description"`
 	Topology    Topology `json:"-"`
-	// ClientMaxTokens is the max_tokens the client asks for
-	// (CLAUDE_CODE_MAX_OUTPUT_TOKENS, 32,000 when unset); 0 means the
-	// request sets no max_tokens and Bedrock reserves the model's limit.
+	// ClientMaxTokens is the max_tokens the client asks for:
+	// clientDefault for Claude Code's own (the workload's max_tokens),
+	// a positive CLAUDE_CODE_MAX_OUTPUT_TOKENS, or 0 when the request sets
+	// no max_tokens and Bedrock reserves the model's limit.
 	ClientMaxTokens int `json:"client_max_tokens"`
+	// Policy is the gateway's max_tokens policy (Gateway only):
+	// policyLearned or policyFixed.
+	Policy string `json:"policy,omitempty"`
 }
 
-// claudeCodeDefault is Claude Code's max_tokens when
-// CLAUDE_CODE_MAX_OUTPUT_TOKENS is unset.
-const claudeCodeDefault = 32000
+const (
+	// claudeCodeDefault is Claude Code 2.1's max_tokens for Sonnet 4 when
+	// CLAUDE_CODE_MAX_OUTPUT_TOKENS is unset (the workload's default).
+	claudeCodeDefault = 32000
+	// clientDefault in Strategy.ClientMaxTokens: what Claude Code asks by
+	// default, the workload's max_tokens.
+	clientDefault = -1
+)
+
+// The gateway's max_tokens policies.
+const (
+	// policyFixed is one hard cap (the scenario's headroom.max_tokens_cap,
+	// 4,096) and the thinking budget cap, as before the learned policy.
+	policyFixed = "fixed"
+)
 
 var strategies = []Strategy{
 	{Name: "direct-unset", Topology: Shared, ClientMaxTokens: 0,
 		Description: "max_tokens unset (the model's limit, 64,000 for Sonnet 4) straight to the shared account"},
-	{Name: "direct-defaults", Topology: Shared, ClientMaxTokens: claudeCodeDefault,
-		Description: "Claude Code defaults (max_tokens 32,000) straight to the shared account"},
+	{Name: "direct-defaults", Topology: Shared, ClientMaxTokens: clientDefault,
+		Description: "Claude Code defaults (max_tokens 32,000, or 128,000 on Opus 5.5) straight to the shared account"},
 	{Name: "direct-4096", Topology: Shared, ClientMaxTokens: 4096,
 		Description: "CLAUDE_CODE_MAX_OUTPUT_TOKENS=4096 straight to the shared account"},
-	{Name: "account-per-dev", Topology: PerDeveloper, ClientMaxTokens: claudeCodeDefault,
+	{Name: "account-per-dev", Topology: PerDeveloper, ClientMaxTokens: clientDefault,
 		Description: "one AWS account per developer, each with the whole quota, Claude Code defaults"},
 	{Name: "account-per-dev-4096", Topology: PerDeveloper, ClientMaxTokens: 4096,
 		Description: "one AWS account per developer, each with the whole quota, max_tokens 4,096"},
-	{Name: "headroom", Topology: Gateway, ClientMaxTokens: claudeCodeDefault,
-		Description: "Claude Code defaults through Headroom: cap, fair share, queue instead of 429"},
+	{Name: "headroom-4096", Topology: Gateway, ClientMaxTokens: clientDefault, Policy: policyFixed,
+		Description: "Claude Code defaults through Headroom with a hard 4,096 max_tokens cap (and 1,024 thinking budget); fair share; queue instead of 429"},
 }
 
 // StrategyNames lists the strategies ParseStrategies knows.

@@ -46,19 +46,19 @@ func (r *Result) WriteText(out io.Writer) error {
 	for _, s := range rows {
 		width = max(width, len(s.Name))
 	}
-	fmt.Fprintf(tw, "%-*s\tcompleted\tfailed\tunfinished\t429s seen\tfirst 429\tp50 task\tp95 task\tp95 queue\treserved/call\ttruncated\tfairness\tbinding used\t\n", width, "strategy")
+	fmt.Fprintf(tw, "%-*s\tcompleted\tfailed\tby the cap\tunfinished\t429s seen\tfirst 429\tp50 task\tp95 task\tp95 queue\treserved/call\tcut answers\tcut tokens\tfairness\tbinding used\t\n", width, "strategy")
 	for _, s := range rows {
 		first := "-"
 		if s.FirstThrottled > 0 {
 			first = "#" + strconv.Itoa(s.FirstThrottled)
 		}
-		fmt.Fprintf(tw, "%-*s\t%d/%d\t%d\t%d\t%d\t%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\t\n", width, s.Name,
-			s.TasksCompleted, s.TasksStarted, s.TasksFailed, s.TasksUnfinished, s.Client429s, first,
+		fmt.Fprintf(tw, "%-*s\t%d/%d\t%d\t%d\t%d\t%d\t%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\t%s\t\n", width, s.Name,
+			s.TasksCompleted, s.TasksDemanded, s.TasksFailed, s.TasksFailedByCap, s.TasksUnfinished, s.Client429s, first,
 			dur(s.TaskSecondsP50), dur(s.TaskSecondsP95), dur(s.QueueSecondsP95),
-			commas(int64(s.MeanReservation)), s.Truncated, fairness(s.Fairness), pct(s.Utilisation))
+			commas(int64(s.MeanReservation)), s.CutAnswers, commas(s.CutOutputTokens), fairness(s.Fairness), pct(s.Utilisation))
 	}
 	tw.Flush()
-	fmt.Fprintln(ew, "(no-quota is the same workload with no quota: the team's demand. Fairness is Jain's index of each developer's completed tasks over their demand.)")
+	fmt.Fprintln(ew, "(no-quota is the same workload with no quota: it fixes the team's demand, the tasks every strategy faces. \"by the cap\": tasks failed because max_tokens cut an answer Claude Code could not complete; \"cut tokens\": output tokens generated in cut answers. Fairness is Jain's index of each developer's completed tasks over their demand.)")
 	fmt.Fprintln(ew)
 	r.writeDevelopers(ew)
 	return ew.err
@@ -82,7 +82,7 @@ func (r *Result) writeDevelopers(w io.Writer) {
 		for i, d := range r.Demand.PerDev {
 			fmt.Fprintf(tw, "%-*s\t", width, d.Name)
 			for _, s := range r.Strategies {
-				fmt.Fprintf(tw, "%d/%d\t", s.PerDev[i].Completed, d.Completed)
+				fmt.Fprintf(tw, "%d/%d\t", s.PerDev[i].Completed, d.Demand)
 			}
 			fmt.Fprintln(tw)
 		}

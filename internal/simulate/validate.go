@@ -146,8 +146,20 @@ func (w *Workload) validate(where string, p *[]string) {
 	if w.Background.Probability > 0 && w.Background.Input < 1 {
 		add("background.input: %d must be at least 1", w.Background.Input)
 	}
-	if w.MaxContinuations < 0 {
-		add("max_continuations: %d is negative", w.MaxContinuations)
+	if w.RecoveryTurns < 0 || w.RecoveryTurns > 100 {
+		add("recovery_turns: %d is not between 0 and 100", w.RecoveryTurns)
+	}
+	if w.MaxTokens < 1 {
+		add("max_tokens: %d must be at least 1", w.MaxTokens)
+	}
+	if !(w.ToolCalls.Probability >= 0 && w.ToolCalls.Probability <= 1) {
+		add("tool_calls.probability: %v is not between 0 and 1", w.ToolCalls.Probability)
+	}
+	if w.ToolCalls.Probability > 0 {
+		w.ToolCalls.Size.validate(where+".tool_calls.size", p)
+	}
+	if w.ToolCalls.Retries < 0 || w.ToolCalls.Retries > 100 {
+		add("tool_calls.retries: %d is not between 0 and 100", w.ToolCalls.Retries)
 	}
 	for _, sp := range []struct {
 		field string

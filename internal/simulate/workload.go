@@ -24,6 +24,9 @@ type callPlan struct {
 	// thinking the thinking it wants to do first.
 	output   int
 	thinking int
+	// tool, when positive, makes the answer one large tool call of that
+	// many tokens instead of output's text: cut, it cannot be resumed.
+	tool int
 }
 
 // stepPlan is one turn of the agent loop: one main call, or a burst of
@@ -77,12 +80,10 @@ func (p *planner) next(buf *taskPlan) {
 		if i > 0 && r.Float64() < w.Parallel.Probability {
 			k := w.Parallel.Calls.draw(r)
 			for j := 0; j < k; j++ {
-				st.calls = append(st.calls, callPlan{kind: kindSub, input: w.Parallel.Input,
-					output: w.Output.drawInt(r, 1), thinking: p.thinking()})
+				st.calls = append(st.calls, p.answer(callPlan{kind: kindSub, input: w.Parallel.Input}))
 			}
 		} else {
-			st.calls = append(st.calls, callPlan{kind: kindMain,
-				output: w.Output.drawInt(r, 1), thinking: p.thinking()})
+			st.calls = append(st.calls, p.answer(callPlan{kind: kindMain}))
 		}
 		// Claude Code names the session with the small model when a task
 		// starts, beside the first main call.
@@ -96,6 +97,20 @@ func (p *planner) next(buf *taskPlan) {
 	}
 	buf.steps = steps
 	buf.gap = seconds(w.TaskGapSeconds.draw(r))
+}
+
+// answer draws what a main-model call answers: text (or a small tool
+// call), or one large tool call. It always makes the same draws.
+func (p *planner) answer(c callPlan) callPlan {
+	w, r := p.w, p.rng
+	c.output = w.Output.drawInt(r, 1)
+	c.thinking = p.thinking()
+	isTool := r.Float64() < w.ToolCalls.Probability
+	size := w.ToolCalls.Size.drawInt(r)
+	if isTool && w.ToolCalls.Probability > 0 {
+		c.tool, c.output = size, 0
+	}
+	return c
 }
 
 func (p *planner) thinking() int {

@@ -2,6 +2,7 @@ package simulate
 
 import (
 	"math/rand/v2"
+	"strconv"
 	"time"
 
 	"github.com/headroomhq/headroom/internal/admission"
@@ -32,6 +33,9 @@ type developer struct {
 	buf    taskPlan
 	task   *task
 	tasks  int // tasks started
+	// demand is the most tasks the developer starts: their demand for the
+	// day, measured in the no-quota run (-1 there: no limit).
+	demand int
 
 	completed, failed, client429 int
 	// settled is what this developer's calls have cost in each bucket.
@@ -41,6 +45,7 @@ type developer struct {
 // task is one agent task in progress.
 type task struct {
 	dev     *developer
+	num     int // the developer's task number
 	start   int64
 	step    int
 	context int // the main conversation's context in tokens
@@ -60,11 +65,14 @@ type call struct {
 	// cacheRead and cacheWrite split the input when prompt caching is on;
 	// plan.input is then only the uncached rest.
 	cacheRead, cacheWrite int
-	continuation          int   // 0 for the first call, n for the n-th follow-up of a truncated answer
-	attempt               int   // retries made so far
-	firstSent             int64 // when the first attempt was sent
-	queuedAt              int64 // when the current attempt reached the front door
-	ordinal               int   // the attempt's number among all requests of the run
+	recovery              int    // 0, or n for Claude Code's n-th recovery turn after a cut text answer
+	toolRetry             int    // 0, or n for the model's n-th repeat of a cut tool call
+	answers               uint64 // the id of the cut tool call this call's tool_result answers (0: none)
+	attempt               int    // retries made so far
+	id                    uint64 // the call's tool_use id, unique in the run
+	firstSent             int64  // when the first attempt was sent
+	queuedAt              int64  // when the current attempt reached the front door
+	ordinal               int    // the attempt's number among all requests of the run
 
 	// Set by the front door for the attempt in progress.
 	maxTokens, budget int   // what Bedrock was asked for
@@ -72,6 +80,7 @@ type call struct {
 	thinkingOut       int   // thinking generated
 	textOut           int   // answer text generated
 	truncated         bool
+	asked             int // the max_tokens Claude Code asked for
 	upstream          upstreamCall
 	// The headroom strategy's state of the attempt.
 	ticket    *admission.Ticket
@@ -101,27 +110,62 @@ func (c *call) demand() bedrock.Demand {
 }
 
 // clientLimits are max_tokens and the thinking budget Claude Code sends for
-// a call under a strategy: CLAUDE_CODE_MAX_OUTPUT_TOKENS (or 32,000) but no
-// more than the model allows, and a thinking budget one below it, as
-// Claude Code 2.1 sends. maxTokens 0 means unset: Bedrock reserves the
-// model's limit.
-func clientLimits(s Strategy, m *modelInfo) (maxTokens, budget int) {
-	maxTokens = m.maxOut
-	if s.ClientMaxTokens > 0 {
+// a call under a strategy: CLAUDE_CODE_MAX_OUTPUT_TOKENS, or the
+// workload's default (32,000 for Sonnet 4, 128,000 for Opus 5.5), or the
+// model's limit when unset, but no more than the model allows; and a
+// thinking budget one below it, as Claude Code 2.1 sends, or none with
+// adaptive thinking (budget 0).
+func clientLimits(s Strategy, wl *Workload, m *modelInfo) (maxTokens, budget int) {
+	switch {
+	case s.ClientMaxTokens == clientDefault:
+		maxTokens = min(wl.MaxTokens, m.maxOut)
+	case s.ClientMaxTokens > 0:
 		maxTokens = min(s.ClientMaxTokens, m.maxOut)
+	default:
+		maxTokens = m.maxOut
+	}
+	if wl.AdaptiveThinking {
+		return maxTokens, 0
 	}
 	return maxTokens, maxTokens - 1
 }
 
-// generate decides what the model writes within maxTokens and budget:
-// thinking first (up to the budget), then the answer, cut at maxTokens
-// (stop_reason max_tokens).
-func (c *call) generate(maxTokens, budget int) {
+// session is Claude Code's session id for the call: one per task.
+func (c *call) session() string { return c.dev.name + "/" + strconv.Itoa(c.task.num) }
+
+// clientAsk is what Claude Code asks for this call under strategy st; it
+// records the ask.
+func (c *call) clientAsk(st Strategy) (maxTokens, budget int) {
+	maxTokens, budget = clientLimits(st, c.dev.w, c.m)
+	c.asked = maxTokens
+	return maxTokens, budget
+}
+
+// generateAt is generate with the call's own thinking mode, recording
+// what Bedrock was asked for.
+func (c *call) generateAt(maxTokens, budget int) {
+	c.maxTokens, c.budget = maxTokens, budget
+	c.generate(maxTokens, budget, c.dev.w.AdaptiveThinking && c.plan.kind != kindBackground)
+}
+
+// generate decides what the model writes within maxTokens: thinking
+// first (up to the budget, or up to maxTokens with adaptive thinking),
+// then the answer, text or a tool call, cut at maxTokens (stop_reason
+// max_tokens). A cut answer used all of maxTokens.
+func (c *call) generate(maxTokens, budget int, adaptive bool) {
 	th := 0
-	if c.plan.thinking > 0 && budget > 0 {
-		th = min(c.plan.thinking, budget, maxTokens-1)
+	if c.plan.thinking > 0 {
+		switch {
+		case adaptive:
+			th = min(c.plan.thinking, maxTokens)
+		case budget > 0:
+			th = min(c.plan.thinking, budget, maxTokens-1)
+		}
 	}
 	text := c.plan.output
+	if c.plan.tool > 0 {
+		text = c.plan.tool
+	}
 	c.truncated = false
 	if th+text > maxTokens {
 		text = maxTokens - th
