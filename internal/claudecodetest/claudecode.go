@@ -49,8 +49,28 @@ type Result struct {
 // ok is false when the output is not Claude Code's JSON result.
 func Run(ctx context.Context, t testing.TB, claude, baseURL, key, prompt string, extraEnv ...string) (res Result, ok bool) {
 	t.Helper()
-	home := t.TempDir()
-	cmd := exec.CommandContext(ctx, claude, "-p", prompt, "--output-format", "json")
+	return RunWith(ctx, t, claude, baseURL, key, prompt, Options{Env: extraEnv})
+}
+
+// Options are a run's settings beyond Run's.
+type Options struct {
+	// Dir is the working directory, and HOME; "" is a fresh temporary one.
+	Dir string
+	// Args are more command-line arguments, such as
+	// --allowedTools Write --permission-mode acceptEdits.
+	Args []string
+	// Env is more environment, NAME=VALUE.
+	Env []string
+}
+
+// RunWith is Run with options.
+func RunWith(ctx context.Context, t testing.TB, claude, baseURL, key, prompt string, o Options) (res Result, ok bool) {
+	t.Helper()
+	home := o.Dir
+	if home == "" {
+		home = t.TempDir()
+	}
+	cmd := exec.CommandContext(ctx, claude, append([]string{"-p", prompt, "--output-format", "json"}, o.Args...)...)
 	cmd.Dir = home // no project settings of this repository
 	cmd.Env = append([]string{
 		"PATH=" + os.Getenv("PATH"),
@@ -62,7 +82,7 @@ func Run(ctx context.Context, t testing.TB, claude, baseURL, key, prompt string,
 		"CLAUDE_CODE_DISABLE_NONSTREAMING_FALLBACK=1",
 		"CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC=1",
 		"DISABLE_AUTOUPDATER=1",
-	}, extraEnv...)
+	}, o.Env...)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	res.Err = cmd.Run()
