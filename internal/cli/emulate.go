@@ -14,6 +14,7 @@ import (
 
 	"github.com/headroomhq/headroom/internal/config"
 	"github.com/headroomhq/headroom/internal/emulator"
+	"github.com/headroomhq/headroom/internal/httpsrv"
 )
 
 const emulateUsage = `Usage: headroom emulate [--addr HOST:PORT] [--config FILE] [--scenario NAME] [--profile seed|aws] [--log-level LEVEL]
@@ -132,7 +133,7 @@ func printEmulateBanner(w io.Writer, url string, cfg config.Emulator) {
 
 // emulateUntilDone serves h on ln until ctx ends, then shuts down gracefully.
 func emulateUntilDone(ctx context.Context, ln net.Listener, h http.Handler, logger *slog.Logger) int {
-	hs := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelWarn)}
+	hs := httpsrv.New(h, logger) // HTTP/1.1 and h2c with prior knowledge
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()
 	select {

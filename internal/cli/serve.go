@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"net/http"
 	"os"
 	"sync"
 	"time"
@@ -19,6 +18,7 @@ import (
 	"github.com/headroomhq/headroom/internal/admission"
 	"github.com/headroomhq/headroom/internal/config"
 	"github.com/headroomhq/headroom/internal/gateway"
+	"github.com/headroomhq/headroom/internal/httpsrv"
 	"github.com/headroomhq/headroom/internal/keys"
 	"github.com/headroomhq/headroom/internal/metrics"
 	"github.com/headroomhq/headroom/internal/store/sqlitestore"
@@ -320,8 +320,7 @@ const shutdownGrace = 30 * time.Second
 // run serves until ctx ends, then drains in-flight requests, saves the
 // day's usage one last time, and returns the exit code.
 func (s *server) run(ctx context.Context, ln net.Listener, t config.TLS) int {
-	hs := &http.Server{Handler: s.gw, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute,
-		ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelWarn)}
+	hs := httpsrv.New(s.gw, s.log)
 	if t.Enabled() {
 		cert, err := tls.LoadX509KeyPair(t.CertFile, t.KeyFile)
 		if err != nil {
@@ -342,10 +341,10 @@ func (s *server) run(ctx context.Context, ln net.Listener, t config.TLS) int {
 	errc := make(chan error, 1)
 	go func() {
 		if t.Enabled() {
-			errc <- hs.ServeTLS(ln, "", "") // HTTP/2 and HTTP/1.1, as clients prefer
+			errc <- hs.ServeTLS(ln, "", "") // HTTP/2 and HTTP/1.1, as clients prefer (ALPN)
 			return
 		}
-		errc <- hs.Serve(ln)
+		errc <- hs.Serve(ln) // HTTP/1.1 and h2c with prior knowledge
 	}()
 	code := 0
 	select {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/headroomhq/headroom/internal/config"
 	"github.com/headroomhq/headroom/internal/emulator"
+	"github.com/headroomhq/headroom/internal/httpsrv"
 	"github.com/headroomhq/headroom/internal/keys"
 	"github.com/headroomhq/headroom/internal/store/sqlitestore"
 )
@@ -49,7 +50,7 @@ func startDemo(ctx context.Context, logger *slog.Logger) (*demoSetup, error) {
 		return nil, err
 	}
 	d := &demoSetup{dataDir: dir, region: ec.DefaultRegion, emuDone: make(chan struct{}),
-		emu: &http.Server{Handler: emu, ReadHeaderTimeout: 10 * time.Second}}
+		emu: httpsrv.New(emu, emuLog)}
 	go func() {
 		defer close(d.emuDone)
 		if err := d.emu.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {

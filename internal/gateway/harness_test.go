@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -18,6 +19,7 @@ import (
 	"github.com/headroomhq/headroom/internal/bedrock"
 	"github.com/headroomhq/headroom/internal/config"
 	"github.com/headroomhq/headroom/internal/emulator"
+	"github.com/headroomhq/headroom/internal/httpsrv"
 	"github.com/headroomhq/headroom/internal/keys"
 	"github.com/headroomhq/headroom/internal/metrics"
 	"github.com/headroomhq/headroom/internal/quota"
@@ -65,6 +67,9 @@ type harnessOpts struct {
 
 // harness is an emulator, a gateway in front of it, and developer keys.
 type harness struct {
+	// gwServe is the gateway served by httpsrv.New, as `headroom serve`
+	// serves it (HTTP/1.1 and h2c); gwURL by httptest (HTTP/1.1).
+	gwServe   string
 	t         testing.TB
 	emu       *emulator.Server
 	emuURL    string
@@ -164,6 +169,15 @@ func newHarness(t testing.TB, o harnessOpts) *harness {
 	gs := httptest.NewServer(h.gw)
 	t.Cleanup(gs.Close)
 	h.gwURL = gs.URL
+	// The gateway as `headroom serve` runs it: HTTP/1.1 and h2c.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := httpsrv.New(h.gw, logger)
+	go func() { _ = hs.Serve(ln) }()
+	t.Cleanup(func() { _ = hs.Close() })
+	h.gwServe = "http://" + ln.Addr().String()
 	// The SDKs send a bearer token only over HTTPS.
 	ts := httptest.NewTLSServer(h.gw)
 	t.Cleanup(ts.Close)

@@ -26,46 +26,52 @@ func tpdUsed(h *harness) int64 {
 	return -1
 }
 
-// TestClientGoneMidStream: a client that disconnects mid-stream is charged
+// TestClientGoneMidStream: a client that disconnects mid-stream (HTTP/1.1:
+// closes its connection; h2c: resets its stream with RST_STREAM) is charged
 // for what was generated until then, never refunded wholesale and never
 // charged the whole reservation, and no reservation leaks.
 func TestClientGoneMidStream(t *testing.T) {
 	t.Parallel()
-	h := newHarness(t, harnessOpts{emu: func(c *config.Emulator) {
-		c.Generation.TokensPerSecond = 400 // 1,000 tokens take 2.5 s
-		c.Generation.ChunkTokens = 2
-	}})
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, h.gwURL+"/model/"+sonnet+"/invoke-with-response-stream",
-		strings.NewReader(fmt.Sprintf(smallMsg, 4000)))
-	req.Header.Set("Authorization", "Bearer "+h.secret["alice"])
-	req.Header.Set(emulator.HeaderOutputTokens, "1000")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	dec := eventstream.NewDecoder(resp.Body)
-	for range 20 { // message_start, content_block_start, and some deltas
-		if _, err := dec.Next(); err != nil {
+	h2cOrH1(t, func(t *testing.T, client *http.Client, wantMajor int) {
+		h := newHarness(t, harnessOpts{emu: func(c *config.Emulator) {
+			c.Generation.TokensPerSecond = 400 // 1,000 tokens take 2.5 s
+			c.Generation.ChunkTokens = 2
+		}})
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		req, _ := http.NewRequestWithContext(ctx, http.MethodPost, h.gwServe+"/model/"+sonnet+"/invoke-with-response-stream",
+			strings.NewReader(fmt.Sprintf(smallMsg, 4000)))
+		req.Header.Set("Authorization", "Bearer "+h.secret["alice"])
+		req.Header.Set(emulator.HeaderOutputTokens, "1000")
+		resp, err := client.Do(req)
+		if err != nil {
 			t.Fatal(err)
 		}
-	}
-	cancel()
-	resp.Body.Close()
+		if resp.ProtoMajor != wantMajor {
+			t.Fatalf("served as %s", resp.Proto)
+		}
+		dec := eventstream.NewDecoder(resp.Body)
+		for range 20 { // message_start, content_block_start, and some deltas
+			if _, err := dec.Next(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		cancel()
+		resp.Body.Close()
 
-	waitFor(t, "the reservation to end", func() bool { return h.reserved() == 0 && tpdUsed(h) > 0 })
-	used := tpdUsed(h)
-	input := int64(7)       // the estimate of smallMsg's body
-	full := input + 4096*5  // what was reserved
-	whole := input + 1000*5 // the whole answer
-	if used <= input+5*10 || used >= whole || used >= full {
-		t.Errorf("charged %d: want more than the input and ~18 deltas (%d), less than the whole answer (%d)", used, input+5*10, whole)
-	}
-	// The emulator stopped generating too: nothing is left reserved there.
-	waitFor(t, "the emulator to settle", func() bool {
-		st := h.emuState()
-		return len(st.Regions[0].InFlight) == 0
+		waitFor(t, "the reservation to end", func() bool { return h.reserved() == 0 && tpdUsed(h) > 0 })
+		used := tpdUsed(h)
+		input := int64(7)       // the estimate of smallMsg's body
+		full := input + 4096*5  // what was reserved
+		whole := input + 1000*5 // the whole answer
+		if used <= input+5*10 || used >= whole || used >= full {
+			t.Errorf("charged %d: want more than the input and ~18 deltas (%d), less than the whole answer (%d)", used, input+5*10, whole)
+		}
+		// The emulator stopped generating too: nothing is left reserved there.
+		waitFor(t, "the emulator to settle", func() bool {
+			st := h.emuState()
+			return len(st.Regions[0].InFlight) == 0
+		})
 	})
 }
 
