@@ -200,6 +200,10 @@ func TestToolUseCall(t *testing.T) {
 	if got := readError(t, resp); got.Status != http.StatusBadRequest || !strings.Contains(got.Message, HeaderToolInputTokens) {
 		t.Errorf("bad header: got %+v, want a 400 naming it", got)
 	}
+	resp = post(t, ts.url+"/model/"+sonnet4+"/invoke", []byte(`{"anthropic_version":"bedrock-2023-05-31","max_tokens":10,"messages":[{"role":"user","content":7}]}`))
+	if got := readError(t, resp); got.Status != http.StatusBadRequest || got.Type != "ValidationException" {
+		t.Errorf("content 7: got %+v, want a 400 ValidationException", got)
+	}
 }
 
 // TestToolUseCut: max_tokens cuts the call mid-JSON, as Bedrock does: the
@@ -380,4 +384,22 @@ func TestToolUseConverse(t *testing.T) {
 	if id != tu.ToolUseID || input != string(tu.Input) {
 		t.Errorf("streamed call %s %q, non-streamed %s %q", id, input, tu.ToolUseID, tu.Input)
 	}
+}
+
+// FuzzScriptTurn: any body gets a turn or an error, never a panic, and a
+// body that does not parse as JSON always gets an error.
+func FuzzScriptTurn(f *testing.F) {
+	f.Add(toolConversation(10, []string{"Write"}, []string{"Write", "Write"}, []bool{true, false}))
+	f.Add(toolConversation(10, []string{"Write"}, nil, nil))
+	f.Add([]byte(`{"toolConfig":{"tools":[{"toolSpec":{"name":"Write"}}]},"messages":[{"role":"assistant","content":[{"toolUse":{"toolUseId":"a","name":"Write"}}]},{"role":"user","content":[{"toolResult":{"toolUseId":"a","status":"error"}}]}]}`))
+	f.Add([]byte(`{"messages":[{"content":"text"}],"tools":[]}`))
+	f.Fuzz(func(t *testing.T, body []byte) {
+		got, err := scriptTurn(body, "Write")
+		if err == nil && !json.Valid(body) {
+			t.Fatalf("%q: turn %v for a body that is not JSON", body, got)
+		}
+		if got > turnGiveUp {
+			t.Fatalf("%q: turn %v", body, got)
+		}
+	})
 }
