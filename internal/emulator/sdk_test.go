@@ -19,6 +19,7 @@ import (
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/bedrockruntime"
+	"github.com/aws/aws-sdk-go-v2/service/bedrockruntime/document"
 	"github.com/aws/aws-sdk-go-v2/service/bedrockruntime/types"
 
 	"github.com/headroomhq/headroom/internal/config"
@@ -271,5 +272,70 @@ func TestSDKBearerOverTLS(t *testing.T) {
 	}
 	if !strings.Contains(string(out.Body), `"text":"Hello from headroom emulate, an"`) {
 		t.Errorf("body %s", out.Body)
+	}
+}
+
+// TestSDKToolUse: the SDK reads a scripted call from Converse and
+// ConverseStream as a toolUse with its input, and a tool error sent back
+// as a toolResult gets the call again.
+func TestSDKToolUse(t *testing.T) {
+	isolateAWSConfig(t)
+	ts := newTestServer(t, toolConfig(25))
+	c := sdkClient(t, ts.url, "us-east-1")
+	ctx := t.Context()
+	tools := &types.ToolConfiguration{Tools: []types.Tool{&types.ToolMemberToolSpec{Value: types.ToolSpecification{
+		Name: aws.String("Write"), InputSchema: &types.ToolInputSchemaMemberJson{Value: document.NewLazyDocument(map[string]any{"type": "object"})}}}}}
+	msgs := []types.Message{{Role: types.ConversationRoleUser, Content: []types.ContentBlock{&types.ContentBlockMemberText{Value: "write it"}}}}
+
+	out, err := c.Converse(ctx, &bedrockruntime.ConverseInput{ModelId: aws.String(sonnet4), Messages: msgs, ToolConfig: tools})
+	if err != nil {
+		t.Fatal(err)
+	}
+	msg := out.Output.(*types.ConverseOutputMemberMessage).Value
+	tu, ok := msg.Content[0].(*types.ContentBlockMemberToolUse)
+	if !ok || out.StopReason != types.StopReasonToolUse {
+		t.Fatalf("content %#v, stop %s", msg.Content, out.StopReason)
+	}
+	var input map[string]any
+	if err := tu.Value.Input.UnmarshalSmithyDocument(&input); err != nil {
+		t.Fatal(err)
+	}
+	if content, _ := input["content"].(string); input["file_path"] != toolPath || len(strings.Fields(content)) != 25 {
+		t.Errorf("input %v", input)
+	}
+
+	// The call failed: the script calls again, streamed this time.
+	msgs = append(msgs, msg, types.Message{Role: types.ConversationRoleUser, Content: []types.ContentBlock{&types.ContentBlockMemberToolResult{Value: types.ToolResultBlock{
+		ToolUseId: tu.Value.ToolUseId, Status: types.ToolResultStatusError, Content: []types.ToolResultContentBlock{&types.ToolResultContentBlockMemberText{Value: "bad input"}}}}}})
+	so, err := c.ConverseStream(ctx, &bedrockruntime.ConverseStreamInput{ModelId: aws.String(sonnet4), Messages: msgs, ToolConfig: tools})
+	if err != nil {
+		t.Fatal(err)
+	}
+	stream := so.GetStream()
+	defer stream.Close()
+	var id, name, streamed string
+	var stop types.StopReason
+	for ev := range stream.Events() {
+		switch e := ev.(type) {
+		case *types.ConverseStreamOutputMemberContentBlockStart:
+			if s, ok := e.Value.Start.(*types.ContentBlockStartMemberToolUse); ok {
+				id, name = aws.ToString(s.Value.ToolUseId), aws.ToString(s.Value.Name)
+			}
+		case *types.ConverseStreamOutputMemberContentBlockDelta:
+			if d, ok := e.Value.Delta.(*types.ContentBlockDeltaMemberToolUse); ok {
+				streamed += aws.ToString(d.Value.Input)
+			}
+		case *types.ConverseStreamOutputMemberMessageStop:
+			stop = e.Value.StopReason
+		}
+	}
+	if err := stream.Err(); err != nil {
+		t.Fatal(err)
+	}
+	if name != "Write" || id == "" || id == aws.ToString(tu.Value.ToolUseId) || stop != types.StopReasonToolUse {
+		t.Errorf("retry: call %q %q (first %q), stop %s", name, id, aws.ToString(tu.Value.ToolUseId), stop)
+	}
+	if _, words := writeInput(t, streamed); words != 25 {
+		t.Errorf("streamed input has %d words, want 25", words)
 	}
 }
