@@ -20,17 +20,17 @@ func bubbleLedger() *quota.Ledger {
 func TestAdmitWaitsForRefill(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		c := New(bubbleLedger(), Options{})
-		first, err := c.Admit(t.Context(), Request{Key: alice, Set: 1, Tokens: 600})
+		first, err := c.Admit(t.Context(), Request{Key: alice, Set: 1, Cost: quota.Tokens(600)})
 		if err != nil {
 			t.Fatal(err)
 		}
-		first.Settle(time.Now(), 600) // consumed: the window drains it at 10/s
+		first.Settle(time.Now(), quota.Tokens(600)) // consumed: the window drains it at 10/s
 		start := time.Now()
 		var second *Ticket
 		done := make(chan error)
 		go func() {
 			var err error
-			second, err = c.Admit(t.Context(), Request{Key: bob, Set: 1, Tokens: 100})
+			second, err = c.Admit(t.Context(), Request{Key: bob, Set: 1, Cost: quota.Tokens(100)})
 			done <- err
 		}()
 		synctest.Wait()
@@ -43,19 +43,19 @@ func TestAdmitWaitsForRefill(t *testing.T) {
 		if got, want := time.Since(start), 10*time.Second; got != want {
 			t.Errorf("bob waited %v, want %v (100 tokens at 10/s)", got, want)
 		}
-		second.Settle(time.Now(), 100)
+		second.Settle(time.Now(), quota.Tokens(100))
 	})
 }
 
 func TestAdmitWokenBySettle(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		c := New(bubbleLedger(), Options{MaxInFlight: 1})
-		first, err := c.Admit(t.Context(), Request{Key: alice, Set: 1, Tokens: 10})
+		first, err := c.Admit(t.Context(), Request{Key: alice, Set: 1, Cost: quota.Tokens(10)})
 		if err != nil {
 			t.Fatal(err)
 		}
 		checkWokenBySettle(t, first, func() (*Ticket, error) {
-			return c.Admit(t.Context(), Request{Key: bob, Set: 1, Tokens: 10})
+			return c.Admit(t.Context(), Request{Key: bob, Set: 1, Cost: quota.Tokens(10)})
 		})
 	})
 }
@@ -76,21 +76,21 @@ func checkWokenBySettle(t *testing.T, first *Ticket, admit func() (*Ticket, erro
 	synctest.Wait()
 	time.Sleep(3 * time.Second)
 	start := time.Now()
-	first.Settle(time.Now(), 10)
+	first.Settle(time.Now(), quota.Tokens(10))
 	tk := <-done
 	if time.Since(start) != 0 || tk.Waited() != 3*time.Second {
 		t.Errorf("second request granted %v after the first settled, waited %v; want at once, 3s", time.Since(start), tk.Waited())
 	}
-	tk.Settle(time.Now(), 10)
+	tk.Settle(time.Now(), quota.Tokens(10))
 }
 
 func TestAdmitDeadline(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		c := New(bubbleLedger(), Options{DefaultMaxWait: 4 * time.Second})
-		first, _ := c.Admit(t.Context(), Request{Key: alice, Set: 1, Tokens: 600})
-		first.Settle(time.Now(), 600)
+		first, _ := c.Admit(t.Context(), Request{Key: alice, Set: 1, Cost: quota.Tokens(600)})
+		first.Settle(time.Now(), quota.Tokens(600))
 		start := time.Now()
-		_, err := c.Admit(t.Context(), Request{Key: bob, Set: 1, Tokens: 100})
+		_, err := c.Admit(t.Context(), Request{Key: bob, Set: 1, Cost: quota.Tokens(100)})
 		var r *Refusal
 		if !errors.As(err, &r) {
 			t.Fatalf("Admit = %v, want *Refusal", err)
@@ -107,10 +107,10 @@ func TestAdmitDeadline(t *testing.T) {
 func TestAdmitContextCancelled(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		c := New(bubbleLedger(), Options{})
-		first, _ := c.Admit(t.Context(), Request{Key: alice, Set: 1, Tokens: 600})
+		first, _ := c.Admit(t.Context(), Request{Key: alice, Set: 1, Cost: quota.Tokens(600)})
 		ctx, cancel := context.WithTimeout(t.Context(), 2*time.Second)
 		defer cancel()
-		_, err := c.Admit(ctx, Request{Key: bob, Set: 1, Tokens: 100})
+		_, err := c.Admit(ctx, Request{Key: bob, Set: 1, Cost: quota.Tokens(100)})
 		if !errors.Is(err, context.DeadlineExceeded) {
 			t.Fatalf("Admit = %v, want the context's error", err)
 		}
@@ -122,7 +122,7 @@ func TestAdmitContextCancelled(t *testing.T) {
 		if got := c.Ledger().Available(time.Now(), 0); got != 600 {
 			t.Errorf("available %d after everything ended, want 600", got)
 		}
-		if _, err := c.Admit(ctx, Request{Key: bob, Set: 1, Tokens: 1}); !errors.Is(err, context.DeadlineExceeded) {
+		if _, err := c.Admit(ctx, Request{Key: bob, Set: 1, Cost: quota.Tokens(1)}); !errors.Is(err, context.DeadlineExceeded) {
 			t.Errorf("Admit with a done context = %v", err)
 		}
 	})
@@ -145,7 +145,7 @@ func TestAdmitManyNoLeak(t *testing.T) {
 					defer cancel()
 				}
 				k := Key{Name: []string{"a", "b", "c"}[i%3], MaxConcurrency: 2}
-				tk, err := c.Admit(ctx, Request{Key: k, Set: 1, Tokens: 50 + int64(i)})
+				tk, err := c.Admit(ctx, Request{Key: k, Set: 1, Cost: quota.Tokens(50 + int64(i))})
 				var r *Refusal
 				mu.Lock()
 				switch {
@@ -164,7 +164,7 @@ func TestAdmitManyNoLeak(t *testing.T) {
 				}
 				defer tk.Cancel(time.Now())
 				time.Sleep(2 * time.Second)
-				tk.Settle(time.Now(), 20)
+				tk.Settle(time.Now(), quota.Tokens(20))
 			})
 		}
 		wg.Wait()

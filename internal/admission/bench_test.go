@@ -35,11 +35,11 @@ func BenchmarkAdmitUncontended(b *testing.B) {
 			i := 0
 			for b.Loop() {
 				now = now.Add(time.Microsecond)
-				tk, err := c.Enqueue(now, Request{Key: ks[i%len(ks)], Set: 7, Tokens: 20480})
+				tk, err := c.Enqueue(now, Request{Key: ks[i%len(ks)], Set: 7, Cost: quota.Tokens(20480)})
 				if err != nil || tk.State() != Granted {
 					b.Fatal(err)
 				}
-				tk.Settle(now, 2000)
+				tk.Settle(now, quota.Tokens(2000))
 				i++
 			}
 		})
@@ -53,11 +53,11 @@ func BenchmarkAdmitBlocking(b *testing.B) {
 	ctx := b.Context()
 	b.ReportAllocs()
 	for b.Loop() {
-		tk, err := c.Admit(ctx, Request{Key: ks[0], Set: 7, Tokens: 20480})
+		tk, err := c.Admit(ctx, Request{Key: ks[0], Set: 7, Cost: quota.Tokens(20480)})
 		if err != nil {
 			b.Fatal(err)
 		}
-		tk.Settle(time.Now(), 2000)
+		tk.Settle(time.Now(), quota.Tokens(2000))
 	}
 }
 
@@ -71,11 +71,11 @@ func BenchmarkAdmitSettleAfter(b *testing.B) {
 	i := 0
 	for b.Loop() {
 		now = now.Add(time.Millisecond)
-		tk, err := c.Enqueue(now, Request{Key: ks[i%len(ks)], Set: 7, Tokens: 20480})
+		tk, err := c.Enqueue(now, Request{Key: ks[i%len(ks)], Set: 7, Cost: quota.Tokens(20480)})
 		if err != nil || tk.State() != Granted {
 			b.Fatal(err)
 		}
-		tk.SettleAfter(now, 2000, 200*time.Millisecond)
+		tk.SettleAfter(now, quota.Tokens(2000), 200*time.Millisecond)
 		i++
 	}
 }
@@ -85,13 +85,13 @@ func BenchmarkAdmitSettleAfter(b *testing.B) {
 // while the gateway is saturated (fair order, deadlines, daily hopes).
 func BenchmarkPumpBacklog(b *testing.B) {
 	c, ks := benchController(100, Options{})
-	r, err := c.Ledger().Reserve(t0, 1, 1<<40) // the minute bucket is full
+	r, err := c.Ledger().Reserve(t0, 1, quota.Tokens(1<<40)) // the minute bucket is full
 	if err != nil {
 		b.Fatal(err)
 	}
 	defer r.Cancel(t0)
 	for i := range 1000 {
-		if _, err := c.Enqueue(t0, Request{Key: ks[i%len(ks)], Set: 7, Tokens: 20480}); err != nil {
+		if _, err := c.Enqueue(t0, Request{Key: ks[i%len(ks)], Set: 7, Cost: quota.Tokens(20480)}); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -126,11 +126,11 @@ func BenchmarkAdmitSharedBudgets(b *testing.B) {
 	i := 0
 	for b.Loop() {
 		now = now.Add(time.Microsecond)
-		tk, err := cs[i%2].Enqueue(now, Request{Key: ks[i%len(ks)], Set: 7, Tokens: 20480})
+		tk, err := cs[i%2].Enqueue(now, Request{Key: ks[i%len(ks)], Set: 7, Cost: quota.Tokens(20480)})
 		if err != nil || tk.State() != Granted {
 			b.Fatal(err)
 		}
-		tk.Settle(now, 2000)
+		tk.Settle(now, quota.Tokens(2000))
 		i++
 	}
 }

@@ -60,7 +60,7 @@ func TestBudgetsDailyAcrossUpstreams(t *testing.T) {
 					c = b
 				}
 				now := t0.Add(time.Duration(i) * time.Second)
-				tk, err := c.Enqueue(now, Request{Key: dev, Set: tpm | tpd, Tokens: s.tokens})
+				tk, err := c.Enqueue(now, Request{Key: dev, Set: tpm | tpd, Cost: quota.Tokens(s.tokens)})
 				var r *Refusal
 				switch {
 				case errors.As(err, &r):
@@ -69,7 +69,7 @@ func TestBudgetsDailyAcrossUpstreams(t *testing.T) {
 				case err != nil:
 					t.Fatalf("step %d: %v", i, err)
 				}
-				tk.Settle(now, s.tokens)
+				tk.Settle(now, quota.Tokens(s.tokens))
 				got = append(got, tk.State().String())
 			}
 			if diff := cmp.Diff(tc.want, got); diff != "" {
@@ -98,8 +98,8 @@ func TestBudgetsHeldElsewhereWakes(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			a, b := twoUpstreams(true, t0)
-			first := enqueue(t, a, t0, Request{Key: dev, Set: tpm | tpd, Tokens: 800})
-			second := enqueue(t, b, t0, Request{Key: dev, Set: tpm | tpd, Tokens: 400, Deadline: t0.Add(time.Minute)})
+			first := enqueue(t, a, t0, Request{Key: dev, Set: tpm | tpd, Cost: quota.Tokens(800)})
+			second := enqueue(t, b, t0, Request{Key: dev, Set: tpm | tpd, Cost: quota.Tokens(400), Deadline: t0.Add(time.Minute)})
 			if got := second.State(); got != Waiting {
 				t.Fatalf("B's request is %v with 800 of 1,000 held on A, want waiting", got)
 			}
@@ -107,7 +107,7 @@ func TestBudgetsHeldElsewhereWakes(t *testing.T) {
 				t.Errorf("B's NextWake = %v, %v; want the deadline (the budget waits for the day's end)", wake, ok)
 			}
 			now := t0.Add(time.Second)
-			first.Settle(now, tc.cost)
+			first.Settle(now, quota.Tokens(tc.cost))
 			if got := second.State(); got != tc.state {
 				t.Fatalf("after A's settle at %d, B's request is %v, want %v", tc.cost, got, tc.state)
 			}
@@ -118,7 +118,7 @@ func TestBudgetsHeldElsewhereWakes(t *testing.T) {
 			if got := b.Pump(now); len(got) != 1 || got[0] != second {
 				t.Errorf("B's Pump reported %v, want B's request", got)
 			}
-			second.Settle(now, 400)
+			second.Settle(now, quota.Tokens(400))
 		})
 	}
 }
@@ -138,8 +138,8 @@ func TestBudgetsConcurrencyAcrossUpstreams(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			a, b := twoUpstreams(tc.shared, t0)
-			first := enqueue(t, a, t0, Request{Key: one, Set: tpm, Tokens: 10})
-			second := enqueue(t, b, t0, Request{Key: one, Set: tpm, Tokens: 10})
+			first := enqueue(t, a, t0, Request{Key: one, Set: tpm, Cost: quota.Tokens(10)})
+			second := enqueue(t, b, t0, Request{Key: one, Set: tpm, Cost: quota.Tokens(10)})
 			if got := second.State(); got != tc.want {
 				t.Fatalf("B's request is %v with one in flight on A, want %v", got, tc.want)
 			}
@@ -156,16 +156,16 @@ func TestBudgetsConcurrencyAcrossUpstreams(t *testing.T) {
 			if !errors.As(refusalNow(b, t0, second), &r) || r.Daily || r.Message != "Headroom: key one already has 1 requests in flight, its limit; retry when one ends" {
 				t.Errorf("B's refusal if it ended now: %+v", r)
 			}
-			first.Settle(t0, 10)
+			first.Settle(t0, quota.Tokens(10))
 			if got := second.State(); got != Granted {
 				t.Fatalf("after A's settle, B's request is %v, want granted", got)
 			}
-			third := enqueue(t, a, t0, Request{Key: one, Set: tpm, Tokens: 10})
+			third := enqueue(t, a, t0, Request{Key: one, Set: tpm, Cost: quota.Tokens(10)})
 			second.Cancel(t0)
 			if got := third.State(); got != Granted {
 				t.Errorf("after B's cancel, A's request is %v, want granted", got)
 			}
-			third.Settle(t0, 10)
+			third.Settle(t0, quota.Tokens(10))
 		})
 	}
 }
@@ -186,8 +186,8 @@ func TestBudgetsNewDayWakes(t *testing.T) {
 	a, b := twoUpstreams(true, t0)
 	a.SetKeys([]Key{dev})
 	b.SetKeys([]Key{dev})
-	first := enqueue(t, a, t0, Request{Key: dev, Set: tpm | tpd, Tokens: 900})
-	late := enqueue(t, b, t0, Request{Key: dev, Set: tpm | tpd, Tokens: 200, Deadline: t0.Add(15 * time.Hour)})
+	first := enqueue(t, a, t0, Request{Key: dev, Set: tpm | tpd, Cost: quota.Tokens(900)})
+	late := enqueue(t, b, t0, Request{Key: dev, Set: tpm | tpd, Cost: quota.Tokens(200), Deadline: t0.Add(15 * time.Hour)})
 	if got := late.State(); got != Waiting {
 		t.Fatalf("B's request is %v, want waiting for the new day", got)
 	}
@@ -199,7 +199,7 @@ func TestBudgetsNewDayWakes(t *testing.T) {
 	if got := late.State(); got != Granted {
 		t.Fatalf("after the day changed on A, B's request is %v, want granted", got)
 	}
-	first.Settle(midnight, 900)
+	first.Settle(midnight, quota.Tokens(900))
 	if got := a.Status(midnight).Keys[0]; got.UsedToday != 200 || got.HeldNow != 200 || got.InFlight != 0 {
 		t.Errorf("A's status of the key on the new day: used %d, held %d, %d in flight; want B's 200, 200 and none here",
 			got.UsedToday, got.HeldNow, got.InFlight)
@@ -213,9 +213,9 @@ func TestBudgetsNewDayWakes(t *testing.T) {
 func TestBudgetsRestoreCountsOnce(t *testing.T) {
 	dev := Key{Name: "dev", DailyTokens: 10000}
 	a, b := twoUpstreams(true, t0)
-	enqueue(t, a, t0, Request{Key: dev, Set: tpm | tpd, Tokens: 3000}).Settle(t0, 3000)
-	enqueue(t, b, t0, Request{Key: dev, Set: tpm | tpd, Tokens: 2000}).Settle(t0, 2000)
-	held := enqueue(t, b, t0, Request{Key: dev, Set: tpm | tpd, Tokens: 1000}) // a crash must not give it back
+	enqueue(t, a, t0, Request{Key: dev, Set: tpm | tpd, Cost: quota.Tokens(3000)}).Settle(t0, quota.Tokens(3000))
+	enqueue(t, b, t0, Request{Key: dev, Set: tpm | tpd, Cost: quota.Tokens(2000)}).Settle(t0, quota.Tokens(2000))
+	held := enqueue(t, b, t0, Request{Key: dev, Set: tpm | tpd, Cost: quota.Tokens(1000)}) // a crash must not give it back
 	ua, ub := a.KeyUsage(t0), b.KeyUsage(t0)
 	want := map[string]int64{"key:dev": 6000, "key:dev/tpd": 3000}
 	if diff := cmp.Diff(want, ua.Used); diff != "" {
@@ -238,10 +238,10 @@ func TestBudgetsRestoreCountsOnce(t *testing.T) {
 		}
 	}
 	// 4,000 left: 4,001 is spent for the day on either upstream.
-	if _, err := b2.Enqueue(later, Request{Key: dev, Set: tpm | tpd, Tokens: 4001}); err == nil {
+	if _, err := b2.Enqueue(later, Request{Key: dev, Set: tpm | tpd, Cost: quota.Tokens(4001)}); err == nil {
 		t.Error("4,001 tokens admitted after 6,000 of 10,000 restored")
 	}
-	enqueue(t, a2, later, Request{Key: dev, Set: tpm | tpd, Tokens: 4000}).Settle(later, 4000)
+	enqueue(t, a2, later, Request{Key: dev, Set: tpm | tpd, Cost: quota.Tokens(4000)}).Settle(later, quota.Tokens(4000))
 }
 
 // TestBudgetsAdmitWokenElsewhere: through the blocking Admit, a request of
@@ -254,12 +254,12 @@ func TestBudgetsAdmitWokenElsewhere(t *testing.T) {
 		a := New(roomyLedger(time.Now()), Options{Budgets: bs})
 		b := New(roomyLedger(time.Now()), Options{Budgets: bs})
 		one := Key{Name: "one", MaxConcurrency: 1}
-		first, err := a.Admit(t.Context(), Request{Key: one, Set: 1, Tokens: 10})
+		first, err := a.Admit(t.Context(), Request{Key: one, Set: 1, Cost: quota.Tokens(10)})
 		if err != nil {
 			t.Fatal(err)
 		}
 		checkWokenBySettle(t, first, func() (*Ticket, error) {
-			return b.Admit(t.Context(), Request{Key: one, Set: 1, Tokens: 10})
+			return b.Admit(t.Context(), Request{Key: one, Set: 1, Cost: quota.Tokens(10)})
 		})
 	})
 }
@@ -283,7 +283,7 @@ func TestBudgetsAdmitConcurrencyNoLostWakeup(t *testing.T) {
 			wg.Go(func() {
 				for i := range 20 {
 					c := ups[(w+i)%2]
-					tk, err := c.Admit(t.Context(), Request{Key: two, Set: 1, Tokens: 100})
+					tk, err := c.Admit(t.Context(), Request{Key: two, Set: 1, Cost: quota.Tokens(100)})
 					if err != nil {
 						t.Errorf("worker %d request %d: %v", w, i, err)
 						return
@@ -293,7 +293,7 @@ func TestBudgetsAdmitConcurrencyNoLostWakeup(t *testing.T) {
 					}
 					time.Sleep(time.Duration(1+w%3) * time.Millisecond)
 					inflight.Add(-1)
-					tk.Settle(time.Now(), 50)
+					tk.Settle(time.Now(), quota.Tokens(50))
 				}
 			})
 		}

@@ -67,18 +67,25 @@ type Request struct {
 	Key Key
 	// Set is the buckets the request draws from (the gateway matches scopes).
 	Set quota.Set
-	// Tokens is the admission charge (the profile's reservation).
-	Tokens int64
+	// Cost is the admission charge as each bucket counts it: the profile's
+	// reservation (quota.Tokens) on the runtime endpoint; input +
+	// max_tokens in Cost.Input, and no output, on Mantle. Its total is what
+	// the request charges its key (fair order, daily budget).
+	Cost quota.Cost
 	// Deadline is the latest time to admit it; zero means now+DefaultMaxWait;
 	// a deadline at or before now means "do not wait".
 	Deadline time.Time
 }
+
+// tokens is what the request charges its key at admission.
+func (r Request) tokens() int64 { return r.Cost.Total() }
 
 // Controller admits requests to one upstream's ledger. It is safe for
 // concurrent use.
 type Controller struct {
 	mu    sync.Mutex
 	l     *quota.Ledger
+	kinds []quota.Kind // of each bucket of l
 	opts  Options
 	b     *Budgets // opts.Budgets
 	daily quota.Set
@@ -137,8 +144,13 @@ type keyState struct {
 // daily protection.
 func New(l *quota.Ledger, opts Options) *Controller {
 	opts = opts.withDefaults()
+	kinds := make([]quota.Kind, l.Len())
+	for i := range kinds {
+		kinds[i] = l.Spec(i).Kind
+	}
 	return &Controller{
 		l:         l,
+		kinds:     kinds,
 		opts:      opts,
 		b:         opts.Budgets,
 		daily:     l.OfKind(quota.TokensPerDay),
@@ -231,7 +243,7 @@ func (c *Controller) Enqueue(now time.Time, req Request) (*Ticket, error) {
 
 // enqueue queues req and pumps. Callers hold c.mu.
 func (c *Controller) enqueue(now time.Time, req Request, blocking bool) (*Ticket, error) {
-	req.Tokens = max(req.Tokens, 0)
+	req.Cost = req.Cost.Max(quota.Cost{})
 	if err := c.tooLarge(now, req); err != nil {
 		return nil, err
 	}
@@ -245,7 +257,7 @@ func (c *Controller) enqueue(now time.Time, req Request, blocking bool) (*Ticket
 	}
 	c.rollDay(now)
 	ks := c.keyFor(req.Key)
-	if c.spent(ks, req.Tokens) {
+	if c.spent(ks, req.tokens()) {
 		// Spent by settled charges: nothing coming back can make room today.
 		t := &Ticket{c: c, k: ks, req: req}
 		return nil, c.refusal(now, t)
@@ -272,15 +284,15 @@ func (c *Controller) enqueue(now time.Time, req Request, blocking bool) (*Ticket
 
 // tooLarge reports a request that can never fit.
 func (c *Controller) tooLarge(now time.Time, req Request) error {
-	if b := req.Key.DailyTokens; b > 0 && req.Tokens > b {
-		return &TooLarge{Budget: true, Capacity: b, Cost: req.Tokens,
+	if b := req.Key.DailyTokens; b > 0 && req.tokens() > b {
+		return &TooLarge{Budget: true, Capacity: b, Cost: req.tokens(),
 			Hint: "lower max_tokens (the reservation grows with it) or raise the key's daily budget (headroom keys create --daily-tokens)"}
 	}
-	if _, never := c.l.Wait(now, req.Set, req.Tokens); !never {
+	if _, never := c.l.Wait(now, req.Set, req.Cost); !never {
 		return nil
 	}
 	var le *quota.LimitError
-	if err := c.l.Fits(now, req.Set, req.Tokens); err != nil {
+	if err := c.l.Fits(now, req.Set, req.Cost); err != nil {
 		le = err.(*quota.LimitError)
 	}
 	if le == nil || !le.Never {
@@ -292,6 +304,9 @@ func (c *Controller) tooLarge(now time.Time, req Request) error {
 	}
 	if le.Kind == quota.RequestsPerMinute {
 		hint = "the requests-per-minute limit is 0: raise it in the configuration or ask AWS Support"
+	}
+	if le.Kind == quota.InputTokensPerMinute && le.Limit > 0 {
+		hint = "lower max_tokens (Mantle reserves input + max_tokens against the input-tokens-per-minute quota), or set a smaller cap for the key (--max-output-tokens), or ask AWS for a higher quota"
 	}
 	return &TooLarge{Bucket: le.Bucket, Kind: le.Kind, Capacity: le.Limit, Cost: le.Need, Hint: hint}
 }
@@ -357,7 +372,7 @@ func (c *Controller) grant(now time.Time) {
 // drawing from them wait behind t.
 func (c *Controller) tryGrant(now time.Time, t *Ticket, blocked *quota.Set) bool {
 	ks := t.k
-	if !c.b.allows(ks.use, &ks.key, t.req.Tokens, c) { // concurrency and budget, every upstream
+	if !c.b.allows(ks.use, &ks.key, t.req.tokens(), c) { // concurrency and budget, every upstream
 		return false
 	}
 	if t.req.Set&*blocked != 0 {
@@ -366,20 +381,20 @@ func (c *Controller) tryGrant(now time.Time, t *Ticket, blocked *quota.Set) bool
 	if i, _ := c.protectedBy(now, ks, t.req); i >= 0 {
 		return false
 	}
-	if short := c.l.Short(now, t.req.Set, t.req.Tokens); short != 0 {
+	if short := c.l.Short(now, t.req.Set, t.req.Cost); short != 0 {
 		// Hold the others back only if t can still make its deadline:
 		// otherwise it would block them for nothing (bounded bypass).
-		if w, never := c.l.Wait(now, t.req.Set, t.req.Tokens); !never && !now.Add(w).After(t.req.Deadline) {
+		if w, never := c.l.Wait(now, t.req.Set, t.req.Cost); !never && !now.Add(w).After(t.req.Deadline) {
 			*blocked |= short
 		}
 		return false
 	}
-	res, err := c.l.Reserve(now, t.req.Set, t.req.Tokens)
+	res, err := c.l.Reserve(now, t.req.Set, t.req.Cost)
 	if err != nil { // someone else used the ledger in between
 		*blocked |= t.req.Set
 		return false
 	}
-	if !c.b.take(ks.use, &ks.key, t.req.Tokens, c.day, c) { // another upstream took the key's room in between
+	if !c.b.take(ks.use, &ks.key, t.req.tokens(), c.day, c) { // another upstream took the key's room in between
 		res.Cancel(now)
 		return false
 	}
@@ -389,7 +404,7 @@ func (c *Controller) tryGrant(now time.Time, t *Ticket, blocked *quota.Set) bool
 	ks.granted++
 	c.inflight++
 	c.fairGrant(t)
-	c.charge(t, t.req.Tokens) // take counted it in the budget
+	c.charge(t, t.req.tokens()) // take counted it in the budget
 	c.decide(t)
 	return true
 }

@@ -52,9 +52,9 @@ func states(ts ...*Ticket) []State {
 
 func TestGrantQueueAndWake(t *testing.T) {
 	c := New(testLedger(), Options{})
-	a := enqueue(t, c, t0, Request{Key: alice, Set: both, Tokens: 600})
-	a.Settle(t0, 600) // consumed: drains at 10 tokens/s
-	b := enqueue(t, c, t0, Request{Key: bob, Set: both, Tokens: 100})
+	a := enqueue(t, c, t0, Request{Key: alice, Set: both, Cost: quota.Tokens(600)})
+	a.Settle(t0, quota.Tokens(600)) // consumed: drains at 10 tokens/s
+	b := enqueue(t, c, t0, Request{Key: bob, Set: both, Cost: quota.Tokens(100)})
 	if diff := cmp.Diff([]State{Settled, Waiting}, states(a, b)); diff != "" {
 		t.Fatalf("states (-want +got):\n%s", diff)
 	}
@@ -80,8 +80,8 @@ func TestGrantQueueAndWake(t *testing.T) {
 // wake (the ledger's hold estimate stands in); the settlement lets it in.
 func TestHoldsWakeOnSettle(t *testing.T) {
 	c := New(testLedger(), Options{})
-	a := enqueue(t, c, t0, Request{Key: alice, Set: tpm, Tokens: 600})
-	b := enqueue(t, c, t0, Request{Key: bob, Set: tpm, Tokens: 100})
+	a := enqueue(t, c, t0, Request{Key: alice, Set: tpm, Cost: quota.Tokens(600)})
+	b := enqueue(t, c, t0, Request{Key: bob, Set: tpm, Cost: quota.Tokens(100)})
 	if wake, ok := c.NextWake(t0); !ok || !wake.Equal(t0.Add(quota.DefaultHoldEstimate)) {
 		t.Errorf("NextWake = %v, %v; want the hold estimate, %v", wake, ok, quota.DefaultHoldEstimate)
 	}
@@ -90,7 +90,7 @@ func TestHoldsWakeOnSettle(t *testing.T) {
 	if got := c.Pump(later); len(got) != 0 || b.State() != Waiting {
 		t.Fatalf("Pump 50 s later = %v, b %v", got, b.State())
 	}
-	a.Settle(later, 450) // 150 of the hold given back at once
+	a.Settle(later, quota.Tokens(450)) // 150 of the hold given back at once
 	if got := b.State(); got != Granted {
 		t.Fatalf("after the settlement b is %v", got)
 	}
@@ -101,12 +101,12 @@ func TestHoldsWakeOnSettle(t *testing.T) {
 
 func TestSettleLetsOthersInAndEndsOnce(t *testing.T) {
 	c := New(testLedger(), Options{})
-	a := enqueue(t, c, t0, Request{Key: alice, Set: tpm, Tokens: 600})
-	b := enqueue(t, c, t0, Request{Key: bob, Set: tpm, Tokens: 300})
-	if !a.Settle(t0, 200) { // 400 given back: bob's 300 fits
+	a := enqueue(t, c, t0, Request{Key: alice, Set: tpm, Cost: quota.Tokens(600)})
+	b := enqueue(t, c, t0, Request{Key: bob, Set: tpm, Cost: quota.Tokens(300)})
+	if !a.Settle(t0, quota.Tokens(200)) { // 400 given back: bob's 300 fits
 		t.Fatal("Settle did not end the ticket")
 	}
-	if a.Settle(t0, 0) || a.Cancel(t0) {
+	if a.Settle(t0, quota.Tokens(0)) || a.Cancel(t0) {
 		t.Error("a second Settle or Cancel ended the ticket again")
 	}
 	if diff := cmp.Diff([]State{Settled, Granted}, states(a, b)); diff != "" {
@@ -118,8 +118,8 @@ func TestSettleLetsOthersInAndEndsOnce(t *testing.T) {
 	if got, want := c.Ledger().Available(t0, 0), int64(100); got != want {
 		t.Errorf("available = %d, want %d", got, want)
 	}
-	b.Adjust(t0, 100) // consumed: out of the hold, into the window
-	b.Adjust(t0, 50)  // usage never shrinks
+	b.Adjust(t0, quota.Tokens(100)) // consumed: out of the hold, into the window
+	b.Adjust(t0, quota.Tokens(50))  // usage never shrinks
 	if got, want := c.Ledger().Bucket(t0, 0), (quota.BucketState{Name: "tpm", Kind: quota.TokensPerMinute, KindName: "tpm",
 		Limit: 600, Effective: 600, Used: 300, Reserved: 200, InFlight: 1, Available: 100}); got != want {
 		t.Errorf("after adjust: %+v, want %+v", got, want)
@@ -132,8 +132,8 @@ func TestSettleLetsOthersInAndEndsOnce(t *testing.T) {
 		t.Errorf("bob's usage after cancelling an adjusted request: %+v, want 100 today", got[1])
 	}
 	var nilTicket *Ticket
-	nilTicket.Adjust(t0, 1)
-	if nilTicket.Settle(t0, 1) || nilTicket.Cancel(t0) || nilTicket.State() != 0 {
+	nilTicket.Adjust(t0, quota.Tokens(1))
+	if nilTicket.Settle(t0, quota.Tokens(1)) || nilTicket.Cancel(t0) || nilTicket.State() != 0 {
 		t.Error("nil ticket did something")
 	}
 }
@@ -141,9 +141,9 @@ func TestSettleLetsOthersInAndEndsOnce(t *testing.T) {
 func TestDeadlineRefusal(t *testing.T) {
 	c := New(testLedger(), Options{})
 	c.SetKeys([]Key{alice, bob})
-	a := enqueue(t, c, t0, Request{Key: alice, Set: tpm, Tokens: 600})
-	a.Settle(t0, 600) // consumed: drains at 10 tokens/s
-	b := enqueue(t, c, t0, Request{Key: bob, Set: tpm, Tokens: 120, Deadline: t0.Add(5 * time.Second)})
+	a := enqueue(t, c, t0, Request{Key: alice, Set: tpm, Cost: quota.Tokens(600)})
+	a.Settle(t0, quota.Tokens(600)) // consumed: drains at 10 tokens/s
+	b := enqueue(t, c, t0, Request{Key: bob, Set: tpm, Cost: quota.Tokens(120), Deadline: t0.Add(5 * time.Second)})
 	if wake, _ := c.NextWake(t0); !wake.Equal(t0.Add(5 * time.Second)) {
 		t.Errorf("NextWake = %v, want the deadline", wake)
 	}
@@ -163,20 +163,20 @@ func TestDeadlineRefusal(t *testing.T) {
 	}
 	// A request that may not wait is admitted if it fits, even with a
 	// deadline read from a clock a moment behind.
-	ok := enqueue(t, c, t0.Add(5*time.Second), Request{Key: carol, Set: other, Tokens: 1, Deadline: t0})
+	ok := enqueue(t, c, t0.Add(5*time.Second), Request{Key: carol, Set: other, Cost: quota.Tokens(1), Deadline: t0})
 	if ok.State() != Granted {
 		t.Errorf("no-wait request that fits: %v", ok.State())
 	}
 	ok.Cancel(t0.Add(5 * time.Second))
 	// A request that may not wait and does not fit is refused at once.
-	_, err := c.Enqueue(t0.Add(5*time.Second), Request{Key: carol, Set: tpm, Tokens: 120, Deadline: t0.Add(5 * time.Second)})
+	_, err := c.Enqueue(t0.Add(5*time.Second), Request{Key: carol, Set: tpm, Cost: quota.Tokens(120), Deadline: t0.Add(5 * time.Second)})
 	if !errors.As(err, &r) || r.RetryAfter != 7*time.Second {
 		t.Errorf("no-wait Enqueue = %v", err)
 	}
 	// A bucket held by a request in flight: the wait is the ledger's hold
 	// estimate (alice's request above taught it: 20 s - 20 s/8).
-	held := enqueue(t, c, t0.Add(5*time.Second), Request{Key: alice, Set: other, Tokens: 600})
-	_, err = c.Enqueue(t0.Add(5*time.Second), Request{Key: carol, Set: other, Tokens: 1, Deadline: t0})
+	held := enqueue(t, c, t0.Add(5*time.Second), Request{Key: alice, Set: other, Cost: quota.Tokens(600)})
+	_, err = c.Enqueue(t0.Add(5*time.Second), Request{Key: carol, Set: other, Cost: quota.Tokens(1), Deadline: t0})
 	want = &Refusal{Bucket: "other-tpm", Kind: quota.TokensPerMinute, RetryAfter: 17500 * time.Millisecond, Holds: true, KeyShare: 300,
 		Message: `Headroom: tokens-per-minute bucket "other-tpm" is full (requests in flight hold part of the quota); key carol's fair share is 300 of 600; retry in 18s`}
 	if !errors.As(err, &r) {
@@ -198,9 +198,9 @@ func TestTooLarge(t *testing.T) {
 		req  Request
 		want *TooLarge
 	}{
-		{Request{Key: alice, Set: 1, Tokens: 601}, &TooLarge{Bucket: "tpm", Kind: quota.TokensPerMinute, Capacity: 600, Cost: 601}},
-		{Request{Key: alice, Set: 3, Tokens: 1}, &TooLarge{Bucket: "zero", Kind: quota.TokensPerDay, Capacity: 0, Cost: 1}},
-		{Request{Key: Key{Name: "x", DailyTokens: 500}, Set: 1, Tokens: 501}, &TooLarge{Budget: true, Capacity: 500, Cost: 501}},
+		{Request{Key: alice, Set: 1, Cost: quota.Tokens(601)}, &TooLarge{Bucket: "tpm", Kind: quota.TokensPerMinute, Capacity: 600, Cost: 601}},
+		{Request{Key: alice, Set: 3, Cost: quota.Tokens(1)}, &TooLarge{Bucket: "zero", Kind: quota.TokensPerDay, Capacity: 0, Cost: 1}},
+		{Request{Key: Key{Name: "x", DailyTokens: 500}, Set: 1, Cost: quota.Tokens(501)}, &TooLarge{Budget: true, Capacity: 500, Cost: 501}},
 	}
 	for _, tt := range tests {
 		_, err := c.Enqueue(t0, tt.req)
@@ -222,12 +222,12 @@ func TestTooLarge(t *testing.T) {
 
 func TestFairOrderAcrossKeys(t *testing.T) {
 	c := New(testLedger(), Options{})
-	enqueue(t, c, t0, Request{Key: carol, Set: tpm, Tokens: 600}).Settle(t0, 600) // fills the minute
+	enqueue(t, c, t0, Request{Key: carol, Set: tpm, Cost: quota.Tokens(600)}).Settle(t0, quota.Tokens(600)) // fills the minute
 	var as []*Ticket
 	for range 3 {
-		as = append(as, enqueue(t, c, t0, Request{Key: alice, Set: tpm, Tokens: 100}))
+		as = append(as, enqueue(t, c, t0, Request{Key: alice, Set: tpm, Cost: quota.Tokens(100)}))
 	}
-	b := enqueue(t, c, t0.Add(time.Second), Request{Key: bob, Set: tpm, Tokens: 100})
+	b := enqueue(t, c, t0.Add(time.Second), Request{Key: bob, Set: tpm, Cost: quota.Tokens(100)})
 	var order []*Ticket
 	for now := t0; now.Before(t0.Add(time.Minute)); now = now.Add(time.Second) {
 		order = append(order, c.Pump(now)...)
@@ -248,11 +248,11 @@ func TestFairOrderAcrossKeys(t *testing.T) {
 
 func TestNoBypassOnSharedBucketButOthersFlow(t *testing.T) {
 	c := New(testLedger(), Options{})
-	enqueue(t, c, t0, Request{Key: carol, Set: tpm, Tokens: 500}).Settle(t0, 500) // 100 left
-	big := enqueue(t, c, t0, Request{Key: alice, Set: tpm, Tokens: 400})
-	small := enqueue(t, c, t0, Request{Key: bob, Set: tpm, Tokens: 50})       // fits, but alice is fairer
-	elsewhere := enqueue(t, c, t0, Request{Key: bob, Set: other, Tokens: 50}) // behind bob's own FIFO
-	indep := enqueue(t, c, t0, Request{Key: Key{Name: "dave"}, Set: other, Tokens: 50})
+	enqueue(t, c, t0, Request{Key: carol, Set: tpm, Cost: quota.Tokens(500)}).Settle(t0, quota.Tokens(500)) // 100 left
+	big := enqueue(t, c, t0, Request{Key: alice, Set: tpm, Cost: quota.Tokens(400)})
+	small := enqueue(t, c, t0, Request{Key: bob, Set: tpm, Cost: quota.Tokens(50)})       // fits, but alice is fairer
+	elsewhere := enqueue(t, c, t0, Request{Key: bob, Set: other, Cost: quota.Tokens(50)}) // behind bob's own FIFO
+	indep := enqueue(t, c, t0, Request{Key: Key{Name: "dave"}, Set: other, Cost: quota.Tokens(50)})
 	if diff := cmp.Diff([]State{Waiting, Waiting, Waiting, Granted}, states(big, small, elsewhere, indep)); diff != "" {
 		t.Fatalf("states (-want +got):\n%s", diff)
 	}
@@ -269,18 +269,18 @@ func TestNoBypassOnSharedBucketButOthersFlow(t *testing.T) {
 func TestConcurrencyAndInFlightCaps(t *testing.T) {
 	c := New(testLedger(), Options{MaxInFlight: 3})
 	k := Key{Name: "alice", MaxConcurrency: 2}
-	a1 := enqueue(t, c, t0, Request{Key: k, Set: tpm, Tokens: 10})
-	a2 := enqueue(t, c, t0, Request{Key: k, Set: tpm, Tokens: 10})
-	a3 := enqueue(t, c, t0, Request{Key: k, Set: tpm, Tokens: 10})
-	b1 := enqueue(t, c, t0, Request{Key: bob, Set: tpm, Tokens: 10}) // alice's cap must not block bob
-	b2 := enqueue(t, c, t0, Request{Key: bob, Set: tpm, Tokens: 10}) // upstream cap of 3
+	a1 := enqueue(t, c, t0, Request{Key: k, Set: tpm, Cost: quota.Tokens(10)})
+	a2 := enqueue(t, c, t0, Request{Key: k, Set: tpm, Cost: quota.Tokens(10)})
+	a3 := enqueue(t, c, t0, Request{Key: k, Set: tpm, Cost: quota.Tokens(10)})
+	b1 := enqueue(t, c, t0, Request{Key: bob, Set: tpm, Cost: quota.Tokens(10)}) // alice's cap must not block bob
+	b2 := enqueue(t, c, t0, Request{Key: bob, Set: tpm, Cost: quota.Tokens(10)}) // upstream cap of 3
 	if diff := cmp.Diff([]State{Granted, Granted, Waiting, Granted, Waiting}, states(a1, a2, a3, b1, b2)); diff != "" {
 		t.Fatalf("states (-want +got):\n%s", diff)
 	}
 	if _, ok := c.NextWake(t0); !ok {
 		t.Error("NextWake lost the deadlines")
 	}
-	b1.Settle(t0, 10) // frees the upstream slot: alice still capped, bob goes
+	b1.Settle(t0, quota.Tokens(10)) // frees the upstream slot: alice still capped, bob goes
 	if diff := cmp.Diff([]State{Waiting, Granted}, states(a3, b2)); diff != "" {
 		t.Fatalf("after bob settles (-want +got):\n%s", diff)
 	}
@@ -297,19 +297,19 @@ func TestConcurrencyAndInFlightCaps(t *testing.T) {
 func TestDailyBudget(t *testing.T) {
 	c := New(testLedger(), Options{ProtectedFraction: -1})
 	k := Key{Name: "alice", DailyTokens: 1000}
-	a := enqueue(t, c, t0, Request{Key: k, Set: tpd, Tokens: 500})
-	b := enqueue(t, c, t0, Request{Key: k, Set: tpd, Tokens: 400})
-	w := enqueue(t, c, t0, Request{Key: k, Set: tpd, Tokens: 300}) // 1,200 held: waits for a refund
+	a := enqueue(t, c, t0, Request{Key: k, Set: tpd, Cost: quota.Tokens(500)})
+	b := enqueue(t, c, t0, Request{Key: k, Set: tpd, Cost: quota.Tokens(400)})
+	w := enqueue(t, c, t0, Request{Key: k, Set: tpd, Cost: quota.Tokens(300)}) // 1,200 held: waits for a refund
 	if w.State() != Waiting {
 		t.Fatalf("third = %v", w.State())
 	}
-	a.Settle(t0, 200) // 600 charged now
+	a.Settle(t0, quota.Tokens(200)) // 600 charged now
 	if w.State() != Granted {
 		t.Fatalf("after refund third = %v", w.State())
 	}
-	b.Settle(t0, 400)
-	w.Settle(t0, 300) // 900 spent
-	_, err := c.Enqueue(t0.Add(time.Minute), Request{Key: k, Set: tpd, Tokens: 200})
+	b.Settle(t0, quota.Tokens(400))
+	w.Settle(t0, quota.Tokens(300)) // 900 spent
+	_, err := c.Enqueue(t0.Add(time.Minute), Request{Key: k, Set: tpd, Cost: quota.Tokens(200)})
 	var r *Refusal
 	if !errors.As(err, &r) {
 		t.Fatalf("over budget: %v", err)
@@ -320,7 +320,7 @@ func TestDailyBudget(t *testing.T) {
 		t.Errorf("refusal (-want +got):\n%s", diff)
 	}
 	// Tomorrow the budget is back.
-	if tk := enqueue(t, c, t0.Add(14*time.Hour), Request{Key: k, Set: tpd, Tokens: 1000}); tk.State() != Granted {
+	if tk := enqueue(t, c, t0.Add(14*time.Hour), Request{Key: k, Set: tpd, Cost: quota.Tokens(1000)}); tk.State() != Granted {
 		t.Errorf("next day: %v", tk.State())
 	}
 }
@@ -328,19 +328,19 @@ func TestDailyBudget(t *testing.T) {
 func TestDailyProtection(t *testing.T) {
 	c := New(testLedger(), Options{}) // 0.5 × 10,000 split by weight: alice 1,250, bob 3,750
 	c.SetKeys([]Key{alice, {Name: "bob", Weight: 3}})
-	a := enqueue(t, c, t0, Request{Key: alice, Set: tpd, Tokens: 6250})
+	a := enqueue(t, c, t0, Request{Key: alice, Set: tpd, Cost: quota.Tokens(6250)})
 	if a.State() != Granted {
 		t.Fatal("alice could not use the unprotected half and her own share")
 	}
 	// Only bob's 3,750 is left, all protected for him. Her own 6,250 in
 	// flight may come back, so the day is not spent: she is told to retry
 	// within a minute, not that the day is over.
-	_, err := c.Enqueue(t0, Request{Key: alice, Set: tpd, Tokens: 1, Deadline: t0})
+	_, err := c.Enqueue(t0, Request{Key: alice, Set: tpd, Cost: quota.Tokens(1), Deadline: t0})
 	var r *Refusal
 	if !errors.As(err, &r) || r.Daily || r.RetryAfter > MaxRetryAfter || r.Bucket != "tpd" || r.KeyShare != 1250 || r.KeyUsed != 6250 {
 		t.Fatalf("alice over her share, held in flight: %v %+v", err, r)
 	}
-	bt := enqueue(t, c, t0, Request{Key: Key{Name: "bob", Weight: 3}, Set: tpd, Tokens: 3750})
+	bt := enqueue(t, c, t0, Request{Key: Key{Name: "bob", Weight: 3}, Set: tpd, Cost: quota.Tokens(3750)})
 	if bt.State() != Granted {
 		t.Fatalf("bob could not use his protected share: %v", bt.State())
 	}
@@ -353,15 +353,15 @@ func TestDailyProtection(t *testing.T) {
 		t.Errorf("Status keys (-want +got):\n%s", diff)
 	}
 	// Alice settling lower gives room back: to her too.
-	a.Settle(t0, 1000)
-	a2 := enqueue(t, c, t0, Request{Key: alice, Set: tpd, Tokens: 5250})
+	a.Settle(t0, quota.Tokens(1000))
+	a2 := enqueue(t, c, t0, Request{Key: alice, Set: tpd, Cost: quota.Tokens(5250)})
 	if a2.State() != Granted {
 		t.Errorf("after alice's refund: %v", a2.State())
 	}
 	// Once both have consumed what they hold, her day is spent.
-	a2.Settle(t0, 5250)
-	bt.Settle(t0, 2750)
-	_, err = c.Enqueue(t0, Request{Key: alice, Set: tpd, Tokens: 1, Deadline: t0})
+	a2.Settle(t0, quota.Tokens(5250))
+	bt.Settle(t0, quota.Tokens(2750))
+	_, err = c.Enqueue(t0, Request{Key: alice, Set: tpd, Cost: quota.Tokens(1), Deadline: t0})
 	if !errors.As(err, &r) || !r.Daily || r.RetryAfter != 14*time.Hour {
 		t.Fatalf("alice over her share, settled: %v %+v", err, r)
 	}
@@ -369,9 +369,9 @@ func TestDailyProtection(t *testing.T) {
 
 func TestKeyUsageRestore(t *testing.T) {
 	c := New(testLedger(), Options{})
-	a := enqueue(t, c, t0, Request{Key: alice, Set: both, Tokens: 500})
-	a.Settle(t0, 300)
-	enqueue(t, c, t0, Request{Key: bob, Set: tpm, Tokens: 100}) // in flight at the crash
+	a := enqueue(t, c, t0, Request{Key: alice, Set: both, Cost: quota.Tokens(500)})
+	a.Settle(t0, quota.Tokens(300))
+	enqueue(t, c, t0, Request{Key: bob, Set: tpm, Cost: quota.Tokens(100)}) // in flight at the crash
 	u := c.KeyUsage(t0)
 	want := quota.DayUsage{Day: "2026-05-01", Used: map[string]int64{"key:alice": 300, "key:alice/tpd": 300, "key:bob": 100}}
 	if diff := cmp.Diff(want, u); diff != "" {
@@ -415,11 +415,11 @@ func TestRetryAfterProperty(t *testing.T) {
 			now = now.Add(time.Duration(rng.Int64N(int64(3 * time.Second))))
 			if len(live) > 0 && rng.IntN(3) == 0 {
 				i := rng.IntN(len(live))
-				live[i].Settle(now, rng.Int64N(live[i].req.Tokens*2))
+				live[i].Settle(now, quota.Tokens(rng.Int64N(live[i].req.Cost.Tokens*2)))
 				live = append(live[:i], live[i+1:]...)
 				continue
 			}
-			req := Request{Key: keys[rng.IntN(3)], Set: quota.Set(1 + rng.IntN(7)), Tokens: 1 + rng.Int64N(5000), Deadline: now}
+			req := Request{Key: keys[rng.IntN(3)], Set: quota.Set(1 + rng.IntN(7)), Cost: quota.Tokens(1 + rng.Int64N(5000)), Deadline: now}
 			tk, err := c.Enqueue(now, req)
 			if err == nil {
 				live = append(live, tk)
@@ -446,12 +446,12 @@ func TestRetryAfterProperty(t *testing.T) {
 				// would have): end them now, without consuming anything,
 				// and the estimate must suffice.
 				for _, tk := range live {
-					tk.Settle(now, 0)
+					tk.Settle(now, quota.Tokens(0))
 				}
 				live = live[:0]
 				holds++
 			}
-			tk, err = c.Enqueue(later, Request{Key: req.Key, Set: req.Set, Tokens: req.Tokens, Deadline: later})
+			tk, err = c.Enqueue(later, Request{Key: req.Key, Set: req.Set, Cost: req.Cost, Deadline: later})
 			if err != nil {
 				t.Fatalf("seed %d: refused %q; retried after %v: %v", seed, r.Message, r.RetryAfter, err)
 			}

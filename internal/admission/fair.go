@@ -42,7 +42,7 @@ func (c *Controller) join(ks *keyState) {
 func (c *Controller) fairGrant(t *Ticket) {
 	ks := t.k
 	c.vtime = max(c.vtime, ks.done+ks.measured)
-	est, measured := c.expected(ks, t.req.Tokens)
+	est, measured := c.expected(ks, t.req.tokens())
 	t.vcharge = est / ks.key.weight()
 	ks.held += t.vcharge
 	if measured {
@@ -88,10 +88,10 @@ func (c *Controller) unfair(t *Ticket, tokens int64, ran bool) {
 	if ks.inflight <= 1 {
 		ks.held, ks.measured = 0, 0 // no rounding left once nothing is in flight
 	}
-	if !ran || t.req.Tokens <= 0 {
+	if !ran || t.req.tokens() <= 0 {
 		return
 	}
-	r := min(float64(tokens)/float64(t.req.Tokens), 1)
+	r := min(float64(tokens)/float64(t.req.tokens()), 1)
 	learn(&ks.ratio, &ks.learned, r)
 	learn(&c.ratio, &c.learned, r)
 }

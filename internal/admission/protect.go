@@ -43,10 +43,10 @@ func (c *Controller) protectedBy(now time.Time, ks *keyState, req Request) (int,
 		i := lowBit(m)
 		st := c.l.Bucket(now, i)
 		// Fast path: all protected parts together cannot exceed fraction × eff.
-		if st.Available-int64(c.opts.ProtectedFraction*float64(st.Effective)) >= req.Tokens {
+		if st.Available-int64(c.opts.ProtectedFraction*float64(st.Effective)) >= req.Cost.Tokens {
 			continue
 		}
-		if r := c.othersReserve(ks, i, st.Effective); req.Tokens > st.Available-r {
+		if r := c.othersReserve(ks, i, st.Effective); req.Cost.Tokens > st.Available-r {
 			return i, r
 		}
 	}
@@ -71,7 +71,7 @@ func (c *Controller) refuseHopeless(now time.Time) {
 	var slack [quota.MaxBuckets]int64
 	var seen quota.Set
 	hopeless := func(t *Ticket) bool {
-		if c.spent(t.k, t.req.Tokens) {
+		if c.spent(t.k, t.req.tokens()) {
 			return c.untilDayEnd(now) > t.req.Deadline.Sub(now)
 		}
 		for m := t.req.Set & c.daily; m != 0; m &= m - 1 {
@@ -81,7 +81,7 @@ func (c *Controller) refuseHopeless(now time.Time) {
 				slack[i] = st.Available + st.Reserved - c.toConsume[i] - int64(c.opts.ProtectedFraction*float64(st.Effective))
 				seen |= quota.Bit(i)
 			}
-			if t.req.Tokens > slack[i] && c.hopelessIn(now, t, i, t.req.Deadline.Sub(now)) {
+			if t.req.Cost.Tokens > slack[i] && c.hopelessIn(now, t, i, t.req.Deadline.Sub(now)) {
 				return true
 			}
 		}
@@ -106,7 +106,7 @@ func (c *Controller) hopelessIn(now time.Time, t *Ticket, i int, left time.Durat
 	if c.opts.ProtectedFraction > 0 {
 		r = c.othersReserve(t.k, i, st.Effective)
 	}
-	return t.req.Tokens > st.Available+st.Reserved-c.toConsume[i]-r && c.protectionWait(now, i, t.req.Tokens+r) > left
+	return t.req.Cost.Tokens > st.Available+st.Reserved-c.toConsume[i]-r && c.protectionWait(now, i, t.req.Cost.Tokens+r) > left
 }
 
 // fairShare is ks's weighted share of eff among the keys active now (queued
@@ -132,12 +132,12 @@ func (c *Controller) untilDayEnd(now time.Time) time.Duration {
 // longest of the ledger's wait, its key's protection and budget waits.
 func (c *Controller) headWait(now time.Time, t *Ticket) time.Duration {
 	ks := t.k
-	w, _ := c.l.Wait(now, t.req.Set, t.req.Tokens)
-	if c.overBudget(ks, t.req.Tokens) {
+	w, _ := c.l.Wait(now, t.req.Set, t.req.Cost)
+	if c.overBudget(ks, t.req.tokens()) {
 		w = max(w, c.untilDayEnd(now))
 	}
 	if i, r := c.protectedBy(now, ks, t.req); i >= 0 {
-		w = max(w, c.protectionWait(now, i, t.req.Tokens+r))
+		w = max(w, c.protectionWait(now, i, t.req.Cost.Tokens+r))
 	}
 	return w
 }
@@ -231,22 +231,22 @@ func (c *Controller) spentDaily(now time.Time, i int, need int64) bool {
 func (c *Controller) refusalAt(now time.Time, t *Ticket) *Refusal {
 	ks, name := t.k, t.k.key.Name
 	total, held, inflight := c.b.usage(ks.use) // every upstream's
-	if b := ks.key.DailyTokens; b > 0 && total+t.req.Tokens > b {
-		if settled := total - held; settled+t.req.Tokens > b {
+	if b := ks.key.DailyTokens; b > 0 && total+t.req.tokens() > b {
+		if settled := total - held; settled+t.req.tokens() > b {
 			wait := c.untilDayEnd(now)
 			return &Refusal{Daily: true, RetryAfter: wait, KeyShare: b, KeyUsed: settled,
 				Message: fmt.Sprintf("Headroom: key %s's daily budget of %s tokens is spent (used %s, this request reserves %s); it resets in %s",
-					name, commas(b), commas(settled), commas(t.req.Tokens), human(wait))}
+					name, commas(b), commas(settled), commas(t.req.tokens()), human(wait))}
 		}
 		return &Refusal{RetryAfter: budgetHeldRetry, Holds: true, KeyShare: b, KeyUsed: total,
 			Message: fmt.Sprintf("Headroom: key %s's daily budget of %s tokens has %s left, but its requests in flight hold %s of it until they settle (this request reserves %s); retry in %s",
-				name, commas(b), commas(max(b-total+held, 0)), commas(held), commas(t.req.Tokens), human(budgetHeldRetry))}
+				name, commas(b), commas(max(b-total+held, 0)), commas(held), commas(t.req.tokens()), human(budgetHeldRetry))}
 	}
 	if i, r := c.protectedBy(now, ks, t.req); i >= 0 {
 		st := c.l.Bucket(now, i)
 		share := c.protectedShare(ks, st.Effective)
-		wait := c.protectionWait(now, i, t.req.Tokens+r)
-		daily := wait > MaxRetryAfter && c.spentDaily(now, i, t.req.Tokens+r)
+		wait := c.protectionWait(now, i, t.req.Cost.Tokens+r)
+		daily := wait > MaxRetryAfter && c.spentDaily(now, i, t.req.Cost.Tokens+r)
 		when := "retry in " + human(min(wait, MaxRetryAfter))
 		if daily {
 			when = "it frees in " + human(wait)
@@ -255,11 +255,11 @@ func (c *Controller) refusalAt(now time.Time, t *Ticket) *Refusal {
 			Message: fmt.Sprintf("Headroom: %s bucket %q has %s left, of which %s is protected for other keys; key %s's protected share is %s of %s and it has used %s today; %s",
 				st.Kind.Phrase(), st.Name, commas(max(st.Available, 0)), commas(r), name, commas(share), commas(st.Effective), commas(ks.today[i]), when)}
 	}
-	if err := c.l.Fits(now, t.req.Set, t.req.Tokens); err != nil {
+	if err := c.l.Fits(now, t.req.Set, t.req.Cost); err != nil {
 		le := err.(*quota.LimitError)
 		share := c.fairShare(ks, le.Effective)
 		used := ks.live[le.Index]
-		daily := le.Kind.Daily() && le.RetryAfter > MaxRetryAfter && c.spentDaily(now, le.Index, t.req.Tokens)
+		daily := le.Kind.Daily() && le.RetryAfter > MaxRetryAfter && c.spentDaily(now, le.Index, t.req.Cost.Tokens)
 		if le.Kind.Daily() {
 			used = ks.today[le.Index]
 		}
@@ -287,12 +287,12 @@ func (c *Controller) refusalAt(now time.Time, t *Ticket) *Refusal {
 			Message: fmt.Sprintf("Headroom: the upstream already has %d requests in flight, its limit; retry in 1s", c.inflight)}
 	}
 	// It fits alone, but fairer requests sharing its buckets are ahead.
-	ahead := t.req.Tokens
+	ahead := t.req.Cost
 	n := 0
 	for _, j := range c.waiting {
 		for _, o := range j.queue {
 			if o != t && o.req.Set&t.req.Set != 0 {
-				ahead += o.req.Tokens
+				ahead = ahead.Add(o.req.Cost)
 				n++
 			}
 		}

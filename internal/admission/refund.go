@@ -3,6 +3,8 @@ package admission
 import (
 	"container/heap"
 	"time"
+
+	"github.com/headroomhq/headroom/internal/quota"
 )
 
 // Refunds held back by SettleAfter wait in a heap by due time; every pump
@@ -26,10 +28,10 @@ func (h *refunds) Pop() any {
 
 // holdRefund schedules the ledger settlement of the ended ticket t at at.
 // Callers hold c.mu.
-func (c *Controller) holdRefund(t *Ticket, at time.Time, tokens int64) {
-	t.refundAt, t.refundCost = at, tokens
+func (c *Controller) holdRefund(t *Ticket, at time.Time, cost quota.Cost) {
+	t.refundAt, t.refundCost = at, cost
 	heap.Push(&c.refunds, t)
-	c.willConsume(t, tokens-t.consumed)
+	c.willConsume(t, cost.Sub(t.consumed))
 	if !t.core {
 		c.timedRefunds++
 	}
@@ -42,7 +44,7 @@ func (c *Controller) refundDue(now time.Time) {
 	for len(c.refunds) > 0 && !c.refunds[0].refundAt.After(now) {
 		t := heap.Pop(&c.refunds).(*Ticket)
 		t.res.Settle(t.refundAt, t.refundCost)
-		c.willConsume(t, t.consumed-t.refundCost)
+		c.willConsume(t, t.consumed.Sub(t.refundCost))
 		if !t.core {
 			c.timedRefunds--
 		}
@@ -57,9 +59,12 @@ func (c *Controller) nextRefund() (time.Time, bool) {
 	return c.refunds[0].refundAt, true
 }
 
-// willConsume adds d to what held-back refunds will consume in t's buckets.
-func (c *Controller) willConsume(t *Ticket, d int64) {
+// willConsume adds d to what held-back refunds will consume in t's token
+// buckets, each the part of d it counts.
+func (c *Controller) willConsume(t *Ticket, d quota.Cost) {
 	for m := t.req.Set; m != 0; m &= m - 1 {
-		c.toConsume[lowBit(m)] += d
+		if i := lowBit(m); c.kinds[i] != quota.RequestsPerMinute {
+			c.toConsume[i] += d.Of(c.kinds[i])
+		}
 	}
 }

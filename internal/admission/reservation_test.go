@@ -50,11 +50,11 @@ type served struct {
 func runBacklog(t *testing.T, delay time.Duration, loads []load) map[string]*served {
 	t.Helper()
 	l := quota.NewLedger([]quota.BucketSpec{{Name: "tpm", Kind: quota.TokensPerMinute, Limit: backlogTPM}}, quota.Windows{}, t0)
-	r, err := l.Reserve(t0, 1, backlogTPM-backlogSpare)
+	r, err := l.Reserve(t0, 1, quota.Tokens(backlogTPM-backlogSpare))
 	if err != nil {
 		t.Fatal(err)
 	}
-	r.Settle(t0, backlogTPM-backlogSpare)
+	r.Settle(t0, quota.Tokens(backlogTPM-backlogSpare))
 	c := New(l, Options{})
 	var ks []Key
 	for _, ld := range loads {
@@ -67,11 +67,11 @@ func runBacklog(t *testing.T, delay time.Duration, loads []load) map[string]*ser
 	var loop func(now time.Time, ld load)
 	loop = func(now time.Time, ld load) {
 		enq := now
-		s.submit(now, Request{Key: ld.key, Set: 1, Tokens: seedReservation},
+		s.submit(now, Request{Key: ld.key, Set: 1, Cost: quota.Tokens(seedReservation)},
 			func(now time.Time, tk *Ticket) {
 				wait := now.Sub(enq)
 				s.at(now.Add(ld.dur), func(now time.Time) {
-					tk.SettleAfter(now, ld.cost, delay)
+					tk.SettleAfter(now, quota.Tokens(ld.cost), delay)
 					if !now.Before(from) && !now.After(end) {
 						o := out[ld.key.Name]
 						o.tokens += ld.cost

@@ -20,13 +20,13 @@ func TestBudgetHeldIsNotSpent(t *testing.T) {
 	k := Key{Name: "alice", DailyTokens: 60000}
 	l := quota.NewLedger([]quota.BucketSpec{{Name: "tpd", Kind: quota.TokensPerDay, Limit: 1_000_000}}, quota.Windows{}, t0)
 	c := New(l, Options{ProtectedFraction: -1})
-	done := enqueue(t, c, t0, Request{Key: k, Set: 1, Tokens: 20000})
-	done.Settle(t0, 16488)
+	done := enqueue(t, c, t0, Request{Key: k, Set: 1, Cost: quota.Tokens(20000)})
+	done.Settle(t0, quota.Tokens(16488))
 	var held []*Ticket
 	for range 3 {
-		held = append(held, enqueue(t, c, t0, Request{Key: k, Set: 1, Tokens: 14000}))
+		held = append(held, enqueue(t, c, t0, Request{Key: k, Set: 1, Cost: quota.Tokens(14000)}))
 	}
-	w := enqueue(t, c, t0, Request{Key: k, Set: 1, Tokens: 14000, Deadline: t0.Add(30 * time.Second)})
+	w := enqueue(t, c, t0, Request{Key: k, Set: 1, Cost: quota.Tokens(14000), Deadline: t0.Add(30 * time.Second)})
 	if w.State() != Waiting {
 		t.Fatalf("fourth request: %v, want waiting", w.State())
 	}
@@ -39,9 +39,9 @@ func TestBudgetHeldIsNotSpent(t *testing.T) {
 		t.Fatalf("refusal Daily=%v RetryAfter=%v (%s), want a per-minute style refusal of at most %v", r.Daily, r.RetryAfter, r.Message, MaxRetryAfter)
 	}
 	for _, h := range held {
-		h.Settle(t0.Add(40*time.Second), 3000)
+		h.Settle(t0.Add(40*time.Second), quota.Tokens(3000))
 	}
-	if tk := enqueue(t, c, t0.Add(40*time.Second), Request{Key: k, Set: 1, Tokens: 14000}); tk.State() != Granted {
+	if tk := enqueue(t, c, t0.Add(40*time.Second), Request{Key: k, Set: 1, Cost: quota.Tokens(14000)}); tk.State() != Granted {
 		t.Errorf("the same request after the holds settled: %v, want granted", tk.State())
 	}
 }
@@ -70,11 +70,11 @@ func TestRetryAfterAtMostAMinute(t *testing.T) {
 			now = now.Add(time.Duration(rng.Int64N(int64(5 * time.Second))))
 			if len(live) > 0 && rng.IntN(3) == 0 {
 				i := rng.IntN(len(live))
-				live[i].SettleAfter(now, rng.Int64N(live[i].req.Tokens*2), time.Duration(rng.IntN(2))*200*time.Millisecond)
+				live[i].SettleAfter(now, quota.Tokens(rng.Int64N(live[i].req.Cost.Tokens*2)), time.Duration(rng.IntN(2))*200*time.Millisecond)
 				live = append(live[:i], live[i+1:]...)
 				continue
 			}
-			req := Request{Key: keys[rng.IntN(3)], Set: quota.Set(1 + rng.IntN(7)), Tokens: 1 + rng.Int64N(9000),
+			req := Request{Key: keys[rng.IntN(3)], Set: quota.Set(1 + rng.IntN(7)), Cost: quota.Tokens(1 + rng.Int64N(9000)),
 				Deadline: now.Add(time.Duration(rng.IntN(3)) * 10 * time.Second)}
 			tk, err := c.Enqueue(now, req)
 			if err == nil && tk.State() == Waiting {
@@ -104,14 +104,14 @@ func TestRetryAfterAtMostAMinute(t *testing.T) {
 			// Spent: give every hold back without consuming, and the same
 			// request asked a minute later is still refused as Daily.
 			for _, tk := range live {
-				tk.Settle(now, 0)
+				tk.Settle(now, quota.Tokens(0))
 			}
 			live = live[:0]
 			later := now.Add(MaxRetryAfter)
 			if _, end := l.DayWindow(now); !later.Before(end) {
 				continue // the day turned meanwhile
 			}
-			_, err = c.Enqueue(later, Request{Key: req.Key, Set: req.Set, Tokens: req.Tokens, Deadline: later})
+			_, err = c.Enqueue(later, Request{Key: req.Key, Set: req.Set, Cost: req.Cost, Deadline: later})
 			var again *Refusal
 			if !errors.As(err, &again) || !again.Daily {
 				t.Fatalf("seed %d: Daily refusal %q, but a minute later with no holds: %v", seed, r.Message, err)

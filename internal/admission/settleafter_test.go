@@ -23,20 +23,20 @@ import (
 func TestSettleAfterCorrectsFairOrderAtOnce(t *testing.T) {
 	l := quota.NewLedger([]quota.BucketSpec{{Name: "tpm", Kind: quota.TokensPerMinute, Limit: 900}}, quota.Windows{}, t0)
 	c := New(l, Options{})
-	b1 := enqueue(t, c, t0, Request{Key: bob, Set: 1, Tokens: 300})
-	a1 := enqueue(t, c, t0, Request{Key: alice, Set: 1, Tokens: 300})
-	c1 := enqueue(t, c, t0, Request{Key: carol, Set: 1, Tokens: 300})
-	b2 := enqueue(t, c, t0, Request{Key: bob, Set: 1, Tokens: 300})
-	a2 := enqueue(t, c, t0, Request{Key: alice, Set: 1, Tokens: 300})
+	b1 := enqueue(t, c, t0, Request{Key: bob, Set: 1, Cost: quota.Tokens(300)})
+	a1 := enqueue(t, c, t0, Request{Key: alice, Set: 1, Cost: quota.Tokens(300)})
+	c1 := enqueue(t, c, t0, Request{Key: carol, Set: 1, Cost: quota.Tokens(300)})
+	b2 := enqueue(t, c, t0, Request{Key: bob, Set: 1, Cost: quota.Tokens(300)})
+	a2 := enqueue(t, c, t0, Request{Key: alice, Set: 1, Cost: quota.Tokens(300)})
 	if diff := cmp.Diff([]State{Granted, Granted, Granted, Waiting, Waiting}, states(b1, a1, c1, b2, a2)); diff != "" {
 		t.Fatalf("states (-want +got):\n%s", diff)
 	}
 
 	const delay = 200 * time.Millisecond
-	if !a1.SettleAfter(t0, 30, delay) || !b1.SettleAfter(t0, 270, delay) {
+	if !a1.SettleAfter(t0, quota.Tokens(30), delay) || !b1.SettleAfter(t0, quota.Tokens(270), delay) {
 		t.Fatal("SettleAfter did not end the tickets")
 	}
-	if a1.SettleAfter(t0, 1, delay) || a1.Settle(t0, 1) || a1.Cancel(t0) {
+	if a1.SettleAfter(t0, quota.Tokens(1), delay) || a1.Settle(t0, quota.Tokens(1)) || a1.Cancel(t0) {
 		t.Error("a ticket ended by SettleAfter ended again")
 	}
 	st := c.Status(t0)
@@ -86,8 +86,8 @@ func TestSettleAfterNothingToRefund(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			l := quota.NewLedger([]quota.BucketSpec{{Name: "tpm", Kind: quota.TokensPerMinute, Limit: 1000}}, quota.Windows{}, t0)
 			c := New(l, Options{})
-			tk := enqueue(t, c, t0, Request{Key: alice, Set: 1, Tokens: 500})
-			tk.SettleAfter(t0, tt.cost, tt.delay)
+			tk := enqueue(t, c, t0, Request{Key: alice, Set: 1, Cost: quota.Tokens(500)})
+			tk.SettleAfter(t0, quota.Tokens(tt.cost), tt.delay)
 			if got := l.Bucket(t0, 0); got.Reserved != 0 || got.Used != tt.cost {
 				t.Errorf("ledger: reserved %d used %d, want 0 and %d", got.Reserved, got.Used, tt.cost)
 			}
@@ -104,11 +104,11 @@ func TestSettleAfterNothingToRefund(t *testing.T) {
 func TestSettleAfterFromAdmit(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		c := New(bubbleLedger(), Options{})
-		tk, err := c.Admit(t.Context(), Request{Key: alice, Set: 1, Tokens: 600})
+		tk, err := c.Admit(t.Context(), Request{Key: alice, Set: 1, Cost: quota.Tokens(600)})
 		if err != nil {
 			t.Fatal(err)
 		}
-		tk.SettleAfter(time.Now(), 100, 200*time.Millisecond)
+		tk.SettleAfter(time.Now(), quota.Tokens(100), 200*time.Millisecond)
 		if got := c.Ledger().Bucket(time.Now(), 0).Reserved; got != 600 {
 			t.Fatalf("reserved %d before the delay, want 600", got)
 		}
@@ -161,13 +161,13 @@ func TestHopelessRefusedWhenItBecomesSo(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			c := New(testLedger(), tt.opts)
 			c.SetKeys([]Key{tt.key, bob}) // protection: 2,500 each
-			first := enqueue(t, c, t0, Request{Key: tt.key, Set: tpd, Tokens: tt.first})
-			next := enqueue(t, c, t0, Request{Key: tt.key, Set: tpd, Tokens: tt.next})
+			first := enqueue(t, c, t0, Request{Key: tt.key, Set: tpd, Cost: quota.Tokens(tt.first)})
+			next := enqueue(t, c, t0, Request{Key: tt.key, Set: tpd, Cost: quota.Tokens(tt.next)})
 			if next.State() != Waiting {
 				t.Fatalf("second request %v, want it waiting on the first's hold", next.State())
 			}
 			settled := t0.Add(time.Second)
-			first.SettleAfter(settled, tt.first, tt.delay)
+			first.SettleAfter(settled, quota.Tokens(tt.first), tt.delay)
 			if got := c.Pump(settled); len(got) != 1 || got[0] != next {
 				t.Fatalf("Pump after the first request ended = %v, want the second refused at once (%v)", got, next.State())
 			}

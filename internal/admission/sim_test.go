@@ -158,12 +158,12 @@ func TestFairness(t *testing.T) {
 	var loop func(now time.Time, k Key, cost int64, dur time.Duration)
 	loop = func(now time.Time, k Key, cost int64, dur time.Duration) {
 		enq := now
-		s.submit(now, Request{Key: k, Set: set, Tokens: 4000},
+		s.submit(now, Request{Key: k, Set: set, Cost: quota.Tokens(4000)},
 			func(now time.Time, tk *Ticket) {
 				ks := st[k.Name]
 				ks.maxWait = max(ks.maxWait, now.Sub(enq))
 				s.at(now.Add(dur), func(now time.Time) {
-					tk.Settle(now, cost)
+					tk.Settle(now, quota.Tokens(cost))
 					ks.served += cost
 					ks.requests++
 					loop(now, k, cost, dur)
@@ -232,10 +232,10 @@ func TestDailyProtectionAgainstHeavyKey(t *testing.T) {
 	daily := map[string]*Refusal{}
 	var loop func(now time.Time, k Key)
 	loop = func(now time.Time, k Key) {
-		s.submit(now, Request{Key: k, Set: l.All(), Tokens: 4000},
+		s.submit(now, Request{Key: k, Set: l.All(), Cost: quota.Tokens(4000)},
 			func(now time.Time, tk *Ticket) {
 				s.at(now.Add(5*time.Second), func(now time.Time) {
-					tk.Settle(now, 4000)
+					tk.Settle(now, quota.Tokens(4000))
 					served[k.Name] += 4000
 					loop(now, k)
 				})
@@ -285,10 +285,10 @@ func TestWeightedShares(t *testing.T) {
 	served := map[string]int64{}
 	var loop func(now time.Time, k Key)
 	loop = func(now time.Time, k Key) {
-		s.submit(now, Request{Key: k, Set: 1, Tokens: 3000},
+		s.submit(now, Request{Key: k, Set: 1, Cost: quota.Tokens(3000)},
 			func(now time.Time, tk *Ticket) {
 				s.at(now.Add(4*time.Second), func(now time.Time) {
-					tk.Settle(now, 2000)
+					tk.Settle(now, quota.Tokens(2000))
 					served[k.Name] += 2000
 					loop(now, k)
 				})

@@ -48,18 +48,18 @@ type Ticket struct {
 	err       error
 	enqueued  time.Time
 	granted   time.Time
-	charged   int64   // tokens charged now in the key's usage
-	vcharge   float64 // its charge in its key's fair tag while in flight
-	vmeasured float64 // the part of vcharge from a measured ratio
-	consumed  int64   // usage cost reported by Adjust so far
-	day       string  // day label the charge counts in
-	dayIn     int64   // part of charged counted in day
-	core      bool    // from Enqueue: reported by Pump
+	charged   int64      // tokens charged now in the key's usage
+	vcharge   float64    // its charge in its key's fair tag while in flight
+	vmeasured float64    // the part of vcharge from a measured ratio
+	consumed  quota.Cost // usage cost reported by Adjust so far
+	day       string     // day label the charge counts in
+	dayIn     int64      // part of charged counted in day
+	core      bool       // from Enqueue: reported by Pump
 	ready     chan struct{}
 
 	// A settlement whose ledger refund is held back (SettleAfter).
 	refundAt   time.Time
-	refundCost int64
+	refundCost quota.Cost
 }
 
 // Request returns the request as queued (Deadline filled in).
@@ -99,36 +99,37 @@ func (t *Ticket) Waited() time.Duration {
 	return t.granted.Sub(t.enqueued)
 }
 
-// Adjust reports tokens, the cost of the usage seen so far while the
-// answer streams: the ledger counts what is new of it as consumed, out of
-// the ticket's hold (see quota.Reservation.Adjust), and the key is charged
-// the larger of its reservation and that cost (in fair order, the larger
-// of its expected cost and that cost). Usage never shrinks: a smaller
-// value than an earlier one does nothing.
-func (t *Ticket) Adjust(now time.Time, tokens int64) {
+// Adjust reports cost, the cost of the usage seen so far while the answer
+// streams: the ledger counts what is new of it as consumed, out of the
+// ticket's hold (see quota.Reservation.Adjust), and the key is charged the
+// larger of its reservation's total and that cost's (in fair order, the
+// larger of its expected cost and that cost). Usage never shrinks: a part
+// smaller than an earlier one does nothing.
+func (t *Ticket) Adjust(now time.Time, cost quota.Cost) {
 	if t == nil {
 		return
 	}
 	c := t.c
 	c.mu.Lock()
 	defer c.unlock(now)
-	if t.state != Granted || tokens <= t.consumed {
+	if t.state != Granted || t.consumed.Covers(cost) {
 		return
 	}
-	t.consumed = tokens
-	t.res.Adjust(now, tokens)
+	t.consumed = t.consumed.Max(cost)
+	t.res.Adjust(now, t.consumed)
 	c.rollDay(now)
-	dd := c.charge(t, max(t.req.Tokens, tokens))
+	used := t.consumed.Total()
+	dd := c.charge(t, max(t.req.tokens(), used))
 	c.b.add(t.k.use, t.day, dd)
-	c.refair(t, tokens)
+	c.refair(t, used)
 	// Consumption drains where a hold did not: waits may be shorter now.
 	c.pump(now)
 }
 
 // Settle ends a granted ticket at its final cost and lets waiting requests
 // in. It reports whether this call ended the ticket.
-func (t *Ticket) Settle(now time.Time, tokens int64) bool {
-	return t.SettleAfter(now, tokens, 0)
+func (t *Ticket) Settle(now time.Time, cost quota.Cost) bool {
+	return t.SettleAfter(now, cost, 0)
 }
 
 // SettleAfter is Settle with the ledger's refund held back for delay: the
@@ -137,14 +138,15 @@ func (t *Ticket) Settle(now time.Time, tokens int64) bool {
 // holds until now+delay and settles it then. It is for an upstream that
 // gives its own reservation back only a moment after the last byte:
 // handing the refund to the next request at once could send it before the
-// upstream has the room. A settlement that refunds nothing (tokens at
-// least what is held) lands at once.
+// upstream has the room. A settlement that refunds nothing (every part at
+// least what is held) lands at once; so does the extra charge of a part
+// that exceeds its hold (Mantle's output) when another part refunds.
 //
 // No goroutine waits for it: the refund is due at a time NextWake reports,
 // and the next Pump at or after it settles the ledger (the blocking form's
 // timer pumps then for tickets from Admit). Reservation stays live until
 // then.
-func (t *Ticket) SettleAfter(now time.Time, tokens int64, delay time.Duration) bool {
+func (t *Ticket) SettleAfter(now time.Time, cost quota.Cost, delay time.Duration) bool {
 	if t == nil {
 		return false
 	}
@@ -154,13 +156,18 @@ func (t *Ticket) SettleAfter(now time.Time, tokens int64, delay time.Duration) b
 	if t.state != Granted {
 		return false
 	}
-	tokens = max(tokens, 0, t.consumed)
-	held := max(t.req.Tokens, t.consumed)
-	c.end(now, t, tokens, Settled)
-	if delay <= 0 || tokens >= held {
-		t.res.Settle(now, tokens)
+	cost = cost.Max(t.consumed).Max(quota.Cost{})
+	held := t.req.Cost.Max(t.consumed)
+	c.end(now, t, cost.Total(), Settled)
+	if delay <= 0 || cost.Covers(held) {
+		t.res.Settle(now, cost)
 	} else {
-		c.holdRefund(t, now.Add(delay), tokens)
+		// The parts charged beyond their hold land now; the refund waits.
+		if extra := landNow(cost, held, t.consumed); extra != t.consumed {
+			t.res.Adjust(now, extra)
+			t.consumed = extra
+		}
+		c.holdRefund(t, now.Add(delay), cost)
 	}
 	c.pump(now)
 	return true
@@ -185,7 +192,7 @@ func (t *Ticket) Cancel(now time.Time) bool {
 		return true
 	case Granted:
 		t.res.Cancel(now)
-		c.end(now, t, t.consumed, Cancelled)
+		c.end(now, t, t.consumed.Total(), Cancelled)
 		c.pump(now)
 		return true
 	}
@@ -202,4 +209,21 @@ func (c *Controller) end(now time.Time, t *Ticket, tokens int64, s State) {
 	c.unfair(t, tokens, s == Settled)
 	c.release(t, dd)
 	t.state = s
+}
+
+// landNow is what a settlement at cost counts as consumed at once when its
+// refund is held back: each part that refunds nothing (cost at least held)
+// in full, the others as consumed so far.
+func landNow(cost, held, consumed quota.Cost) quota.Cost {
+	pick := func(c, h, u int64) int64 {
+		if c >= h {
+			return c
+		}
+		return u
+	}
+	return quota.Cost{
+		Tokens: pick(cost.Tokens, held.Tokens, consumed.Tokens),
+		Input:  pick(cost.Input, held.Input, consumed.Input),
+		Output: pick(cost.Output, held.Output, consumed.Output),
+	}
 }

@@ -220,7 +220,7 @@ func (e *Emulator) validateRegions(p *Problems) {
 			p.add("%s.name: %q is used twice", at, r.Name)
 		}
 		seen[r.Name] = true
-		validateBuckets(at+".buckets", r.Buckets, p)
+		validateBuckets(at+".buckets", r.Buckets, RuntimeKinds, p)
 		validateMantleBuckets(at+".mantle", r.Name, r.Mantle, p)
 		for _, b := range r.Buckets {
 			if len(b.Scope.Regions) > 0 && r.Name != "" && !slices.Contains(b.Scope.Regions, r.Name) {

@@ -2,6 +2,8 @@ package config
 
 import (
 	"fmt"
+	"slices"
+	"strings"
 
 	"github.com/headroomhq/headroom/internal/bedrock"
 )
@@ -13,14 +15,23 @@ const (
 	KindRPM = "rpm" // requests per minute
 )
 
+// The kinds of each endpoint's buckets (Mantle's: MantleKinds). A gateway
+// upstream may have either (its service decides which ledger it mirrors);
+// the emulator's runtime buckets only the runtime's.
+var (
+	RuntimeKinds = []string{KindTPM, KindTPD, KindRPM}
+	allKinds     = append(slices.Clip(RuntimeKinds), MantleKinds...)
+)
+
 // Bucket is one quota of an account: a limit of one kind over the requests
 // its scope matches. A request draws from every bucket whose scope matches.
 type Bucket struct {
 	// Name identifies the bucket in messages, metrics and /v1/status.
 	Name string `yaml:"name" json:"name"`
-	// Kind is tpm, tpd or rpm.
+	// Kind is tpm, tpd or rpm; input-tpm or output-tpm for Mantle.
 	Kind string `yaml:"kind" json:"kind"`
-	// Limit is the bucket's capacity: tokens (tpm, tpd) or requests (rpm).
+	// Limit is the bucket's capacity: tokens (tpm, tpd, input-tpm,
+	// output-tpm) or requests (rpm).
 	Limit int64 `yaml:"limit" json:"limit"`
 	// Scope selects the requests that draw from the bucket; empty is account-wide.
 	Scope bedrock.Scope `yaml:",inline" json:"scope"`
@@ -104,7 +115,8 @@ func (w Windows) validate(where string, p *Problems) {
 	}
 }
 
-func validateBuckets(where string, bs []Bucket, p *Problems) {
+// validateBuckets checks bs, whose kinds must be among kinds.
+func validateBuckets(where string, bs []Bucket, kinds []string, p *Problems) {
 	seen := map[string]bool{}
 	for i, b := range bs {
 		at := fmtIndex(where, i, b.Name)
@@ -114,10 +126,8 @@ func validateBuckets(where string, bs []Bucket, p *Problems) {
 			p.add("%s.name: %q is used twice", at, b.Name)
 		}
 		seen[b.Name] = true
-		switch b.Kind {
-		case KindTPM, KindTPD, KindRPM:
-		default:
-			p.add("%s.kind: %q is not tpm, tpd or rpm", at, b.Kind)
+		if !slices.Contains(kinds, b.Kind) {
+			p.add("%s.kind: %q is not %s or %s", at, b.Kind, strings.Join(kinds[:len(kinds)-1], ", "), kinds[len(kinds)-1])
 		}
 		if b.Limit < 0 {
 			p.add("%s.limit: %d is negative", at, b.Limit)

@@ -440,7 +440,7 @@ func (s *Serve) validateUpstreams(p *Problems) map[string]bool {
 		if u.MaxInFlight < 0 {
 			p.add("%s.max_in_flight: %d is negative", at, u.MaxInFlight)
 		}
-		validateBuckets(at+".buckets", u.Buckets, p)
+		validateBuckets(at+".buckets", u.Buckets, allKinds, p)
 	}
 	return names
 }

@@ -106,7 +106,7 @@ func TestLoadServeProblems(t *testing.T) {
 		{"serve-upstream-profile-missing", Problems{"upstreams[main].auth.profile: required with mode profile"}},
 		{"serve-upstream-api-key-env-missing", Problems{"upstreams[main].auth.api_key_env: required with mode api-key (the name of the variable holding the key)"}},
 		{"serve-upstream-negative-in-flight", Problems{"upstreams[main].max_in_flight: -1 is negative"}},
-		{"serve-upstream-bad-bucket", Problems{`upstreams[main].buckets[b].kind: "tph" is not tpm, tpd or rpm`}},
+		{"serve-upstream-bad-bucket", Problems{`upstreams[main].buckets[b].kind: "tph" is not tpm, tpd, rpm, input-tpm or output-tpm`}},
 		{"serve-route-unknown-upstream", Problems{`routes[0].upstreams: "mian" is not an upstream`}},
 		{"serve-route-no-upstreams", Problems{"routes[0].upstreams: at least one upstream is required"}},
 		{"serve-route-empty-model", Problems{"routes[0].models: an empty entry would match every model; leave the list empty instead"}},

@@ -48,7 +48,7 @@ func (ch *charge) adjust(u bedrock.Usage) {
 	}
 	cost := ch.g.profile.Settlement(u, ch.rate)
 	if cost > ch.held {
-		ch.t.Adjust(ch.g.now(), cost)
+		ch.t.Adjust(ch.g.now(), quota.Tokens(cost))
 		ch.held = cost
 	}
 }
@@ -75,7 +75,7 @@ func (ch *charge) settleAt(cost int64) {
 	// Settle first: whatever a metric does afterwards (a panic included),
 	// the reservation has ended.
 	ch.ended = true
-	ch.t.SettleAfter(ch.g.now(), cost, ch.g.settleDelay)
+	ch.t.SettleAfter(ch.g.now(), quota.Tokens(cost), ch.g.settleDelay)
 	ch.count(cost)
 }
 

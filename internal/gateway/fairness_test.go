@@ -17,6 +17,7 @@ import (
 	"github.com/headroomhq/headroom/internal/config"
 	"github.com/headroomhq/headroom/internal/emulator"
 	"github.com/headroomhq/headroom/internal/keys"
+	"github.com/headroomhq/headroom/internal/quota"
 )
 
 // Fairness is measured end to end: real HTTP clients, the gateway's
@@ -79,11 +80,11 @@ func (h *harness) drainTPM(leave int64) {
 	l := h.up.Ledger()
 	now := time.Now()
 	take := l.Available(now, tpm) - leave
-	r, err := l.Reserve(now, h.up.set(m), take)
+	r, err := l.Reserve(now, h.up.set(m), quota.Tokens(take))
 	if err != nil {
 		h.t.Fatalf("draining the mirror: %v", err)
 	}
-	r.Settle(now, take)
+	r.Settle(now, quota.Tokens(take))
 }
 
 // served is one answered request as its client saw it.

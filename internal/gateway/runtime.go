@@ -12,6 +12,7 @@ import (
 	"github.com/headroomhq/headroom/internal/bedrock"
 	"github.com/headroomhq/headroom/internal/keys"
 	"github.com/headroomhq/headroom/internal/metrics"
+	"github.com/headroomhq/headroom/internal/quota"
 	"github.com/headroomhq/headroom/internal/upstream"
 )
 
@@ -89,7 +90,7 @@ func (g *Gateway) runtime(w *responseWriter, r *http.Request, rawModel string, c
 
 	tokens := g.profile.Admission(bedrock.Demand{InputTokens: est, MaxTokens: cl.MaxTokens}, rate)
 
-	areq := admission.Request{Key: akey, Set: set, Tokens: tokens, Deadline: g.deadline(r, c.start)}
+	areq := admission.Request{Key: akey, Set: set, Cost: quota.Tokens(tokens), Deadline: g.deadline(r, c.start)}
 	t, err := g.admit(r, u, areq, c)
 	if err != nil {
 		return err
@@ -257,7 +258,7 @@ func (g *Gateway) admit(r *http.Request, u *Upstream, req admission.Request, c *
 	c.queued += waited
 	if err == nil {
 		g.m.QueueWait.WithLabelValues("admitted").Observe(waited.Seconds())
-		c.reserved = req.Tokens
+		c.reserved = req.Cost.Total()
 		return t, nil
 	}
 	g.m.QueueWait.WithLabelValues("refused").Observe(waited.Seconds())

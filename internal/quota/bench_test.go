@@ -22,11 +22,11 @@ func BenchmarkReserveSettle(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		now = now.Add(300 * time.Millisecond)
-		res, err := l.Reserve(now, set, 1000)
+		res, err := l.Reserve(now, set, Tokens(1000))
 		if err != nil {
 			b.Fatal(err)
 		}
-		res.Settle(now, 400)
+		res.Settle(now, Tokens(400))
 	}
 }
 
@@ -42,12 +42,12 @@ func BenchmarkReserveSettleParallel(b *testing.B) {
 		now := t0
 		for pb.Next() {
 			now = now.Add(time.Microsecond)
-			res, err := l.Reserve(now, set, 1000)
+			res, err := l.Reserve(now, set, Tokens(1000))
 			if err != nil {
 				b.Error(err)
 				return
 			}
-			res.Settle(now, 400)
+			res.Settle(now, Tokens(400))
 		}
 	})
 }
@@ -55,12 +55,12 @@ func BenchmarkReserveSettleParallel(b *testing.B) {
 // BenchmarkRefused is the refusal path (allocates its *LimitError).
 func BenchmarkRefused(b *testing.B) {
 	l := benchLedger()
-	if _, err := l.Reserve(t0, l.All(), 200000); err != nil {
+	if _, err := l.Reserve(t0, l.All(), Tokens(200000)); err != nil {
 		b.Fatal(err)
 	}
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, err := l.Reserve(t0, l.All(), 1000); err == nil {
+		if _, err := l.Reserve(t0, l.All(), Tokens(1000)); err == nil {
 			b.Fatal("admitted")
 		}
 	}
@@ -79,11 +79,11 @@ func BenchmarkReserveSettleCounters(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		now = now.Add(300 * time.Millisecond)
-		res, err := l.Reserve(now, set, 1000)
+		res, err := l.Reserve(now, set, Tokens(1000))
 		if err != nil {
 			b.Fatal(err)
 		}
-		res.Settle(now, 400)
+		res.Settle(now, Tokens(400))
 	}
 }
 
@@ -93,16 +93,16 @@ func BenchmarkWaitRollingDay(b *testing.B) {
 	l := NewLedger([]BucketSpec{{Name: "tpd", Kind: TokensPerDay, Limit: 1440 * 1000}}, Windows{Day: Rolling}, t0)
 	now := t0
 	for range 1440 {
-		r, err := l.Reserve(now, l.All(), 1000)
+		r, err := l.Reserve(now, l.All(), Tokens(1000))
 		if err != nil {
 			b.Fatal(err)
 		}
-		r.Settle(now, 1000)
+		r.Settle(now, Tokens(1000))
 		now = now.Add(time.Minute - time.Second)
 	}
 	b.ReportAllocs()
 	for b.Loop() {
-		if w, never := l.Wait(now, l.All(), 1000*1400); never || w <= 0 {
+		if w, never := l.Wait(now, l.All(), Tokens(1000*1400)); never || w <= 0 {
 			b.Fatal(w, never)
 		}
 	}

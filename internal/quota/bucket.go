@@ -42,15 +42,16 @@ const (
 // bucket is one bucket's state. All times are Unix nanoseconds.
 //
 // It counts two things, as Bedrock (and the emulator) do. used is what
-// requests have consumed and the window has not yet given back: their
-// charge as it is adjusted and settled, or one per request in a
-// requests-per-minute bucket. reserved is what live reservations still
+// requests have consumed and the window has not yet given back: the part
+// of their Cost it counts as it is adjusted and settled, or one per
+// request in a requests-per-minute bucket. reserved is what live reservations still
 // hold on top of that. Windows only ever shrink used: a reservation is
 // held in full, outside the window, until it is adjusted, settled or
 // cancelled. A request fits when its need is at most eff - used - reserved.
 type bucket struct {
 	name   string
 	kind   Kind
+	part   int // the Cost part it counts (kind.part())
 	limit  int64
 	win    window
 	period int64 // refill and counter windows: a minute or a day
@@ -79,6 +80,7 @@ func newBucket(s BucketSpec, w Windows, t int64) bucket {
 	b := bucket{
 		name:   s.Name,
 		kind:   s.Kind,
+		part:   s.Kind.part(),
 		limit:  limit,
 		period: minuteNs,
 		eff:    limit,

@@ -22,6 +22,8 @@ func FuzzLedgerOps(f *testing.F) {
 			{Name: "tpm", Kind: TokensPerMinute, Limit: 1000},
 			{Name: "tpd", Kind: TokensPerDay, Limit: 20000},
 			{Name: "rpm", Kind: RequestsPerMinute, Limit: 3},
+			{Name: "input", Kind: InputTokensPerMinute, Limit: 1200},
+			{Name: "output", Kind: OutputTokensPerMinute, Limit: 400},
 		}
 		now := t0
 		l := NewLedger(specs, w, now)
@@ -32,10 +34,13 @@ func FuzzLedgerOps(f *testing.F) {
 			if op&0x80 != 0 {
 				now = now.Add(time.Duration(arg) * time.Hour / 10)
 			}
-			set := Set(op>>3&7) | 1
+			set := Set(op>>3&15) | 1
+			if set.Has(3) { // Mantle's buckets go together
+				set |= Bit(4)
+			}
 			switch op & 7 {
 			case 0, 1, 2:
-				r, err := l.Reserve(now, set, arg*5)
+				r, err := l.Reserve(now, set, Cost{Tokens: arg * 5, Input: arg * 4})
 				if err == nil {
 					live = append(live, r)
 					break
@@ -53,19 +58,19 @@ func FuzzLedgerOps(f *testing.F) {
 					}
 					live = live[:0]
 				}
-				if l.Fits(now.Add(le.RetryAfter), set, arg*5) != nil {
+				if l.Fits(now.Add(le.RetryAfter), set, Cost{Tokens: arg * 5, Input: arg * 4}) != nil {
 					t.Fatalf("does not fit after RetryAfter %v", le.RetryAfter)
 				}
 				now = now.Add(le.RetryAfter)
 			case 3:
 				if len(live) > 0 {
-					live[int(arg)%len(live)].Adjust(now, arg*7)
+					live[int(arg)%len(live)].Adjust(now, Cost{Tokens: arg * 7, Output: arg * 3})
 				}
 			case 4, 5:
 				if len(live) > 0 {
 					j := int(arg) % len(live)
 					if op&7 == 4 {
-						live[j].Settle(now, arg*9)
+						live[j].Settle(now, Cost{Tokens: arg * 9, Input: arg * 2, Output: arg * 6})
 					} else {
 						live[j].Cancel(now)
 					}

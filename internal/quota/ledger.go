@@ -14,6 +14,7 @@ type Ledger struct {
 	b      []bucket
 	all    Set
 	byKind [numKinds]Set
+	byPart [numParts]Set // the token buckets counting each Cost part
 	w      Windows
 	last   int64 // latest time seen; time never runs backwards here
 	// holdMean is how long reservations are held, Reserve to Settle: a
@@ -47,6 +48,9 @@ func NewLedger(specs []BucketSpec, w Windows, now time.Time) *Ledger {
 		l.b = append(l.b, newBucket(s, w, t))
 		l.all |= Bit(i)
 		l.byKind[s.Kind] |= Bit(i)
+		if p := s.Kind.part(); p != partNone {
+			l.byPart[p] |= Bit(i)
+		}
 	}
 	return l
 }
@@ -92,12 +96,12 @@ func (l *Ledger) OfKind(k Kind) Set {
 	return l.byKind[k]
 }
 
-// need is what one request costs in bucket b.
-func need(b *bucket, tokens int64) int64 {
-	if b.kind == RequestsPerMinute {
+// need is what one request of cost c costs in bucket b.
+func need(b *bucket, c *[numParts]int64) int64 {
+	if b.part == partNone {
 		return 1
 	}
-	return tokens
+	return c[b.part]
 }
 
 // check advances the buckets of set to t and reports whether they all have
@@ -105,7 +109,7 @@ func need(b *bucket, tokens int64) int64 {
 // (preferring one that can never fit); its RetryAfter is the longest wait
 // of all, and Holds says whether any bucket waits on holds.
 // Callers hold l.mu.
-func (l *Ledger) check(t int64, set Set, tokens int64) (LimitError, bool) {
+func (l *Ledger) check(t int64, set Set, c *[numParts]int64) (LimitError, bool) {
 	var worst LimitError
 	var worstWait int64 = -1
 	holds := false
@@ -113,7 +117,7 @@ func (l *Ledger) check(t int64, set Set, tokens int64) (LimitError, bool) {
 		i := bits.TrailingZeros64(m)
 		b := &l.b[i]
 		b.advance(t)
-		n := need(b, tokens)
+		n := need(b, c)
 		if b.available() >= n {
 			continue
 		}
@@ -137,56 +141,61 @@ func (l *Ledger) check(t int64, set Set, tokens int64) (LimitError, bool) {
 	return worst, false
 }
 
-// Reserve charges every bucket in set at once, or none: it holds tokens in
-// every token bucket and counts one request in every requests-per-minute
-// bucket. A bucket has room when tokens (or one request) is at most its
-// effective limit less what its window still counts as used and what live
-// reservations hold. On refusal the error is a *LimitError for the bucket
-// that binds longest.
-func (l *Ledger) Reserve(now time.Time, set Set, tokens int64) (Reservation, error) {
-	tokens = max(tokens, 0)
+// Reserve charges every bucket in set at once, or none: it holds the part
+// of cost each token bucket counts (Cost.Of) and counts one request in
+// every requests-per-minute bucket. A bucket has room when its part (or
+// one request) is at most its effective limit less what its window still
+// counts as used and what live reservations hold; a part of 0 needs only
+// that the bucket is not over its limit (Mantle's output bucket, which
+// admits while its debt is within the limit). Negative parts count as 0.
+// On refusal the error is a *LimitError for the bucket that binds longest.
+func (l *Ledger) Reserve(now time.Time, set Set, cost Cost) (Reservation, error) {
+	c := cost.nonNegative().parts()
 	l.mu.Lock()
 	t := l.clock(now)
-	if e, ok := l.check(t, set, tokens); !ok {
+	if e, ok := l.check(t, set, &c); !ok {
 		l.mu.Unlock()
 		return Reservation{}, refusal(e)
 	}
 	id := l.alloc(set & l.all)
 	s := &l.slots[id]
-	l.hold(s, t, tokens)
+	l.hold(s, t, &c)
 	r := Reservation{l: l, id: id, gen: s.gen}
 	l.mu.Unlock()
 	return r, nil
 }
 
-// Fits reports whether set has room for tokens now: nil, or the *LimitError
+// Fits reports whether set has room for cost now: nil, or the *LimitError
 // Reserve would return. It reserves nothing.
-func (l *Ledger) Fits(now time.Time, set Set, tokens int64) error {
+func (l *Ledger) Fits(now time.Time, set Set, cost Cost) error {
+	c := cost.nonNegative().parts()
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if e, ok := l.check(l.clock(now), set, max(tokens, 0)); !ok {
+	if e, ok := l.check(l.clock(now), set, &c); !ok {
 		return refusal(e)
 	}
 	return nil
 }
 
-// Wait is Fits without allocating: how long until set has room for tokens
+// Wait is Fits without allocating: how long until set has room for cost
 // (0 when it has now), and never=true when the cost exceeds a bucket's limit.
 // The wait assumes nothing else is reserved, adjusted or settled meanwhile
 // and is exact when the windows alone make room; when live reservations
 // must end first it is an estimate (see LimitError.Holds).
-func (l *Ledger) Wait(now time.Time, set Set, tokens int64) (wait time.Duration, isNever bool) {
+func (l *Ledger) Wait(now time.Time, set Set, cost Cost) (wait time.Duration, isNever bool) {
+	c := cost.nonNegative().parts()
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	e, ok := l.check(l.clock(now), set, max(tokens, 0))
+	e, ok := l.check(l.clock(now), set, &c)
 	if ok {
 		return 0, false
 	}
 	return e.RetryAfter, e.Never
 }
 
-// Short returns the buckets of set that lack room for tokens now.
-func (l *Ledger) Short(now time.Time, set Set, tokens int64) Set {
+// Short returns the buckets of set that lack room for cost now.
+func (l *Ledger) Short(now time.Time, set Set, cost Cost) Set {
+	c := cost.nonNegative().parts()
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	t := l.clock(now)
@@ -195,7 +204,7 @@ func (l *Ledger) Short(now time.Time, set Set, tokens int64) Set {
 		i := bits.TrailingZeros64(m)
 		b := &l.b[i]
 		b.advance(t)
-		if n := need(b, tokens); n > 0 && b.available() < n {
+		if b.available() < need(b, &c) {
 			short |= Bit(i)
 		}
 	}

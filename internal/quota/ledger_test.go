@@ -17,6 +17,8 @@ type step struct {
 	res    int    // which reservation (by order of reserve steps) for adjust/settle/cancel
 	set    Set    // for reserve/fits/throttle; 0 means every bucket
 	tokens int64
+	// cost replaces Tokens(tokens) when set (Mantle's parts).
+	cost *Cost
 
 	// For reserve and fits: the refusal expected (nil: success).
 	want *LimitError
@@ -34,6 +36,10 @@ func replay(t *testing.T, l *Ledger, steps []step) {
 	var rs []Reservation
 	for n, s := range steps {
 		now := t0.Add(s.at)
+		cost := Tokens(s.tokens)
+		if s.cost != nil {
+			cost = *s.cost
+		}
 		set := s.set
 		if set == 0 {
 			set = l.All()
@@ -43,14 +49,14 @@ func replay(t *testing.T, l *Ledger, steps []step) {
 		switch s.op {
 		case "reserve":
 			var r Reservation
-			r, err = l.Reserve(now, set, s.tokens)
+			r, err = l.Reserve(now, set, cost)
 			rs = append(rs, r)
 		case "fits":
-			err = l.Fits(now, set, s.tokens)
+			err = l.Fits(now, set, cost)
 		case "adjust":
-			rs[s.res].Adjust(now, s.tokens)
+			rs[s.res].Adjust(now, cost)
 		case "settle":
-			ended = rs[s.res].Settle(now, s.tokens)
+			ended = rs[s.res].Settle(now, cost)
 		case "cancel":
 			ended = rs[s.res].Cancel(now)
 		case "throttle":
@@ -64,7 +70,7 @@ func replay(t *testing.T, l *Ledger, steps []step) {
 				t.Fatalf("step %d %s: error %v is not a *LimitError", n, s.op, err)
 			}
 			if diff := cmp.Diff(s.want, got); diff != "" {
-				t.Errorf("step %d %s %d at +%v: refusal (-want +got):\n%s", n, s.op, s.tokens, s.at, diff)
+				t.Errorf("step %d %s %+v at +%v: refusal (-want +got):\n%s", n, s.op, cost, s.at, diff)
 			}
 		}
 		if s.ended != nil && ended != *s.ended {

@@ -9,8 +9,8 @@ import (
 
 func TestZeroReservationIsNoOp(t *testing.T) {
 	var r Reservation
-	r.Adjust(t0, 10)
-	if r.Settle(t0, 10) || r.Cancel(t0) || r.Live() || r.Held() != 0 {
+	r.Adjust(t0, Tokens(10))
+	if r.Settle(t0, Tokens(10)) || r.Cancel(t0) || r.Live() || r.Held() != (Cost{}) {
 		t.Fatal("zero Reservation did something")
 	}
 }
@@ -18,15 +18,15 @@ func TestZeroReservationIsNoOp(t *testing.T) {
 func TestDeferCancelAfterSettle(t *testing.T) {
 	l := NewLedger([]BucketSpec{{Name: "tpm", Kind: TokensPerMinute, Limit: 100}}, Windows{}, t0)
 	func() {
-		res, err := l.Reserve(t0, l.All(), 60)
+		res, err := l.Reserve(t0, l.All(), Tokens(60))
 		if err != nil {
 			t.Fatal(err)
 		}
 		defer res.Cancel(t0)
-		if got, want := res.Held(), int64(60); got != want {
-			t.Errorf("Held() = %d, want %d", got, want)
+		if got, want := res.Held(), Tokens(60); got != want {
+			t.Errorf("Held() = %+v, want %+v", got, want)
 		}
-		res.Settle(t0, 30)
+		res.Settle(t0, Tokens(30))
 	}()
 	if got, want := l.Available(t0, 0), int64(70); got != want {
 		t.Errorf("available after settle then deferred cancel = %d, want %d", got, want)
@@ -35,11 +35,11 @@ func TestDeferCancelAfterSettle(t *testing.T) {
 
 func TestTimeNeverRunsBackwards(t *testing.T) {
 	l := NewLedger([]BucketSpec{{Name: "tpm", Kind: TokensPerMinute, Limit: 600}}, Windows{}, t0)
-	r, err := l.Reserve(t0.Add(time.Minute), l.All(), 600)
+	r, err := l.Reserve(t0.Add(time.Minute), l.All(), Tokens(600))
 	if err != nil {
 		t.Fatal(err)
 	}
-	r.Settle(t0.Add(time.Minute), 600)
+	r.Settle(t0.Add(time.Minute), Tokens(600))
 	// A caller with an older clock reading must not see (or cause) refill in reverse.
 	if got, want := l.Available(t0, 0), int64(0); got != want {
 		t.Errorf("available at an earlier time = %d, want %d", got, want)
@@ -55,9 +55,9 @@ func TestSnapshot(t *testing.T) {
 		{Name: "tpd", Kind: TokensPerDay, Limit: 1000},
 	}
 	l := NewLedger(specs, Windows{}, t0)
-	a, _ := l.Reserve(t0, l.All(), 100)
-	b, _ := l.Reserve(t0, l.All(), 200)
-	a.Settle(t0, 50)
+	a, _ := l.Reserve(t0, l.All(), Tokens(100))
+	b, _ := l.Reserve(t0, l.All(), Tokens(200))
+	a.Settle(t0, Tokens(50))
 	_ = b
 	got := l.Snapshot(t0)
 	want := []BucketState{
@@ -79,9 +79,9 @@ func TestDayUsageRestore(t *testing.T) {
 	}
 	for _, w := range []Windows{{Day: Fixed, DayResetHour: 2}, {Day: Rolling}} {
 		l := NewLedger(specs, w, t0)
-		done, _ := l.Reserve(t0, l.All(), 300)
-		done.Settle(t0, 200)
-		if _, err := l.Reserve(t0, l.All(), 100); err != nil { // in flight at the crash
+		done, _ := l.Reserve(t0, l.All(), Tokens(300))
+		done.Settle(t0, Tokens(200))
+		if _, err := l.Reserve(t0, l.All(), Tokens(100)); err != nil { // in flight at the crash
 			t.Fatal(err)
 		}
 		u := l.DayUsage(t0)

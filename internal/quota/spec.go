@@ -13,11 +13,19 @@ const (
 	TokensPerMinute   Kind = iota // tpm
 	TokensPerDay                  // tpd
 	RequestsPerMinute             // rpm
+	// InputTokensPerMinute is Mantle's input bucket (input-tpm): it holds
+	// a request's Cost.Input from admission to settlement.
+	InputTokensPerMinute
+	// OutputTokensPerMinute is Mantle's output bucket (output-tpm): it
+	// counts Cost.Output as it is consumed, and admits a request only
+	// while what it counts is at most its limit.
+	OutputTokensPerMinute
 
-	numKinds = 3
+	numKinds = 5
 )
 
-// String returns the configuration spelling: "tpm", "tpd" or "rpm".
+// String returns the configuration spelling: "tpm", "tpd", "rpm",
+// "input-tpm" or "output-tpm".
 func (k Kind) String() string {
 	switch k {
 	case TokensPerMinute:
@@ -26,6 +34,10 @@ func (k Kind) String() string {
 		return "tpd"
 	case RequestsPerMinute:
 		return "rpm"
+	case InputTokensPerMinute:
+		return "input-tpm"
+	case OutputTokensPerMinute:
+		return "output-tpm"
 	}
 	return fmt.Sprintf("Kind(%d)", uint8(k))
 }
@@ -39,6 +51,10 @@ func (k Kind) Phrase() string {
 		return "tokens-per-day"
 	case RequestsPerMinute:
 		return "requests-per-minute"
+	case InputTokensPerMinute:
+		return "input-tokens-per-minute"
+	case OutputTokensPerMinute:
+		return "output-tokens-per-minute"
 	}
 	return k.String()
 }
@@ -55,11 +71,95 @@ func ParseKind(s string) (Kind, error) {
 		return TokensPerDay, nil
 	case "rpm":
 		return RequestsPerMinute, nil
+	case "input-tpm":
+		return InputTokensPerMinute, nil
+	case "output-tpm":
+		return OutputTokensPerMinute, nil
 	}
-	return 0, fmt.Errorf("quota kind %q is not tpm, tpd or rpm", s)
+	return 0, fmt.Errorf("quota kind %q is not tpm, tpd, rpm, input-tpm or output-tpm", s)
 }
 
-// MinuteMode says how per-minute buckets (TPM and RPM) regain capacity.
+// part is the Cost field a token bucket of kind k counts, as an index of
+// Cost.parts; requests-per-minute buckets count none.
+func (k Kind) part() int {
+	switch k {
+	case InputTokensPerMinute:
+		return partInput
+	case OutputTokensPerMinute:
+		return partOutput
+	case RequestsPerMinute:
+		return partNone
+	}
+	return partTokens
+}
+
+const (
+	partTokens = iota
+	partInput
+	partOutput
+	numParts
+
+	partNone = -1
+)
+
+// Cost is one request's charge as each kind of bucket counts it. The
+// runtime endpoint's token buckets (tpm, tpd) count one combined figure,
+// Tokens: input, cache writes and output × burndown. Mantle's buckets
+// count input and output apart (BEDROCK.md section 6): input-tpm buckets
+// count Input, output-tpm buckets Output. Requests-per-minute buckets
+// count the request whatever it costs. A reservation holds, consumes and
+// refunds each part on its own, in the buckets that count it: so a Mantle
+// request reserves Cost{Input: input + max_tokens} (nothing of its
+// output), adjusts with Cost{Output: generated so far}, and settles at
+// Cost{Input: input, Output: generated}.
+type Cost struct {
+	Tokens, Input, Output int64
+}
+
+// Tokens is the cost of a runtime request: n in every token bucket that
+// counts the combined charge.
+func Tokens(n int64) Cost { return Cost{Tokens: n} }
+
+// Of returns what a bucket of kind k counts of c: one request in a
+// requests-per-minute bucket.
+func (c Cost) Of(k Kind) int64 {
+	if k == RequestsPerMinute {
+		return 1
+	}
+	return c.parts()[k.part()]
+}
+
+// Total is the sum of the parts: what the request costs its key, in
+// tokens (the gateway never mixes runtime and Mantle parts in one cost).
+func (c Cost) Total() int64 { return c.Tokens + c.Input + c.Output }
+
+// Max returns the larger of c and d in each part.
+func (c Cost) Max(d Cost) Cost {
+	return Cost{max(c.Tokens, d.Tokens), max(c.Input, d.Input), max(c.Output, d.Output)}
+}
+
+// Covers reports whether c is at least d in every part.
+func (c Cost) Covers(d Cost) bool {
+	return c.Tokens >= d.Tokens && c.Input >= d.Input && c.Output >= d.Output
+}
+
+// Add returns the sum of c and d, part by part.
+func (c Cost) Add(d Cost) Cost {
+	return Cost{c.Tokens + d.Tokens, c.Input + d.Input, c.Output + d.Output}
+}
+
+// Sub returns c less d, part by part.
+func (c Cost) Sub(d Cost) Cost {
+	return Cost{c.Tokens - d.Tokens, c.Input - d.Input, c.Output - d.Output}
+}
+
+// nonNegative returns c with negative parts raised to 0.
+func (c Cost) nonNegative() Cost { return c.Max(Cost{}) }
+
+func (c Cost) parts() [numParts]int64 { return [numParts]int64{c.Tokens, c.Input, c.Output} }
+
+// MinuteMode says how per-minute buckets (TPM, RPM, input and output TPM)
+// regain capacity.
 type MinuteMode uint8
 
 const (
@@ -131,8 +231,9 @@ const DefaultHoldEstimate = 20 * time.Second
 type BucketSpec struct {
 	Name string
 	Kind Kind
-	// Limit is tokens (TPM, TPD) or requests (RPM) per window. A limit of 0
-	// admits nothing (Bedrock's "applied value 0" on new accounts).
+	// Limit is tokens (TPM, TPD, input and output TPM) or requests (RPM)
+	// per window. A limit of 0 admits nothing (Bedrock's "applied value 0"
+	// on new accounts).
 	Limit int64
 }
 

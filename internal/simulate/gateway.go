@@ -107,7 +107,7 @@ func (d *gatewayDoor) send(w *world, c *call) {
 	c.generateAt(mt, bt)
 	deadline := w.wall(c.queuedAt).Add(d.maxWait)
 	tokens := w.profile.Admission(c.demand(), c.m.burndown)
-	t, err := d.ctl.Enqueue(now, admission.Request{Key: key, Set: set, Tokens: tokens, Deadline: deadline})
+	t, err := d.ctl.Enqueue(now, admission.Request{Key: key, Set: set, Cost: quota.Tokens(tokens), Deadline: deadline})
 	if err != nil {
 		d.refused(w, c, err)
 		d.pump(w)
@@ -264,7 +264,7 @@ func (d *gatewayDoor) done(w *world, c *call) {
 		o.toolUse = c.id
 	}
 	d.policy.observe(now, o)
-	c.ticket.SettleAfter(now, cost, gatewaySettleDelay)
+	c.ticket.SettleAfter(now, quota.Tokens(cost), gatewaySettleDelay)
 	c.ticket = nil
 	d.pump(w)
 }

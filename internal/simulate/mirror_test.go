@@ -176,7 +176,7 @@ func (m *mirror) admit(t *testing.T) (verdict, quota.Set, int64) {
 	d := m.demand()
 	set := m.sets[mi]
 	charge := m.profile.Admission(d, m.burn[mi])
-	lr, lerr := m.ledger.Reserve(m.now, set, charge)
+	lr, lerr := m.ledger.Reserve(m.now, set, quota.Tokens(charge))
 	ur, uerr := m.acct.Admit(m.now, emulator.Call{Region: m.region, Model: m.models[mi], Demand: d})
 	var te *emulator.ThrottleError
 	if uerr != nil && !errors.As(uerr, &te) {
@@ -223,7 +223,7 @@ func (m *mirror) cancelled() (verdict, quota.Set, int64) {
 	set := m.sets[mi]
 	charge := m.profile.Admission(m.demand(), m.burn[mi])
 	v := verdict{upstream: m.upstreamWouldAdmit(set, charge)}
-	r, err := m.ledger.Reserve(m.now, set, charge)
+	r, err := m.ledger.Reserve(m.now, set, quota.Tokens(charge))
 	v.ledger = err == nil
 	m.now = m.now.Add(time.Duration(m.rng.Int64N(int64(2 * time.Second))))
 	r.Cancel(m.now)
@@ -241,11 +241,11 @@ func (m *mirror) stream(settle bool) {
 	}
 	cost := m.profile.Settlement(p.usage, m.burn[p.model])
 	if !settle {
-		p.ledger.Adjust(m.now, cost)
+		p.ledger.Adjust(m.now, quota.Tokens(cost))
 		p.upstream.Adjust(m.now, p.usage)
 		return
 	}
-	p.ledger.Settle(m.now, cost)
+	p.ledger.Settle(m.now, quota.Tokens(cost))
 	p.upstream.Settle(m.now, p.usage)
 	m.live = append(m.live[:i], m.live[i+1:]...)
 }
@@ -346,7 +346,7 @@ func TestLedgerMirrorsEmulator(t *testing.T) {
 				m.ledger.Snapshot(m.now), m.acct.State(m.now).Regions[0].Buckets)
 		}
 		for _, p := range m.live {
-			p.ledger.Settle(m.now, 0)
+			p.ledger.Settle(m.now, quota.Cost{})
 			p.upstream.Settle(m.now, p.usage)
 		}
 	}
