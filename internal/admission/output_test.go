@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/headroomhq/headroom/internal/bedrock"
+	"github.com/headroomhq/headroom/internal/quota"
 )
 
 // The output policy's tests run on a fake clock: every call takes now.
@@ -430,8 +431,8 @@ func TestControllerRoom(t *testing.T) {
 	if r != (Room{Known: true, Available: 600, FairShare: 600}) {
 		t.Errorf("idle: %+v", r)
 	}
-	a := enqueue(t, c, t0, Request{Key: bob, Set: both, Tokens: 400})
-	enqueue(t, c, t0, Request{Key: bob, Set: both, Tokens: 400}) // waits
+	a := enqueue(t, c, t0, Request{Key: bob, Set: both, Cost: quota.Tokens(400)})
+	enqueue(t, c, t0, Request{Key: bob, Set: both, Cost: quota.Tokens(400)}) // waits
 	r = c.Room(t0, alice, both)
 	if r != (Room{Known: true, Available: 200, Waiting: 1, FairShare: 300}) {
 		t.Errorf("bob in flight and waiting: %+v", r)
@@ -440,7 +441,7 @@ func TestControllerRoom(t *testing.T) {
 	if st := c.Status(t0); st.Queued != 1 || st.InFlight != 1 || st.Buckets[0].Reserved != 400 {
 		t.Errorf("Room changed the controller: %+v", st)
 	}
-	a.Settle(t0, 400)
+	a.Settle(t0, quota.Tokens(400))
 
 	// Daily protection: the other keys' unused protected shares are not
 	// room for alice.
