@@ -17,6 +17,15 @@ import (
 // key), so even a busy gateway writes at most ten a second.
 const usageSaveEvery = 100 * time.Millisecond
 
+// maxDayUsage is the most tokens one entry of a day's usage can plausibly
+// hold: a trillion, orders of magnitude above any account's daily quota.
+// The gateway bounds every charge by what its request could have used, so
+// a value outside [0, maxDayUsage] is a bug or a tampered store; it is
+// never saved, and never restored.
+const maxDayUsage = 1_000_000_000_000
+
+func plausibleUsage(v int64) bool { return v >= 0 && v <= maxDayUsage }
+
 // usageSaver persists the day's usage of every upstream's daily buckets and
 // keys, under "UPSTREAM/BUCKET" and "UPSTREAM/key:NAME[/BUCKET]". The usage
 // saved includes reservations in flight, so a crash never gives them back.
@@ -36,12 +45,15 @@ func (s *usageSaver) collect(now time.Time) (string, map[string]int64) {
 	for _, u := range s.upstreams {
 		du := u.Ledger().DayUsage(now)
 		day = du.Day
-		for k, v := range du.Used {
-			out[u.Name+"/"+k] = v
-		}
 		ku := u.Admission.KeyUsage(now)
-		for k, v := range ku.Used {
-			out[u.Name+"/"+k] = v
+		for _, m := range []map[string]int64{du.Used, ku.Used} {
+			for k, v := range m {
+				if !plausibleUsage(v) {
+					s.log.Error("not saving an impossible day's usage", "entry", u.Name+"/"+k, "value", v)
+					continue
+				}
+				out[u.Name+"/"+k] = v
+			}
 		}
 	}
 	return day, out
@@ -96,7 +108,12 @@ func (s *usageSaver) restore(ctx context.Context, now time.Time) error {
 	for _, u := range s.upstreams {
 		du := quota.DayUsage{Day: day, Used: map[string]int64{}}
 		for k, v := range stored {
-			if rest, ok := strings.CutPrefix(k, u.Name+"/"); ok {
+			rest, ok := strings.CutPrefix(k, u.Name+"/")
+			switch {
+			case !ok:
+			case !plausibleUsage(v):
+				s.log.Warn("ignoring an impossible saved day's usage", "entry", k, "value", v)
+			default:
 				du.Used[rest] = v
 			}
 		}

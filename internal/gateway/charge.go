@@ -25,6 +25,9 @@ type charge struct {
 	rawInput int   // uncorrected input estimate, for learning
 	estInput int   // corrected input estimate, charged when usage is unknown
 
+	bound   usageBound // the most the request could have used
+	clamped bool       // a reported usage was cut to bound (logged once)
+
 	sent      bool // the request reached the upstream at least once
 	inputOnly bool // the client left before an answer: charge the input
 	ended     bool
@@ -43,6 +46,7 @@ func (ch *charge) adjust(u bedrock.Usage) {
 	if ch.ended {
 		return
 	}
+	u = ch.bounded(u)
 	if u.InputTokens == 0 {
 		u.InputTokens = ch.estInput
 	}
@@ -55,7 +59,7 @@ func (ch *charge) adjust(u bedrock.Usage) {
 
 // settle ends the ticket at the cost of u.
 func (ch *charge) settle(u bedrock.Usage) int64 {
-	cost := ch.g.profile.Settlement(u, ch.rate)
+	cost := ch.g.profile.Settlement(ch.bounded(u), ch.rate)
 	ch.settleAt(cost)
 	return cost
 }
@@ -115,7 +119,7 @@ func (ch *charge) countReserved() {
 // had not even reported its input. A non-streaming answer without usage
 // keeps its reservation: the model ran, and how much it wrote is unknown.
 func (ch *charge) finish(res result, c *call) {
-	u := res.usage
+	u := ch.bounded(res.usage)
 	switch {
 	case res.known:
 		actual := u.InputTokens + u.CacheWriteInputTokens
@@ -150,4 +154,25 @@ func (ch *charge) guard(c *call) {
 	default:
 		ch.cancel()
 	}
+}
+
+// bounded cuts reported usage to what the request could have used
+// (usageBound), logging the first cut and counting each field cut.
+func (ch *charge) bounded(u bedrock.Usage) bedrock.Usage {
+	b, cut := ch.bound.clamp(u)
+	if len(cut) == 0 {
+		return b
+	}
+	if !ch.clamped {
+		ch.clamped = true
+		ch.g.log.Warn("upstream reported more usage than the request could have used; charged the bound instead",
+			"upstream", ch.u.Name, "key", ch.key, "model", ch.model.ID,
+			"reported_input", u.InputTokens, "reported_output", u.OutputTokens,
+			"reported_cache_read", u.CacheReadInputTokens, "reported_cache_write", u.CacheWriteInputTokens,
+			"bound_input", ch.bound.input, "bound_output", ch.bound.output)
+		for _, f := range cut {
+			ch.g.m.UsageClamps.WithLabelValues(ch.u.Name, f).Inc()
+		}
+	}
+	return b
 }

@@ -96,7 +96,7 @@ func (g *Gateway) runtime(w *responseWriter, r *http.Request, rawModel string, c
 		return err
 	}
 	ch := &charge{g: g, u: u, t: t, key: k.Name, model: model, rate: rate, set: set,
-		reserved: tokens, held: tokens, rawInput: req.InputTokens, estInput: est}
+		reserved: tokens, held: tokens, rawInput: req.InputTokens, estInput: est, bound: newUsageBound(len(body), cl.MaxTokens)}
 	defer ch.guard(c) // before anything else can panic
 	ch.countReserved()
 

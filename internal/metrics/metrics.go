@@ -40,6 +40,7 @@ type Metrics struct {
 	Escalations        *prometheus.CounterVec // key, signal
 	CutOutputTokens    *prometheus.CounterVec // key
 	InFlight           *prometheus.GaugeVec   // upstream
+	UsageClamps        *prometheus.CounterVec // upstream, field: input, output
 }
 
 // New creates the collectors and registers them on reg.
@@ -94,10 +95,14 @@ func New(reg prometheus.Registerer) *Metrics {
 			Name: "headroom_in_flight_requests",
 			Help: "Requests sent upstream whose answer (a stream included) has not finished, by upstream.",
 		}, []string{"upstream"}),
+		UsageClamps: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "headroom_usage_clamped_total",
+			Help: "Upstream answers whose reported usage exceeded what the request could have used and was cut to that bound, by upstream and field.",
+		}, []string{"upstream", "field"}),
 	}
 	reg.MustRegister(m.Requests, m.QueueWait, m.ReservedTokens, m.SettledTokens,
 		m.UpstreamThrottles, m.UpstreamRetries, m.Clamps, m.Truncations, m.InFlight,
-		m.MaxTokensDecisions, m.Escalations, m.CutOutputTokens)
+		m.MaxTokensDecisions, m.Escalations, m.CutOutputTokens, m.UsageClamps)
 	return m
 }
 
