@@ -12,6 +12,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"golang.org/x/sync/semaphore"
 
 	"github.com/headroomhq/headroom/internal/admission"
 	"github.com/headroomhq/headroom/internal/bedrock"
@@ -86,6 +87,10 @@ type Options struct {
 	// (DefaultBodyReadTimeout), so that a client that stalls mid-body does
 	// not hold a connection and its buffer for ever.
 	BodyReadTimeout time.Duration
+	// MaxBodyMemory bounds the request-body bytes held at once
+	// (DefaultMaxBodyMemory); a body that would pass it is refused with a
+	// 429 (body.go).
+	MaxBodyMemory int64
 	// OpsToken, when set, is required as "Authorization: Bearer TOKEN" by
 	// GET /v1/status and /metrics (config.Operations); /healthz stays open.
 	OpsToken string
@@ -108,6 +113,10 @@ type Gateway struct {
 	maxWait   time.Duration
 	maxBody   int64
 	bodyRead  time.Duration // Options.BodyReadTimeout
+	// bodyMem holds the bytes of request bodies in memory, at most
+	// maxBodyMem (Options.MaxBodyMemory).
+	bodyMem    *semaphore.Weighted
+	maxBodyMem int64
 	// settleDelay holds refunds back; see Options.SettleDelay.
 	settleDelay time.Duration
 	// now is the wall clock: admission.Controller.Admit reads it too, and
@@ -148,6 +157,10 @@ func New(o Options) (*Gateway, error) {
 	if g.bodyRead = o.BodyReadTimeout; g.bodyRead <= 0 {
 		g.bodyRead = DefaultBodyReadTimeout
 	}
+	if g.maxBodyMem = o.MaxBodyMemory; g.maxBodyMem <= 0 {
+		g.maxBodyMem = DefaultMaxBodyMemory
+	}
+	g.bodyMem = semaphore.NewWeighted(g.maxBodyMem)
 	if g.caps == nil {
 		g.caps = func(string) (int, int) { return 0, 0 }
 	}
@@ -183,10 +196,12 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set(bedrock.HeaderRequestID, rid)
 	switch {
 	case r.URL.Path == "/healthz":
+		unreadBody(w, r, false)
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		_, _ = w.Write([]byte("ok\n"))
 		return
 	case r.URL.Path == "/metrics" || r.URL.Path == "/v1/status":
+		unreadBody(w, r, false)
 		if err := g.checkOpsToken(r); err != nil {
 			g.log.Info("operations endpoint refused", "request_id", rid, "path", r.URL.Path)
 			bedrock.WriteError(w, err)
@@ -201,6 +216,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	rw := &responseWriter{ResponseWriter: w}
 	c := &call{rid: rid, start: g.now(), op: bedrock.Operation(0)}
+	g.guardBody(r, c)
 	defer g.finish(rw, r, c)
 	if rawModel, op, ok := bedrock.ParsePath(r.URL.EscapedPath()); ok {
 		c.op = op
@@ -231,6 +247,8 @@ func (g *Gateway) finish(rw *responseWriter, r *http.Request, c *call) {
 		c.err = fmt.Errorf("panic: %v", p)
 		c.outcome = metrics.OutcomeInternal
 	}
+	defer c.body.release() // after the answer: the buffer is in use until then
+	unreadBody(rw, r, c.body.eof)
 	if c.outcome == "" && r.Context().Err() != nil {
 		c.outcome = metrics.OutcomeCanceled // the client left; nobody reads an answer
 	}
@@ -330,6 +348,7 @@ type call struct {
 	outcome                                string
 	err                                    error
 	abort                                  bool // end by aborting the connection
+	body                                   bodyGuard
 }
 
 // responseWriter remembers whether anything reached the client (after which

@@ -63,6 +63,8 @@ type harnessOpts struct {
 	// opsToken is Options.OpsToken; bodyRead Options.BodyReadTimeout.
 	opsToken string
 	bodyRead time.Duration
+	// bodyMem is Options.MaxBodyMemory.
+	bodyMem int64
 }
 
 // harness is an emulator, a gateway in front of it, and developer keys.
@@ -161,7 +163,7 @@ func newHarness(t testing.TB, o harnessOpts) *harness {
 		},
 		Caps:    config.DefaultServe().Policy.Caps,
 		Profile: profile, Burndown: burndown, MaxWait: o.maxWait, MaxBody: o.maxBody, SettleDelay: o.settleDelay,
-		OpsToken: o.opsToken, BodyReadTimeout: o.bodyRead,
+		OpsToken: o.opsToken, BodyReadTimeout: o.bodyRead, MaxBodyMemory: o.bodyMem,
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -2,7 +2,6 @@ package gateway
 
 import (
 	"errors"
-	"io"
 	"net/http"
 	"os"
 	"strconv"
@@ -194,29 +193,14 @@ func (g *Gateway) readBody(w http.ResponseWriter, r *http.Request) ([]byte, erro
 	return body, nil
 }
 
-// readAll reads r's body: one buffer of the announced length (plus
-// rewriteRoom) when it is known, else up to one byte over the limit.
-func (g *Gateway) readAll(r *http.Request) ([]byte, error) {
-	if r.ContentLength > 0 {
-		body := make([]byte, r.ContentLength, r.ContentLength+rewriteRoom)
-		_, err := io.ReadFull(r.Body, body)
-		return body, err
-	}
-	body, err := io.ReadAll(io.LimitReader(r.Body, g.maxBody+1))
-	if err != nil {
-		return nil, err
-	}
-	if int64(len(body)) > g.maxBody {
-		return nil, errTooLarge
-	}
-	return body, nil
-}
-
 // errTooLarge is a body of unannounced length over the limit.
 var errTooLarge = errors.New("request body over the limit")
 
 // bodyError is the client's error for a body that could not be read.
 func (g *Gateway) bodyError(err error) error {
+	if errors.Is(err, errBodyMemory) {
+		return g.bodyMemoryError()
+	}
 	if errors.Is(err, errTooLarge) {
 		return bedrock.Errorf(bedrock.ValidationException, "The request body is over %d bytes, the most Headroom accepts.", g.maxBody)
 	}
