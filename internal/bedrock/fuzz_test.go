@@ -53,6 +53,9 @@ func fuzzRead(t *testing.T, body []byte, kind bodyKind, read func([]byte) (Reque
 
 func FuzzReadInvoke(f *testing.F) {
 	addSeeds(f, invokeCases)
+	for _, tt := range lastTurnCases {
+		f.Add([]byte(tt.body))
+	}
 	f.Fuzz(func(t *testing.T, body []byte) { fuzzRead(t, body, invokeBody, ReadInvoke) })
 }
 

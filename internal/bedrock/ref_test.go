@@ -120,6 +120,9 @@ func refRead(body []byte, kind bodyKind) (Request, bool) {
 		}
 	}
 	var r Request
+	if kind == invokeBody {
+		r.Last = refLastTurn(messages)
+	}
 	if !refIsNull(maxRaw) {
 		if r.MaxTokens, ok = refInt(maxRaw, 1, MaxOutputLimit); !ok {
 			return Request{}, false
@@ -153,6 +156,59 @@ func refRead(body []byte, kind bodyKind) (Request, bool) {
 		r.Thinking = ThinkingAdaptive
 	}
 	return r, true
+}
+
+// refLastTurn is the model of lastTurn: messages is a valid JSON array.
+func refLastTurn(messages json.RawMessage) LastTurn {
+	var lt LastTurn
+	var all []json.RawMessage
+	if json.Unmarshal(messages, &all) != nil || len(all) == 0 {
+		return lt
+	}
+	ms, ok := refMembers(all[len(all)-1])
+	if !ok {
+		return lt
+	}
+	role, _ := refLookup(ms, "role")
+	content, _ := refLookup(ms, "content")
+	var r string
+	if json.Unmarshal(role, &r) != nil || r != "user" || content == nil {
+		return lt
+	}
+	recovery := func(raw json.RawMessage) bool {
+		return len(raw) > 0 && raw[0] == '"' && strings.HasPrefix(string(raw[1:]), RecoveryPrefix)
+	}
+	if content[0] == '"' {
+		lt.Recovery = recovery(content)
+		return lt
+	}
+	var blocks []json.RawMessage
+	if json.Unmarshal(content, &blocks) != nil {
+		return lt
+	}
+	for _, raw := range blocks {
+		bm, ok := refMembers(raw)
+		if !ok {
+			continue
+		}
+		typ, _ := refLookup(bm, "type")
+		var t string
+		if json.Unmarshal(typ, &t) != nil {
+			continue
+		}
+		switch t {
+		case "tool_result":
+			id, _ := refLookup(bm, "tool_use_id")
+			if len(id) > 0 && id[0] == '"' && lt.NToolResults < MaxToolResults {
+				lt.ToolResults[lt.NToolResults] = ToolUseKeyString(string(id[1 : len(id)-1]))
+				lt.NToolResults++
+			}
+		case "text":
+			text, _ := refLookup(bm, "text")
+			lt.Recovery = lt.Recovery || recovery(text)
+		}
+	}
+	return lt
 }
 
 // refCountTokens is the model of ReadCountTokens.

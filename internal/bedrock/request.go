@@ -65,6 +65,7 @@ type fields struct {
 	thinkType span // thinking.type
 	budget    span // thinking.budget_tokens
 	messages  span
+	lastMsg   span // the last element of messages, when it is an array
 
 	inference      span // Converse inferenceConfig
 	inferenceEmpty bool
@@ -123,7 +124,7 @@ func (s *scanner) request(f *fields, kind bodyKind) error {
 func (s *scanner) topMember(f *fields, kind bodyKind, key []byte, i, depth int) (int, error) {
 	switch string(key) {
 	case "messages":
-		end, err := s.walk(i, depth, true)
+		end, err := s.messages(f, i, depth)
 		f.record(&f.messages, "messages", i, end)
 		return end, err
 	case "system", "tools", "tool_choice", "toolConfig":
@@ -147,6 +148,44 @@ func (s *scanner) topMember(f *fields, kind bodyKind, key []byte, i, depth int) 
 		return s.additionalFields(f, i, depth)
 	}
 	return s.walk(i, depth, false)
+}
+
+// messages scans the messages value like walk with count set (the same
+// validation, the same token estimate) and records where its last element
+// is, so that the last turn can be read without a second pass over the
+// others.
+func (s *scanner) messages(f *fields, i, depth int) (int, error) {
+	b := s.b
+	if i >= len(b) || b[i] != '[' || f.messages.set {
+		return s.walk(i, depth, true)
+	}
+	depth++
+	if depth > maxDepth {
+		return 0, &syntaxError{off: i, msg: "exceeded max depth"}
+	}
+	i = skipWS(b, i+1)
+	if i < len(b) && b[i] == ']' {
+		return i + 1, nil
+	}
+	for {
+		start := i
+		var err error
+		if i, err = s.walk(i, depth, true); err != nil {
+			return 0, err
+		}
+		f.lastMsg = span{start: start, end: i, set: true}
+		i = skipWS(b, i)
+		if i < len(b) {
+			switch b[i] {
+			case ',':
+				i = skipWS(b, i+1)
+				continue
+			case ']':
+				return i + 1, nil
+			}
+		}
+		return 0, syntaxErr(b, i, "after array element")
+	}
 }
 
 // thinking scans a thinking value ({"type":..., "budget_tokens":...}).
@@ -309,6 +348,9 @@ func (f *fields) request(b []byte, kind bodyKind) (Request, error) {
 		}
 	}
 	r := Request{InputTokens: f.tokens}
+	if kind == invokeBody && f.lastMsg.set {
+		r.Last = lastTurn(b, f.lastMsg)
+	}
 	if !f.maxTokens.null(b) {
 		n, err := count(f.maxTokens.raw(b), maxPath, 1, MaxOutputLimit)
 		if err != nil {

@@ -65,6 +65,9 @@ type harnessOpts struct {
 	bodyRead time.Duration
 	// bodyMem is Options.MaxBodyMemory.
 	bodyMem int64
+	// output is the learned output policy's settings (nil: the fixed
+	// policy of config.DefaultServe's caps).
+	output *admission.OutputSettings
 }
 
 // harness is an emulator, a gateway in front of it, and developer keys.
@@ -153,7 +156,12 @@ func newHarness(t testing.TB, o harnessOpts) *harness {
 
 	h.reg = prometheus.NewRegistry()
 	profile, burndown, _ := config.Accounting{}.ProfileAndBurndown()
+	var output *admission.OutputPolicy
+	if o.output != nil {
+		output = admission.NewOutputPolicy(*o.output)
+	}
 	h.gw, err = New(Options{
+		Output: output,
 		Logger: logger, Metrics: metrics.New(h.reg), Gatherer: h.reg, Keys: registry,
 		Upstreams: []*Upstream{h.up}, Route: func(model, _ string) []string {
 			if strings.Contains(model, "claude") {

@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"io"
 	"net/http"
@@ -103,8 +104,32 @@ func passBody(w http.ResponseWriter, resp *http.Response, converse, wantStop boo
 	}
 	if wantStop {
 		res.stopReason = stopReason(kept.Bytes())
+		if res.stopReason == "max_tokens" && !converse {
+			res.lastToolUseID = lastToolUseID(kept.Bytes())
+		}
 	}
 	return res
+}
+
+// lastToolUseID is the id of the last tool_use block of an InvokeModel
+// answer, "" if none. It decodes the whole answer, so it runs only for an
+// answer the policy's cap cut (rare, and small: at most the cap).
+func lastToolUseID(body []byte) string {
+	var v struct {
+		Content []struct {
+			Type string `json:"type"`
+			ID   string `json:"id"`
+		} `json:"content"`
+	}
+	if json.Unmarshal(body, &v) != nil {
+		return ""
+	}
+	for i := len(v.Content) - 1; i >= 0; i-- {
+		if v.Content[i].Type == "tool_use" {
+			return v.Content[i].ID
+		}
+	}
+	return ""
 }
 
 // usageFromHeader reads the X-Amzn-Bedrock-*-Token-Count headers InvokeModel
@@ -200,6 +225,9 @@ func passStream(w http.ResponseWriter, resp *http.Response, adjust func(bedrock.
 	_, hasMetrics := mt.Metrics()
 	res.known = hasMetrics || mt.Done()
 	res.stopReason = mt.StopReason()
+	if res.stopReason == "max_tokens" {
+		res.lastToolUseID = mt.LastToolUseID()
+	}
 	res.exception = mt.Exception()
 	return res
 }

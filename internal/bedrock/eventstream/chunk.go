@@ -52,6 +52,10 @@ type AnthropicEvent struct {
 	DeltaBytes int
 	// StopReason is message_delta's delta.stop_reason.
 	StopReason string
+	// ToolUseID is the id of the tool_use block a content_block_start
+	// begins ("" for other blocks): the output policy remembers the last
+	// one of an answer its cap cut.
+	ToolUseID string
 }
 
 type anthropicUsageJSON struct {
@@ -75,7 +79,11 @@ type anthropicJSON struct {
 		PartialJSON string `json:"partial_json"`
 		StopReason  string `json:"stop_reason"`
 	} `json:"delta"`
-	Metrics *InvocationMetrics `json:"amazon-bedrock-invocationMetrics"`
+	Metrics      *InvocationMetrics `json:"amazon-bedrock-invocationMetrics"`
+	ContentBlock *struct {
+		Type string `json:"type"`
+		ID   string `json:"id"`
+	} `json:"content_block"`
 }
 
 // ParseChunk reads an InvokeModelWithResponseStream chunk payload,
@@ -113,6 +121,9 @@ func ParseAnthropicEvent(data []byte) (AnthropicEvent, error) {
 	if d := v.Delta; d != nil {
 		ev.DeltaBytes = len(d.Text) + len(d.Thinking) + len(d.PartialJSON)
 		ev.StopReason = d.StopReason
+	}
+	if cb := v.ContentBlock; v.Type == AnthropicContentBlockStart && cb != nil && cb.Type == "tool_use" {
+		ev.ToolUseID = cb.ID
 	}
 	return ev, nil
 }

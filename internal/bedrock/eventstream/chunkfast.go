@@ -13,11 +13,17 @@ type chunkEvent struct {
 	AnthropicEvent
 	metrics    InvocationMetrics
 	hasMetrics bool
+	// toolUseID is AnthropicEvent.ToolUseID as bytes (in the decoded
+	// chunk), so that the Meter copies it without allocating.
+	toolUseID []byte
 }
 
 // event is the AnthropicEvent ParseChunk returns for the same payload.
 func (c chunkEvent) event() AnthropicEvent {
 	ev := c.AnthropicEvent
+	if c.toolUseID != nil {
+		ev.ToolUseID = string(c.toolUseID)
+	}
 	if c.hasMetrics {
 		m := c.metrics
 		ev.Metrics = &m
@@ -73,6 +79,11 @@ type anthropicRead struct {
 	stopSet       bool
 	metrics       bool
 	metricsCounts [6]int
+	block         bool // content_block (a non-null object) seen
+	blockType     jsonString
+	blockTypeSet  bool
+	blockID       jsonString
+	blockIDSet    bool
 }
 
 type usageRead struct {
@@ -119,6 +130,8 @@ func readAnthropic(data []byte) (chunkEvent, error) {
 			m.i, err = r.delta(m.i, m.depth, &a)
 		case key.is("amazon-bedrock-invocationMetrics"):
 			m.i, err = r.metrics(m.i, m.depth, &a)
+		case key.is("content_block"):
+			m.i, err = r.contentBlock(m.i, m.depth, &a)
 		default:
 			m.i, err = r.skip(m.i, m.depth)
 		}
@@ -147,6 +160,37 @@ func (r *jsonReader) message(i, depth int, a *anthropicRead) (int, error) {
 		if key.is("usage") {
 			m.i, err = r.usage(m.i, m.depth, &a.messageUsage)
 		} else {
+			m.i, err = r.skip(m.i, m.depth)
+		}
+		if err != nil {
+			return 0, err
+		}
+	}
+}
+
+// contentBlock reads content_block's type and id, as encoding/json decodes
+// them into a pointer to a struct: null resets it, and a second
+// content_block decodes into the first.
+func (r *jsonReader) contentBlock(i, depth int, a *anthropicRead) (int, error) {
+	m, isNull, end, err := r.objectField(i, depth)
+	if err != nil || isNull {
+		a.block, a.blockTypeSet, a.blockIDSet = false, false, false
+		return end, err
+	}
+	if !a.block {
+		a.block, a.blockTypeSet, a.blockIDSet = true, false, false
+	}
+	for {
+		key, ok, err := m.next()
+		if err != nil || !ok {
+			return m.i, err
+		}
+		switch {
+		case key.is("type"):
+			m.i, err = r.stringField(m.i, &a.blockType, &a.blockTypeSet)
+		case key.is("id"):
+			m.i, err = r.stringField(m.i, &a.blockID, &a.blockIDSet)
+		default:
 			m.i, err = r.skip(m.i, m.depth)
 		}
 		if err != nil {
@@ -274,6 +318,13 @@ func (a *anthropicRead) event() (chunkEvent, error) {
 	}
 	if err := checkCounts(c.Usage, m); err != nil {
 		return chunkEvent{}, fmt.Errorf("anthropic stream event %s: %w", typ, err)
+	}
+	if typ == AnthropicContentBlockStart && a.block && a.blockTypeSet && a.blockIDSet &&
+		string(a.blockType.decoded()) == "tool_use" {
+		c.toolUseID = a.blockID.decoded()
+		if c.toolUseID == nil {
+			c.toolUseID = []byte{} // set, and empty
+		}
 	}
 	if a.delta {
 		c.DeltaBytes = a.deltaLen[0] + a.deltaLen[1] + a.deltaLen[2]

@@ -37,6 +37,17 @@ var trickyEvents = []string{
 	`null`, `[]`, `"ping"`, `5`, ``, `{}`, `{"type":"\u0070ing"}`, `{"type":"future_event"}`,
 	`{"type":"message_delta","delta":{"stop_reason":"brand_new"}}`, `{"type":"message_delta","delta":{"stop_reason":"end\u005fturn"}}`,
 	`{"type":"message_delta","delta":{"stop_reason":5}}`,
+	// content_block: a tool_use's id, as encoding/json decodes it.
+	`{"type":"content_block_start","index":0,"content_block":{"type":"tool_use","id":"toolu_bdrk_01","name":"Write","input":{}}}`,
+	`{"type":"content_block_start","content_block":{"id":"toolu_\u0041","TYPE":"tool_\u0075se"}}`,
+	`{"type":"content_block_start","content_block":{"type":"tool_use","id":"a"},"content_block":{"id":"b"}}`,
+	`{"type":"content_block_start","content_block":{"type":"tool_use","id":"a"},"content_block":null,"content_block":{"id":"b"}}`,
+	`{"type":"content_block_start","content_block":{"type":"tool_use","id":""}}`,
+	`{"type":"content_block_start","content_block":{"type":"tool_use","id":null}}`,
+	`{"type":"content_block_start","content_block":{"type":"tool_use","id":5}}`,
+	`{"type":"content_block_start","content_block":{"type":"text","id":"x","text":""}}`,
+	`{"type":"content_block_start","content_block":"tool_use"}`,
+	`{"type":"content_block_delta","content_block":{"type":"tool_use","id":"x"}}`,
 }
 
 func TestChunkFastTricky(t *testing.T) {

@@ -28,6 +28,7 @@ type Meter struct {
 	done        bool
 	exception   string
 	stopReason  string
+	lastToolUse []byte // id of the last tool_use block started (reused)
 	buf         []byte // ObserveFrame's decoded chunk, reused
 }
 
@@ -70,6 +71,9 @@ func (mt *Meter) ObserveFrame(f *Frame) error {
 			return err
 		}
 		mt.observeAnthropic(c.AnthropicEvent)
+		if len(c.toolUseID) > 0 {
+			mt.lastToolUse = append(mt.lastToolUse[:0], c.toolUseID...)
+		}
 		if c.hasMetrics {
 			mt.metrics, mt.haveMetrics = c.metrics, true
 		}
@@ -143,6 +147,10 @@ func (mt *Meter) observeAnthropic(a AnthropicEvent) {
 			mt.startOutput = a.Usage.OutputTokens
 			a.Usage.OutputTokens = 0
 			mt.input = a.Usage
+		}
+	case AnthropicContentBlockStart:
+		if a.ToolUseID != "" {
+			mt.lastToolUse = append(mt.lastToolUse[:0], a.ToolUseID...)
 		}
 	case AnthropicContentBlockDelta:
 		mt.deltaBytes += a.DeltaBytes
@@ -219,3 +227,8 @@ func (mt *Meter) Metrics() (InvocationMetrics, bool) { return mt.metrics, mt.hav
 // StopReason is the model's stop reason (message_delta's stop_reason, or
 // Converse messageStop's stopReason), or "".
 func (mt *Meter) StopReason() string { return mt.stopReason }
+
+// LastToolUseID is the id of the last tool_use block the answer started
+// (InvokeModel streams; "" if none): when the answer stops at max_tokens,
+// the call that was cut.
+func (mt *Meter) LastToolUseID() string { return string(mt.lastToolUse) }

@@ -181,3 +181,35 @@ func TestMeterRejectsMalformedPayloads(t *testing.T) {
 		t.Errorf("unknown event type: %v, want it ignored", err)
 	}
 }
+
+// TestMeterLastToolUseID: the id of the last tool_use block started, by
+// both the SDK path (ObserveMessage) and the scanner path (ObserveFrame);
+// the output policy remembers it when the answer was cut.
+func TestMeterLastToolUseID(t *testing.T) {
+	var slow Meter
+	for i, msg := range invokeMessages() {
+		if i == 10 && slow.LastToolUseID() != "" { // event 10 starts the tool_use block
+			t.Errorf("a tool_use id before any tool_use block: %q", slow.LastToolUseID())
+		}
+		if err := slow.ObserveMessage(msg); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var fast Meter
+	var s Scanner
+	_, _ = s.Write(encodeAll(t, append(invokeMessages(),
+		ChunkMessage([]byte(`{"type":"content_block_start","index":3,"content_block":{"type":"tool_use","id":"toolu_02","name":"Write","input":{}}}`)),
+		ChunkMessage([]byte(`{"type":"content_block_start","index":4,"content_block":{"type":"text","text":""}}`)))))
+	for {
+		f, ok, err := s.Next()
+		if err != nil || !ok {
+			break
+		}
+		if err := fast.ObserveFrame(&f); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if slow.LastToolUseID() != "toolu_01" || fast.LastToolUseID() != "toolu_02" {
+		t.Errorf("LastToolUseID: %q and %q, want toolu_01 and toolu_02", slow.LastToolUseID(), fast.LastToolUseID())
+	}
+}
