@@ -169,7 +169,7 @@ func runServe(ctx context.Context, e env) int {
 	} else {
 		fmt.Fprintf(e.stdout, "headroom serve: listening on %s (data in %s)\n", url, dir)
 	}
-	return srv.run(ctx, ln, cfg.TLS)
+	return srv.run(ctx, newConnLimit(ln, cfg.Limits.MaxConnections, logger), cfg.TLS)
 }
 
 // credentialsCheckTimeout bounds the start-up credentials check of one
@@ -261,7 +261,7 @@ func buildServer(ctx context.Context, cfg config.Serve, st *sqlitestore.Store, l
 		Logger: logger, Metrics: m, Gatherer: reg, Keys: registry, Upstreams: ups,
 		Route: cfg.RouteFor, Caps: cfg.Policy.Caps, Output: admission.NewOutputPolicy(outputSettings(cfg.Policy)),
 		Profile: profile, Burndown: burndown,
-		MaxWait: cfg.Queue.MaxWait.Duration, OpsToken: opsToken,
+		MaxWait: cfg.Queue.MaxWait.Duration, OpsToken: opsToken, MaxBodyMemory: int64(cfg.Limits.MaxBodyMemoryMB) << 20,
 	})
 	if err != nil {
 		return nil, err

@@ -48,6 +48,8 @@ type Serve struct {
 	KeysRefresh Duration `yaml:"keys_refresh"`
 	// Operations protects the gateway's own endpoints.
 	Operations Operations `yaml:"operations"`
+	// Limits bound connections and request-body memory.
+	Limits Limits `yaml:"limits"`
 }
 
 // envNameRE is what an environment variable name may be.
@@ -330,6 +332,7 @@ func DefaultServe() Serve {
 		Fairness:    Fairness{ProtectedFraction: 0.5},
 		Queue:       Queue{MaxWait: Duration{60 * time.Second}},
 		KeysRefresh: Duration{2 * time.Second},
+		Limits:      DefaultLimits(),
 	}
 }
 
@@ -399,6 +402,7 @@ func (s *Serve) Validate() error {
 	if e := s.Operations.TokenEnv; e != "" && !envNameRE.MatchString(e) {
 		p.add("operations.token_env: %q is not an environment variable name", e)
 	}
+	s.Limits.validate(&p)
 	return p.err()
 }
 

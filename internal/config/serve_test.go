@@ -80,6 +80,7 @@ func TestLoadServeFull(t *testing.T) {
 		Queue:       Queue{MaxWait: Duration{90 * time.Second}},
 		KeysRefresh: Duration{500 * time.Millisecond},
 		Operations:  Operations{TokenEnv: "HEADROOM_OPS_TOKEN"},
+		Limits:      Limits{MaxConnections: 1000, MaxBodyMemoryMB: 64},
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("LoadServe (-want +got):\n%s", diff)
@@ -123,6 +124,7 @@ func TestLoadServeProblems(t *testing.T) {
 		{"serve-policy-model-thinking-cap", Problems{"policy.models[opus].thinking_budget_cap: 100 must be at least 1024 (or 0 to inherit)"}},
 		{"serve-fairness-fraction", Problems{"fairness.protected_fraction: 1.5 is not between 0 and 1"}},
 		{"serve-queue-max-wait", Problems{"queue.max_wait: 0s must be positive"}},
+		{"serve-limits", Problems{"limits.max_connections: 0 must be positive", "limits.max_body_memory_mb: -1 must be positive"}},
 		{"serve-keys-refresh", Problems{"keys_refresh: -1s must be positive"}},
 		{"serve-operations-token-env", Problems{`operations.token_env: "HEADROOM OPS TOKEN" is not an environment variable name`}},
 		{"serve-listen-empty", Problems{"listen: required (HOST:PORT)"}},

@@ -1,0 +1,27 @@
+package config
+
+// Limits bound what clients can make the gateway hold, whoever they are.
+type Limits struct {
+	// MaxConnections caps the client connections open at once. At the cap
+	// the gateway stops accepting (new connections wait in the listen
+	// backlog until one closes) and logs it once. Default 4096; keep it
+	// below the process's descriptor limit (ulimit -n) minus what the
+	// upstreams and the store need.
+	MaxConnections int `yaml:"max_connections"`
+	// MaxBodyMemoryMB bounds the request-body memory held at once, in MiB;
+	// a body that would pass it is refused with a 429 the client retries.
+	// Default 256.
+	MaxBodyMemoryMB int `yaml:"max_body_memory_mb"`
+}
+
+// DefaultLimits are the limits of a file that sets none.
+func DefaultLimits() Limits { return Limits{MaxConnections: 4096, MaxBodyMemoryMB: 256} }
+
+func (l Limits) validate(p *Problems) {
+	if l.MaxConnections <= 0 {
+		p.add("limits.max_connections: %d must be positive", l.MaxConnections)
+	}
+	if l.MaxBodyMemoryMB <= 0 {
+		p.add("limits.max_body_memory_mb: %d must be positive", l.MaxBodyMemoryMB)
+	}
+}
