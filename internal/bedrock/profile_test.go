@@ -1,6 +1,7 @@
 package bedrock
 
 import (
+	"math"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -162,5 +163,22 @@ func TestCostSaturates(t *testing.T) {
 	// Negative counts (a corrupt answer) cost nothing rather than a refund.
 	if got := ProfileAWS.Settlement(Usage{InputTokens: -5, OutputTokens: -huge}, rate); got != 0 {
 		t.Errorf("Settlement of negative counts = %d, want 0", got)
+	}
+}
+
+func TestMantleCosts(t *testing.T) {
+	d := Demand{InputTokens: 3000, CacheWriteTokens: 1000, CacheReadTokens: 4000, MaxTokens: 32000}
+	if got, want := MantleAdmission(d), int64(36000); got != want { // cache reads never count
+		t.Errorf("MantleAdmission = %d, want %d", got, want)
+	}
+	u := Usage{InputTokens: 3000, CacheWriteInputTokens: 1000, CacheReadInputTokens: 4000, OutputTokens: 1000}
+	if got, want := MantleInput(u), int64(4000); got != want {
+		t.Errorf("MantleInput = %d, want %d", got, want)
+	}
+	if got, want := MantleOutput(u), int64(1000); got != want { // no burndown
+		t.Errorf("MantleOutput = %d, want %d", got, want)
+	}
+	if got := MantleAdmission(Demand{InputTokens: -5, MaxTokens: math.MaxInt}); got != math.MaxInt64 {
+		t.Errorf("MantleAdmission saturates: %d", got)
 	}
 }

@@ -1,6 +1,7 @@
 package quota
 
 import (
+	"math"
 	"testing"
 	"time"
 )
@@ -103,5 +104,11 @@ func TestCostArithmetic(t *testing.T) {
 		if p, err := ParseKind(k.String()); err != nil || p != k {
 			t.Errorf("ParseKind(%q) = %v, %v", k.String(), p, err)
 		}
+	}
+}
+
+func TestCostTotalSaturates(t *testing.T) {
+	if got := (Cost{Input: math.MaxInt64, Output: 5}).Total(); got != math.MaxInt64 {
+		t.Errorf("Total = %d, want MaxInt64", got)
 	}
 }

@@ -2,6 +2,7 @@ package quota
 
 import (
 	"fmt"
+	"math"
 	"math/bits"
 	"time"
 )
@@ -131,7 +132,17 @@ func (c Cost) Of(k Kind) int64 {
 
 // Total is the sum of the parts: what the request costs its key, in
 // tokens (the gateway never mixes runtime and Mantle parts in one cost).
-func (c Cost) Total() int64 { return c.Tokens + c.Input + c.Output }
+// It saturates at the largest int64, as the cost formulas do.
+func (c Cost) Total() int64 {
+	t := c.Tokens
+	for _, p := range [...]int64{c.Input, c.Output} {
+		if p > 0 && t > math.MaxInt64-p {
+			return math.MaxInt64
+		}
+		t += p
+	}
+	return t
+}
 
 // Max returns the larger of c and d in each part.
 func (c Cost) Max(d Cost) Cost {
