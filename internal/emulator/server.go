@@ -67,6 +67,11 @@ const serviceQuotasTargetPrefix = "ServiceQuotasV20190624."
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	id := uuid.NewString()
 	w.Header()[bedrock.HeaderRequestID] = []string{id}
+	if tier := r.Header.Get(bedrock.HeaderServiceTier); tier != "" && bedrock.TierLabel(tier) != bedrock.TierOther {
+		// Bedrock reports the tier it served in the same header; the
+		// emulator serves every tier alike and reports the one asked for.
+		w.Header()[bedrock.HeaderServiceTier] = []string{bedrock.TierLabel(tier)}
+	}
 	if err := s.route(w, r, id); err != nil {
 		s.logError(r, id, err)
 		bedrock.WriteError(w, err)

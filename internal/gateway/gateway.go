@@ -215,7 +215,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	rw := &responseWriter{ResponseWriter: w}
-	c := &call{rid: rid, start: g.now(), op: bedrock.Operation(0)}
+	c := &call{rid: rid, start: g.now(), op: bedrock.Operation(0), tier: bedrock.TierLabel(r.Header.Get(bedrock.HeaderServiceTier))}
 	g.guardBody(r, c)
 	defer g.finish(rw, r, c)
 	if rawModel, op, ok := bedrock.ParsePath(r.URL.EscapedPath()); ok {
@@ -266,6 +266,7 @@ func (g *Gateway) finish(rw *responseWriter, r *http.Request, c *call) {
 		}
 	}
 	g.m.Requests.WithLabelValues(c.op.String(), c.outcome).Inc()
+	g.m.ServiceTiers.WithLabelValues(c.op.String(), c.tier).Inc()
 	g.logRequest(r, rw, c)
 	if c.abort {
 		// Cut the client's connection, as the upstream cut ours, so that a
@@ -297,7 +298,7 @@ func (g *Gateway) logRequest(r *http.Request, rw *responseWriter, c *call) {
 	if !g.log.Enabled(r.Context(), level) {
 		return
 	}
-	var buf [16]slog.Attr // on the stack: the line costs no allocation of its own
+	var buf [20]slog.Attr // on the stack: the line costs no allocation of its own
 	attrs := append(buf[:0],
 		slog.String("request_id", c.rid),
 		slog.String("method", r.Method),
@@ -322,6 +323,12 @@ func (g *Gateway) logRequest(r *http.Request, rw *responseWriter, c *call) {
 	if c.clamp != "" {
 		attrs = append(attrs, slog.String("max_tokens", c.clamp))
 	}
+	if c.tier != bedrock.TierNone {
+		attrs = append(attrs, slog.String("service_tier", c.tier))
+	}
+	if used := rw.Header().Get(bedrock.HeaderServiceTier); used != "" {
+		attrs = append(attrs, slog.String("service_tier_used", bedrock.TierLabel(used)))
+	}
 	if c.attempts > 1 {
 		attrs = append(attrs, slog.Int("attempts", c.attempts))
 	}
@@ -344,11 +351,14 @@ type call struct {
 	queued                                 time.Duration
 	reserved, settled                      int64
 	clamp                                  string
-	attempts                               int
-	outcome                                string
-	err                                    error
-	abort                                  bool // end by aborting the connection
-	body                                   bodyGuard
+	// tier is the bounded label of the service tier the client asked for
+	// (bedrock.TierLabel of X-Amzn-Bedrock-Service-Tier).
+	tier     string
+	attempts int
+	outcome  string
+	err      error
+	abort    bool // end by aborting the connection
+	body     bodyGuard
 }
 
 // responseWriter remembers whether anything reached the client (after which

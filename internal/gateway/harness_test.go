@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"io"
@@ -60,6 +61,8 @@ type harnessOpts struct {
 	// Options.Budgets (tests of several upstreams).
 	name    string
 	budgets *admission.Budgets
+	// log is the gateway's logger (nil: discard).
+	log *slog.Logger
 	// opsToken is Options.OpsToken; bodyRead Options.BodyReadTimeout.
 	opsToken string
 	bodyRead time.Duration
@@ -162,7 +165,7 @@ func newHarness(t testing.TB, o harnessOpts) *harness {
 	}
 	h.gw, err = New(Options{
 		Output: output,
-		Logger: logger, Metrics: metrics.New(h.reg), Gatherer: h.reg, Keys: registry,
+		Logger: cmp.Or(o.log, logger), Metrics: metrics.New(h.reg), Gatherer: h.reg, Keys: registry,
 		Upstreams: []*Upstream{h.up}, Route: func(model, _ string) []string {
 			if strings.Contains(model, "claude") {
 				return []string{o.name}

@@ -41,6 +41,7 @@ type Metrics struct {
 	CutOutputTokens    *prometheus.CounterVec // key
 	InFlight           *prometheus.GaugeVec   // upstream
 	UsageClamps        *prometheus.CounterVec // upstream, field: input, output
+	ServiceTiers       *prometheus.CounterVec // op, tier (bedrock.TierLabel: bounded)
 }
 
 // New creates the collectors and registers them on reg.
@@ -50,6 +51,10 @@ func New(reg prometheus.Registerer) *Metrics {
 			Name: "headroom_requests_total",
 			Help: "Requests by operation and outcome.",
 		}, []string{"op", "outcome"}),
+		ServiceTiers: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "headroom_service_tier_requests_total",
+			Help: "Requests by operation and the service tier the client asked for (X-Amzn-Bedrock-Service-Tier): reserved, priority, standard, flex, other or none.",
+		}, []string{"op", "tier"}),
 		QueueWait: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "headroom_queue_wait_seconds",
 			Help:    "Time a request waited for quota before it was admitted or refused.",
@@ -102,7 +107,7 @@ func New(reg prometheus.Registerer) *Metrics {
 	}
 	reg.MustRegister(m.Requests, m.QueueWait, m.ReservedTokens, m.SettledTokens,
 		m.UpstreamThrottles, m.UpstreamRetries, m.Clamps, m.Truncations, m.InFlight,
-		m.MaxTokensDecisions, m.Escalations, m.CutOutputTokens, m.UsageClamps)
+		m.MaxTokensDecisions, m.Escalations, m.CutOutputTokens, m.UsageClamps, m.ServiceTiers)
 	return m
 }
 

@@ -483,6 +483,8 @@ func ForwardHeader(canonicalKey string) bool {
 	switch canonicalKey {
 	case "Content-Type", "Accept", "Anthropic-Beta":
 		return true
+	case bedrock.HeaderServiceTier: // on every path, whatever else the X-Amzn-Bedrock-* rule becomes
+		return true
 	}
 	return strings.HasPrefix(canonicalKey, "X-Amzn-Bedrock-") || strings.HasPrefix(canonicalKey, "X-Headroom-Emulator-")
 }
