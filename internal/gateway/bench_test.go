@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -15,6 +16,7 @@ import (
 	"github.com/headroomhq/headroom/internal/bedrock/bedrocktest"
 	"github.com/headroomhq/headroom/internal/config"
 	"github.com/headroomhq/headroom/internal/emulator"
+	"github.com/headroomhq/headroom/internal/httpsrv"
 	"github.com/headroomhq/headroom/internal/keys"
 )
 
@@ -113,5 +115,72 @@ func TestWriteBenchBody(t *testing.T) {
 	}
 	if err := os.WriteFile(out, bedrocktest.ClaudeCodeBody(86<<10, 32000), 0o600); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// BenchmarkGatewayProtocols is small InvokeModels through the gateway as
+// `serve` serves it (httpsrv.New, over loopback TCP) from 16 concurrent
+// callers, over HTTP/1.1 (a connection per caller, as the Go SDK does) and
+// over h2c (every call a stream of one connection, as the JavaScript SDK's
+// default handler does), in the same run; and, as the baseline of what h2c
+// support may cost HTTP/1.1, HTTP/1.1 against a server as `serve` built it
+// before (a plain http.Server).
+func BenchmarkGatewayProtocols(b *testing.B) {
+	body := []byte(fmt.Sprintf(smallMsg, 32000))
+	h1 := func() *http.Client {
+		tr := http.DefaultTransport.(*http.Transport).Clone()
+		tr.MaxIdleConnsPerHost = 64
+		return &http.Client{Transport: tr}
+	}
+	for _, p := range []struct {
+		name   string
+		plain  bool
+		client *http.Client
+	}{
+		{"HTTP1.1-plain-server", true, h1()},
+		{"HTTP1.1", false, h1()},
+		{"h2c", false, &http.Client{Transport: httpsrv.H2CTransport()}},
+	} {
+		b.Run(p.name, func(b *testing.B) {
+			h := newHarness(b, harnessOpts{
+				buckets:     testBuckets(1e15, 1e18),
+				keys:        []keys.Key{{Name: "alice", Weight: 1}},
+				settleDelay: -1,
+				upstream:    record(b, "invoke", body),
+			})
+			base := h.gwServe
+			if p.plain {
+				ln, err := net.Listen("tcp", "127.0.0.1:0")
+				if err != nil {
+					b.Fatal(err)
+				}
+				hs := &http.Server{Handler: h.gw, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
+				go func() { _ = hs.Serve(ln) }()
+				b.Cleanup(func() { _ = hs.Close() })
+				base = "http://" + ln.Addr().String()
+			}
+			url := base + "/model/" + sonnet + "/invoke"
+			auth := "Bearer " + h.secret["alice"]
+			b.ReportAllocs()
+			b.SetParallelism(8) // 16 callers on 2 Ps
+			b.ResetTimer()
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					req, _ := http.NewRequest(http.MethodPost, url, bytes.NewReader(body))
+					req.Header.Set("Authorization", auth)
+					resp, err := p.client.Do(req)
+					if err != nil {
+						b.Error(err)
+						return
+					}
+					_, _ = io.Copy(io.Discard, resp.Body)
+					resp.Body.Close()
+					if resp.StatusCode != http.StatusOK {
+						b.Errorf("status %d", resp.StatusCode)
+						return
+					}
+				}
+			})
+		})
 	}
 }
