@@ -23,8 +23,8 @@ func (c *Controller) Room(now time.Time, k Key, set quota.Set) Room {
 	for m := set & c.l.All(); m != 0; m &= m - 1 {
 		i := lowBit(m)
 		st := c.l.Bucket(now, i)
-		if st.Kind == quota.RequestsPerMinute {
-			continue
+		if st.Kind == quota.RequestsPerMinute || st.Kind == quota.OutputTokensPerMinute {
+			continue // max_tokens is not charged there
 		}
 		avail := st.Available
 		if c.daily.Has(i) && c.opts.ProtectedFraction > 0 {

@@ -19,11 +19,14 @@ type charge struct {
 	model bedrock.Model
 	rate  int
 	set   quota.Set
+	// mantle charges as Mantle counts (input and output apart, no
+	// burndown) instead of the runtime's combined tokens.
+	mantle bool
 
-	reserved int64 // the admission charge
-	held     int64 // what the ticket holds now (raised while streaming)
-	rawInput int   // uncorrected input estimate, for learning
-	estInput int   // corrected input estimate, charged when usage is unknown
+	reserved quota.Cost // the admission charge
+	held     quota.Cost // what the ticket holds now (raised while streaming)
+	rawInput int        // uncorrected input estimate, for learning
+	estInput int        // corrected input estimate, charged when usage is unknown
 
 	bound   usageBound // the most the request could have used
 	clamped bool       // a reported usage was cut to bound (logged once)
@@ -50,18 +53,30 @@ func (ch *charge) adjust(u bedrock.Usage) {
 	if u.InputTokens == 0 {
 		u.InputTokens = ch.estInput
 	}
-	cost := ch.g.profile.Settlement(u, ch.rate)
-	if cost > ch.held {
-		ch.t.Adjust(ch.g.now(), quota.Tokens(cost))
-		ch.held = cost
+	if cost := ch.cost(u); !ch.held.Covers(cost) {
+		ch.t.Adjust(ch.g.now(), cost)
+		ch.held = ch.held.Max(cost)
 	}
 }
 
-// settle ends the ticket at the cost of u.
+// cost is what usage u costs the upstream's ledger: the runtime's combined
+// input + cacheWrite + output × burndown, or Mantle's input + cacheWrite
+// and output apart (BEDROCK.md section 6). On Mantle the first adjust
+// (the stream's first usage) thus counts the input as used, as Mantle does
+// from admission, and the rest of the input hold, max_tokens, stays held
+// to the end.
+func (ch *charge) cost(u bedrock.Usage) quota.Cost {
+	if ch.mantle {
+		return quota.Cost{Input: bedrock.MantleInput(u), Output: bedrock.MantleOutput(u)}
+	}
+	return quota.Tokens(ch.g.profile.Settlement(u, ch.rate))
+}
+
+// settle ends the ticket at the cost of u and returns its total.
 func (ch *charge) settle(u bedrock.Usage) int64 {
-	cost := ch.g.profile.Settlement(ch.bounded(u), ch.rate)
+	cost := ch.cost(ch.bounded(u))
 	ch.settleAt(cost)
-	return cost
+	return cost.Total()
 }
 
 // settleAt ends the ticket at a charge in tokens. An extra charge lands at
@@ -72,14 +87,14 @@ func (ch *charge) settle(u bedrock.Usage) int64 {
 // now (fair shares and the key's usage take the final cost at once); the
 // admission controller holds the ledger's refund back and lets it go on
 // its own clock, with no timer or goroutine per request.
-func (ch *charge) settleAt(cost int64) {
+func (ch *charge) settleAt(cost quota.Cost) {
 	if ch.ended {
 		return
 	}
 	// Settle first: whatever a metric does afterwards (a panic included),
 	// the reservation has ended.
 	ch.ended = true
-	ch.t.SettleAfter(ch.g.now(), quota.Tokens(cost), ch.g.settleDelay)
+	ch.t.SettleAfter(ch.g.now(), cost, ch.g.settleDelay)
 	ch.count(cost)
 }
 
@@ -93,23 +108,27 @@ func (ch *charge) cancel() {
 	ch.t.Cancel(ch.g.now())
 }
 
-// count adds a settled cost to the metrics. Costs saturate and are never
-// negative (bedrock.Profile); the check keeps a counter's Add, which panics
-// on a negative value, away from one all the same.
-func (ch *charge) count(cost int64) {
-	if cost <= 0 {
-		return
-	}
+// count adds a settled cost to the metrics, in each bucket the part it
+// counts. Costs saturate and are never negative (bedrock.Profile); the
+// check keeps a counter's Add, which panics on a negative value, away from
+// one all the same.
+func (ch *charge) count(cost quota.Cost) {
 	l := ch.u.Ledger()
 	ch.set.Each(func(i int) {
-		ch.g.m.SettledTokens.WithLabelValues(ch.key, l.Spec(i).Name).Add(float64(cost))
+		s := l.Spec(i)
+		if n := cost.Of(s.Kind); n > 0 && s.Kind != quota.RequestsPerMinute {
+			ch.g.m.SettledTokens.WithLabelValues(ch.key, s.Name).Add(float64(n))
+		}
 	})
 }
 
 func (ch *charge) countReserved() {
 	l := ch.u.Ledger()
 	ch.set.Each(func(i int) {
-		ch.g.m.ReservedTokens.WithLabelValues(ch.key, l.Spec(i).Name).Add(float64(ch.reserved))
+		s := l.Spec(i)
+		if n := ch.reserved.Of(s.Kind); n > 0 && s.Kind != quota.RequestsPerMinute {
+			ch.g.m.ReservedTokens.WithLabelValues(ch.key, s.Name).Add(float64(n))
+		}
 	})
 }
 
@@ -129,8 +148,9 @@ func (ch *charge) finish(res result, c *call) {
 		ch.g.estimator.learn(ch.model.Base, ch.rawInput, actual)
 		c.settled = ch.settle(u)
 	case !c.op.Streaming():
-		c.settled = max(ch.held, ch.g.profile.Settlement(u, ch.rate))
-		ch.settleAt(c.settled)
+		cost := ch.held.Max(ch.cost(u))
+		c.settled = cost.Total()
+		ch.settleAt(cost)
 	default:
 		if u.InputTokens == 0 && u.CacheReadInputTokens == 0 && u.CacheWriteInputTokens == 0 {
 			u.InputTokens = ch.estInput
@@ -149,7 +169,7 @@ func (ch *charge) guard(c *call) {
 		c.settled = ch.settle(bedrock.Usage{InputTokens: ch.estInput})
 	case ch.sent:
 		// The outcome is unknown (a panic after sending): keep what is held.
-		c.settled = ch.held
+		c.settled = ch.held.Total()
 		ch.settleAt(ch.held)
 	default:
 		ch.cancel()

@@ -62,7 +62,7 @@ func (g *Gateway) runtime(w *responseWriter, r *http.Request, rawModel string, c
 	dec := g.output.Decide(g.now(), admission.Ask{
 		Model: model.Base, Key: akey, Req: req, ModelMax: modelMax, Session: session,
 		Cost: func(mt int) int64 {
-			return g.profile.Admission(bedrock.Demand{InputTokens: est, MaxTokens: mt}, rate)
+			return g.admissionCost(u, est, mt, rate).Total()
 		},
 		Room: u.Admission.Room(g.now(), akey, set),
 	})
@@ -87,15 +87,14 @@ func (g *Gateway) runtime(w *responseWriter, r *http.Request, rawModel string, c
 	}
 	capped := cl.MaxTokens < asked
 
-	tokens := g.profile.Admission(bedrock.Demand{InputTokens: est, MaxTokens: cl.MaxTokens}, rate)
-
-	areq := admission.Request{Key: akey, Set: set, Cost: quota.Tokens(tokens), Deadline: g.deadline(r, c.start)}
+	cost := g.admissionCost(u, est, cl.MaxTokens, rate)
+	areq := admission.Request{Key: akey, Set: set, Cost: cost, Deadline: g.deadline(r, c.start)}
 	t, err := g.admit(r, u, areq, c)
 	if err != nil {
 		return err
 	}
-	ch := &charge{g: g, u: u, t: t, key: k.Name, model: model, rate: rate, set: set,
-		reserved: tokens, held: tokens, rawInput: req.InputTokens, estInput: est, bound: newUsageBound(len(body), cl.MaxTokens)}
+	ch := &charge{g: g, u: u, t: t, key: k.Name, model: model, rate: rate, set: set, mantle: u.mantle,
+		reserved: cost, held: cost, rawInput: req.InputTokens, estInput: est, bound: newUsageBound(len(body), cl.MaxTokens)}
 	defer ch.guard(c) // before anything else can panic
 	ch.countReserved()
 
@@ -140,6 +139,18 @@ func (g *Gateway) runtime(w *responseWriter, r *http.Request, rawModel string, c
 		c.abort = true
 	}
 	return nil
+}
+
+// admissionCost is what a call reserves with the input estimate est and
+// max_tokens mt: the accounting profile's charge on the runtime; on
+// Mantle, input + max_tokens in the input bucket and nothing in the output
+// bucket (BEDROCK.md section 6).
+func (g *Gateway) admissionCost(u *Upstream, est, mt, rate int) quota.Cost {
+	d := bedrock.Demand{InputTokens: est, MaxTokens: mt}
+	if u.mantle {
+		return quota.Cost{Input: bedrock.MantleAdmission(d)}
+	}
+	return quota.Tokens(g.profile.Admission(d, rate))
 }
 
 // AdmissionKey is what admission needs of a developer key.

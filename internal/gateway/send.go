@@ -130,7 +130,8 @@ func keepAnswer(resp *http.Response) (*http.Response, string) {
 // throttledKinds maps Bedrock's throttling message to the kinds of bucket
 // it names. Bedrock gives no other signal (BEDROCK.md section 3), and its
 // messages are fixed strings, compared whole. Anything else lowers the
-// per-minute buckets, the usual cause.
+// per-minute buckets, the usual cause (Mantle's input and output ones too:
+// its throttles come in Anthropic's shape, without a top-level message).
 func throttledKinds(l *quota.Ledger, msg string) quota.Set {
 	switch msg {
 	case bedrock.MsgTooManyTokensPerDay:
@@ -139,7 +140,7 @@ func throttledKinds(l *quota.Ledger, msg string) quota.Set {
 		// Also seen on token limits.
 		return l.OfKind(quota.RequestsPerMinute) | l.OfKind(quota.TokensPerMinute)
 	}
-	return l.OfKind(quota.TokensPerMinute)
+	return l.OfKind(quota.TokensPerMinute) | l.OfKind(quota.InputTokensPerMinute) | l.OfKind(quota.OutputTokensPerMinute)
 }
 
 // passError passes an upstream error answer on unchanged, marking a

@@ -21,6 +21,9 @@ type Upstream struct {
 	Admission *admission.Controller
 	// Scopes holds the scope of every ledger bucket, in ledger order.
 	Scopes []bedrock.Scope
+	// mantle is set for a bedrock-mantle upstream: its ledger mirrors
+	// Mantle's (input-tpm and output-tpm buckets, one of each per model).
+	mantle bool
 
 	setsMu sync.RWMutex
 	sets   map[setKey]quota.Set
@@ -73,7 +76,10 @@ func (u *Upstream) check() error {
 // come from clients.
 const maxSetCache = 1024
 
-// set returns the buckets a call to m draws from.
+// set returns the buckets a call to m draws from: on the runtime, every
+// bucket whose scope matches; on Mantle, which keeps one input and one
+// output quota per model, the first matching bucket of each kind (as the
+// emulator matches them: list the narrower scope first).
 func (u *Upstream) set(m bedrock.Model) quota.Set {
 	k := setKey{m.Base, m.CrossRegion()}
 	u.setsMu.RLock()
@@ -83,10 +89,19 @@ func (u *Upstream) set(m bedrock.Model) quota.Set {
 		return s
 	}
 	region := u.Client.Region()
+	l := u.Ledger()
+	var kinds quota.Set // of the buckets taken, by Kind, for Mantle
 	for i, sc := range u.Scopes {
-		if sc.Matches(region, m) {
-			s |= quota.Bit(i)
+		if !sc.Matches(region, m) {
+			continue
 		}
+		if k := quota.Bit(int(l.Spec(i).Kind)); u.mantle {
+			if kinds&k != 0 {
+				continue
+			}
+			kinds |= k
+		}
+		s |= quota.Bit(i)
 	}
 	u.setsMu.Lock()
 	if u.sets == nil {

@@ -29,6 +29,21 @@ import (
 // the real Claude Code 2.1 first call has more tools and less history, but a
 // long session is dominated by history.
 func ClaudeCodeBody(targetBytes int, maxTokens int) []byte {
+	return claudeCode(targetBytes, maxTokens, "")
+}
+
+// ClaudeCodeMessagesBody returns an Anthropic Messages API body shaped like
+// the one Claude Code sends in Mantle mode (BEDROCK.md section 6), of
+// exactly targetBytes bytes: ClaudeCodeBody's conversation, system and
+// tools, with the model in the body, max_tokens, thinking {"type":
+// "adaptive"}, output_config.effort "xhigh" and stream true, and neither
+// anthropic_version nor anthropic_beta (Mantle takes both as headers).
+func ClaudeCodeMessagesBody(targetBytes int, maxTokens int, model string) []byte {
+	return claudeCode(targetBytes, maxTokens, model)
+}
+
+// claudeCode builds ClaudeCodeBody, or ClaudeCodeMessagesBody for model.
+func claudeCode(targetBytes int, maxTokens int, model string) []byte {
 	g := &gen{r: rand.New(rand.NewPCG(86, uint64(targetBytes)))}
 	b := body{
 		System: []textBlock{
@@ -48,6 +63,11 @@ func ClaudeCodeBody(targetBytes int, maxTokens int) []byte {
 			b.Thinking = &thinking{Type: "enabled", BudgetTokens: maxTokens - 1}
 		}
 	}
+	if model != "" {
+		b.Model, b.Stream = model, true
+		b.AnthropicBeta, b.AnthropicVersion = nil, ""
+		b.Thinking, b.OutputConfig = &thinking{Type: "adaptive"}, &outputConfig{Effort: "xhigh"}
+	}
 	b.Messages = []message{{Role: "user", Content: []block{{Type: "text", Text: "Please " + g.prose(200)}}}}
 	for n := 0; size(b)+3000 < targetBytes; n++ {
 		b.Messages = append(b.Messages, g.exchange(n, b.Tools)...)
@@ -65,21 +85,28 @@ func ClaudeCodeBody(targetBytes int, maxTokens int) []byte {
 }
 
 type body struct {
+	Model    string      `json:"model,omitempty"`
 	Messages []message   `json:"messages"`
 	System   []textBlock `json:"system"`
 	Tools    []tool      `json:"tools"`
 	Metadata struct {
 		UserID string `json:"user_id"`
 	} `json:"metadata"`
-	MaxTokens        int       `json:"max_tokens,omitempty"`
-	Thinking         *thinking `json:"thinking,omitempty"`
-	AnthropicBeta    []string  `json:"anthropic_beta"`
-	AnthropicVersion string    `json:"anthropic_version"`
+	MaxTokens        int           `json:"max_tokens,omitempty"`
+	Thinking         *thinking     `json:"thinking,omitempty"`
+	OutputConfig     *outputConfig `json:"output_config,omitempty"`
+	Stream           bool          `json:"stream,omitempty"`
+	AnthropicBeta    []string      `json:"anthropic_beta,omitempty"`
+	AnthropicVersion string        `json:"anthropic_version,omitempty"`
 }
 
 type thinking struct {
-	BudgetTokens int    `json:"budget_tokens"`
+	BudgetTokens int    `json:"budget_tokens,omitempty"`
 	Type         string `json:"type"`
+}
+
+type outputConfig struct {
+	Effort string `json:"effort"`
 }
 
 type cacheControl struct {

@@ -109,3 +109,21 @@ func TestClaudeCodeBodyOptions(t *testing.T) {
 		t.Errorf("len = %d, want 200000", got)
 	}
 }
+
+func TestClaudeCodeMessagesBodyShape(t *testing.T) {
+	body := ClaudeCodeMessagesBody(86<<10, 64000, "anthropic.claude-opus-4-7")
+	if got, want := len(body), 86<<10; got != want {
+		t.Errorf("len = %d, want %d", got, want)
+	}
+	var b map[string]any
+	if err := json.Unmarshal(body, &b); err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]any{"model": b["model"], "max_tokens": b["max_tokens"], "stream": b["stream"],
+		"thinking": b["thinking"], "output_config": b["output_config"], "anthropic_version": b["anthropic_version"], "anthropic_beta": b["anthropic_beta"]}
+	want := map[string]any{"model": "anthropic.claude-opus-4-7", "max_tokens": float64(64000), "stream": true,
+		"thinking": map[string]any{"type": "adaptive"}, "output_config": map[string]any{"effort": "xhigh"}, "anthropic_version": nil, "anthropic_beta": nil}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("fields (-want +got):\n%s", diff)
+	}
+}
