@@ -239,6 +239,7 @@ func buildServer(ctx context.Context, cfg config.Serve, st *sqlitestore.Store, l
 		if err != nil {
 			return nil, err
 		}
+		u.Profiles, u.AllowUnmatched = uc.InferenceProfiles, uc.Unmatched == config.UnmatchedUnlimited
 		ups = append(ups, u)
 	}
 	saver := &usageSaver{store: st, upstreams: ups, log: logger}

@@ -63,6 +63,9 @@ func startDemo(ctx context.Context, logger *slog.Logger) (*demoSetup, error) {
 	cfg.Upstreams = []config.Upstream{{
 		Name: "demo-emulator", Region: ec.DefaultRegion, Endpoint: "http://" + ln.Addr().String(),
 		Auth: config.UpstreamAuth{Mode: config.AuthNone}, Buckets: region.Buckets,
+		// The emulator admits a model none of its buckets matches; so does
+		// the mirror of it.
+		Unmatched: config.UnmatchedUnlimited,
 	}}
 	cfg.ApplyDefaults()
 	cfg.DataDir = dir

@@ -1,5 +1,11 @@
 package config
 
+import (
+	"strings"
+
+	"github.com/headroomhq/headroom/internal/bedrock"
+)
+
 // Limits bound what clients can make the gateway hold, whoever they are.
 type Limits struct {
 	// MaxConnections caps the client connections open at once. At the cap
@@ -23,5 +29,20 @@ func (l Limits) validate(p *Problems) {
 	}
 	if l.MaxBodyMemoryMB <= 0 {
 		p.add("limits.max_body_memory_mb: %d must be positive", l.MaxBodyMemoryMB)
+	}
+}
+
+// validateUnmatched checks an upstream's unmatched policy and the model
+// identifiers its inference profiles map to.
+func validateUnmatched(at string, u Upstream, p *Problems) {
+	switch u.Unmatched {
+	case "", UnmatchedRefuse, UnmatchedUnlimited:
+	default:
+		p.add("%s.unmatched: %q is not refuse or unlimited", at, u.Unmatched)
+	}
+	for k, v := range u.InferenceProfiles {
+		if _, err := bedrock.ParseModel(v); err != nil || strings.HasPrefix(v, "arn:") && strings.Contains(v, ":application-inference-profile/") {
+			p.add("%s.inference_profiles[%s]: %q is not a model identifier", at, k, v)
+		}
 	}
 }

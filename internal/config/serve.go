@@ -95,7 +95,23 @@ type Upstream struct {
 	Buckets []Bucket `yaml:"buckets"`
 	// MaxInFlight caps concurrent requests to this upstream; 0 means no cap.
 	MaxInFlight int `yaml:"max_in_flight"`
+	// InferenceProfiles maps application inference profiles (the full ARN
+	// or the profile ID) to the model identifier they run, for example
+	// us.anthropic.claude-sonnet-4-20250514-v1:0 for a profile copied from
+	// that cross-region profile. A profile not listed is looked up once
+	// through the control plane (GetInferenceProfile).
+	InferenceProfiles map[string]string `yaml:"inference_profiles"`
+	// Unmatched says what happens to a model that no bucket matches when
+	// the upstream has buckets: refuse (default; the message names the
+	// model) or unlimited (sent without mirroring any quota).
+	Unmatched string `yaml:"unmatched"`
 }
+
+// Unmatched policies.
+const (
+	UnmatchedRefuse    = "refuse"
+	UnmatchedUnlimited = "unlimited"
+)
 
 // Upstream authentication modes.
 const (
@@ -445,6 +461,7 @@ func (s *Serve) validateUpstreams(p *Problems) map[string]bool {
 			p.add("%s.max_in_flight: %d is negative", at, u.MaxInFlight)
 		}
 		validateBuckets(at+".buckets", u.Buckets, allKinds, p)
+		validateUnmatched(at, u, p)
 	}
 	return names
 }

@@ -27,6 +27,9 @@ func (g *Gateway) runtime(w *responseWriter, r *http.Request, rawModel string, c
 		return bedrock.Errorf(bedrock.ValidationException, "The provided model identifier is invalid.")
 	}
 	c.model = model.ID
+	if model, err = g.resolveModel(r.Context(), model, k.Name); err != nil {
+		return err
+	}
 	body, err := g.readBody(w, r)
 	if err != nil {
 		return err
@@ -57,6 +60,9 @@ func (g *Gateway) runtime(w *responseWriter, r *http.Request, rawModel string, c
 	rate := g.burndown.Rate(model)
 	est := g.estimator.estimate(model.Base, req.InputTokens)
 	set := u.set(model)
+	if err := u.matched(model, set); err != nil {
+		return err
+	}
 	modelMax := bedrock.DefaultMaxOutput(model)
 	session := r.Header.Get(HeaderSession)
 	dec := g.output.Decide(g.now(), admission.Ask{

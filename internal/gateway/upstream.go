@@ -25,6 +25,15 @@ type Upstream struct {
 	// Mantle's (input-tpm and output-tpm buckets, one of each per model).
 	mantle bool
 
+	// Profiles maps application inference profiles (ARN or ID) to the
+	// model identifier they run (config inference_profiles); others are
+	// looked up through the control plane (appprofile.go).
+	Profiles map[string]string
+	// AllowUnmatched admits a model no bucket matches without mirroring
+	// it (config unmatched: unlimited); by default it is refused.
+	AllowUnmatched bool
+	profiles       appProfiles
+
 	setsMu sync.RWMutex
 	sets   map[setKey]quota.Set
 }
@@ -69,7 +78,19 @@ func (u *Upstream) check() error {
 	if n := u.Ledger().Len(); n != len(u.Scopes) {
 		return fmt.Errorf("gateway: upstream %q has %d bucket scopes for %d ledger buckets", u.Name, len(u.Scopes), n)
 	}
+	u.profiles.static = u.Profiles
 	return nil
+}
+
+// matched refuses a model that no bucket of an upstream mirroring some
+// matches, unless the upstream allows it: such a call would draw on a
+// quota the gateway does not see.
+func (u *Upstream) matched(m bedrock.Model, set quota.Set) error {
+	if set != 0 || u.AllowUnmatched || u.Ledger().Len() == 0 {
+		return nil
+	}
+	return bedrock.Errorf(bedrock.ValidationException,
+		"Headroom mirrors no quota of upstream %q for model %s, so it cannot admit it; ask the operator to add a bucket for it (or to set unmatched: unlimited on the upstream)", u.Name, m.ID)
 }
 
 // maxSetCache bounds the per-model cache of bucket sets, since model IDs
