@@ -154,11 +154,12 @@ func MatchModel(base, pattern string) bool {
 	}
 }
 
-// nameEnds reports whether rest, what follows a model name in an ID, holds
-// no further part of the name: empty, a version ("-v1", ":0") or a date
-// ("-20250514"), but not a minor version ("-5", ".5") or more letters.
+// nameEnds reports whether rest, what follows a model name in an ID (or in
+// a quota's display name), holds no further part of the name: empty, a
+// version ("-v1", ":0", " V1"), a list's next item or a date ("-20250514"),
+// but not a minor version ("-5", ".5") or more letters.
 func nameEnds(rest string) bool {
-	if rest == "" || rest[0] == ':' || strings.HasPrefix(rest, "-v") {
+	if rest == "" || rest[0] == ':' || rest[0] == ',' || strings.HasPrefix(rest, "-v") || strings.HasPrefix(rest, " v") {
 		return true
 	}
 	if rest[0] != '-' {

@@ -92,7 +92,7 @@ func TestDoctorCommandDefaults(t *testing.T) {
 	if code != exitReservations {
 		t.Errorf("exit %d, want %d (Situation 2)", code, exitReservations)
 	}
-	for _, want := range []string{"CLAUDE_CODE_MAX_OUTPUT_TOKENS is unset, so every request asks for 32,000", "seed 161,000 | aws 33,000", "flags --tpm/--tpd", "1,000 input tokens"} {
+	for _, want := range []string{"CLAUDE_CODE_MAX_OUTPUT_TOKENS is unset, so every request asks for 128,000", "seed 1,281,000 | aws 129,000", "us.anthropic.claude-opus-5-5", "flags --tpm/--tpd", "1,000 input tokens"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("output lacks %q:\n%s", want, out)
 		}

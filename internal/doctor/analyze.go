@@ -71,6 +71,10 @@ type AWSEnv struct {
 	BearerFrom string `json:"bearer_key_from,omitempty"`
 	SkipAuth   bool   `json:"skip_auth"`
 	BaseURL    Value  `json:"base_url"`
+	// UseMantle is Claude Code's Mantle mode (CLAUDE_CODE_USE_MANTLE);
+	// MantleBaseURL is ANTHROPIC_BEDROCK_MANTLE_BASE_URL.
+	UseMantle     bool  `json:"use_mantle"`
+	MantleBaseURL Value `json:"mantle_base_url"`
 }
 
 // Assumptions are the inputs the numbers depend on.
@@ -99,6 +103,8 @@ type ModelReport struct {
 	Fits []Fit `json:"fits"`
 	// Advised is the seed profile's fit with max_tokens 4,096, for comparison.
 	Advised Fit `json:"advised"`
+	// Mantle is what a call reserves on bedrock-mantle, in Mantle mode.
+	Mantle *MantleFit `json:"mantle,omitempty"`
 
 	model bedrock.Model
 }
@@ -160,6 +166,9 @@ func Analyze(s Settings, opt Options, probe *ProbeResult) Report {
 			mr.Fits = append(mr.Fits, fit(p, mr.Output.MaxTokens, opt, mr, conc))
 		}
 		mr.Advised = fit(bedrock.ProfileSeed, AdvisedMaxOutputTokens, opt, mr, conc)
+		if Mantle(s) {
+			mr.Mantle = mantleFit(opt, mr)
+		}
 		r.Models = append(r.Models, mr)
 	}
 	r.Findings = findings(s, opt, r)
@@ -182,6 +191,10 @@ func awsEnv(s Settings, region Value) AWSEnv {
 	}
 	if v, ok := s.Get(EnvBaseURL); ok {
 		e.BaseURL = v
+	}
+	e.UseMantle = Mantle(s)
+	if v, ok := s.Get(EnvMantleBaseURL); ok {
+		e.MantleBaseURL = v
 	}
 	return e
 }

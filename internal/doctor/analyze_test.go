@@ -100,9 +100,12 @@ func TestSeedSettings(t *testing.T) {
 	}
 }
 
+// TestDefaultSettings: Claude Code's defaults with its sonnet alias (the
+// default main model before 2.1.332, Sonnet 4.5 at 32,000), against the
+// Sonnet 4 quota assumed for it: the seed's numbers.
 func TestDefaultSettings(t *testing.T) {
 	dir := t.TempDir()
-	r := Analyze(ReadSettings(dir, dir, map[string]string{}), Options{}, nil)
+	r := Analyze(ReadSettings(dir, dir, map[string]string{EnvModel: "sonnet"}), Options{}, nil)
 	main := r.Models[0]
 	if got, want := main.Output.MaxTokens, 32000; got != want {
 		t.Errorf("unset CLAUDE_CODE_MAX_OUTPUT_TOKENS: max_tokens = %d, want %d", got, want)
@@ -226,7 +229,7 @@ func TestNeverPrintsSecrets(t *testing.T) {
 // with what a script would read.
 func TestJSON(t *testing.T) {
 	dir := t.TempDir()
-	r := Analyze(ReadSettings(dir, dir, map[string]string{EnvUseBedrock: "1", EnvRegion: "us-west-2"}), Options{InputTokens: 2000, CallsPerTask: 20}, nil)
+	r := Analyze(ReadSettings(dir, dir, map[string]string{EnvUseBedrock: "1", EnvRegion: "us-west-2", EnvModel: "sonnet"}), Options{InputTokens: 2000, CallsPerTask: 20}, nil)
 	data, err := json.Marshal(r)
 	if err != nil {
 		t.Fatal(err)

@@ -6,12 +6,15 @@ import (
 	"github.com/headroomhq/headroom/internal/bedrock"
 )
 
-// What Claude Code sends, measured with Claude Code 2.1.197 against a local
-// server (BEDROCK.md section 4 has the method). Defaults change between
-// releases; these are the ones Headroom was checked against.
+// What Claude Code sends, measured against a local server (BEDROCK.md
+// section 4 has the method) with Claude Code 2.1.197 and again with 2.1.332
+// (its default main model became Opus 5.5, asked for 128,000; the rest was
+// unchanged). Defaults change between releases; these are the ones Headroom
+// was checked against.
 const (
 	// DefaultMaxOutputTokens is max_tokens when CLAUDE_CODE_MAX_OUTPUT_TOKENS
-	// is unset, empty, not a number or not positive.
+	// is unset, empty, not a number or not positive, for most models
+	// (claudeCodeDefaults has the exceptions, Opus 5.5's 128,000 among them).
 	DefaultMaxOutputTokens = 32000
 	// AdvisedMaxOutputTokens is what Claude Code's Bedrock page recommended
 	// (the seed quotes it); the general settings page says 32,000.
@@ -41,6 +44,11 @@ const (
 	EnvSmallFastModel  = "ANTHROPIC_SMALL_FAST_MODEL"
 	EnvToolConcurrency = "CLAUDE_CODE_MAX_TOOL_USE_CONCURRENCY"
 	EnvNoCaching       = "DISABLE_PROMPT_CACHING"
+	// Mantle mode (BEDROCK.md section 6): Claude Code calls the Anthropic
+	// Messages API on bedrock-mantle, whose quotas are its own.
+	EnvUseMantle      = "CLAUDE_CODE_USE_MANTLE"
+	EnvMantleBaseURL  = "ANTHROPIC_BEDROCK_MANTLE_BASE_URL"
+	EnvSkipMantleAuth = "CLAUDE_CODE_SKIP_MANTLE_AUTH"
 )
 
 // Thinking modes as Claude Code sends them.
@@ -50,13 +58,19 @@ const (
 	ThinkingOff      = "off"
 )
 
-// The models Claude Code's aliases name on Bedrock; the geography prefix
-// comes from the region.
+// The models Claude Code 2.1.332's aliases name on Bedrock (measured); the
+// geography prefix comes from the region. Its default main model is the opus
+// alias, Opus 5.5 (2.1.197's was the sonnet alias).
 const (
 	aliasSonnet = "anthropic.claude-sonnet-4-5-20250929-v1:0"
-	aliasOpus   = "anthropic.claude-opus-4-6-v1"
+	aliasOpus   = "anthropic.claude-opus-5-5"
 	aliasHaiku  = "anthropic.claude-haiku-4-5-20251001-v1:0"
 )
+
+// Mantle reports whether Claude Code runs in Mantle mode: it then calls
+// bedrock-mantle's Messages API with model IDs without a geography prefix
+// (anthropic.claude-opus-5-5), and Bedrock mode's setting does not matter.
+func Mantle(s Settings) bool { return truthy(s, EnvUseMantle) }
 
 // Region returns the region Claude Code calls and where the value came from.
 func Region(s Settings) Value {
@@ -85,29 +99,34 @@ func geoPrefix(region string) string {
 	return "global."
 }
 
-// resolveAlias expands Claude Code's model aliases; other values are model IDs.
-func resolveAlias(spec, region string) string {
+// resolveAlias expands Claude Code's model aliases; other values are model
+// IDs. In Mantle mode the IDs carry no geography prefix.
+func resolveAlias(s Settings, spec, region string) string {
+	prefix := geoPrefix(region)
+	if Mantle(s) {
+		prefix = ""
+	}
 	switch strings.ToLower(strings.TrimSpace(spec)) {
-	case "sonnet", "default":
-		return geoPrefix(region) + aliasSonnet
-	case "opus":
-		return geoPrefix(region) + aliasOpus
+	case "sonnet":
+		return prefix + aliasSonnet
+	case "opus", "default":
+		return prefix + aliasOpus
 	case "haiku":
-		return geoPrefix(region) + aliasHaiku
+		return prefix + aliasHaiku
 	}
 	return strings.TrimSpace(spec)
 }
 
 // MainModel returns the model Claude Code's main loop calls: ANTHROPIC_MODEL,
-// then the "model" setting, then the sonnet alias.
+// then the "model" setting, then the opus alias (Opus 5.5).
 func MainModel(s Settings, region string) Value {
 	if v, ok := s.Get(EnvModel); ok {
-		return Value{Value: resolveAlias(v.Value, region), From: EnvModel + " (" + v.From + ")"}
+		return Value{Value: resolveAlias(s, v.Value, region), From: EnvModel + " (" + v.From + ")"}
 	}
 	if s.Model.Value != "" {
-		return Value{Value: resolveAlias(s.Model.Value, region), From: `"model" (` + s.Model.From + ")"}
+		return Value{Value: resolveAlias(s, s.Model.Value, region), From: `"model" (` + s.Model.From + ")"}
 	}
-	return Value{Value: resolveAlias("sonnet", region), From: "default"}
+	return Value{Value: resolveAlias(s, "default", region), From: "default"}
 }
 
 // SmallModel returns the model Claude Code uses for background calls:
@@ -116,10 +135,10 @@ func MainModel(s Settings, region string) Value {
 func SmallModel(s Settings, region string) Value {
 	for _, k := range []string{EnvHaikuModel, EnvSmallFastModel} {
 		if v, ok := s.Get(k); ok {
-			return Value{Value: resolveAlias(v.Value, region), From: k + " (" + v.From + ")"}
+			return Value{Value: resolveAlias(s, v.Value, region), From: k + " (" + v.From + ")"}
 		}
 	}
-	return Value{Value: resolveAlias("haiku", region), From: "default"}
+	return Value{Value: resolveAlias(s, "haiku", region), From: "default"}
 }
 
 // Output is what Claude Code puts in a request's max_tokens and thinking.
@@ -172,6 +191,13 @@ func EffectiveOutput(s Settings, m bedrock.Model) Output {
 func claudeCodeDefaults(m bedrock.Model) (maxTokens int, thinking string) {
 	b := m.Base
 	switch {
+	case strings.Contains(b, "-opus-5"), strings.Contains(b, "-sonnet-5"), strings.Contains(b, "-haiku-5"),
+		strings.Contains(b, "-fable-5"), strings.Contains(b, "opus-4-8"):
+		// Measured for Opus 5.5 with 2.1.332 (max_tokens 128,000, thinking
+		// adaptive even with MAX_THINKING_TOKENS=0: it cannot be turned
+		// off); assumed for the rest of the 5 generations and Opus 4.8,
+		// which share its 128K limit.
+		return 128000, ThinkingAdaptive
 	case strings.Contains(b, "opus-4-6"), strings.Contains(b, "opus-4-7"):
 		return 64000, ThinkingAdaptive
 	case strings.Contains(b, "sonnet-4-6"):

@@ -18,10 +18,12 @@ func envSettings(kv ...string) Settings {
 	return readSettings("/nonexistent", "/nonexistent", env, func(string) ([]byte, error) { return nil, fs.ErrNotExist })
 }
 
-// TestEffectiveOutputMeasured replays what Claude Code 2.1.197 sent to a
-// local server for each setting (max_tokens and thinking of the main call).
+// TestEffectiveOutputMeasured replays what Claude Code 2.1.197 and 2.1.332
+// (Opus 5.5) sent to a local server for each setting (max_tokens and
+// thinking of the main call).
 func TestEffectiveOutputMeasured(t *testing.T) {
 	const sonnet45 = "us.anthropic.claude-sonnet-4-5-20250929-v1:0"
+	const opus55 = "us.anthropic.claude-opus-5-5"
 	tests := []struct {
 		model string
 		env   []string
@@ -51,6 +53,13 @@ func TestEffectiveOutputMeasured(t *testing.T) {
 		{"us.anthropic.claude-opus-4-6-v1", []string{EnvMaxOutput, "4096", EnvThinking, "2000"}, Output{MaxTokens: 4096, MaxTokensFrom: "CLAUDE_CODE_MAX_OUTPUT_TOKENS (environment)", Thinking: ThinkingAdaptive}},
 		{"us.anthropic.claude-opus-4-7", nil, Output{MaxTokens: 64000, MaxTokensFrom: "default", Thinking: ThinkingAdaptive}},
 		{"us.anthropic.claude-sonnet-4-6", nil, Output{MaxTokens: 32000, MaxTokensFrom: "default", Thinking: ThinkingAdaptive}},
+		// Claude Code 2.1.332 and its default model, Opus 5.5: thinking
+		// cannot be turned off, max_tokens is capped at 128,000.
+		{opus55, nil, Output{MaxTokens: 128000, MaxTokensFrom: "default", Thinking: ThinkingAdaptive}},
+		{opus55, []string{EnvThinking, "0"}, Output{MaxTokens: 128000, MaxTokensFrom: "default", Thinking: ThinkingAdaptive}},
+		{opus55, []string{EnvMaxOutput, "4096"}, Output{MaxTokens: 4096, MaxTokensFrom: "CLAUDE_CODE_MAX_OUTPUT_TOKENS (environment)", Thinking: ThinkingAdaptive}},
+		{opus55, []string{EnvMaxOutput, "200000"}, Output{MaxTokens: 128000, MaxTokensFrom: "CLAUDE_CODE_MAX_OUTPUT_TOKENS (environment)", Thinking: ThinkingAdaptive}},
+		{"anthropic.claude-opus-5-5", nil, Output{MaxTokens: 128000, MaxTokensFrom: "default", Thinking: ThinkingAdaptive}}, // Mantle mode's ID
 	}
 	for _, tt := range tests {
 		m, err := bedrock.ParseModel(tt.model)
@@ -64,8 +73,15 @@ func TestEffectiveOutputMeasured(t *testing.T) {
 	}
 }
 
-// TestModelsMeasured replays which model Claude Code 2.1.197 called.
+// TestModelsMeasured replays which model Claude Code 2.1.332 called: its
+// default main model is Opus 5.5 (the opus alias), the sonnet alias is
+// still Sonnet 4.5, the small model Haiku 4.5; in Mantle mode the IDs carry
+// no geography prefix.
 func TestModelsMeasured(t *testing.T) {
+	const (
+		opus55  = "anthropic.claude-opus-5-5"
+		haiku45 = "anthropic.claude-haiku-4-5-20251001-v1:0"
+	)
 	tests := []struct {
 		name      string
 		env       []string
@@ -73,18 +89,21 @@ func TestModelsMeasured(t *testing.T) {
 		wantMain  string
 		wantSmall string
 	}{
-		{"defaults", nil, "", "us.anthropic.claude-sonnet-4-5-20250929-v1:0", "us.anthropic.claude-haiku-4-5-20251001-v1:0"},
-		{"eu region", []string{EnvRegion, "eu-west-1"}, "", "eu.anthropic.claude-sonnet-4-5-20250929-v1:0", "eu.anthropic.claude-haiku-4-5-20251001-v1:0"},
-		{"AWS_DEFAULT_REGION", []string{EnvDefaultRegion, "eu-west-1"}, "", "eu.anthropic.claude-sonnet-4-5-20250929-v1:0", "eu.anthropic.claude-haiku-4-5-20251001-v1:0"},
-		{"apac", []string{EnvRegion, "ap-northeast-1"}, "", "apac.anthropic.claude-sonnet-4-5-20250929-v1:0", "apac.anthropic.claude-haiku-4-5-20251001-v1:0"},
-		{"global elsewhere", []string{EnvRegion, "ca-central-1"}, "", "global.anthropic.claude-sonnet-4-5-20250929-v1:0", "global.anthropic.claude-haiku-4-5-20251001-v1:0"},
-		{"gov", []string{EnvRegion, "us-gov-west-1"}, "", "us-gov.anthropic.claude-sonnet-4-5-20250929-v1:0", "us-gov.anthropic.claude-haiku-4-5-20251001-v1:0"},
-		{"model setting", nil, "us.anthropic.claude-sonnet-4-20250514-v1:0", "us.anthropic.claude-sonnet-4-20250514-v1:0", "us.anthropic.claude-haiku-4-5-20251001-v1:0"},
-		{"ANTHROPIC_MODEL beats model", []string{EnvModel, "us.anthropic.claude-haiku-4-5-20251001-v1:0"}, "sonnet", "us.anthropic.claude-haiku-4-5-20251001-v1:0", "us.anthropic.claude-haiku-4-5-20251001-v1:0"},
-		{"alias opus", nil, "opus", "us.anthropic.claude-opus-4-6-v1", "us.anthropic.claude-haiku-4-5-20251001-v1:0"},
-		{"alias haiku", nil, "haiku", "us.anthropic.claude-haiku-4-5-20251001-v1:0", "us.anthropic.claude-haiku-4-5-20251001-v1:0"},
-		{"legacy small", []string{EnvSmallFastModel, "a"}, "", "us.anthropic.claude-sonnet-4-5-20250929-v1:0", "a"},
-		{"new small beats legacy", []string{EnvSmallFastModel, "a", EnvHaikuModel, "b"}, "", "us.anthropic.claude-sonnet-4-5-20250929-v1:0", "b"},
+		{"defaults", nil, "", "us." + opus55, "us." + haiku45},
+		{"eu region", []string{EnvRegion, "eu-west-1"}, "", "eu." + opus55, "eu." + haiku45},
+		{"AWS_DEFAULT_REGION", []string{EnvDefaultRegion, "eu-west-1"}, "", "eu." + opus55, "eu." + haiku45},
+		{"apac", []string{EnvRegion, "ap-northeast-1"}, "", "apac." + opus55, "apac." + haiku45},
+		{"global elsewhere", []string{EnvRegion, "ca-central-1"}, "", "global." + opus55, "global." + haiku45},
+		{"gov", []string{EnvRegion, "us-gov-west-1"}, "", "us-gov." + opus55, "us-gov." + haiku45},
+		{"model setting", nil, "us.anthropic.claude-sonnet-4-20250514-v1:0", "us.anthropic.claude-sonnet-4-20250514-v1:0", "us." + haiku45},
+		{"ANTHROPIC_MODEL beats model", []string{EnvModel, "us." + haiku45}, "sonnet", "us." + haiku45, "us." + haiku45},
+		{"alias sonnet", nil, "sonnet", "us.anthropic.claude-sonnet-4-5-20250929-v1:0", "us." + haiku45},
+		{"alias opus", nil, "opus", "us." + opus55, "us." + haiku45},
+		{"alias haiku", nil, "haiku", "us." + haiku45, "us." + haiku45},
+		{"legacy small", []string{EnvSmallFastModel, "a"}, "", "us." + opus55, "a"},
+		{"new small beats legacy", []string{EnvSmallFastModel, "a", EnvHaikuModel, "b"}, "", "us." + opus55, "b"},
+		{"mantle", []string{EnvUseMantle, "1"}, "", opus55, haiku45},
+		{"mantle, alias sonnet", []string{EnvUseMantle, "1", EnvRegion, "eu-west-1"}, "sonnet", "anthropic.claude-sonnet-4-5-20250929-v1:0", haiku45},
 	}
 	for _, tt := range tests {
 		s := envSettings(tt.env...)

@@ -113,7 +113,7 @@ func findings(s Settings, opt Options, r Report) []Finding {
 				Fix:   &Fix{Action: "Correct the file: it must be a JSON object whose \"env\" is an object of strings."}})
 		}
 	}
-	if !r.AWS.UseBedrock {
+	if !r.AWS.UseBedrock && !r.AWS.UseMantle {
 		add(Finding{ID: FindBedrockOff, Severity: Warning,
 			Title: "CLAUDE_CODE_USE_BEDROCK is not set",
 			Why:   "Without it Claude Code talks to Anthropic's API, not Bedrock, so none of the Bedrock numbers below apply until it is set.",
@@ -122,14 +122,23 @@ func findings(s Settings, opt Options, r Report) []Finding {
 	add(regionFinding(r.AWS.Region))
 
 	main := r.Models[0]
-	add(maxOutputFinding(s, opt, main))
+	if r.AWS.UseMantle {
+		// Bedrock runtime's quotas do not apply: Mantle's ledger does.
+		add(mantleFinding(r.AWS, main))
+	} else {
+		add(maxOutputFinding(s, opt, main))
+	}
 	for _, m := range r.Models {
 		if f, ok := thinkingFinding(m); ok {
 			add(f)
 		}
-		add(quotaFitFinding(opt, m))
+		if !r.AWS.UseMantle {
+			add(quotaFitFinding(opt, m))
+		}
 	}
-	add(spikeFinding(opt, main))
+	if !r.AWS.UseMantle {
+		add(spikeFinding(opt, main))
+	}
 	if _, ok := s.Get(EnvHaikuModel); !ok {
 		if v, ok := s.Get(EnvSmallFastModel); ok {
 			add(Finding{ID: FindSmallLegacy, Severity: Info, Model: RoleSmall,

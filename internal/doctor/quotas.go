@@ -1,6 +1,7 @@
 package doctor
 
 import (
+	"cmp"
 	"slices"
 	"strings"
 
@@ -47,6 +48,7 @@ type quotaFacts struct {
 	tpd              int64 // 0: TPM × 1,440 (the documented relation)
 	onDemandTPD      int64 // 0: same as cross-region
 	tpmCode, tpdCode string
+	source           string // "": BEDROCK.md section 2
 }
 
 func fixed(n int64) func(string) int64 { return func(string) int64 { return n } }
@@ -67,7 +69,22 @@ var defaultQuotaFacts = []quotaFacts{
 			return 50_000
 		}},
 	{match: "claude-sonnet-4-6", names: []string{"claude sonnet 4.6", "claude-sonnet-4-6"}, tpm: fixed(6_000_000)},
+	// Claude 4.7 and later: runtime input TPM 15,000,000, output combined
+	// with burndown (BEDROCK.md section 6; new accounts get less). Their
+	// daily limit is the cross-model daily quota, whose default is not
+	// documented: TPM × 1,440 as for the others. A one-model pattern ("$")
+	// keeps Opus 5 from naming Opus 5.5's quotas.
+	{match: "claude-opus-5-5", names: []string{"claude opus 5.5", "claude-opus-5-5"}, tpm: fixed(15_000_000), source: section6},
+	{match: "claude-sonnet-5-5", names: []string{"claude sonnet 5.5", "claude-sonnet-5-5"}, tpm: fixed(15_000_000), source: section6},
+	{match: "claude-haiku-5-5", names: []string{"claude haiku 5.5", "claude-haiku-5-5"}, tpm: fixed(15_000_000), source: section6},
+	{match: "claude-fable-5-1", names: []string{"claude fable 5.1", "claude-fable-5-1"}, tpm: fixed(15_000_000), source: section6},
+	{match: "claude-opus-5$", names: []string{"claude opus 5$", "claude-opus-5$"}, tpm: fixed(15_000_000), source: section6},
+	{match: "claude-sonnet-5$", names: []string{"claude sonnet 5$", "claude-sonnet-5$"}, tpm: fixed(15_000_000), source: section6},
+	{match: "claude-opus-4-8", names: []string{"claude opus 4.8", "claude-opus-4-8"}, tpm: fixed(15_000_000), source: section6},
+	{match: "claude-opus-4-7", names: []string{"claude opus 4.7", "claude-opus-4-7"}, tpm: fixed(15_000_000), source: section6},
 }
+
+const section6 = "BEDROCK.md section 6 defaults (Claude 4.7+)"
 
 // assumedFacts stands in for a model BEDROCK.md gives no default for:
 // Sonnet 4's numbers, the smallest documented for a current Sonnet.
@@ -75,7 +92,7 @@ var assumedFacts = defaultQuotaFacts[0]
 
 func factsFor(m bedrock.Model) (quotaFacts, bool) {
 	for _, f := range defaultQuotaFacts {
-		if strings.Contains(m.Base, f.match) {
+		if bedrock.MatchModel(m.Base, f.match) {
 			return f, true
 		}
 	}
@@ -85,7 +102,7 @@ func factsFor(m bedrock.Model) (quotaFacts, bool) {
 // DefaultLimits returns the documented default quotas for calls to m in region.
 func DefaultLimits(m bedrock.Model, region string) Limits {
 	f, known := factsFor(m)
-	l := Limits{TPM: f.tpm(region), TPD: f.tpd, Source: "BEDROCK.md section 2 defaults"}
+	l := Limits{TPM: f.tpm(region), TPD: f.tpd, Source: cmp.Or(f.source, "BEDROCK.md section 2 defaults")}
 	if l.TPD == 0 {
 		l.TPD = l.TPM * 1440
 	}
@@ -126,7 +143,7 @@ func quotaForModel(code, name string, m bedrock.Model) bool {
 		return true
 	}
 	n := strings.ToLower(name)
-	if !known || quotaKind(name) == "" || !slices.ContainsFunc(f.names, func(s string) bool { return strings.Contains(n, s) }) {
+	if !known || quotaKind(name) == "" || !slices.ContainsFunc(f.names, func(s string) bool { return bedrock.MatchModel(n, s) }) {
 		return false
 	}
 	switch {

@@ -75,7 +75,7 @@ func classify(rp RegionProbe) regionState {
 // reservationFinding reports whether f is a critical finding about what
 // requests reserve.
 func reservationFinding(f Finding) bool {
-	return f.Severity == Critical && (f.ID == FindMaxOutput || f.ID == FindQuotaFit || f.ID == FindSpike)
+	return f.Severity == Critical && (f.ID == FindMaxOutput || f.ID == FindQuotaFit || f.ID == FindSpike || f.ID == FindMantle)
 }
 
 func verdict(r Report) Verdict {
