@@ -16,6 +16,12 @@ import (
 // "Actual" is what the quota charges for input, input + cache-write tokens;
 // cache reads are free at settlement, so a model used with prompt caching
 // learns a factor well below 1.
+//
+// Factors are kept per foundation model (bedrock.Model.Base, the same for
+// every spelling of a model), because tokenizers differ: Opus 4.7's counts
+// 1.0-1.35x more tokens than earlier models' for the same text (BEDROCK.md
+// section 6). Model names come from clients, so at most estMaxModels are
+// learned; a model beyond them keeps the factor 1.
 type estimator struct {
 	mu sync.Mutex
 	f  map[string]float64
@@ -26,6 +32,9 @@ const (
 	estAlphaDown = 0.05
 	estMin       = 0.25
 	estMax       = 4
+	// estMaxModels bounds the table: far more than the models one account
+	// calls, small enough that made-up model names cannot grow it.
+	estMaxModels = 256
 )
 
 func newEstimator() *estimator { return &estimator{f: map[string]float64{}} }
@@ -57,6 +66,9 @@ func (e *estimator) learn(model string, raw, actual int) {
 	defer e.mu.Unlock()
 	f, ok := e.f[model]
 	if !ok {
+		if len(e.f) >= estMaxModels {
+			return
+		}
 		f = 1
 	}
 	a := estAlphaDown

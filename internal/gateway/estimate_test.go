@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"fmt"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -37,5 +38,36 @@ func TestEstimatorLearnsConservatively(t *testing.T) {
 	}
 	if got := e.estimate("other", 1000); got != 1000 {
 		t.Errorf("another model's estimate = %d, want it untouched", got)
+	}
+}
+
+// TestEstimatorPerModel: a model whose tokenizer counts 1.35x more (Opus
+// 4.7) learns its own factor while another model's stays at 1, and the
+// table is bounded (the gateway keys it by bedrock.Model.Base, the same for
+// every spelling of a model: TestModelSpellingsShareBurndown).
+func TestEstimatorPerModel(t *testing.T) {
+	e := newEstimator()
+	for range 20 {
+		e.learn("anthropic.claude-opus-4-7", 1000, 1350)
+		e.learn("anthropic.claude-opus-4-6-v1", 1000, 1000)
+	}
+	if got := e.estimate("anthropic.claude-opus-4-7", 10_000); got < 13_400 || got > 13_500 {
+		t.Errorf("Opus 4.7's estimate of 10,000 = %d, want ~13,500", got)
+	}
+	if got := e.estimate("anthropic.claude-opus-4-6-v1", 10_000); got != 10_000 {
+		t.Errorf("Opus 4.6's estimate of 10,000 = %d, want 10,000", got)
+	}
+	for i := range 10 * estMaxModels {
+		e.learn(fmt.Sprintf("made-up-%d", i), 100, 400)
+	}
+	if n := len(e.snapshot()); n != estMaxModels {
+		t.Errorf("%d models learned, want the bound %d", n, estMaxModels)
+	}
+	if got := e.estimate("made-up-99999", 100); got != 100 {
+		t.Errorf("a model beyond the bound: estimate %d, want the raw 100", got)
+	}
+	e.learn("anthropic.claude-opus-4-7", 1000, 2000) // known models still learn
+	if got := e.factor("anthropic.claude-opus-4-7"); got <= 1.35 {
+		t.Errorf("Opus 4.7's factor %v did not rise with the table full", got)
 	}
 }
