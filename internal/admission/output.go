@@ -247,6 +247,12 @@ func NewOutputPolicy(s OutputSettings) *OutputPolicy {
 // Settings returns the policy's settings.
 func (p *OutputPolicy) Settings() OutputSettings { return p.s }
 
+// UsesRoom reports whether Decide reads Ask.Room (the learned mode with
+// its room or fair-share rule on), so a caller may skip Controller.Room.
+func (p *OutputPolicy) UsesRoom() bool {
+	return p.s.Mode != ModeFixed && (p.s.RoomFraction > 0 || p.s.FairShare)
+}
+
 // Decide chooses the max_tokens (and thinking budget) for a at now.
 func (p *OutputPolicy) Decide(now time.Time, a Ask) Decision {
 	if p.s.Mode == ModeFixed {

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/headroomhq/headroom/internal/admission"
 	"github.com/headroomhq/headroom/internal/bedrock"
 	"github.com/headroomhq/headroom/internal/bedrock/bedrocktest"
 	"github.com/headroomhq/headroom/internal/config"
@@ -53,12 +54,13 @@ func record(b *testing.B, op string, body []byte) *replay {
 	return &replay{header: h, body: rec.Body.Bytes()}
 }
 
-func benchGateway(b *testing.B, op string, body []byte) {
+func benchGateway(b *testing.B, op string, body []byte, output *admission.OutputSettings) {
 	h := newHarness(b, harnessOpts{
 		buckets:     testBuckets(1e15, 1e18),
 		keys:        []keys.Key{{Name: "alice", Weight: 1}},
 		settleDelay: -1,
 		upstream:    record(b, op, body),
+		output:      output,
 	})
 	secret := h.secret["alice"]
 	path := "/model/" + sonnet + "/" + op
@@ -80,14 +82,23 @@ func benchGateway(b *testing.B, op string, body []byte) {
 // InvokeModel: auth, read, clamp, rewrite, admit, forward over loopback
 // HTTP to a replaying upstream, pass back, settle.
 func BenchmarkGatewayInvokeSmall(b *testing.B) {
-	benchGateway(b, "invoke", []byte(fmt.Sprintf(smallMsg, 32000)))
+	benchGateway(b, "invoke", []byte(fmt.Sprintf(smallMsg, 32000)), nil)
 }
 
 // BenchmarkGatewayStream86KB is the same for an 86 KB Claude Code-shaped
 // streaming call (max_tokens 32,000 with thinking, clamped and rewritten),
 // metering every frame of a 200-token answer.
 func BenchmarkGatewayStream86KB(b *testing.B) {
-	benchGateway(b, "invoke-with-response-stream", bedrocktest.ClaudeCodeBody(86<<10, 32000))
+	benchGateway(b, "invoke-with-response-stream", bedrocktest.ClaudeCodeBody(86<<10, 32000), nil)
+}
+
+// BenchmarkGatewayStream86KBLearned is BenchmarkGatewayStream86KB with
+// serve's default, the learned output policy: Controller.Room, the
+// decision, and learning from the settled usage (against the fixed cap of
+// the benchmark above).
+func BenchmarkGatewayStream86KBLearned(b *testing.B) {
+	s := admission.DefaultOutputSettings()
+	benchGateway(b, "invoke-with-response-stream", bedrocktest.ClaudeCodeBody(86<<10, 32000), &s)
 }
 
 // BenchmarkPassStreamMeter is the streaming pass-through and metering alone,

@@ -65,13 +65,14 @@ func (g *Gateway) runtime(w *responseWriter, r *http.Request, rawModel string, c
 	}
 	modelMax := bedrock.DefaultMaxOutput(model)
 	session := r.Header.Get(HeaderSession)
-	dec := g.output.Decide(g.now(), admission.Ask{
-		Model: model.Base, Key: akey, Req: req, ModelMax: modelMax, Session: session,
-		Cost: func(mt int) int64 {
+	ask := admission.Ask{Model: model.Base, Key: akey, Req: req, ModelMax: modelMax, Session: session}
+	if g.output.UsesRoom() {
+		ask.Room = u.Admission.Room(g.now(), akey, set)
+		ask.Cost = func(mt int) int64 {
 			return g.admissionCost(u, est, mt, rate).Total()
-		},
-		Room: u.Admission.Room(g.now(), akey, set),
-	})
+		}
+	}
+	dec := g.output.Decide(g.now(), ask)
 	cl := dec.Clamped
 	if cl.Changed {
 		if body, err = rewrite(body, spans, cl.MaxTokens, cl.ThinkingBudget); err != nil {
