@@ -136,11 +136,21 @@ func (s *scanner) block(i, depth int, lt *LastTurn) (int, error) {
 }
 
 // isRecovery reports whether the JSON string raw begins with
-// RecoveryPrefix, byte for byte (Claude Code does not escape it; an
-// escaped spelling is not recognised).
+// RecoveryPrefix, byte for byte, after at most recoveryLead bytes:
+// Claude Code 2.1.332 wraps it as "<system-reminder>\nOutput token limit
+// hit. ..." (2.1.197 sent it bare). It does not escape the prefix; an
+// escaped spelling is not recognised.
 func isRecovery(raw []byte) bool {
-	return len(raw) > 1 && raw[0] == '"' && bytes.HasPrefix(raw[1:], []byte(RecoveryPrefix))
+	if len(raw) < 2 || raw[0] != '"' {
+		return false
+	}
+	head := raw[1:min(len(raw), 1+recoveryLead+len(RecoveryPrefix))]
+	return bytes.Contains(head, []byte(RecoveryPrefix))
 }
+
+// recoveryLead is how far into a text the recovery prefix may start:
+// room for a wrapper such as <system-reminder> and an escaped newline.
+const recoveryLead = 32
 
 // skipValid returns the index just past the JSON value at b[i], which a
 // scan has already validated: it only matches brackets and finds the ends

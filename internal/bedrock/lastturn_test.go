@@ -19,8 +19,10 @@ var lastTurnCases = []struct {
 	{"recovery text block", `{"messages":[{"role":"user","content":"write it"},{"role":"assistant","content":[{"type":"text","text":"Here is"}]},` +
 		`{"role":"user","content":[{"type":"text","text":"Output token limit hit. Resume directly \u2014 no apology, no recap of what you were doing."}]}]}`,
 		LastTurn{Recovery: true}},
+	{"recovery in a system-reminder (2.1.332)", `{"messages":[{"role":"user","content":[{"type":"text","text":"<system-reminder>\nOutput token limit hit. Resume directly \u2014 no apology.\n</system-reminder>","cache_control":{"type":"ephemeral"}}]}]}`,
+		LastTurn{Recovery: true}},
 	{"recovery string content", `{"messages":[{"content":"Output token limit hit. Resume directly","role":"user"}]}`, LastTurn{Recovery: true}},
-	{"recovery quoted mid-text", `{"messages":[{"role":"user","content":"I saw \"Output token limit hit.\" earlier"}]}`, LastTurn{}},
+	{"recovery quoted deep in a text", `{"messages":[{"role":"user","content":"In yesterday's long session I saw \"Output token limit hit.\" earlier"}]}`, LastTurn{}},
 	{"last message is the assistant's", `{"messages":[{"role":"user","content":[{"type":"tool_result","tool_use_id":"toolu_a"}]},{"role":"assistant","content":"Output token limit hit."}]}`, LastTurn{}},
 	{"escaped role", `{"messages":[{"role":"\u0075ser","content":[{"type":"tool_result","tool_use_id":"toolu_a"}]}]}`, lastTurn2("toolu_a")},
 	{"role named twice: the last", `{"messages":[{"role":"user","role":"assistant","content":[{"type":"tool_result","tool_use_id":"toolu_a"}]}]}`, LastTurn{}},

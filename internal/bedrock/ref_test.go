@@ -176,7 +176,11 @@ func refLastTurn(messages json.RawMessage) LastTurn {
 		return lt
 	}
 	recovery := func(raw json.RawMessage) bool {
-		return len(raw) > 0 && raw[0] == '"' && strings.HasPrefix(string(raw[1:]), RecoveryPrefix)
+		if len(raw) == 0 || raw[0] != '"' {
+			return false
+		}
+		i := strings.Index(string(raw[1:]), RecoveryPrefix)
+		return i >= 0 && i <= recoveryLead
 	}
 	if content[0] == '"' {
 		lt.Recovery = recovery(content)

@@ -438,7 +438,7 @@ type LastTurn struct {
 	ToolResults  [MaxToolResults]uint64
 	NToolResults int
 	// Recovery is set when a text of the message begins with
-	// RecoveryPrefix.
+	// RecoveryPrefix (perhaps inside a <system-reminder>).
 	Recovery bool
 }
 
