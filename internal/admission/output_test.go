@@ -2,6 +2,7 @@ package admission
 
 import (
 	"fmt"
+	"math/rand/v2"
 	"strings"
 	"testing"
 	"time"
@@ -456,5 +457,74 @@ func TestControllerRoom(t *testing.T) {
 	// No token bucket: no limit.
 	if r := c.Room(t0, alice, 0); r.Available < 1<<40 {
 		t.Errorf("empty set: %+v", r)
+	}
+}
+
+// TestOutputDecisionProperties: over random requests, room, history and
+// signals, a decision never exceeds what the client asked (nor the model's
+// limit), never goes below min(floor, ask) but for a key's own cap, keeps
+// an enabled thinking budget valid, and always says why.
+func TestOutputDecisionProperties(t *testing.T) {
+	rng := rand.New(rand.NewPCG(10, 1))
+	p := NewOutputPolicy(DefaultOutputSettings())
+	models := []string{opus55, sonnet45, "anthropic.claude-haiku-4-5"}
+	now := t0
+	for i := range 20000 {
+		now = now.Add(time.Duration(rng.IntN(int(time.Minute))))
+		model := models[rng.IntN(len(models))]
+		key := Key{Name: fmt.Sprint("k", rng.IntN(5))}
+		if rng.IntN(10) == 0 {
+			key.MaxOutputTokens = 1 + rng.IntN(20000)
+		}
+		modelMax := []int{8192, 64000, 128000}[rng.IntN(3)]
+		r := bedrock.Request{}
+		if rng.IntN(8) != 0 {
+			r.MaxTokens, r.HasMaxTokens = 1+rng.IntN(modelMax), true
+		}
+		switch rng.IntN(3) {
+		case 1:
+			r.Thinking = bedrock.ThinkingAdaptive
+		case 2:
+			if !r.HasMaxTokens || r.MaxTokens > MinThinkingBudget+1 {
+				hi := modelMax - 1
+				if r.HasMaxTokens {
+					hi = r.MaxTokens - 1
+				}
+				r.Thinking, r.ThinkingBudget = bedrock.ThinkingEnabled, MinThinkingBudget+rng.IntN(hi-MinThinkingBudget+1)
+			}
+		}
+		if rng.IntN(4) == 0 {
+			r = withToolResults(r, fmt.Sprint("toolu_", rng.IntN(50)))
+		}
+		r.Last.Recovery = rng.IntN(10) == 0
+		a := Ask{Model: model, Key: key, Req: r, ModelMax: modelMax, Session: fmt.Sprint("s", rng.IntN(20)),
+			Cost: func(mt int) int64 { return 20000 + int64(mt)*10 }}
+		if rng.IntN(2) == 0 {
+			a.Room = Room{Known: true, Available: rng.Int64N(20_000_000), Waiting: rng.IntN(3), FairShare: rng.Int64N(2_000_000)}
+		}
+		d := p.Decide(now, a)
+		asked := modelMax
+		if r.HasMaxTokens {
+			asked = r.MaxTokens
+		}
+		lowest := min(p.s.Floor, asked)
+		if key.MaxOutputTokens > 0 {
+			lowest = min(lowest, key.MaxOutputTokens)
+		}
+		budgetOK := r.Thinking != bedrock.ThinkingEnabled || d.ThinkingBudget >= MinThinkingBudget && d.ThinkingBudget < d.MaxTokens
+		if d.MaxTokens > asked || d.MaxTokens < lowest && !(r.Thinking == bedrock.ThinkingEnabled && d.MaxTokens == d.ThinkingBudget+1) || !budgetOK || !strings.Contains(d.Header, "(") {
+			t.Fatalf("step %d: %+v for ask %+v (asked %d)", i, d, a, asked)
+		}
+		// The answer: sometimes cut at the cap, with a tool call.
+		o := Outcome{Model: model, Key: key.Name, Session: a.Session, Known: rng.IntN(10) != 0, Applied: d.MaxTokens, Asked: asked,
+			Output: rng.IntN(d.MaxTokens + 1), StopReason: "end_turn"}
+		if rng.IntN(5) == 0 {
+			o.Output, o.StopReason = d.MaxTokens, "max_tokens"
+			o.LastToolUse = bedrock.ToolUseKeyString(fmt.Sprint("toolu_", rng.IntN(50)))
+		}
+		p.Observe(now, o)
+	}
+	if c, s := p.Len(); c > p.s.MaxCuts || s > p.s.MaxSessions {
+		t.Errorf("memory %d cuts, %d sessions over its bounds", c, s)
 	}
 }
