@@ -220,6 +220,25 @@ func TestExamplesAreValid(t *testing.T) {
 	}
 }
 
+// TestEmulatorExampleMirrorsDefaults: examples/emulator.yaml promises
+// buckets equal to the emulator's default us-east-1 quotas, so that
+// Claude Code's models (Opus 5.5 by default) are mirrored, not refused as
+// unmatched.
+func TestEmulatorExampleMirrorsDefaults(t *testing.T) {
+	s, err := LoadServe(filepath.Join("..", "..", "examples", "emulator.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ec := DefaultEmulator()
+	region, ok := ec.Region("us-east-1")
+	if !ok {
+		t.Fatal("no default us-east-1 region")
+	}
+	if diff := cmp.Diff(region.Buckets, s.Upstreams[0].Buckets); diff != "" {
+		t.Errorf("examples/emulator.yaml's buckets differ from the emulator's defaults (-emulator +example):\n%s", diff)
+	}
+}
+
 func TestRouteFor(t *testing.T) {
 	s := Serve{Routes: []Route{
 		{Models: []string{"claude-opus"}, Keys: []string{"alice"}, Upstreams: []string{"west"}},
