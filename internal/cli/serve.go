@@ -263,6 +263,7 @@ func buildServer(ctx context.Context, cfg config.Serve, st *sqlitestore.Store, l
 		Route: cfg.RouteFor, Caps: cfg.Policy.Caps, Output: admission.NewOutputPolicy(outputSettings(cfg.Policy)),
 		Profile: profile, Burndown: burndown,
 		MaxWait: cfg.Queue.MaxWait.Duration, OpsToken: opsToken, MaxBodyMemory: int64(cfg.Limits.MaxBodyMemoryMB) << 20,
+		OpsClosed: !loopbackListen(cfg.Listen),
 	})
 	if err != nil {
 		return nil, err
@@ -369,4 +370,18 @@ func (s *server) run(ctx context.Context, ln net.Listener, t config.TLS) int {
 	}
 	s.log.Info("stopped")
 	return code
+}
+
+// loopbackListen reports whether listen (HOST:PORT) accepts connections
+// from this host only: a loopback IP or "localhost".
+func loopbackListen(listen string) bool {
+	host, _, err := net.SplitHostPort(listen)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }

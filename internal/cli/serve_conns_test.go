@@ -54,3 +54,14 @@ func TestServeConnectionLimit(t *testing.T) {
 		t.Errorf("GET /healthz: %d", resp.StatusCode)
 	}
 }
+
+func TestLoopbackListen(t *testing.T) {
+	for listen, want := range map[string]bool{
+		"127.0.0.1:8080": true, "[::1]:8080": true, "localhost:8080": true, "127.0.0.2:1": true,
+		"0.0.0.0:8080": false, ":8080": false, "10.0.0.5:8080": false, "[::]:8080": false, "gateway.internal:8080": false,
+	} {
+		if got := loopbackListen(listen); got != want {
+			t.Errorf("loopbackListen(%q) = %v, want %v", listen, got, want)
+		}
+	}
+}

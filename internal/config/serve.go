@@ -61,7 +61,7 @@ type Operations struct {
 	// TokenEnv names an environment variable holding a token that those
 	// endpoints then require as "Authorization: Bearer TOKEN" (Prometheus:
 	// `authorization: {credentials_file: ...}` in the scrape config). Empty:
-	// both are open, as usual on a private network.
+	// both are open when Listen is a loopback address, refused otherwise.
 	TokenEnv string `yaml:"token_env"`
 }
 

@@ -46,11 +46,16 @@ func secretOf(r *http.Request) string {
 	return ""
 }
 
-// checkOpsToken guards /v1/status and /metrics when Options.OpsToken is
-// set: they show key names, usage and bucket state, never secrets, so they
-// are open unless the operator asks otherwise.
+// checkOpsToken guards /v1/status and /metrics: they show key names,
+// budgets, usage and bucket state (never secrets). With Options.OpsToken
+// set they require it; without, they are open only on a gateway listening
+// on loopback (Options.OpsClosed is false).
 func (g *Gateway) checkOpsToken(r *http.Request) error {
 	if g.opsToken == nil {
+		if g.opsClosed {
+			return bedrock.Errorf(bedrock.AccessDeniedException,
+				"%s is open only when the gateway listens on a loopback address; to reach it from elsewhere, set operations.token_env and send Authorization: Bearer <token>", r.URL.Path)
+		}
 		return nil
 	}
 	got, _ := cutPrefixFold(r.Header.Get("Authorization"), "Bearer ")

@@ -94,6 +94,9 @@ type Options struct {
 	// OpsToken, when set, is required as "Authorization: Bearer TOKEN" by
 	// GET /v1/status and /metrics (config.Operations); /healthz stays open.
 	OpsToken string
+	// OpsClosed refuses /v1/status and /metrics when OpsToken is empty:
+	// serve sets it when it listens on an address other than loopback.
+	OpsClosed bool
 }
 
 // Gateway is the http.Handler for `headroom serve`.
@@ -102,6 +105,7 @@ type Gateway struct {
 	m         *metrics.Metrics
 	metricsH  http.Handler
 	opsToken  []byte
+	opsClosed bool // Options.OpsClosed
 	keys      Authenticator
 	upstreams map[string]*Upstream
 	ordered   []*Upstream
@@ -142,6 +146,7 @@ func New(o Options) (*Gateway, error) {
 	if o.OpsToken != "" {
 		g.opsToken = []byte(o.OpsToken)
 	}
+	g.opsClosed = o.OpsClosed
 	if g.maxWait <= 0 {
 		g.maxWait = DefaultMaxWait
 	}
