@@ -82,6 +82,7 @@ func refRead(body []byte, kind bodyKind) (Request, bool) {
 		return Request{}, false
 	}
 	var maxRaw, thinking json.RawMessage
+	var effortOut string
 	if kind == invokeBody {
 		if n == 0 || messages[0] != '[' {
 			return Request{}, false
@@ -91,6 +92,29 @@ func refRead(body []byte, kind bodyKind) (Request, bool) {
 		thinking, nt = refLookup(top, "thinking")
 		if nm > 1 || nt > 1 {
 			return Request{}, false
+		}
+		if _, nv := refLookup(top, "anthropic_version"); nv > 1 {
+			return Request{}, false
+		}
+		// output_config.effort, counted over every output_config object.
+		var effort json.RawMessage
+		ne := 0
+		for _, m := range top {
+			if m.key != "output_config" || len(m.raw) == 0 || m.raw[0] != '{' {
+				continue
+			}
+			ms, _ := refMembers(m.raw)
+			e, n := refLookup(ms, "effort")
+			if n > 0 {
+				effort = e
+			}
+			ne += n
+		}
+		if ne > 1 {
+			return Request{}, false
+		}
+		if len(effort) > 0 && effort[0] == '"' {
+			_ = json.Unmarshal(effort, &effortOut)
 		}
 	} else {
 		inf, ni := refLookup(top, "inferenceConfig")
@@ -119,7 +143,7 @@ func refRead(body []byte, kind bodyKind) (Request, bool) {
 			}
 		}
 	}
-	var r Request
+	r := Request{Effort: effortOut}
 	if kind == invokeBody {
 		r.Last = refLastTurn(messages)
 	}

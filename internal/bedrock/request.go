@@ -1,5 +1,10 @@
 package bedrock
 
+import (
+	"bytes"
+	"encoding/json"
+)
+
 // ThinkingMode is the kind of extended thinking a request asks for.
 type ThinkingMode int
 
@@ -24,6 +29,20 @@ type Request struct {
 	// Last is what the last message says, when it is the user's
 	// (Anthropic bodies only).
 	Last LastTurn
+	// Effort is output_config.effort ("low", "medium", "high", "xhigh",
+	// "max", or a newer level), "" when absent: Claude Code asks for one with
+	// adaptive thinking, and a policy may weigh it.
+	Effort string
+}
+
+// MessagesRequest is what the gateway needs from an Anthropic Messages API
+// body (POST /v1/messages): the admission fields, the model, which the
+// body names instead of the path, and whether the answer streams.
+type MessagesRequest struct {
+	Request
+	// Model is the body's model member, decoded.
+	Model  string
+	Stream bool
 }
 
 // Limits on the admission fields. MaxOutputLimit is far above any model's
@@ -39,6 +58,7 @@ type bodyKind int
 const (
 	invokeBody bodyKind = iota
 	converseBody
+	messagesBody // an Anthropic Messages API body: invokeBody plus model and stream
 )
 
 // span is the byte range of one JSON value in a body; set is false when the
@@ -70,6 +90,11 @@ type fields struct {
 	inference      span // Converse inferenceConfig
 	inferenceEmpty bool
 	additional     span // Converse additionalModelRequestFields
+
+	effort  span // output_config.effort
+	model   span // Messages model
+	stream  span // Messages stream
+	version span // anthropic_version
 
 	// dup is the first admission member that appears twice. Readers refuse
 	// such bodies: Headroom and Bedrock might otherwise read different values.
@@ -130,8 +155,26 @@ func (s *scanner) topMember(f *fields, kind bodyKind, key []byte, i, depth int) 
 	case "system", "tools", "tool_choice", "toolConfig":
 		return s.walk(i, depth, true)
 	}
-	if kind == invokeBody {
+	if kind == messagesBody {
 		switch string(key) {
+		case "model":
+			end, err := s.walk(i, depth, false)
+			f.record(&f.model, "model", i, end)
+			return end, err
+		case "stream":
+			end, err := s.walk(i, depth, false)
+			f.record(&f.stream, "stream", i, end)
+			return end, err
+		}
+	}
+	if kind != converseBody {
+		switch string(key) {
+		case "anthropic_version":
+			end, err := s.walk(i, depth, false)
+			f.record(&f.version, "anthropic_version", i, end)
+			return end, err
+		case "output_config":
+			return s.outputConfig(f, i, depth)
 		case "max_tokens":
 			end, err := s.walk(i, depth, false)
 			f.record(&f.maxTokens, "max_tokens", i, end)
@@ -185,6 +228,29 @@ func (s *scanner) messages(f *fields, i, depth int) (int, error) {
 			}
 		}
 		return 0, syntaxErr(b, i, "after array element")
+	}
+}
+
+// outputConfig scans an output_config value for its effort.
+func (s *scanner) outputConfig(f *fields, i, depth int) (int, error) {
+	if !s.isObject(i) {
+		return s.walk(i, depth, false)
+	}
+	m, err := s.openObject(i, depth)
+	if err != nil {
+		return 0, err
+	}
+	for {
+		key, start, end, ok, err := m.nextValue()
+		if err != nil {
+			return 0, err
+		}
+		if !ok {
+			return m.i, nil
+		}
+		if string(key) == "effort" {
+			f.record(&f.effort, "output_config.effort", start, end)
+		}
 	}
 }
 
@@ -339,7 +405,7 @@ func (f *fields) request(b []byte, kind bodyKind) (Request, error) {
 			return Request{}, invalid("additionalModelRequestFields", "expected type: JSONObject, found: %s", jsonType(f.additional.raw(b)))
 		}
 	}
-	if kind == invokeBody {
+	if kind != converseBody {
 		if !f.messages.set {
 			return Request{}, Errorf(ValidationException, "Malformed input request: #: required key [messages] not found, please reformat your input and try again.")
 		}
@@ -348,8 +414,11 @@ func (f *fields) request(b []byte, kind bodyKind) (Request, error) {
 		}
 	}
 	r := Request{InputTokens: f.tokens}
-	if kind == invokeBody && f.lastMsg.set {
+	if kind != converseBody && f.lastMsg.set {
 		r.Last = lastTurn(b, f.lastMsg)
+	}
+	if f.effort.set && b[f.effort.start] == '"' {
+		r.Effort = internName(stringValue(f.effort.raw(b)), efforts[:])
 	}
 	if !f.maxTokens.null(b) {
 		n, err := count(f.maxTokens.raw(b), maxPath, 1, MaxOutputLimit)
@@ -390,6 +459,69 @@ func (f *fields) request(b []byte, kind bodyKind) (Request, error) {
 		// reserve for it; Bedrock judges whether it is valid.
 	}
 	return r, nil
+}
+
+// efforts are the output_config.effort levels known today; others are
+// kept too, at the price of an allocation.
+var efforts = [...]string{"low", "medium", "high", "xhigh", "max"}
+
+// internName returns b as a string, without allocating when it is one of
+// the known names.
+func internName(b []byte, known []string) string {
+	for _, s := range known {
+		if string(b) == s {
+			return s
+		}
+	}
+	return string(b)
+}
+
+// stringValue returns the contents of the JSON string raw (quotes
+// included), decoding escapes when there are any.
+func stringValue(raw []byte) []byte {
+	in := raw[1 : len(raw)-1]
+	if bytes.IndexByte(in, '\\') < 0 {
+		return in
+	}
+	var s string
+	if json.Unmarshal(raw, &s) != nil {
+		return nil
+	}
+	return []byte(s)
+}
+
+// ReadMessages reads an Anthropic Messages API body like ReadInvoke, in
+// the same one pass, and also its model (required, a string) and stream
+// (a boolean, false when absent).
+func ReadMessages(body []byte) (MessagesRequest, error) {
+	m, _, err := ReadMessagesSpans(body)
+	return m, err
+}
+
+// messages checks the members only a Messages body has.
+func (f *fields) messagesRequest(b []byte, r Request) (MessagesRequest, error) {
+	m := MessagesRequest{Request: r}
+	if !f.model.set {
+		return MessagesRequest{}, Errorf(ValidationException, "model: Field required")
+	}
+	raw := f.model.raw(b)
+	if raw[0] != '"' {
+		return MessagesRequest{}, Errorf(ValidationException, "model: Input should be a valid string, found %s", jsonType(raw))
+	}
+	m.Model = string(stringValue(raw))
+	if m.Model == "" {
+		return MessagesRequest{}, Errorf(ValidationException, "model: String should have at least 1 character")
+	}
+	if !f.stream.null(b) {
+		switch raw := f.stream.raw(b); string(raw) {
+		case "true":
+			m.Stream = true
+		case "false":
+		default:
+			return MessagesRequest{}, Errorf(ValidationException, "stream: Input should be a valid boolean, found %s", jsonType(raw))
+		}
+	}
+	return m, nil
 }
 
 // count parses the JSON value raw as an integer in [lo, hi].

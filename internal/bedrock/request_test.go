@@ -39,7 +39,7 @@ var invokeCases = []readCase{
 	{name: "budget without max_tokens", body: `{"thinking":{"type":"enabled","budget_tokens":50000},` + msgs + `}`,
 		want: Request{Thinking: ThinkingEnabled, ThinkingBudget: 50000}},
 	{name: "adaptive", body: `{"max_tokens":64000,"thinking":{"type":"adaptive"},"output_config":{"effort":"high"},` + msgs + `}`,
-		want: Request{MaxTokens: 64000, HasMaxTokens: true, Thinking: ThinkingAdaptive}},
+		want: Request{MaxTokens: 64000, HasMaxTokens: true, Thinking: ThinkingAdaptive, Effort: "high"}},
 	{name: "disabled", body: `{"max_tokens":100,"thinking":{"type":"disabled"},` + msgs + `}`, want: Request{MaxTokens: 100, HasMaxTokens: true}},
 	{name: "future thinking type", body: `{"max_tokens":100,"thinking":{"type":"dreaming","budget_tokens":1},` + msgs + `}`, want: Request{MaxTokens: 100, HasMaxTokens: true}},
 	{name: "thinking null", body: `{"max_tokens":100,"thinking":null,` + msgs + `}`, want: Request{MaxTokens: 100, HasMaxTokens: true}},

@@ -36,21 +36,29 @@ func rewrite(body []byte, kind bodyKind, maxTokens, budget int) ([]byte, error) 
 	return spliceCopy(body, edits[:n]), nil
 }
 
-// edit replaces body[start:end] with pre, the number n, and post.
+// edit replaces body[start:end] with pre, the number n, and post; with
+// text set, with pre alone.
 type edit struct {
 	start, end int
 	pre, post  string
 	n          int
+	text       bool
 }
 
 // size is the length of the edit's replacement text.
 func (e edit) size() int {
+	if e.text {
+		return len(e.pre)
+	}
 	var buf [20]byte
 	return len(e.pre) + len(strconv.AppendInt(buf[:0], int64(e.n), 10)) + len(e.post)
 }
 
 func (e edit) appendTo(out []byte) []byte {
 	out = append(out, e.pre...)
+	if e.text {
+		return out
+	}
 	out = strconv.AppendInt(out, int64(e.n), 10)
 	return append(out, e.post...)
 }

@@ -1,5 +1,7 @@
 package bedrock
 
+import "strconv"
+
 // Spans is where one read of a request body found the members a rewrite
 // edits, so that RewriteInvokeAt and RewriteConverseAt splice the new
 // numbers in without scanning the body again: on the gateway's request path
@@ -21,6 +23,8 @@ type Spans struct {
 	// thinking: the request uses enabled thinking with budget curBudget.
 	thinking  bool
 	curBudget int
+	// version is anthropic_version (InvokeModel and Messages bodies).
+	version span
 }
 
 func (f *fields) spans(body []byte, kind bodyKind, r Request) Spans {
@@ -29,6 +33,7 @@ func (f *fields) spans(body []byte, kind bodyKind, r Request) Spans {
 		maxTokens: f.maxTokens, budget: f.budget,
 		inference: f.inference, inferenceNull: f.inference.set && body[f.inference.start] != '{', inferenceEmpty: f.inferenceEmpty,
 		thinking: r.Thinking == ThinkingEnabled, curBudget: r.ThinkingBudget,
+		version: f.version,
 	}
 }
 
@@ -42,6 +47,64 @@ func ReadInvokeSpans(body []byte) (Request, Spans, error) {
 // RewriteConverseAt edits are.
 func ReadConverseSpans(body []byte) (Request, Spans, error) {
 	return readSpans(body, converseBody)
+}
+
+// ReadMessagesSpans is ReadMessages that also returns where the members
+// RewriteMessagesAt edits are.
+func ReadMessagesSpans(body []byte) (MessagesRequest, Spans, error) {
+	f, err := scanRequest(body, messagesBody)
+	if err != nil {
+		return MessagesRequest{}, Spans{}, malformed(err)
+	}
+	r, err := f.request(body, messagesBody)
+	if err != nil {
+		return MessagesRequest{}, Spans{}, err
+	}
+	m, err := f.messagesRequest(body, r)
+	if err != nil {
+		return MessagesRequest{}, Spans{}, err
+	}
+	return m, f.spans(body, messagesBody, r), nil
+}
+
+// RewriteMessagesAt is RewriteInvokeAt for a Messages body read by
+// ReadMessagesSpans. When version is not empty and the body has no
+// anthropic_version, it also inserts "anthropic_version":version (what
+// bedrock-runtime's Messages API wants in the body); a version the client
+// sent is kept. maxTokens 0 leaves max_tokens and the budget as they are
+// (a body that only needs the version).
+func RewriteMessagesAt(body []byte, sp Spans, maxTokens, budget int, version string) ([]byte, error) {
+	if sp.size == 0 || sp.size != len(body) || sp.kind != messagesBody {
+		return nil, Errorf(InternalServerException, "rewrite: the spans were not read from this %d-byte Messages body", len(body))
+	}
+	var edits [3]edit
+	n := 0
+	if maxTokens != 0 {
+		var err error
+		var e [2]edit
+		var k int
+		if e, k, err = sp.edits(maxTokens, budget); err != nil {
+			return nil, err
+		}
+		n = copy(edits[:], e[:k])
+	}
+	if version != "" && !sp.version.set {
+		// A Messages body always has members (messages is required), so
+		// the inserted one is followed by a comma.
+		at := sp.open + 1
+		edits[n] = edit{start: at, end: at, pre: `"anthropic_version":` + strconv.Quote(version) + ",", text: true}
+		n++
+		for k := n - 1; k > 0 && edits[k].start < edits[k-1].start; k-- {
+			edits[k], edits[k-1] = edits[k-1], edits[k]
+		}
+	}
+	if n == 0 {
+		return body, nil
+	}
+	if out := spliceInPlace(body, edits[:n]); out != nil {
+		return out, nil
+	}
+	return spliceCopy(body, edits[:n]), nil
 }
 
 func readSpans(body []byte, kind bodyKind) (Request, Spans, error) {

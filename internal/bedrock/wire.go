@@ -22,6 +22,13 @@ const (
 	OpConverse
 	OpConverseStream
 	OpCountTokens
+	// OpMessages is the Anthropic Messages API (POST /v1/messages, and
+	// /anthropic/v1/messages on both endpoints); whether it streams is the
+	// body's "stream" member, not the operation.
+	OpMessages
+	// OpCountMessageTokens is POST /v1/messages/count_tokens: free, like
+	// OpCountTokens.
+	OpCountMessageTokens
 )
 
 func (o Operation) String() string {
@@ -36,12 +43,40 @@ func (o Operation) String() string {
 		return "ConverseStream"
 	case OpCountTokens:
 		return "CountTokens"
+	case OpMessages:
+		return "Messages"
+	case OpCountMessageTokens:
+		return "CountMessageTokens"
 	}
 	return "Unknown"
 }
 
 // Streaming reports whether the operation answers with an event stream.
 func (o Operation) Streaming() bool { return o == OpInvokeStream || o == OpConverseStream }
+
+// Anthropic reports whether the operation is one of the Anthropic Messages
+// API's, whose clients read Anthropic-shaped errors and server-sent events.
+func (o Operation) Anthropic() bool { return o == OpMessages || o == OpCountMessageTokens }
+
+// Free reports whether the operation costs no quota (token counting).
+func (o Operation) Free() bool { return o == OpCountTokens || o == OpCountMessageTokens }
+
+// ParseMessagesPath recognises the Messages API paths: /v1/messages and
+// /anthropic/v1/messages (the base URL Bedrock documents ends in
+// /anthropic; Claude Code appends /v1/messages to whatever base it is
+// given), each with /count_tokens. ok is false for any other path.
+func ParseMessagesPath(path string) (op Operation, ok bool) {
+	if len(path) > len("/anthropic") && path[:len("/anthropic")] == "/anthropic" {
+		path = path[len("/anthropic"):]
+	}
+	switch path {
+	case "/v1/messages":
+		return OpMessages, true
+	case "/v1/messages/count_tokens":
+		return OpCountMessageTokens, true
+	}
+	return 0, false
+}
 
 // Converse reports whether the operation takes a Converse body.
 func (o Operation) Converse() bool { return o == OpConverse || o == OpConverseStream }

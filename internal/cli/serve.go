@@ -229,7 +229,7 @@ func buildServer(ctx context.Context, cfg config.Serve, st *sqlitestore.Store, l
 				return nil, fmt.Errorf("upstream %q: environment variable %s (auth.api_key_env) is empty", uc.Name, uc.Auth.APIKeyEnv)
 			}
 		}
-		client, err := upstream.New(ctx, upstream.Options{Name: uc.Name, Region: uc.Region, Endpoint: uc.Endpoint,
+		client, err := upstream.New(ctx, upstream.Options{Name: uc.Name, Region: uc.Region, Service: upstream.Service(uc.Service), Endpoint: uc.Endpoint,
 			Auth: upstream.AuthMode(uc.Auth.Mode), Profile: uc.Auth.Profile, APIKey: apiKey})
 		if err != nil {
 			return nil, err

@@ -84,8 +84,13 @@ type Upstream struct {
 	Region string `yaml:"region"`
 	// Account is the AWS account ID, informational (status, doctor). Optional.
 	Account string `yaml:"account"`
-	// Endpoint overrides the default https://bedrock-runtime.REGION.amazonaws.com,
-	// for example to point at `headroom emulate`. An http(s) URL; optional.
+	// Service is the Bedrock endpoint: bedrock-runtime (the default; it
+	// serves InvokeModel, Converse and the Messages API) or bedrock-mantle
+	// (the Messages API only, with quotas of its own).
+	Service string `yaml:"service"`
+	// Endpoint overrides the default https://bedrock-runtime.REGION.amazonaws.com
+	// (https://bedrock-mantle.REGION.api.aws for bedrock-mantle), for
+	// example to point at `headroom emulate`. An http(s) URL; optional.
 	Endpoint string `yaml:"endpoint"`
 	// Auth says how requests to this upstream are authenticated. The client's
 	// own Authorization header is never forwarded.
@@ -111,6 +116,12 @@ type Upstream struct {
 const (
 	UnmatchedRefuse    = "refuse"
 	UnmatchedUnlimited = "unlimited"
+)
+
+// Upstream services (Upstream.Service).
+const (
+	ServiceRuntime = "bedrock-runtime"
+	ServiceMantle  = "bedrock-mantle"
 )
 
 // Upstream authentication modes.
@@ -384,6 +395,9 @@ func (s *Serve) ApplyDefaults() {
 		if s.Upstreams[i].Auth.Mode == "" {
 			s.Upstreams[i].Auth.Mode = AuthDefault
 		}
+		if s.Upstreams[i].Service == "" {
+			s.Upstreams[i].Service = ServiceRuntime
+		}
 	}
 	if len(s.Routes) == 0 && len(s.Upstreams) > 0 && s.Upstreams[0].Name != "" {
 		s.Routes = []Route{{Upstreams: []string{s.Upstreams[0].Name}}}
@@ -438,6 +452,9 @@ func (s *Serve) validateUpstreams(p *Problems) map[string]bool {
 		names[u.Name] = true
 		if u.Region == "" {
 			p.add("%s.region: required", at)
+		}
+		if u.Service != ServiceRuntime && u.Service != ServiceMantle {
+			p.add("%s.service: %q is not bedrock-runtime or bedrock-mantle", at, u.Service)
 		}
 		if u.Endpoint != "" {
 			if e, err := url.Parse(u.Endpoint); err != nil || (e.Scheme != "http" && e.Scheme != "https") || e.Host == "" {

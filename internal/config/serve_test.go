@@ -20,7 +20,7 @@ func TestLoadServeMinimalGetsDefaults(t *testing.T) {
 	}
 	want := DefaultServe()
 	want.Upstreams = []Upstream{{
-		Name: "main", Region: "us-east-1", Auth: UpstreamAuth{Mode: AuthDefault},
+		Name: "main", Region: "us-east-1", Service: ServiceRuntime, Auth: UpstreamAuth{Mode: AuthDefault},
 		Buckets: []Bucket{{Name: "sonnet-tpm", Kind: KindTPM, Limit: 200000,
 			Scope: bedrock.Scope{Models: []string{"claude-sonnet-4"}, Inference: bedrock.InferenceCrossRegion}}},
 	}}
@@ -50,16 +50,16 @@ func TestLoadServeFull(t *testing.T) {
 			Burndown: bedrock.Burndown{{Match: "claude", Rate: 5}}},
 		Windows: Windows{Minute: MinuteClock, Day: DayRolling, DayResetHourUTC: 7},
 		Upstreams: []Upstream{
-			{Name: "east", Region: "us-east-1", Account: "123456789012",
+			{Name: "east", Region: "us-east-1", Account: "123456789012", Service: ServiceRuntime,
 				Auth: UpstreamAuth{Mode: AuthProfile, Profile: "bedrock-prod"}, MaxInFlight: 64,
 				Buckets: []Bucket{
 					{Name: "sonnet-tpm", Kind: KindTPM, Limit: 200000,
 						Scope: bedrock.Scope{Models: []string{"claude-sonnet-4"}, Inference: bedrock.InferenceCrossRegion}},
 					{Name: "daily", Kind: KindTPD, Limit: 144000000},
 				}},
-			{Name: "west", Region: "us-west-2", Endpoint: "https://bedrock-runtime.us-west-2.amazonaws.com",
+			{Name: "west", Region: "us-west-2", Service: ServiceRuntime, Endpoint: "https://bedrock-runtime.us-west-2.amazonaws.com",
 				Auth: UpstreamAuth{Mode: AuthAPIKey, APIKeyEnv: "WEST_BEDROCK_KEY"}},
-			{Name: "local", Region: "us-east-1", Endpoint: "http://127.0.0.1:4567", Auth: UpstreamAuth{Mode: AuthNone}},
+			{Name: "local", Region: "us-east-1", Service: ServiceMantle, Endpoint: "http://127.0.0.1:4567/mantle", Auth: UpstreamAuth{Mode: AuthNone}},
 		},
 		Routes: []Route{
 			{Models: []string{"claude-opus"}, Keys: []string{"alice"}, Upstreams: []string{"west", "east"}},
@@ -101,6 +101,7 @@ func TestLoadServeProblems(t *testing.T) {
 		{"serve-upstream-dup-name", Problems{`upstreams[main].name: "main" is used twice`}},
 		{"serve-upstream-no-name", Problems{"upstreams[0].name: required"}},
 		{"serve-upstream-no-region", Problems{"upstreams[main].region: required"}},
+		{"serve-upstream-bad-service", Problems{`upstreams[main].service: "bedrock-agent" is not bedrock-runtime or bedrock-mantle`}},
 		{"serve-upstream-bad-endpoint", Problems{`upstreams[main].endpoint: "ftp://127.0.0.1:4567" is not an http:// or https:// URL`}},
 		{"serve-upstream-endpoint-no-host", Problems{`upstreams[main].endpoint: "http://" is not an http:// or https:// URL`}},
 		{"serve-upstream-bad-auth-mode", Problems{`upstreams[main].auth.mode: "sigv5" is not default, profile, api-key or none`}},

@@ -22,6 +22,7 @@ type Authenticator interface {
 //
 //   - "Authorization: Bearer <key>": Claude Code and the AWS SDKs with
 //     AWS_BEARER_TOKEN_BEDROCK=<key>.
+//   - "x-api-key: <key>": the Anthropic SDKs with ANTHROPIC_API_KEY=<key>.
 //   - SigV4, "Authorization: AWS4-HMAC-SHA256 Credential=<key>/...": an SDK
 //     configured with AWS_ACCESS_KEY_ID=<key> and any secret access key.
 //     The gateway cannot check the signature (it stores only a hash of the
@@ -32,6 +33,9 @@ func secretOf(r *http.Request) string {
 	auth := r.Header.Get("Authorization")
 	if s, ok := cutPrefixFold(auth, "Bearer "); ok {
 		return strings.TrimSpace(s)
+	}
+	if auth == "" {
+		return strings.TrimSpace(r.Header.Get("X-Api-Key"))
 	}
 	if s, ok := strings.CutPrefix(auth, "AWS4-HMAC-SHA256 "); ok {
 		i := strings.Index(s, "Credential=")
@@ -73,24 +77,29 @@ func cutPrefixFold(s, prefix string) (string, bool) {
 	return "", false
 }
 
-// authenticate returns the request's key, or an AccessDeniedException.
+// authenticate returns the request's key, or an AccessDeniedException
+// (which a Messages path renders as 401 authentication_error, as the
+// Anthropic API answers a bad x-api-key).
 func (g *Gateway) authenticate(r *http.Request) (keys.Key, error) {
 	secret := secretOf(r)
 	if secret == "" {
-		return keys.Key{}, bedrock.Errorf(bedrock.AccessDeniedException,
-			"Missing Headroom key: send it as AWS_BEARER_TOKEN_BEDROCK (Authorization: Bearer) or as the SigV4 access key ID")
+		return keys.Key{}, unauthenticated("Missing Headroom key: send it as AWS_BEARER_TOKEN_BEDROCK (Authorization: Bearer), as x-api-key (ANTHROPIC_API_KEY), or as the SigV4 access key ID")
 	}
 	k, err := g.keys.Authenticate(r.Context(), secret)
 	switch {
 	case errors.Is(err, keys.ErrRevoked):
-		return keys.Key{}, bedrock.Errorf(bedrock.AccessDeniedException, "This Headroom key has been revoked")
+		return keys.Key{}, unauthenticated("This Headroom key has been revoked")
 	case errors.Is(err, keys.ErrUnknown):
-		return keys.Key{}, bedrock.Errorf(bedrock.AccessDeniedException, "The Headroom key is not valid")
+		return keys.Key{}, unauthenticated("The Headroom key is not valid")
 	case err != nil:
 		// The store failed: not the client's fault, and worth a retry.
 		return keys.Key{}, &internalError{bedrock.Errorf(bedrock.ServiceUnavailableException, "%s", bedrock.MsgServiceUnavailable), err}
 	}
 	return k, nil
+}
+
+func unauthenticated(msg string) error {
+	return &anthropicStatus{bedrock.Errorf(bedrock.AccessDeniedException, "%s", msg), http.StatusUnauthorized}
 }
 
 // upstreamUnavailable maps a call that got no answer at all. A transport

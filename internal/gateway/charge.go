@@ -147,7 +147,7 @@ func (ch *charge) finish(res result, c *call) {
 		}
 		ch.g.estimator.learn(ch.model.Base, ch.rawInput, actual)
 		c.settled = ch.settle(u)
-	case !c.op.Streaming():
+	case !c.stream:
 		cost := ch.held.Max(ch.cost(u))
 		c.settled = cost.Total()
 		ch.settleAt(cost)

@@ -39,11 +39,17 @@ func (g *Gateway) control(w *responseWriter, r *http.Request, c *call) error {
 	return nil
 }
 
-// defaultUpstream is the upstream of the first route that matches any model
-// for the key, else the first configured one.
+// defaultUpstream is the bedrock-runtime upstream of the first route that
+// matches any model for the key, else the first runtime one configured
+// (Mantle has no control plane), else the first one.
 func (g *Gateway) defaultUpstream(key string) *Upstream {
 	for _, name := range g.route("", key) {
-		if u := g.upstreams[name]; u != nil {
+		if u := g.upstreams[name]; u != nil && u.Client.Service() == upstream.ServiceRuntime {
+			return u
+		}
+	}
+	for _, u := range g.ordered {
+		if u.Client.Service() == upstream.ServiceRuntime {
 			return u
 		}
 	}

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -220,7 +221,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	rw := &responseWriter{ResponseWriter: w}
-	c := &call{rid: rid, start: g.now(), op: bedrock.Operation(0), tier: bedrock.TierLabel(r.Header.Get(bedrock.HeaderServiceTier))}
+	c := &call{rid: rid, start: g.now(), op: bedrock.Operation(0), tier: bedrock.TierLabel(r.Header.Get(bedrock.HeaderServiceTier)), door: bedrockDoor{}}
 	g.guardBody(r, c)
 	defer g.finish(rw, r, c)
 	if rawModel, op, ok := bedrock.ParsePath(r.URL.EscapedPath()); ok {
@@ -229,7 +230,22 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			c.err = bedrock.Errorf(bedrock.ValidationException, "%s requires POST", op)
 			return
 		}
-		c.err = g.runtime(rw, r, rawModel, c)
+		c.err = g.handle(rw, r, c.door, rawModel, c)
+		return
+	}
+	if messagesPath(r.URL.Path) {
+		c.door = messagesDoor{}
+		op, ok := bedrock.ParseMessagesPath(r.URL.Path)
+		switch {
+		case !ok:
+			c.err = bedrock.Errorf(bedrock.ResourceNotFoundException, "Headroom serves POST /v1/messages and /v1/messages/count_tokens here, not %s %s", r.Method, r.URL.Path)
+		case r.Method != http.MethodPost:
+			c.op = op
+			c.err = &anthropicStatus{bedrock.Errorf(bedrock.ValidationException, "%s %s: use POST", r.Method, r.URL.Path), http.StatusMethodNotAllowed}
+		default:
+			c.op = op
+			c.err = g.handle(rw, r, c.door, "", c)
+		}
 		return
 	}
 	if r.URL.Path == "/inference-profiles" || len(r.URL.Path) > len("/inference-profiles/") && r.URL.Path[:len("/inference-profiles/")] == "/inference-profiles/" {
@@ -237,6 +253,12 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	c.err = bedrock.Errorf(bedrock.ResourceNotFoundException, "Unknown operation %s %s", r.Method, r.URL.Path)
+}
+
+// messagesPath reports whether a path belongs to the Anthropic API's front
+// door (/v1/... and /anthropic/...), whose clients read Anthropic errors.
+func messagesPath(p string) bool {
+	return strings.HasPrefix(p, "/v1/") || strings.HasPrefix(p, "/anthropic/")
 }
 
 // finish renders the request's error if nothing was written yet, counts it
@@ -259,7 +281,7 @@ func (g *Gateway) finish(rw *responseWriter, r *http.Request, c *call) {
 	}
 	if c.err != nil && !rw.wrote {
 		be := bedrock.AsError(c.err)
-		bedrock.WriteError(rw, be)
+		c.door.writeError(rw, c.err)
 		if c.outcome == "" {
 			c.outcome = outcomeOf(be)
 		}
@@ -308,6 +330,7 @@ func (g *Gateway) logRequest(r *http.Request, rw *responseWriter, c *call) {
 		slog.String("request_id", c.rid),
 		slog.String("method", r.Method),
 		slog.String("path", r.URL.Path),
+		slog.String("op", c.op.String()),
 		slog.Int("status", rw.status),
 		slog.String("outcome", c.outcome),
 		slog.Float64("duration_ms", ms(g.now().Sub(c.start))),
@@ -334,6 +357,9 @@ func (g *Gateway) logRequest(r *http.Request, rw *responseWriter, c *call) {
 	if used := rw.Header().Get(bedrock.HeaderServiceTier); used != "" {
 		attrs = append(attrs, slog.String("service_tier_used", bedrock.TierLabel(used)))
 	}
+	if c.lastToolUseID != "" {
+		attrs = append(attrs, slog.String("last_tool_use_id", c.lastToolUseID))
+	}
 	if c.attempts > 1 {
 		attrs = append(attrs, slog.Int("attempts", c.attempts))
 	}
@@ -352,6 +378,9 @@ func (g *Gateway) logRequest(r *http.Request, rw *responseWriter, c *call) {
 type call struct {
 	rid, key, model, upstream, upstreamRID string
 	op                                     bedrock.Operation
+	door                                   door
+	stream                                 bool
+	lastToolUseID                          string // result.lastToolUseID
 	start                                  time.Time
 	queued                                 time.Duration
 	reserved, settled                      int64

@@ -71,6 +71,10 @@ type harnessOpts struct {
 	// output is the learned output policy's settings (nil: the fixed
 	// policy of config.DefaultServe's caps).
 	output *admission.OutputSettings
+	// service is the upstream's (empty: bedrock-runtime); endpointPath is
+	// appended to the upstream server's URL (Mantle under /mantle).
+	service      upstream.Service
+	endpointPath string
 }
 
 // harness is an emulator, a gateway in front of it, and developer keys.
@@ -109,6 +113,10 @@ func newHarness(t testing.TB, o harnessOpts) *harness {
 
 	ec := config.DefaultEmulator()
 	ec.Regions = []config.EmulatorRegion{{Name: region, Buckets: o.buckets}}
+	if o.service == upstream.ServiceMantle {
+		// The emulator's runtime buckets; the gateway mirrors Mantle's.
+		ec.Regions[0].Buckets = testBuckets(1_000_000, 100_000_000)
+	}
 	ec.DefaultRegion = region
 	ec.Generation.OutputTokens = config.Distribution{Distribution: config.DistFixed, Mean: 20, Min: 1, Max: 8000}
 	if o.emu != nil {
@@ -129,7 +137,8 @@ func newHarness(t testing.TB, o harnessOpts) *harness {
 	t.Cleanup(es.Close)
 	h.emuURL = es.URL
 
-	client, err := upstream.New(context.Background(), upstream.Options{Name: o.name, Region: region, Endpoint: es.URL, Auth: upstream.AuthNone})
+	client, err := upstream.New(context.Background(), upstream.Options{Name: o.name, Region: region, Service: o.service,
+		Endpoint: es.URL + o.endpointPath, Auth: upstream.AuthNone})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/headroomhq/headroom/internal/bedrock"
 	"github.com/headroomhq/headroom/internal/bedrock/eventstream"
+	"github.com/headroomhq/headroom/internal/bedrock/sse"
 )
 
 // hopHeaders are connection-level headers a proxy must not pass on (RFC 9110
@@ -47,10 +48,11 @@ type result struct {
 	// started: the answer began (the model ran), so input was consumed.
 	started    bool
 	stopReason string
-	// lastToolUseID is the id of the answer's last tool_use block, read
-	// only when the answer may have been cut by the policy's cap.
+	// lastToolUseID is the id of the last tool_use block the answer
+	// started, read only when it stopped at max_tokens: the tool call that
+	// was cut (every protocol: event stream, SSE, whole answer).
 	lastToolUseID string
-	exception     string // a mid-stream exception's name
+	exception     string // a mid-stream exception's name, or an SSE error event's type
 	clientGone    bool
 	err           error // reading upstream failed mid-answer
 }
@@ -230,6 +232,76 @@ func passStream(w http.ResponseWriter, resp *http.Response, adjust func(bedrock.
 	}
 	res.exception = mt.Exception()
 	return res
+}
+
+// passSSE is passStream for the Messages API's server-sent events: each
+// read is forwarded and flushed at once, and a copy goes through an SSE
+// scanner into a meter (message_start and message_delta usage, stop
+// reason, error events, the last tool_use block).
+func passSSE(w http.ResponseWriter, resp *http.Response, adjust func(bedrock.Usage)) result {
+	copyHeader(w.Header(), resp.Header)
+	w.Header().Del("Content-Length")
+	w.WriteHeader(resp.StatusCode)
+	rc := http.NewResponseController(w)
+	_ = rc.Flush()
+
+	var sc sse.Scanner
+	var mt sse.Meter
+	meterOK := true
+	res := result{}
+	bp := streamPool.Get().(*[]byte)
+	defer streamPool.Put(bp)
+	for {
+		n, err := resp.Body.Read(*bp)
+		if n > 0 {
+			chunk := (*bp)[:n]
+			if _, werr := w.Write(chunk); werr != nil {
+				res.clientGone = true
+			} else if ferr := rc.Flush(); ferr != nil {
+				res.clientGone = true
+			}
+			if meterOK {
+				_, _ = sc.Write(chunk)
+				meterOK = meterEvents(&sc, &mt)
+				adjust(mt.Usage())
+			}
+		}
+		if res.clientGone {
+			break
+		}
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			res.err = err
+			break
+		}
+	}
+	res.usage = mt.Usage()
+	res.started = res.usage.InputTokens > 0 || res.usage.OutputTokens > 0
+	res.known = mt.Done()
+	res.stopReason = mt.StopReason()
+	if res.stopReason == "max_tokens" {
+		res.lastToolUseID = mt.LastToolUseID()
+	}
+	res.exception = mt.Error()
+	return res
+}
+
+// meterEvents hands the complete events the scanner has to the meter; it
+// reports false once the stream cannot be metered (an event over the size
+// limit). An event the meter cannot read is skipped.
+func meterEvents(sc *sse.Scanner, mt *sse.Meter) bool {
+	for {
+		ev, ok, err := sc.Next()
+		if err != nil {
+			return false
+		}
+		if !ok {
+			return true
+		}
+		_ = mt.Observe(ev)
+	}
 }
 
 // meterChunk hands forwarded bytes to the frame scanner and every complete

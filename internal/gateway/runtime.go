@@ -3,6 +3,7 @@ package gateway
 import (
 	"errors"
 	"net/http"
+	"net/url"
 	"os"
 	"strconv"
 	"time"
@@ -15,48 +16,44 @@ import (
 	"github.com/headroomhq/headroom/internal/upstream"
 )
 
-// runtime serves one of the five model operations.
-func (g *Gateway) runtime(w *responseWriter, r *http.Request, rawModel string, c *call) error {
+// handle is the one request path every model call takes, whichever front
+// door it came in by (d): authenticate, read the body once, find the model
+// and the admission fields, apply the max_tokens policy, estimate, admit,
+// send with retries, pass the answer through while metering it, settle.
+// rawModel is the model segment of a Bedrock path ("" for the Messages
+// API, whose body names the model).
+func (g *Gateway) handle(w *responseWriter, r *http.Request, d door, rawModel string, c *call) error {
 	k, err := g.authenticate(r)
 	if err != nil {
 		return err
 	}
 	c.key = k.Name
-	model, err := bedrock.ParseModel(rawModel)
-	if err != nil {
-		return bedrock.Errorf(bedrock.ValidationException, "The provided model identifier is invalid.")
-	}
-	c.model = model.ID
-	if model, err = g.resolveModel(r.Context(), model, k.Name); err != nil {
-		return err
-	}
 	body, err := g.readBody(w, r)
 	if err != nil {
 		return err
 	}
-	u, err := g.pick(model, k.Name)
+	p, err := d.read(c.op, body, rawModel)
+	if err != nil {
+		return err
+	}
+	p.beta = c.op.Anthropic() && betaQuery(r.URL.RawQuery)
+	c.model, c.stream = p.model.ID, p.stream
+	if p.model, err = g.resolveModel(r.Context(), p.model, k.Name); err != nil {
+		return err
+	}
+	u, err := g.pick(p.model, k.Name, c.op)
 	if err != nil {
 		return err
 	}
 	c.upstream = u.Name
-	if c.op == bedrock.OpCountTokens {
-		if _, err := bedrock.ReadCountTokens(body); err != nil {
-			return err
-		}
-		return g.forwardFree(w, r, u, model, body, c)
+	if c.op.Free() {
+		return g.forwardFree(w, r, d, u, &p, body, c)
 	}
 
 	// One scan of the body: the rewrite splices at the spans the read
 	// found, in place (readBody leaves room).
-	read, rewrite := bedrock.ReadInvokeSpans, bedrock.RewriteInvokeAt
-	if c.op.Converse() {
-		read, rewrite = bedrock.ReadConverseSpans, bedrock.RewriteConverseAt
-	}
-	req, spans, err := read(body)
-	if err != nil {
-		return err
-	}
 	akey := AdmissionKey(k)
+	model, req := p.model, p.req
 	rate := g.burndown.Rate(model)
 	est := g.estimator.estimate(model.Base, req.InputTokens)
 	set := u.set(model)
@@ -74,10 +71,10 @@ func (g *Gateway) runtime(w *responseWriter, r *http.Request, rawModel string, c
 	}
 	dec := g.output.Decide(g.now(), ask)
 	cl := dec.Clamped
+	if body, err = d.rewrite(body, &p, cl, u.Client.Service()); err != nil {
+		return err
+	}
 	if cl.Changed {
-		if body, err = rewrite(body, spans, cl.MaxTokens, cl.ThinkingBudget); err != nil {
-			return err
-		}
 		g.countClamp(k.Name, req, cl)
 	}
 	if cl.Header != "" {
@@ -105,7 +102,7 @@ func (g *Gateway) runtime(w *responseWriter, r *http.Request, rawModel string, c
 	defer ch.guard(c) // before anything else can panic
 	ch.countReserved()
 
-	ex := exchange{u: u, call: upstream.Call{Op: c.op, ModelID: model.ID, Body: body, Header: r.Header}, ch: ch, req: areq}
+	ex := exchange{u: u, call: g.upstreamCall(r, c, &p, body), ch: ch, req: areq}
 	inflight := g.m.InFlight.WithLabelValues(u.Name)
 	inflight.Inc()
 	defer inflight.Dec()
@@ -119,15 +116,11 @@ func (g *Gateway) runtime(w *responseWriter, r *http.Request, rawModel string, c
 	defer resp.Body.Close()
 	c.upstreamRID = resp.Header.Get(bedrock.HeaderRequestID)
 	if resp.StatusCode/100 != 2 {
-		return g.passError(w, resp, ch, c)
+		return g.passError(w, d, resp, ch, c)
 	}
-	var res result
-	if c.op.Streaming() {
-		res = passStream(w, resp, ch.adjust)
-	} else {
-		res = passBody(w, resp, c.op.Converse(), capped)
-	}
+	res := d.pass(w, resp, &p, ch.adjust, capped)
 	ch.finish(res, c)
+	c.lastToolUseID = res.lastToolUseID
 	out := admission.Outcome{Model: model.Base, Key: k.Name, Session: session, Known: res.known,
 		Output: res.usage.OutputTokens, Applied: cl.MaxTokens, Asked: asked, StopReason: res.stopReason}
 	if res.lastToolUseID != "" {
@@ -160,6 +153,21 @@ func (g *Gateway) admissionCost(u *Upstream, est, mt, rate int) quota.Cost {
 	return quota.Tokens(g.profile.Admission(d, rate))
 }
 
+// upstreamCall is what goes upstream for a request.
+func (g *Gateway) upstreamCall(r *http.Request, c *call, p *parsed, body []byte) upstream.Call {
+	return upstream.Call{Op: c.op, ModelID: p.model.ID, Body: body, Header: r.Header, Beta: p.beta}
+}
+
+// betaQuery reports whether a raw query asks for the beta Messages API
+// (?beta=true, as Claude Code sends it).
+func betaQuery(q string) bool {
+	if q == "" {
+		return false
+	}
+	v, err := url.ParseQuery(q)
+	return err == nil && v.Get("beta") == "true"
+}
+
 // AdmissionKey is what admission needs of a developer key.
 func AdmissionKey(k keys.Key) admission.Key {
 	return admission.Key{Name: k.Name, Weight: k.Weight, DailyTokens: k.DailyTokens,
@@ -180,16 +188,17 @@ func (g *Gateway) countClamp(key string, req bedrock.Request, cl admission.Clamp
 
 // rewriteRoom is the spare capacity readBody leaves after a body so that
 // the max_tokens rewrite can splice in place: a few digits, or an inserted
-// "inferenceConfig":{"maxTokens":N}, at most 40 bytes.
-const rewriteRoom = 64
+// "inferenceConfig":{"maxTokens":N}, at most 40 bytes, plus a Messages
+// body's "anthropic_version":"bedrock-2023-05-31", (41 bytes).
+const rewriteRoom = 96
 
 // readBody reads the whole request body, refusing one over the limit. A
 // body of known length is read straight into a buffer of that size (plus
 // rewriteRoom); it is the only copy the request path makes.
 func (g *Gateway) readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
 	if r.ContentLength > g.maxBody {
-		return nil, bedrock.Errorf(bedrock.ValidationException,
-			"The request body is %d bytes; Headroom accepts at most %d.", r.ContentLength, g.maxBody)
+		return nil, &anthropicStatus{bedrock.Errorf(bedrock.ValidationException,
+			"The request body is %d bytes; Headroom accepts at most %d.", r.ContentLength, g.maxBody), http.StatusRequestEntityTooLarge}
 	}
 	// The deadline is lifted once the body is in: net/http keeps reading
 	// the connection in the background to notice a client leaving, and a
@@ -220,7 +229,7 @@ func (g *Gateway) bodyError(err error) error {
 		return g.bodyMemoryError()
 	}
 	if errors.Is(err, errTooLarge) {
-		return bedrock.Errorf(bedrock.ValidationException, "The request body is over %d bytes, the most Headroom accepts.", g.maxBody)
+		return &anthropicStatus{bedrock.Errorf(bedrock.ValidationException, "The request body is over %d bytes, the most Headroom accepts.", g.maxBody), http.StatusRequestEntityTooLarge}
 	}
 	if errors.Is(err, os.ErrDeadlineExceeded) {
 		return bedrock.Errorf(bedrock.ValidationException, "The request body did not arrive within %v.", g.bodyRead)
@@ -229,11 +238,20 @@ func (g *Gateway) bodyError(err error) error {
 }
 
 // pick chooses the upstream for a model and key by the configured routes.
-func (g *Gateway) pick(m bedrock.Model, key string) (*Upstream, error) {
-	for _, name := range g.route(m.Base, key) {
-		if u := g.upstreams[name]; u != nil {
+// The Bedrock operations exist only on bedrock-runtime: a Mantle upstream
+// is passed over for them.
+func (g *Gateway) pick(m bedrock.Model, key string, op bedrock.Operation) (*Upstream, error) {
+	names := g.route(m.Base, key)
+	for _, name := range names {
+		u := g.upstreams[name]
+		if u != nil && (op.Anthropic() || u.Client.Service() == upstream.ServiceRuntime) {
 			return u, nil
 		}
+	}
+	if len(names) > 0 {
+		return nil, bedrock.Errorf(bedrock.ValidationException,
+			"%s needs a bedrock-runtime upstream, and Headroom routes model %s (for this key) only to bedrock-mantle upstreams %v, which serve the Messages API alone; use the Messages API (/v1/messages) or ask the operator to route this model to a bedrock-runtime upstream",
+			op, m.ID, names)
 	}
 	return nil, bedrock.Errorf(bedrock.ValidationException,
 		"Headroom has no route for model %s (for this key); ask the operator to add one", m.ID)

@@ -143,10 +143,13 @@ func throttledKinds(l *quota.Ledger, msg string) quota.Set {
 	return l.OfKind(quota.TokensPerMinute) | l.OfKind(quota.InputTokensPerMinute) | l.OfKind(quota.OutputTokensPerMinute)
 }
 
-// passError passes an upstream error answer on unchanged, marking a
-// throttle that reached the client as Bedrock's own.
-func (g *Gateway) passError(w *responseWriter, resp *http.Response, ch *charge, c *call) error {
-	ch.cancel()
+// passError passes an upstream error answer on in the door's protocol,
+// marking a throttle that reached the client as Bedrock's own. ch is nil
+// for a free call.
+func (g *Gateway) passError(w *responseWriter, d door, resp *http.Response, ch *charge, c *call) error {
+	if ch != nil {
+		ch.cancel()
+	}
 	if upstream.Classify(resp.StatusCode, resp.Header) == upstream.Throttled {
 		w.Header().Set(HeaderThrottle, "upstream")
 		c.outcome = metrics.OutcomeThrottledUp
@@ -159,16 +162,7 @@ func (g *Gateway) passError(w *responseWriter, resp *http.Response, ch *charge, 
 	} else {
 		c.outcome = metrics.OutcomeUpstreamError
 	}
-	if resp.Header.Get(bedrock.HeaderErrorType) == "" {
-		// Not a Bedrock error (a proxy's HTML page, say): answer with a
-		// Bedrock-shaped one, so clients and SDKs can read it.
-		upstream.Drain(resp)
-		return foreignUpstreamError(resp.StatusCode)
-	}
-	copyHeader(w.Header(), resp.Header)
-	w.WriteHeader(resp.StatusCode)
-	_, _ = io.Copy(w, io.LimitReader(resp.Body, 1<<20))
-	return nil
+	return d.upstreamError(w, resp)
 }
 
 // foreignUpstreamError is the Bedrock exception for an upstream error answer
@@ -184,14 +178,18 @@ func foreignUpstreamError(status int) *bedrock.Error {
 	return bedrock.Errorf(name, "The upstream answered HTTP %d without a Bedrock error.", status)
 }
 
-// forwardFree sends a call that costs no quota (CountTokens) and passes the
-// answer on.
-func (g *Gateway) forwardFree(w *responseWriter, r *http.Request, u *Upstream, m bedrock.Model, body []byte, c *call) error {
-	resp, err := u.Client.Do(r.Context(), upstream.Call{Op: c.op, ModelID: m.ID, Body: body, Header: r.Header})
+// forwardFree sends a call that costs no quota (CountTokens,
+// count_tokens) and passes the answer on.
+func (g *Gateway) forwardFree(w *responseWriter, r *http.Request, d door, u *Upstream, p *parsed, body []byte, c *call) error {
+	resp, err := u.Client.Do(r.Context(), g.upstreamCall(r, c, p, body))
 	if err != nil {
 		return upstreamUnavailable(err)
 	}
 	defer resp.Body.Close()
+	if resp.StatusCode/100 != 2 {
+		c.upstreamRID = resp.Header.Get(bedrock.HeaderRequestID)
+		return g.passError(w, d, resp, nil, c)
+	}
 	relay(w, resp, c)
 	return nil
 }

@@ -65,7 +65,8 @@ func NewUpstream(name string, c *upstream.Client, buckets []config.Bucket, w con
 		scopes[i] = b.Scope
 	}
 	l := quota.NewLedger(specs, qw, now)
-	return &Upstream{Name: name, Client: c, Admission: admission.New(l, ao), Scopes: scopes}, nil
+	return &Upstream{Name: name, Client: c, Admission: admission.New(l, ao), Scopes: scopes,
+		mantle: c.Service() == upstream.ServiceMantle}, nil
 }
 
 // Ledger is the upstream's mirrored quota.

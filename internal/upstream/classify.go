@@ -54,6 +54,10 @@ func ErrorType(h http.Header) string {
 	return t
 }
 
+// StatusOverloaded is the Anthropic Messages API's "overloaded_error"
+// status, which a Mantle upstream may answer; transient like a 503.
+const StatusOverloaded = 529
+
 // Classify sorts an upstream HTTP answer into a retry class.
 func Classify(status int, h http.Header) Class {
 	if status >= 200 && status < 300 {
@@ -65,7 +69,8 @@ func Classify(status int, h http.Header) Class {
 		return Throttled
 	case status == http.StatusTooManyRequests && name == bedrock.ModelNotReadyException:
 		return Retryable
-	case status == http.StatusServiceUnavailable, status == http.StatusBadGateway, status == http.StatusGatewayTimeout:
+	case status == http.StatusServiceUnavailable, status == http.StatusBadGateway, status == http.StatusGatewayTimeout,
+		status == StatusOverloaded:
 		return Retryable
 	case status == http.StatusInternalServerError && (name == bedrock.InternalServerException || name == ""):
 		return Retryable

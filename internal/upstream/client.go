@@ -41,9 +41,37 @@ const (
 	AuthNone AuthMode = "none"
 )
 
+// Service is the Bedrock endpoint an upstream is: its host, its paths, how
+// it is signed and which quotas it draws on (BEDROCK.md section 6: the two
+// endpoints keep separate ledgers).
+type Service string
+
+const (
+	// ServiceRuntime is bedrock-runtime.{region}.amazonaws.com: InvokeModel,
+	// Converse, CountTokens and the Messages API under /anthropic.
+	ServiceRuntime Service = "bedrock-runtime"
+	// ServiceMantle is bedrock-mantle.{region}.api.aws: the Messages API
+	// only (/anthropic/v1/messages).
+	ServiceMantle Service = "bedrock-mantle"
+)
+
 // SigningName is the SigV4 service name of Bedrock Runtime: "bedrock", not
 // "bedrock-runtime" (BEDROCK.md section 3).
 const SigningName = "bedrock"
+
+// MantleSigningName is the SigV4 service name of bedrock-mantle. No AWS
+// page states it; OpenAI's official Go SDK signs Mantle requests with it
+// (github.com/openai/openai-go, bedrock/auth.go: bedrockService =
+// "bedrock-mantle"), as does OpenAI's Codex CLI (BEDROCK_MANTLE_SERVICE_NAME).
+const MantleSigningName = "bedrock-mantle"
+
+// MantleVersion is the anthropic-version header Mantle's Messages API
+// wants; bedrock-runtime wants RuntimeVersion in the body instead
+// (BEDROCK.md section 6).
+const (
+	MantleVersion  = "2023-06-01"
+	RuntimeVersion = "bedrock-2023-05-31"
+)
 
 // DefaultResponseHeaderTimeout bounds the wait for an answer's headers. A
 // non-streaming InvokeModel answers only when generation is done, and AWS
@@ -57,8 +85,11 @@ const DefaultResponseHeaderTimeout = 60 * time.Minute
 type Options struct {
 	Name   string
 	Region string
-	// Endpoint is the runtime base URL; empty means
-	// https://bedrock-runtime.{Region}.amazonaws.com.
+	// Service is ServiceRuntime (the default when empty) or ServiceMantle.
+	Service Service
+	// Endpoint is the base URL; empty means
+	// https://bedrock-runtime.{Region}.amazonaws.com, or
+	// https://bedrock-mantle.{Region}.api.aws for ServiceMantle.
 	Endpoint string
 	// ControlEndpoint is the control-plane base URL for GET
 	// /inference-profiles; empty means https://bedrock.{Region}.amazonaws.com,
@@ -82,6 +113,8 @@ type Options struct {
 // Client sends calls to one upstream. It is safe for concurrent use.
 type Client struct {
 	name, region string
+	service      Service
+	signingName  string
 	runtime      *url.URL
 	control      *url.URL
 	auth         AuthMode
@@ -109,18 +142,29 @@ func New(ctx context.Context, o Options) (*Client, error) {
 	if o.Region == "" {
 		return nil, fmt.Errorf("upstream %q: region is required", o.Name)
 	}
-	c := &Client{name: o.Name, region: o.Region, auth: o.Auth, apiKey: o.APIKey, now: o.Now}
+	c := &Client{name: o.Name, region: o.Region, service: o.Service, auth: o.Auth, apiKey: o.APIKey, now: o.Now}
 	if c.auth == "" {
 		c.auth = AuthDefault
+	}
+	runtime := o.Endpoint
+	switch c.service {
+	case "", ServiceRuntime:
+		c.service, c.signingName = ServiceRuntime, SigningName
+		if runtime == "" {
+			runtime = "https://bedrock-runtime." + o.Region + ".amazonaws.com"
+		}
+	case ServiceMantle:
+		c.signingName = MantleSigningName
+		if runtime == "" {
+			runtime = "https://bedrock-mantle." + o.Region + ".api.aws"
+		}
+	default:
+		return nil, fmt.Errorf("upstream %q: unknown service %q (bedrock-runtime or bedrock-mantle)", o.Name, o.Service)
 	}
 	if c.now == nil {
 		c.now = time.Now
 	}
 	var err error
-	runtime := o.Endpoint
-	if runtime == "" {
-		runtime = "https://bedrock-runtime." + o.Region + ".amazonaws.com"
-	}
 	if c.runtime, err = parseBase(runtime); err != nil {
 		return nil, fmt.Errorf("upstream %q: endpoint: %w", o.Name, err)
 	}
@@ -244,6 +288,9 @@ func parseBase(s string) (*url.URL, error) {
 // Region is the upstream's region, which bucket scopes match against.
 func (c *Client) Region() string { return c.region }
 
+// Service is the endpoint the upstream is.
+func (c *Client) Service() Service { return c.service }
+
 // Call is one runtime operation to send.
 type Call struct {
 	Op bedrock.Operation
@@ -254,16 +301,33 @@ type Call struct {
 	// Header holds the client headers worth forwarding (see ForwardHeader);
 	// the Client adds Content-Type, Accept and its own authentication.
 	Header http.Header
+	// Beta asks a Messages call for the beta surface (?beta=true, which
+	// Claude Code and the Anthropic SDKs' beta client add).
+	Beta bool
 }
 
 // Do sends c and returns the upstream's answer; the caller closes its body.
 // A non-nil error means no answer arrived (classify it with ClassifyError).
 func (c *Client) Do(ctx context.Context, call Call) (*http.Response, error) {
-	p := c.paths.get(c.runtime, call.ModelID, call.Op)
-	// The request is built field by field: http.NewRequest would parse a
-	// URL string we have just built, and wrap the body twice.
-	u := &url.URL{Scheme: c.runtime.Scheme, Host: c.runtime.Host, Path: p.path, RawPath: p.rawPath}
-	h := make(http.Header, len(call.Header)+3)
+	var u *url.URL
+	if call.Op.Anthropic() {
+		// Both endpoints serve the Messages API at /anthropic/v1/messages;
+		// the model is in the body.
+		p := c.runtime.Path + "/anthropic/v1/messages"
+		if call.Op == bedrock.OpCountMessageTokens {
+			p += "/count_tokens"
+		}
+		u = &url.URL{Scheme: c.runtime.Scheme, Host: c.runtime.Host, Path: p}
+		if call.Beta {
+			u.RawQuery = "beta=true"
+		}
+	} else {
+		p := c.paths.get(c.runtime, call.ModelID, call.Op)
+		// The request is built field by field: http.NewRequest would parse
+		// a URL string we have just built, and wrap the body twice.
+		u = &url.URL{Scheme: c.runtime.Scheme, Host: c.runtime.Host, Path: p.path, RawPath: p.rawPath}
+	}
+	h := make(http.Header, len(call.Header)+4)
 	for k, vs := range call.Header {
 		if ForwardHeader(k) {
 			h[k] = vs
@@ -271,6 +335,9 @@ func (c *Client) Do(ctx context.Context, call Call) (*http.Response, error) {
 	}
 	if _, ok := h["Content-Type"]; !ok {
 		h["Content-Type"] = jsonType
+	}
+	if call.Op.Anthropic() && c.service == ServiceMantle {
+		h["Anthropic-Version"] = mantleVersion
 	}
 	if _, ok := h["Accept"]; !ok {
 		if call.Op.Streaming() {
@@ -300,6 +367,7 @@ func (c *Client) Do(ctx context.Context, call Call) (*http.Response, error) {
 // by anyone never writes into them.
 var (
 	jsonType        = []string{"application/json"}
+	mantleVersion   = []string{MantleVersion}
 	eventStreamType = []string{bedrock.ContentTypeEventStream}
 )
 
@@ -419,7 +487,7 @@ func (c *Client) send(ctx context.Context, rt http.RoundTripper, req *http.Reque
 			return nil, err
 		}
 		sum := sha256.Sum256(body)
-		if err := c.signer.SignHTTP(ctx, creds, req, hex.EncodeToString(sum[:]), SigningName, c.region, c.now()); err != nil {
+		if err := c.signer.SignHTTP(ctx, creds, req, hex.EncodeToString(sum[:]), c.signingName, c.region, c.now()); err != nil {
 			return nil, fmt.Errorf("upstream %q: sign: %w", c.name, err)
 		}
 	}

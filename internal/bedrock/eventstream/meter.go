@@ -70,13 +70,7 @@ func (mt *Meter) ObserveFrame(f *Frame) error {
 		if err != nil {
 			return err
 		}
-		mt.observeAnthropic(c.AnthropicEvent)
-		if len(c.toolUseID) > 0 {
-			mt.lastToolUse = append(mt.lastToolUse[:0], c.toolUseID...)
-		}
-		if c.hasMetrics {
-			mt.metrics, mt.haveMetrics = c.metrics, true
-		}
+		mt.observeChunk(&c)
 		return nil
 	case EventContentBlockDelta:
 		name = EventContentBlockDelta
@@ -88,6 +82,31 @@ func (mt *Meter) ObserveFrame(f *Frame) error {
 		return nil // not metered
 	}
 	return mt.Observe(Event{Kind: KindEvent, EventType: name, Payload: f.Payload})
+}
+
+// ObserveAnthropic observes one Anthropic stream event's JSON: what an
+// InvokeModelWithResponseStream chunk carries, and what a Messages API
+// server-sent event's data holds. It reads the event in one pass without
+// allocating, as ObserveFrame does; a malformed event is an error and
+// leaves the Meter unchanged.
+func (mt *Meter) ObserveAnthropic(data []byte) error {
+	c, err := readAnthropic(data)
+	if err != nil {
+		return err
+	}
+	mt.observeChunk(&c)
+	return nil
+}
+
+// observeChunk observes an event read by readAnthropic.
+func (mt *Meter) observeChunk(c *chunkEvent) {
+	mt.observeAnthropic(c.AnthropicEvent)
+	if len(c.toolUseID) > 0 {
+		mt.lastToolUse = append(mt.lastToolUse[:0], c.toolUseID...)
+	}
+	if c.hasMetrics {
+		mt.metrics, mt.haveMetrics = c.metrics, true
+	}
 }
 
 // Observe takes one event into account. Event types it does not meter are
