@@ -66,7 +66,7 @@ func NewUpstream(name string, c *upstream.Client, buckets []config.Bucket, w con
 	}
 	l := quota.NewLedger(specs, qw, now)
 	return &Upstream{Name: name, Client: c, Admission: admission.New(l, ao), Scopes: scopes,
-		mantle: c.Service() == upstream.ServiceMantle}, nil
+		mantle: c != nil && c.Service() == upstream.ServiceMantle}, nil
 }
 
 // Ledger is the upstream's mirrored quota.
