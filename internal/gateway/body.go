@@ -147,11 +147,16 @@ func (g *Gateway) bodyMemoryError() error {
 // not read to its end is not read after the answer either (net/http would
 // read up to 256 KB of it, with no deadline), and the connection closes
 // once the answer is written, so a client that declared a body and sends
-// it slowly, or never, holds nothing.
+// it slowly, or never, holds nothing. Over HTTP/2 only the stream ends
+// (net/http resets a stream whose body the handler left unread): closing
+// the connection would end every other stream a client multiplexes on it
+// (the JavaScript SDK sends all its calls on one).
 func unreadBody(w http.ResponseWriter, r *http.Request, read bool) {
 	if read || r.ContentLength == 0 {
 		return
 	}
-	w.Header().Set("Connection", "close")
+	if r.ProtoMajor == 1 {
+		w.Header().Set("Connection", "close")
+	}
 	_ = http.NewResponseController(w).SetReadDeadline(time.Now())
 }

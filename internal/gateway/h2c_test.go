@@ -1,16 +1,19 @@
 package gateway
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
+	"net/http/httptrace"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/headroomhq/headroom/internal/bedrock"
 	"github.com/headroomhq/headroom/internal/bedrock/eventstream"
 	"github.com/headroomhq/headroom/internal/config"
 	"github.com/headroomhq/headroom/internal/emulator"
@@ -98,4 +101,70 @@ func TestH2CStreamFlushesFrameByFrame(t *testing.T) {
 func h2cOrH1(t *testing.T, f func(t *testing.T, client *http.Client, wantMajor int)) {
 	t.Run("HTTP/1.1", func(t *testing.T) { t.Parallel(); f(t, &http.Client{}, 1) })
 	t.Run("h2c", func(t *testing.T) { t.Parallel(); f(t, &http.Client{Transport: httpsrv.H2CTransport()}, 2) })
+}
+
+// TestH2CStalledBody: over h2c, a stream whose body stops mid-way gets a
+// ValidationException once the body read timeout passes, nothing is
+// reserved, and the connection's other streams are served meanwhile and
+// after.
+func TestH2CStalledBody(t *testing.T) {
+	t.Parallel()
+	const timeout = 300 * time.Millisecond
+	h := newHarness(t, harnessOpts{bodyRead: timeout})
+	client := &http.Client{Transport: httpsrv.H2CTransport()}
+	// call makes a small call, on the connection already open when reuse is set.
+	call := func(reuse bool) {
+		t.Helper()
+		var reused bool
+		ctx := httptrace.WithClientTrace(context.Background(), &httptrace.ClientTrace{GotConn: func(i httptrace.GotConnInfo) { reused = i.Reused }})
+		r, _ := http.NewRequestWithContext(ctx, http.MethodPost, h.gwServe+"/model/"+sonnet+"/invoke", strings.NewReader(fmt.Sprintf(smallMsg, 100)))
+		r.Header.Set("Authorization", "Bearer "+h.secret["alice"])
+		resp, err := client.Do(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK || resp.ProtoMajor != 2 || reused != reuse {
+			t.Errorf("a call: %s %d, on a connection used before: %v, want HTTP/2.0 200, %v", resp.Proto, resp.StatusCode, reused, reuse)
+		}
+	}
+	call(false) // opens the connection the stalled stream will share
+
+	pr, pw := io.Pipe()
+	defer pw.Close()
+	req, _ := http.NewRequest(http.MethodPost, h.gwServe+"/model/"+sonnet+"/invoke", pr)
+	req.ContentLength = 200
+	req.Header.Set("Authorization", "Bearer "+h.secret["alice"])
+	go func() { _, _ = io.WriteString(pw, `{"anthropic_version"`) }() // 20 of 200 bytes
+	start := time.Now()
+	done := make(chan *http.Response, 1)
+	go func() {
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Error(err)
+		}
+		done <- resp
+	}()
+
+	call(true) // another stream on that connection is answered while one stalls
+
+	resp := <-done
+	if resp == nil {
+		return
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	waited := time.Since(start)
+	if resp.StatusCode != 400 || resp.Header.Get(bedrock.HeaderErrorType) != bedrock.ValidationException || !strings.Contains(string(body), "did not arrive within") {
+		t.Errorf("stalled body: %d %s %s, want 400 ValidationException saying the body did not arrive",
+			resp.StatusCode, resp.Header.Get(bedrock.HeaderErrorType), body)
+	}
+	if waited < timeout || waited > timeout+5*time.Second {
+		t.Errorf("answered after %v, want just after the %v timeout", waited, timeout)
+	}
+	if got := h.reserved(); got != 0 {
+		t.Errorf("%d tokens reserved after a refused body, want 0", got)
+	}
+	call(true) // and the connection still serves after the refusal
 }
