@@ -15,13 +15,9 @@ const (
 	KindRPM = "rpm" // requests per minute
 )
 
-// The kinds of each endpoint's buckets (Mantle's: MantleKinds). A gateway
-// upstream may have either (its service decides which ledger it mirrors);
-// the emulator's runtime buckets only the runtime's.
-var (
-	RuntimeKinds = []string{KindTPM, KindTPD, KindRPM}
-	allKinds     = append(slices.Clip(RuntimeKinds), MantleKinds...)
-)
+// RuntimeKinds are the kinds of bedrock-runtime's buckets (Mantle's are
+// MantleKinds): an upstream's service decides which it may have.
+var RuntimeKinds = []string{KindTPM, KindTPD, KindRPM}
 
 // Bucket is one quota of an account: a limit of one kind over the requests
 // its scope matches. A request draws from every bucket whose scope matches.

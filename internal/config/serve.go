@@ -477,7 +477,13 @@ func (s *Serve) validateUpstreams(p *Problems) map[string]bool {
 		if u.MaxInFlight < 0 {
 			p.add("%s.max_in_flight: %d is negative", at, u.MaxInFlight)
 		}
-		validateBuckets(at+".buckets", u.Buckets, allKinds, p)
+		// The service decides which ledger the buckets mirror: Mantle's
+		// kinds on bedrock-mantle, the runtime's on bedrock-runtime.
+		kinds := RuntimeKinds
+		if u.Service == ServiceMantle {
+			kinds = MantleKinds
+		}
+		validateBuckets(at+".buckets", u.Buckets, kinds, p)
 		validateUnmatched(at, u, p)
 	}
 	return names
