@@ -95,3 +95,17 @@ func TestMantleMode(t *testing.T) {
 		t.Errorf("max_tokens 8,000 through a gateway: fix %+v, mantle %+v, aws %+v", f.Fix, r.Models[0].Mantle, r.AWS)
 	}
 }
+
+func TestMantleText(t *testing.T) {
+	dir := t.TempDir()
+	r := Analyze(ReadSettings(dir, dir, map[string]string{EnvUseMantle: "1", EnvMantleBaseURL: "http://127.0.0.1:8080"}), Options{InputTokens: 2000}, nil)
+	var b strings.Builder
+	if err := WriteText(&b, r); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"Mantle mode (CLAUDE_CODE_USE_MANTLE)", "http://127.0.0.1:8080", "Mantle: reserved per request", "130,000 (input + max_tokens)", "10,000,000 / 2,000,000"} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("text lacks %q:\n%s", want, b.String())
+		}
+	}
+}

@@ -53,6 +53,13 @@ func WriteText(w io.Writer, r Report) error {
 		base = a.BaseURL.Value + " (" + a.BaseURL.From + ")"
 	}
 	fmt.Fprintf(tw, "  endpoint\t%s\n", base)
+	if a.UseMantle {
+		mb := "bedrock-mantle (no " + EnvMantleBaseURL + ")"
+		if a.MantleBaseURL.Value != "" {
+			mb = a.MantleBaseURL.Value + " (" + a.MantleBaseURL.From + ")"
+		}
+		fmt.Fprintf(tw, "  Mantle mode (%s)\tyes: %s\n", EnvUseMantle, mb)
+	}
 	_ = tw.Flush()
 
 	p("\nModels and what each request reserves\n")
@@ -141,6 +148,20 @@ func writeModels(w io.Writer, r Report) {
 		}
 		return fmt.Sprintf("%d calls: %s", m.ToolCalls, strings.Join(parts, " | "))
 	})
+	if len(r.Models) > 0 && r.Models[0].Mantle != nil {
+		mantle := func(get func(*MantleFit) string) func(ModelReport) string {
+			return func(m ModelReport) string {
+				if m.Mantle == nil {
+					return ""
+				}
+				return get(m.Mantle)
+			}
+		}
+		row("Mantle: input / output TPM", mantle(func(f *MantleFit) string { return commas(f.InputTPM) + " / " + commas(f.OutputTPM) }))
+		row("Mantle: reserved per request", mantle(func(f *MantleFit) string { return commas(f.Reservation) + " (input + max_tokens)" }))
+		row("Mantle: requests per minute", mantle(func(f *MantleFit) string { return commas(f.RequestsPerMinute) }))
+		row("Mantle: parallel burst", mantle(func(f *MantleFit) string { return commas(f.Spike) }))
+	}
 	_ = tw.Flush()
 }
 
