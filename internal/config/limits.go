@@ -46,3 +46,19 @@ func validateUnmatched(at string, u Upstream, p *Problems) {
 		}
 	}
 }
+
+// validateRouteOptions checks a route's forwarded headers and tiers.
+func validateRouteOptions(at string, r Route, p *Problems) {
+	for _, h := range r.ForwardHeaders {
+		if len(h) <= len("X-Amzn-Bedrock-") || !strings.EqualFold(h[:len("X-Amzn-Bedrock-")], "X-Amzn-Bedrock-") {
+			p.add("%s.forward_headers: %q is not an X-Amzn-Bedrock-* request option", at, h)
+		}
+	}
+	for _, t := range r.ServiceTiers {
+		switch t {
+		case bedrock.TierReserved, bedrock.TierPriority, bedrock.TierStandard, bedrock.TierFlex:
+		default:
+			p.add("%s.service_tiers: %q is not reserved, priority, standard or flex", at, t)
+		}
+	}
+}

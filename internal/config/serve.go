@@ -153,6 +153,16 @@ type Route struct {
 	Keys []string `yaml:"keys"`
 	// Upstreams are upstream names; at least one.
 	Upstreams []string `yaml:"upstreams"`
+	// ForwardHeaders are the X-Amzn-Bedrock-* request options (besides
+	// X-Amzn-Bedrock-Accept and -Service-Tier, always passed) that the
+	// route's requests may send upstream with the gateway's credentials,
+	// for example X-Amzn-Bedrock-GuardrailIdentifier,
+	// X-Amzn-Bedrock-GuardrailVersion, X-Amzn-Bedrock-Trace. Any other is
+	// refused with a message naming it.
+	ForwardHeaders []string `yaml:"forward_headers"`
+	// ServiceTiers are the service tiers (reserved, priority, standard,
+	// flex) the route's requests may ask for; empty allows every tier.
+	ServiceTiers []string `yaml:"service_tiers"`
 }
 
 // Matches reports whether a request for model (its foundation ID,
@@ -181,6 +191,18 @@ func (s *Serve) RouteFor(model, keyName string) []string {
 		}
 	}
 	return nil
+}
+
+// OptionsFor returns the X-Amzn-Bedrock-* headers and service tiers the
+// first route matching model and key allows (Route.ForwardHeaders,
+// Route.ServiceTiers).
+func (s *Serve) OptionsFor(model, keyName string) (headers, tiers []string) {
+	for _, r := range s.Routes {
+		if r.Matches(model, keyName) {
+			return r.ForwardHeaders, r.ServiceTiers
+		}
+	}
+	return nil, nil
 }
 
 // Policy decides the max_tokens each request goes upstream with: the lever
@@ -505,6 +527,7 @@ func (s *Serve) validateRoutes(upstreams map[string]bool, p *Problems) {
 				p.add("%s.models: an empty entry would match every model; leave the list empty instead", at)
 			}
 		}
+		validateRouteOptions(at, r, p)
 	}
 }
 

@@ -127,6 +127,7 @@ func TestLoadServeProblems(t *testing.T) {
 		{"serve-fairness-fraction", Problems{"fairness.protected_fraction: 1.5 is not between 0 and 1"}},
 		{"serve-queue-max-wait", Problems{"queue.max_wait: 0s must be positive"}},
 		{"serve-upstream-unmatched", Problems{`upstreams[main].unmatched: "allow" is not refuse or unlimited`, `upstreams[main].inference_profiles[abc123]: "not a model" is not a model identifier`}},
+		{"serve-route-options", Problems{`routes[0].forward_headers: "Authorization" is not an X-Amzn-Bedrock-* request option`, `routes[0].service_tiers: "Priority" is not reserved, priority, standard or flex`}},
 		{"serve-limits", Problems{"limits.max_connections: 0 must be positive", "limits.max_body_memory_mb: -1 must be positive"}},
 		{"serve-keys-refresh", Problems{"keys_refresh: -1s must be positive"}},
 		{"serve-operations-token-env", Problems{`operations.token_env: "HEADROOM OPS TOKEN" is not an environment variable name`}},

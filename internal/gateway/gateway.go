@@ -95,6 +95,10 @@ type Options struct {
 	// OpsToken, when set, is required as "Authorization: Bearer TOKEN" by
 	// GET /v1/status and /metrics (config.Operations); /healthz stays open.
 	OpsToken string
+	// Options returns the X-Amzn-Bedrock-* request headers (beyond Accept
+	// and Service-Tier) and the service tiers a model's requests may send
+	// for a key (config.Serve.OptionsFor); nil lets every option through.
+	Options func(model, key string) (headers, tiers []string)
 	// OpsClosed refuses /v1/status and /metrics when OpsToken is empty:
 	// serve sets it when it listens on an address other than loopback.
 	OpsClosed bool
@@ -107,6 +111,7 @@ type Gateway struct {
 	metricsH  http.Handler
 	opsToken  []byte
 	opsClosed bool // Options.OpsClosed
+	options   func(model, key string) (headers, tiers []string)
 	keys      Authenticator
 	upstreams map[string]*Upstream
 	ordered   []*Upstream
@@ -147,7 +152,7 @@ func New(o Options) (*Gateway, error) {
 	if o.OpsToken != "" {
 		g.opsToken = []byte(o.OpsToken)
 	}
-	g.opsClosed = o.OpsClosed
+	g.opsClosed, g.options = o.OpsClosed, o.Options
 	if g.maxWait <= 0 {
 		g.maxWait = DefaultMaxWait
 	}

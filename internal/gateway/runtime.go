@@ -46,6 +46,9 @@ func (g *Gateway) handle(w *responseWriter, r *http.Request, d door, rawModel st
 		return err
 	}
 	c.upstream = u.Name
+	if err := g.checkOptions(r, p.model, k.Name); err != nil {
+		return err
+	}
 	if c.op.Free() {
 		return g.forwardFree(w, r, d, u, &p, body, c)
 	}
