@@ -20,7 +20,7 @@ func runCLI(t *testing.T, args ...string) (code int, stdout, stderr string) {
 }
 
 func TestSimulateSeedJSON(t *testing.T) {
-	code, out, errOut := runCLI(t, "simulate", "--scenario", "seed", "--json", "--strategies", "direct-defaults,headroom-4096")
+	code, out, errOut := runCLI(t, "simulate", "--scenario", "seed", "--json", "--strategies", "direct-defaults,headroom")
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, errOut)
 	}
@@ -61,7 +61,7 @@ func TestSimulateSeedFlagIsDeterministic(t *testing.T) {
 func TestSimulateReportAndCharts(t *testing.T) {
 	dir := t.TempDir()
 	report, charts := filepath.Join(dir, "report"), filepath.Join(dir, "charts")
-	code, out, errOut := runCLI(t, "simulate", "--scenario", "seed", "--strategies", "direct-defaults,direct-4096,headroom-4096",
+	code, out, errOut := runCLI(t, "simulate", "--scenario", "seed", "--strategies", "direct-defaults,direct-4096,headroom",
 		"--report", report, "--charts", charts)
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, errOut)

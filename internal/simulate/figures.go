@@ -15,11 +15,13 @@ type Figures struct {
 	// Input is the example request's input tokens (the seed's 1,000).
 	Input int `json:"input_tokens"`
 	// Quota and QuotaLimit name the drain bucket (the daily one).
-	Quota      string        `json:"quota"`
-	QuotaLimit int64         `json:"quota_limit"`
-	Rows       []FigureRow   `json:"rows"`
-	MoreCalls  float64       `json:"more_calls_4096_vs_default"`
-	Workload   WorkloadShape `json:"workload"`
+	Quota      string      `json:"quota"`
+	QuotaLimit int64       `json:"quota_limit"`
+	Rows       []FigureRow `json:"rows"`
+	MoreCalls  float64     `json:"more_calls_4096_vs_default"`
+	// Default is Claude Code's default max_tokens on the model.
+	Default  int           `json:"client_default_max_tokens"`
+	Workload WorkloadShape `json:"workload"`
 }
 
 // FigureRow is one max_tokens setting.
@@ -59,7 +61,7 @@ func seedFigures(sc *Scenario, demand *world) Figures {
 		max     int
 	}{
 		{"max_tokens unset (the model's limit)", m.maxOut},
-		{"Claude Code default (CLAUDE_CODE_MAX_OUTPUT_TOKENS unset)", claudeCodeDefault},
+		{"Claude Code default (CLAUDE_CODE_MAX_OUTPUT_TOKENS unset)", min(sc.Workload.MaxTokens, m.maxOut)},
 		{"CLAUDE_CODE_MAX_OUTPUT_TOKENS=4096 (Headroom's cap)", 4096},
 	} {
 		r := FigureRow{Setting: row.setting, MaxTokens: row.max,
@@ -72,6 +74,7 @@ func seedFigures(sc *Scenario, demand *world) Figures {
 		}
 		f.Rows = append(f.Rows, r)
 	}
+	f.Default = f.Rows[1].MaxTokens
 	f.MoreCalls = round(float64(f.Rows[1].OutputReserve)/float64(f.Rows[2].OutputReserve), 2)
 	s := &demand.stats
 	f.Workload.Tasks = s.completed

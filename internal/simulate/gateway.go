@@ -100,6 +100,7 @@ func (d *gatewayDoor) send(w *world, c *call) {
 		return w.profile.Admission(dm, c.m.burndown)
 	}
 	mt, bt, escalated := d.policy.decide(now, capAsk{key: key, model: c.m, req: req, cost: cost,
+		room:    func() admission.Room { return d.ctl.Room(now, key, set) },
 		answers: c.answers, recovery: c.recovery > 0, session: c.session()})
 	if escalated {
 		w.stats.escalated++

@@ -16,7 +16,7 @@ import (
 // completed against 1,054 demanded.
 func TestNoStrategyCompletesMoreThanTheDemand(t *testing.T) {
 	t.Parallel()
-	seeds := []uint64{1, 2, 3, 4, 5, 6, 7, 8}
+	seeds := []uint64{1, 2, 3, 4, 5, 6}
 	if testing.Short() {
 		seeds = seeds[:2]
 	}
@@ -30,8 +30,8 @@ func TestNoStrategyCompletesMoreThanTheDemand(t *testing.T) {
 			t.Fatal(err)
 		}
 		for _, seed := range seeds {
-			if name == "team-50" && seed > 2 {
-				continue // the largest day: two seeds are enough
+			if sc.Size() > 10 && seed > 2 {
+				continue // the larger days: two seeds are enough
 			}
 			t.Run(fmt.Sprintf("%s/seed-%d", name, seed), func(t *testing.T) {
 				sc := sc

@@ -92,7 +92,7 @@ Quotas: {{range $i, $b := .R.Buckets}}{{if $i}}, {{end}}{{$b.Name}} ({{$b.Kind}}
 <tr><th>setting</th><th>max_tokens</th><th>max_tokens × {{.Burndown}}</th><th>reserved</th><th>of {{.Quota}}</th><th>fit at once</th></tr>
 {{range .Rows}}<tr><td>{{.Setting}}</td><td>{{commas .MaxTokens}}</td><td>{{commas .OutputReserve}}</td><td>{{commas .Reserved}}</td><td>{{pct .QuotaShare}}</td><td>{{.CallsThatFit}}</td></tr>
 {{end}}</table>
-<p>4,096 instead of 32,000: <b>{{.MoreCalls}}×</b> more calls from the same quota. The workload: {{.Workload.Tasks}} tasks with no quota,
+<p>4,096 instead of {{commas .Default}}: <b>{{.MoreCalls}}×</b> more calls from the same quota. The workload: {{.Workload.Tasks}} tasks with no quota,
 {{.Workload.CallsPerTask}} calls and {{commas .Workload.TokensPerTask}} quota tokens per task; {{commas .Workload.DemandTokens}} tokens of {{.Quota}} in the day.</p>
 {{end}}
 

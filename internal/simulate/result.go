@@ -159,7 +159,7 @@ func summarize(sc *Scenario, runs []*world, demand *world) (*Result, error) {
 		res.Strategies = append(res.Strategies, strategyResult(sc, w, demand, binding))
 	}
 	m := demand.devs[0].main
-	trace, err := reservationTrace(sc, m, []int{m.maxOut, claudeCodeDefault, sc.Headroom.MaxTokensCap})
+	trace, err := reservationTrace(sc, m, []int{m.maxOut, min(sc.Workload.MaxTokens, m.maxOut), sc.Headroom.MaxTokensCap})
 	if err != nil {
 		return nil, err
 	}

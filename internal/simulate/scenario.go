@@ -57,6 +57,9 @@ type HeadroomSettings struct {
 	ThinkingBudgetCap int     `yaml:"thinking_budget_cap" json:"thinking_budget_cap"`
 	MaxWaitSeconds    float64 `yaml:"max_wait_seconds" json:"max_wait_seconds"`
 	ProtectedFraction float64 `yaml:"protected_fraction" json:"protected_fraction"`
+	// Policy overrides the learned output policy of the headroom strategy
+	// (headroom-4096 uses MaxTokensCap and ThinkingBudgetCap instead).
+	Policy PolicySettings `yaml:"policy" json:"policy"`
 }
 
 // DeveloperGroup is Count developers whose workload is the scenario's with
@@ -208,7 +211,7 @@ func DefaultScenario() Scenario {
 			MaxTokensCap: 4096, ThinkingBudgetCap: 1024,
 			MaxWaitSeconds: 60, ProtectedFraction: 0.5,
 		},
-		Strategies: []string{"direct-defaults", "direct-4096", "account-per-dev", "headroom-4096"},
+		Strategies: []string{"direct-defaults", "direct-4096", "account-per-dev", "headroom-4096", "headroom"},
 		Workload:   DefaultWorkload(),
 	}
 }

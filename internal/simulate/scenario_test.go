@@ -12,11 +12,11 @@ import (
 
 func TestBuiltinsParse(t *testing.T) {
 	got := BuiltinNames()
-	want := []string{"heavy-user", "seed", "team-5", "team-50"}
+	want := []string{"heavy-user", "opus-5.5-established", "opus-5.5-new-account", "seed", "team-5", "team-50"}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Fatalf("built-ins (-want +got):\n%s", diff)
 	}
-	sizes := map[string]int{"heavy-user": 6, "seed": 3, "team-5": 5, "team-50": 50}
+	sizes := map[string]int{"heavy-user": 6, "opus-5.5-established": 20, "opus-5.5-new-account": 20, "seed": 3, "team-5": 5, "team-50": 50}
 	for _, name := range got {
 		sc, err := Builtin(name)
 		if err != nil {

@@ -77,6 +77,11 @@ func TestSeedReproducesTheStory(t *testing.T) {
 	defaults := strategy(t, r, "direct-defaults")
 	capped := strategy(t, r, "direct-4096")
 	headroom := strategy(t, r, "headroom-4096")
+	learned := strategy(t, r, "headroom")
+	if learned.TasksCompleted != r.Demand.TasksDemanded || learned.Client429s != 0 || learned.TasksFailedByCap != 0 {
+		t.Errorf("headroom (learned): %d of %d tasks, %d 429s, %d failed by the cap; want all, none, none",
+			learned.TasksCompleted, r.Demand.TasksDemanded, learned.Client429s, learned.TasksFailedByCap)
+	}
 	// "The second request already fails": the first task's title call on
 	// the small model goes out beside the first main call.
 	if unset.FirstThrottled != 2 {
@@ -352,4 +357,40 @@ func BenchmarkAgenda(b *testing.B) {
 		e.at += r.Int64N(1e10)
 		a.push(e)
 	}
+}
+
+// TestOpus55Scenarios checks today's client: Claude Code 2.1.332 asks Opus
+// 5.5 for 128,000 tokens with adaptive thinking, so a default call reserves
+// input + 1,280,000 at burndown 10; the new account's quota holds one such
+// call at a time, the established one eleven.
+func TestOpus55Scenarios(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		tpm  int64
+	}{{"opus-5.5-established", 15_000_000}, {"opus-5.5-new-account", 1_500_000}} {
+		sc, err := Builtin(c.name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if sc.Workload.MaxTokens != 128000 || !sc.Workload.AdaptiveThinking || sc.Buckets[0].Limit != c.tpm {
+			t.Errorf("%s: max_tokens %d, adaptive %v, TPM %d", c.name, sc.Workload.MaxTokens, sc.Workload.AdaptiveThinking, sc.Buckets[0].Limit)
+		}
+		r := runBuiltin(t, c.name, Options{Strategies: mustStrategies(t, "direct-defaults")})
+		if got := r.Figures.Rows[1]; got.MaxTokens != 128000 || got.OutputReserve != 1_280_000 || r.Figures.Burndown != 10 {
+			t.Errorf("%s: Claude Code's default row %+v at burndown %d, want 128,000 reserving 1,280,000 at 10", c.name, got, r.Figures.Burndown)
+		}
+		// Main calls reserve 1.28M, Haiku's background calls 320,000.
+		if d := strategy(t, r, "direct-defaults"); d.MeanReservation < 640_000 {
+			t.Errorf("%s: direct-defaults reserved %.0f per call, want most of 1,280,000", c.name, d.MeanReservation)
+		}
+	}
+}
+
+func mustStrategies(t *testing.T, list string) []Strategy {
+	t.Helper()
+	s, err := ParseStrategies(list)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
 }

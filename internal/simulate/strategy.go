@@ -56,6 +56,9 @@ const (
 
 // The gateway's max_tokens policies.
 const (
+	// policyLearned is Headroom's default: a learned, quota-aware cap that
+	// grows when it cut a call (admission's output policy).
+	policyLearned = "learned"
 	// policyFixed is one hard cap (the scenario's headroom.max_tokens_cap,
 	// 4,096) and the thinking budget cap, as before the learned policy.
 	policyFixed = "fixed"
@@ -72,6 +75,8 @@ var strategies = []Strategy{
 		Description: "one AWS account per developer, each with the whole quota, Claude Code defaults"},
 	{Name: "account-per-dev-4096", Topology: PerDeveloper, ClientMaxTokens: 4096,
 		Description: "one AWS account per developer, each with the whole quota, max_tokens 4,096"},
+	{Name: "headroom", Topology: Gateway, ClientMaxTokens: clientDefault, Policy: policyLearned,
+		Description: "Claude Code defaults through Headroom's default policy: learned, quota-aware max_tokens that grows when it cut a call; fair share; queue instead of 429"},
 	{Name: "headroom-4096", Topology: Gateway, ClientMaxTokens: clientDefault, Policy: policyFixed,
 		Description: "Claude Code defaults through Headroom with a hard 4,096 max_tokens cap (and 1,024 thinking budget); fair share; queue instead of 429"},
 }

@@ -36,7 +36,7 @@ func (r *Result) WriteText(out io.Writer) error {
 			commas(row.Reserved), pct(row.QuotaShare), row.CallsThatFit)
 	}
 	tw.Flush()
-	fmt.Fprintf(ew, "4,096 instead of 32,000: %sx more calls from the same quota.\n", fmtFloat(f.MoreCalls))
+	fmt.Fprintf(ew, "4,096 instead of %s: %sx more calls from the same quota.\n", commas(int64(f.Default)), fmtFloat(f.MoreCalls))
 	fmt.Fprintf(ew, "Workload: %d tasks with no quota, %s calls and %s quota tokens per task; the day's demand is %s tokens of %s.\n\n",
 		f.Workload.Tasks, fmtFloat(f.Workload.CallsPerTask), commas(int64(f.Workload.TokensPerTask)), commas(int64(f.Workload.DemandTokens)), f.Quota)
 

@@ -52,6 +52,10 @@ func (s *Scenario) validate(p *[]string) {
 	if !(h.ProtectedFraction >= 0 && h.ProtectedFraction <= 1) {
 		add("headroom.protected_fraction: %v is not between 0 and 1", h.ProtectedFraction)
 	}
+	if pp := h.Policy; pp.Percentile < 0 || pp.Percentile >= 1 || pp.Floor < 0 || pp.EscalationFactor < 0 ||
+		pp.RoomFraction != nil && !(*pp.RoomFraction >= 0 && *pp.RoomFraction <= 1) {
+		add("headroom.policy: percentile must be in [0, 1), floor and escalation_factor not negative, room_fraction in [0, 1]")
+	}
 	if _, err := ParseStrategies(strings.Join(s.Strategies, ",")); err != nil {
 		add("strategies: %v", err)
 	}
