@@ -45,11 +45,11 @@ func (r *Result) Charts() ([]Chart, error) {
 			fmt.Sprintf("The seed's example request (%s input tokens, a %d-token answer) as the emulated Bedrock account books it under the %s profile: reserved at admission, adjusted as the answer streams, settled at the end.",
 				commas(int64(r.Figures.Input)), traceOutput, r.Profile),
 			10 * vg.Inch, 4.5 * vg.Inch, r.drawReservation},
-		{"drain", fmt.Sprintf("The %s quota draining over the day, by developer", r.Figures.Quota),
-			"Settled tokens per developer, stacked; the red line adds what calls in flight hold reserved, the dashed line is the quota's limit (all accounts together for account-per-dev).",
+		{"drain", r.drainTitle(),
+			"The quota that binds (the one the team's demand presses hardest), per developer, stacked: a daily quota as it fills (the red line adds what calls in flight hold reserved), a per-minute quota as tokens settled per minute (the red line is what calls in flight hold reserved). The dashed line is the limit. account-per-dev is drawn on its own scale against all its accounts' limits together.",
 			10 * vg.Inch, vg.Length(drainRows)*3*vg.Inch + 0.4*vg.Inch, r.drawDrain},
-		{"comparison", "Before and after: reservation per request and tasks per day",
-			"Left: the average admission charge Bedrock reserved per answered call. Right: agent tasks completed (green), failed (red) and unfinished at the end of the day (grey); the dashed line is the team's demand with no quota.",
+		{"comparison", "Before and after: reservation per request, tasks, and 429s",
+			"Left: the average admission charge Bedrock reserved per answered call. Middle: the demanded tasks, completed (green), failed by the cap (orange: a long edit or answer max_tokens cut that Claude Code could not complete), failed otherwise (red: 429s) and unfinished at the end of the day (grey). Right: the 429s Claude Code saw.",
 			10 * vg.Inch, 4.5 * vg.Inch, r.drawComparison},
 	}
 	var out []Chart
@@ -116,10 +116,11 @@ var palette = []color.Color{
 }
 
 var (
-	colGreen = rgb(0x59a14f)
-	colRed   = rgb(0xe15759)
-	colGrey  = rgb(0xbab0ac)
-	colBlack = color.Black
+	colGreen  = rgb(0x59a14f)
+	colRed    = rgb(0xe15759)
+	colOrange = rgb(0xf28e2b)
+	colGrey   = rgb(0xbab0ac)
+	colBlack  = color.Black
 )
 
 func rgb(v uint32) color.Color {
@@ -139,6 +140,8 @@ func strategyColor(name string) color.Color {
 		return rgb(0xb07aa1)
 	case "headroom":
 		return rgb(0x59a14f)
+	case "headroom-4096":
+		return rgb(0x76b7b2)
 	}
 	return rgb(0x4e79a7)
 }

@@ -1,6 +1,7 @@
 package simulate
 
 import (
+	"image/color"
 	"math"
 	"strconv"
 
@@ -17,14 +18,19 @@ func (r *Result) drawComparison(dc draw.Canvas) error {
 	if err != nil {
 		return err
 	}
-	right, err := r.taskBars()
+	mid, err := r.taskBars()
 	if err != nil {
 		return err
 	}
-	tiles := draw.Tiles{Rows: 1, Cols: 2, PadX: vg.Points(18), PadTop: vg.Points(4), PadBottom: vg.Points(2), PadLeft: vg.Points(4), PadRight: vg.Points(8)}
-	c := plot.Align([][]*plot.Plot{{left, right}}, tiles, dc)
+	right, err := r.throttleBars()
+	if err != nil {
+		return err
+	}
+	tiles := draw.Tiles{Rows: 1, Cols: 3, PadX: vg.Points(18), PadTop: vg.Points(4), PadBottom: vg.Points(2), PadLeft: vg.Points(4), PadRight: vg.Points(8)}
+	c := plot.Align([][]*plot.Plot{{left, mid, right}}, tiles, dc)
 	left.Draw(c[0][0])
-	right.Draw(c[0][1])
+	mid.Draw(c[0][1])
+	right.Draw(c[0][2])
 	return nil
 }
 
@@ -66,60 +72,79 @@ func (r *Result) reservationBars() (*plot.Plot, error) {
 }
 
 func (r *Result) taskBars() (*plot.Plot, error) {
-	p := newPlot("Agent tasks in the day")
+	p := newPlot("Demanded tasks")
 	p.Y.Label.Text = "tasks"
 	p.Y.Tick.Marker = countTicks{}
 	n := len(r.Strategies)
-	completed, failed, unfinished := make(plotter.Values, n), make(plotter.Values, n), make(plotter.Values, n)
-	var top float64
-	var labels plotter.XYLabels
-	for i, s := range r.Strategies {
-		completed[i], failed[i], unfinished[i] = float64(s.TasksCompleted), float64(s.TasksFailed), float64(s.TasksUnfinished)
-		top = max(top, float64(s.TasksStarted))
-		labels.XYs = append(labels.XYs, plotter.XY{X: float64(i), Y: float64(s.TasksStarted)})
-		labels.Labels = append(labels.Labels, strconv.Itoa(s.TasksCompleted)+" done")
+	layers := []struct {
+		name  string
+		color color.Color
+		value func(StrategyResult) int
+	}{
+		{"completed", colGreen, func(s StrategyResult) int { return s.TasksCompleted }},
+		{"failed by the cap", colOrange, func(s StrategyResult) int { return s.TasksFailedByCap }},
+		{"failed (429s)", colRed, func(s StrategyResult) int { return s.TasksFailed - s.TasksFailedByCap }},
+		{"unfinished", colGrey, func(s StrategyResult) int { return s.TasksUnfinished }},
 	}
-	w := vg.Points(30)
-	cb, err := plotter.NewBarChart(completed, w)
-	if err != nil {
-		return nil, err
-	}
-	cb.Color, cb.LineStyle.Width = colGreen, 0
-	fb, err := plotter.NewBarChart(failed, w)
-	if err != nil {
-		return nil, err
-	}
-	fb.Color, fb.LineStyle.Width = colRed, 0
-	fb.StackOn(cb)
-	ub, err := plotter.NewBarChart(unfinished, w)
-	if err != nil {
-		return nil, err
-	}
-	ub.Color, ub.LineStyle.Width = colGrey, 0
-	ub.StackOn(fb)
-	p.Add(cb, fb, ub)
-	p.Legend.Add("completed", cb)
-	p.Legend.Add("failed", fb)
-	p.Legend.Add("unfinished", ub)
-	p.Legend.Top = true
-	p.Legend.TextStyle.Font.Size = 9
-	demand := float64(r.Demand.TasksCompleted)
-	if demand > 0 {
-		l, err := plotter.NewLine(plotter.XYs{{X: -0.5, Y: demand}, {X: float64(n) - 0.5, Y: demand}})
+	w := vg.Points(22)
+	var below *plotter.BarChart
+	for _, l := range layers {
+		vals := make(plotter.Values, n)
+		for i, s := range r.Strategies {
+			vals[i] = float64(l.value(s))
+		}
+		b, err := plotter.NewBarChart(vals, w)
 		if err != nil {
 			return nil, err
 		}
-		l.LineStyle.Dashes = []vg.Length{vg.Points(5), vg.Points(3)}
-		l.LineStyle.Width = vg.Points(1.2)
-		l.LineStyle.Color = colBlack
-		p.Add(l)
-		p.Legend.Add("demand (no quota)", l)
-		top = max(top, demand)
+		b.Color, b.LineStyle.Width = l.color, 0
+		if below != nil {
+			b.StackOn(below)
+		}
+		below = b
+		p.Add(b)
+		p.Legend.Add(l.name, b)
+	}
+	var labels plotter.XYLabels
+	for i, s := range r.Strategies {
+		labels.XYs = append(labels.XYs, plotter.XY{X: float64(i), Y: float64(s.TasksDemanded)})
+		labels.Labels = append(labels.Labels, strconv.Itoa(s.TasksCompleted))
+	}
+	p.Legend.Top = true
+	p.Legend.TextStyle.Font.Size = 8
+	if err := addBarLabels(p, labels); err != nil {
+		return nil, err
+	}
+	p.Y.Min, p.Y.Max = 0, math.Max(float64(r.Demand.TasksDemanded)*1.45, 1)
+	p.NominalX(r.names()...)
+	slant(p)
+	return p, nil
+}
+
+func (r *Result) throttleBars() (*plot.Plot, error) {
+	p := newPlot("429s Claude Code saw")
+	p.Y.Label.Text = "429 responses"
+	p.Y.Tick.Marker = countTicks{}
+	var top float64
+	var labels plotter.XYLabels
+	for i, s := range r.Strategies {
+		v := float64(s.Client429s)
+		top = max(top, v)
+		b, err := plotter.NewBarChart(plotter.Values{v}, vg.Points(22))
+		if err != nil {
+			return nil, err
+		}
+		b.XMin = float64(i)
+		b.Color = strategyColor(s.Name)
+		b.LineStyle.Width = 0
+		p.Add(b)
+		labels.XYs = append(labels.XYs, plotter.XY{X: float64(i), Y: v})
+		labels.Labels = append(labels.Labels, commas(int64(s.Client429s)))
 	}
 	if err := addBarLabels(p, labels); err != nil {
 		return nil, err
 	}
-	p.Y.Min, p.Y.Max = 0, math.Max(top*1.3, 1)
+	p.Y.Min, p.Y.Max = 0, math.Max(top*1.15, 1)
 	p.NominalX(r.names()...)
 	slant(p)
 	return p, nil

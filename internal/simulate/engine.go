@@ -236,4 +236,5 @@ func (w *world) sample() {
 	now := s.drainSettled + float64(s.held)
 	s.committedAt = append(s.committedAt, max(now, s.committedPeak))
 	s.committedPeak = now
+	s.heldAt = append(s.heldAt, float64(s.held))
 }

@@ -14,7 +14,8 @@ type Figures struct {
 	Burndown int    `json:"burndown"`
 	// Input is the example request's input tokens (the seed's 1,000).
 	Input int `json:"input_tokens"`
-	// Quota and QuotaLimit name the drain bucket (the daily one).
+	// Quota and QuotaLimit name the binding bucket (the one the demand
+	// presses hardest).
 	Quota      string      `json:"quota"`
 	QuotaLimit int64       `json:"quota_limit"`
 	Rows       []FigureRow `json:"rows"`
@@ -51,11 +52,11 @@ type WorkloadShape struct {
 // seedInput is the seed's example input.
 const seedInput = 1000
 
-func seedFigures(sc *Scenario, demand *world) Figures {
+func seedFigures(sc *Scenario, demand *world, binding int) Figures {
 	p := demand.profile
 	m := demand.devs[0].main
 	f := Figures{Model: m.model.ID, Profile: p.Name, Burndown: m.burndown, Input: seedInput,
-		Quota: sc.Buckets[demand.drain].Name, QuotaLimit: sc.Buckets[demand.drain].Limit}
+		Quota: sc.Buckets[binding].Name, QuotaLimit: sc.Buckets[binding].Limit}
 	for _, row := range []struct {
 		setting string
 		max     int
@@ -78,10 +79,10 @@ func seedFigures(sc *Scenario, demand *world) Figures {
 	f.MoreCalls = round(float64(f.Rows[1].OutputReserve)/float64(f.Rows[2].OutputReserve), 2)
 	s := &demand.stats
 	f.Workload.Tasks = s.completed
-	f.Workload.DemandTokens = s.bucketUse[demand.drain]
+	f.Workload.DemandTokens = s.bucketUse[binding]
 	if s.completed > 0 {
 		f.Workload.CallsPerTask = round(float64(s.calls)/float64(s.started), 1)
-		f.Workload.TokensPerTask = round(s.bucketUse[demand.drain]/float64(s.started), 0)
+		f.Workload.TokensPerTask = round(s.bucketUse[binding]/float64(s.started), 0)
 	}
 	return f
 }

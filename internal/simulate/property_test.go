@@ -30,8 +30,10 @@ func TestNoStrategyCompletesMoreThanTheDemand(t *testing.T) {
 			t.Fatal(err)
 		}
 		for _, seed := range seeds {
-			if sc.Size() > 10 && seed > 2 {
-				continue // the larger days: two seeds are enough
+			// The larger days cost the most (team-50 six seconds a seed
+			// without -race): fewer seeds.
+			if sc.Size() > 10 && seed > 2 || sc.Size() > 20 && seed > 1 {
+				continue
 			}
 			t.Run(fmt.Sprintf("%s/seed-%d", name, seed), func(t *testing.T) {
 				sc := sc

@@ -77,10 +77,12 @@ tr.demand td { color: #666; font-style: italic; }
 figure { margin: 1rem 0; } figure img { width: 100%; border: 1px solid #eee; }
 figcaption { color: #555; font-size: .9rem; }
 .note { color: #555; font-size: .9rem; }
+.verdict { font-size: 1.15rem; font-weight: 600; border-left: 4px solid #59a14f; padding: .4rem .8rem; background: #f6faf5; }
 </style>
 </head>
 <body>
 <h1>headroom simulate: {{.R.Scenario}}</h1>
+<p class="verdict" id="verdict">{{.R.Verdict}}</p>
 <p>{{.R.Description}}</p>
 <p class="note">{{.R.Developers}} developers, {{.R.Hours}} hours from {{printf "%02.0f:00" .R.StartHour}} UTC, seed {{.R.Seed}}, accounting profile <b>{{.R.Profile}}</b>.
 Quotas: {{range $i, $b := .R.Buckets}}{{if $i}}, {{end}}{{$b.Name}} ({{$b.Kind}} {{commas $b.Limit}}){{end}}; the binding quota is <b>{{.R.Binding}}</b>.</p>

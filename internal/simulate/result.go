@@ -10,14 +10,16 @@ import (
 // Result is one simulation run: the scenario, the seed's worked figures,
 // and each strategy's outcome on the same workload.
 type Result struct {
-	Scenario    string          `json:"scenario"`
-	Description string          `json:"description"`
-	Seed        uint64          `json:"seed"`
-	Hours       float64         `json:"hours"`
-	StartHour   float64         `json:"start_hour_utc"`
-	Developers  int             `json:"developers"`
-	Profile     string          `json:"accounting_profile"`
-	Buckets     []config.Bucket `json:"buckets"`
+	Scenario    string `json:"scenario"`
+	Description string `json:"description"`
+	// Verdict is one sentence that says what the run shows.
+	Verdict    string          `json:"verdict"`
+	Seed       uint64          `json:"seed"`
+	Hours      float64         `json:"hours"`
+	StartHour  float64         `json:"start_hour_utc"`
+	Developers int             `json:"developers"`
+	Profile    string          `json:"accounting_profile"`
+	Buckets    []config.Bucket `json:"buckets"`
 	// Binding is the bucket the team's demand presses hardest: the
 	// highest utilisation with no quota enforced.
 	Binding string `json:"binding_quota"`
@@ -135,14 +137,17 @@ type DeveloperResult struct {
 // consumed of the drain bucket at each sample time.
 type drainSeries struct {
 	bucket   string
+	kind     string
 	limit    int64 // of one account
 	accounts int
 	hours    []float64
 	byDev    [][]float64
 	names    []string
 	// committed is settled plus reserved in flight, at its highest
-	// between samples.
+	// between samples; held is what calls in flight hold reserved at
+	// each sample.
 	committed []float64
+	held      []float64
 }
 
 // summarize turns the runs into a Result.
@@ -150,9 +155,9 @@ func summarize(sc *Scenario, runs []*world, demand *world) (*Result, error) {
 	res := &Result{
 		Scenario: sc.Name, Description: sc.Description, Seed: sc.Seed, Hours: sc.Hours, StartHour: sc.StartHourUTC,
 		Developers: sc.Size(), Profile: demand.profile.Name, Buckets: sc.Buckets,
-		Figures: seedFigures(sc, demand),
 	}
 	binding := bindingBucket(sc, demand)
+	res.Figures = seedFigures(sc, demand, binding)
 	res.Binding = sc.Buckets[binding].Name
 	res.Demand = strategyResult(sc, demand, nil, binding)
 	for _, w := range runs {
@@ -168,6 +173,7 @@ func summarize(sc *Scenario, runs []*world, demand *world) (*Result, error) {
 		trace[i].label = fmt.Sprintf("%s (%s)", labels[i], commas(int64(trace[i].maxTokens)))
 	}
 	res.trace = trace
+	res.Verdict = res.verdict()
 	return res, nil
 }
 
@@ -246,8 +252,8 @@ func strategyResult(sc *Scenario, w *world, demand *world, binding int) Strategy
 		j = round(j, 4)
 		r.Fairness = &j
 	}
-	r.drain = drainSeries{bucket: sc.Buckets[w.drain].Name, limit: sc.Buckets[w.drain].Limit, accounts: accounts,
-		hours: s.sampleAt, byDev: s.drainByDev, committed: s.committedAt}
+	r.drain = drainSeries{bucket: sc.Buckets[w.drain].Name, kind: sc.Buckets[w.drain].Kind, limit: sc.Buckets[w.drain].Limit,
+		accounts: accounts, hours: s.sampleAt, byDev: s.drainByDev, committed: s.committedAt, held: s.heldAt}
 	for _, d := range w.devs {
 		r.drain.names = append(r.drain.names, d.name)
 	}

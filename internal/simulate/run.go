@@ -57,6 +57,8 @@ func Run(ctx context.Context, sc Scenario, opts Options) (*Result, error) {
 	for i := range demand.devs {
 		demand.devs[i].demand = demand.devs[i].completed + demand.devs[i].failed
 	}
+	// The drain chart follows the quota the demand presses hardest.
+	binding := bindingBucket(&sc, demand)
 	par := opts.Parallel
 	if par <= 0 {
 		par = runtime.GOMAXPROCS(0)
@@ -65,6 +67,7 @@ func Run(ctx context.Context, sc Scenario, opts Options) (*Result, error) {
 	var wg sync.WaitGroup
 	for i, w := range runs {
 		w.limitTo(demand)
+		w.drain = binding
 		w.progress = prog.reporter(i)
 		w.ctx = ctx
 		wg.Add(1)

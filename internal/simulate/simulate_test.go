@@ -300,7 +300,9 @@ func TestReport(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, want := range []string{`<img src="reservation.svg"`, `<img src="drain.svg"`, `<img src="comparison.svg"`,
-		"<td>321,000</td>", ">headroom-4096</td>", ">direct-defaults</td>", "Completed tasks per developer"} {
+		"<td>321,000</td>", ">headroom-4096</td>", ">headroom</td>", ">direct-defaults</td>", "Completed tasks per developer",
+		`<p class="verdict" id="verdict">Of 3 tasks demanded in seed, Headroom&#39;s default policy completed 3 (none failed by the cap, no 429)`,
+		"failed by the cap</th>", "output tokens in cut answers</th>"} {
 		if !strings.Contains(string(page), want) {
 			t.Errorf("index.html lacks %q", want)
 		}
@@ -393,4 +395,38 @@ func mustStrategies(t *testing.T, list string) []Strategy {
 		t.Fatal(err)
 	}
 	return s
+}
+
+// TestDrainFollowsTheBindingQuota: in team-50 the per-minute quota binds
+// (the daily one is far from full), so the drain chart follows it, per
+// minute, over the two busiest hours; account-per-dev is drawn against
+// all its accounts' limits, not one.
+func TestDrainFollowsTheBindingQuota(t *testing.T) {
+	r := runBuiltin(t, "team-50", Options{Strategies: mustStrategies(t, "direct-4096,account-per-dev,headroom")})
+	if r.Binding != "sonnet-4-tpm" {
+		t.Fatalf("binding quota %q, want sonnet-4-tpm", r.Binding)
+	}
+	for _, s := range r.Strategies {
+		if s.drain.bucket != r.Binding || !s.drain.perMinute() {
+			t.Errorf("%s: drain follows %s (per minute %v), want %s", s.Name, s.drain.bucket, s.drain.perMinute(), r.Binding)
+		}
+	}
+	from, until := r.drainWindow()
+	if until-from != 2 || from < 0 || until > r.Hours {
+		t.Errorf("drain window %v-%v h, want two hours within the day", from, until)
+	}
+	apd := strategy(t, r, "account-per-dev")
+	if got, want := apd.drain.limitLine(), float64(50*1_000_000); got != want {
+		t.Errorf("account-per-dev limit line %v, want %v (50 accounts)", got, want)
+	}
+	// Settled per minute stays near the limit under Headroom: the chart
+	// shows the quota that binds, not a daily total.
+	h := strategy(t, r, "headroom")
+	var most float64
+	for i := range h.drain.hours {
+		most = max(most, h.drain.settledAt(i))
+	}
+	if most < 500_000 || most > 3_000_000 {
+		t.Errorf("headroom's busiest minute settled %.0f tokens, want near the 1,000,000 limit", most)
+	}
 }

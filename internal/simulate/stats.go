@@ -36,7 +36,10 @@ type runStats struct {
 	// and reserved at once since the previous sample.
 	committedAt   []float64
 	committedPeak float64
-	drainSettled  float64
+	// heldAt is, per sample, what calls in flight hold reserved in the
+	// drain bucket.
+	heldAt       []float64
+	drainSettled float64
 }
 
 func (s *runStats) init(devs, buckets int) {

@@ -17,6 +17,9 @@ func (r *Result) WriteText(out io.Writer) error {
 	if r.Description != "" {
 		fmt.Fprintf(ew, "%s\n", r.Description)
 	}
+	if r.Verdict != "" {
+		fmt.Fprintf(ew, "\n%s\n\n", r.Verdict)
+	}
 	var quotas []string
 	for _, b := range r.Buckets {
 		quotas = append(quotas, fmt.Sprintf("%s (%s %s)", b.Name, b.Kind, commas(b.Limit)))
