@@ -4,6 +4,12 @@
 // failed, client-visible 429s, task times, fairness between developers and
 // how much of the binding quota was used.
 //
+// Claude Code is played as measured (BEDROCK.md section 6): cut text gets
+// three recovery turns, then its task fails; a cut tool call is repeated
+// whole, then its task fails; a Retry-After above 60 s is given up on. The
+// no-quota run fixes each developer's demand, which every strategy then
+// faces, so that no strategy completes more tasks than were asked.
+//
 // It is a discrete-event simulation: an event heap and a virtual clock,
 // nothing sleeps, and a seed fixes every random draw, so a run is
 // reproducible to the byte. Bedrock is played by the emulator's accounting

@@ -63,7 +63,7 @@ func seedFigures(sc *Scenario, demand *world, binding int) Figures {
 	}{
 		{"max_tokens unset (the model's limit)", m.maxOut},
 		{"Claude Code default (CLAUDE_CODE_MAX_OUTPUT_TOKENS unset)", min(sc.Workload.MaxTokens, m.maxOut)},
-		{"CLAUDE_CODE_MAX_OUTPUT_TOKENS=4096 (Headroom's cap)", 4096},
+		{"CLAUDE_CODE_MAX_OUTPUT_TOKENS=4096 (headroom-4096's cap)", 4096},
 	} {
 		r := FigureRow{Setting: row.setting, MaxTokens: row.max,
 			OutputReserve: p.Admission(bedrock.Demand{MaxTokens: row.max}, m.burndown),

@@ -17,7 +17,7 @@ import (
 func TestNoStrategyCompletesMoreThanTheDemand(t *testing.T) {
 	t.Parallel()
 	seeds := []uint64{1, 2, 3, 4, 5, 6}
-	if testing.Short() {
+	if testing.Short() || raceDetector {
 		seeds = seeds[:2]
 	}
 	for _, name := range BuiltinNames() {

@@ -77,6 +77,7 @@ tr.demand td { color: #666; font-style: italic; }
 figure { margin: 1rem 0; } figure img { width: 100%; border: 1px solid #eee; }
 figcaption { color: #555; font-size: .9rem; }
 .note { color: #555; font-size: .9rem; }
+.wide { overflow-x: auto; } #strategies { font-size: .85rem; } #strategies th, #strategies td { padding: .25rem .4rem; } #strategies td:first-child { white-space: nowrap; }
 .verdict { font-size: 1.15rem; font-weight: 600; border-left: 4px solid #59a14f; padding: .4rem .8rem; background: #f6faf5; }
 </style>
 </head>
@@ -99,10 +100,10 @@ Quotas: {{range $i, $b := .R.Buckets}}{{if $i}}, {{end}}{{$b.Name}} ({{$b.Kind}}
 {{end}}
 
 <h2>Strategies on the same demand</h2>
-<table id="strategies">
+<div class="wide"><table id="strategies">
 <tr><th>strategy</th><th>completed / demanded</th><th>failed</th><th>failed by the cap</th><th>unfinished</th><th>429s seen</th><th>first 429</th><th>p50 task</th><th>p95 task</th><th>p95 queue</th><th>reserved / call</th><th>cut answers</th><th>output tokens in cut answers</th><th>fairness</th><th>{{.R.Binding}} used</th></tr>
-{{range .Rows}}<tr{{if eq .Name "no-quota"}} class="demand"{{end}}><td title="{{.Description}}">{{.Name}}</td><td>{{.TasksCompleted}}/{{.TasksDemanded}}</td><td>{{.TasksFailed}}</td><td>{{.TasksFailedByCap}}</td><td>{{.TasksUnfinished}}</td><td>{{.Client429s}}</td><td>{{if .FirstThrottled}}#{{.FirstThrottled}}{{else}}-{{end}}</td><td>{{dur .TaskSecondsP50}}</td><td>{{dur .TaskSecondsP95}}</td><td>{{dur .QueueSecondsP95}}</td><td>{{commas .MeanReservation}}</td><td>{{.CutAnswers}}</td><td>{{commas .CutOutputTokens}}</td><td>{{fairness .Fairness}}</td><td>{{pct .Utilisation}}</td></tr>
-{{end}}</table>
+{{range .Rows}}<tr{{if eq .Name "no-quota"}} class="demand"{{end}}><td title="{{.Description}}">{{.Name}}</td><td>{{commas .TasksCompleted}}/{{commas .TasksDemanded}}</td><td>{{commas .TasksFailed}}</td><td>{{commas .TasksFailedByCap}}</td><td>{{commas .TasksUnfinished}}</td><td>{{commas .Client429s}}</td><td>{{if .FirstThrottled}}#{{.FirstThrottled}}{{else}}-{{end}}</td><td>{{dur .TaskSecondsP50}}</td><td>{{dur .TaskSecondsP95}}</td><td>{{dur .QueueSecondsP95}}</td><td>{{commas .MeanReservation}}</td><td>{{commas .CutAnswers}}</td><td>{{commas .CutOutputTokens}}</td><td>{{fairness .Fairness}}</td><td>{{pct .Utilisation}}</td></tr>
+{{end}}</table></div>
 <p class="note">no-quota is the same workload with no quota at all: it fixes the team's demand, the tasks every strategy faces, so that no strategy can complete more.
 "Failed by the cap": tasks failed because max_tokens cut an answer Claude Code could not complete (text still cut after its three recovery turns, or a tool call cut mid-JSON on every repeat).
 "429s seen" counts every 429 Claude Code received, retried or not; "first 429" is the number of the first request answered 429.

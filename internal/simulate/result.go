@@ -168,7 +168,7 @@ func summarize(sc *Scenario, runs []*world, demand *world) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	labels := []string{"max_tokens unset", "Claude Code default", "Headroom's cap"}
+	labels := []string{"max_tokens unset", "Claude Code default", "the hard cap"}
 	for i := range trace {
 		trace[i].label = fmt.Sprintf("%s (%s)", labels[i], commas(int64(trace[i].maxTokens)))
 	}
