@@ -13,6 +13,7 @@ import (
 	"github.com/headroomhq/headroom/internal/bedrock"
 	"github.com/headroomhq/headroom/internal/config"
 	"github.com/headroomhq/headroom/internal/emulator"
+	"github.com/headroomhq/headroom/internal/upstream"
 )
 
 // syncBuffer is a log destination several handlers may write at once.
@@ -89,6 +90,23 @@ func TestServiceTier(t *testing.T) {
 		}
 	}
 
+	counts := tierCounts(t, h)
+	if want := map[string]float64{"priority": 4, "other": 1, "none": 1}; fmt.Sprint(counts) != fmt.Sprint(want) {
+		t.Errorf("requests by tier %v, want %v", counts, want)
+	}
+	waitFor(t, "six request lines", func() bool { return strings.Count(logs.String(), "msg=request") == 6 })
+	out := logs.String()
+	if n := strings.Count(out, "service_tier=priority service_tier_used=priority"); n != 4 {
+		t.Errorf("%d request lines name the priority tier asked and used, want 4:\n%s", n, out)
+	}
+	if strings.Contains(out, "gold-") || !strings.Contains(out, "service_tier=other") {
+		t.Errorf("an unknown tier must be logged as other, not as sent:\n%s", out)
+	}
+}
+
+// tierCounts sums headroom_service_tier_requests_total by tier.
+func tierCounts(t *testing.T, h *harness) map[string]float64 {
+	t.Helper()
 	counts := map[string]float64{}
 	mfs, err := h.reg.Gather()
 	if err != nil {
@@ -106,15 +124,36 @@ func TestServiceTier(t *testing.T) {
 			}
 		}
 	}
-	if want := map[string]float64{"priority": 4, "other": 1, "none": 1}; fmt.Sprint(counts) != fmt.Sprint(want) {
-		t.Errorf("requests by tier %v, want %v", counts, want)
-	}
-	waitFor(t, "six request lines", func() bool { return strings.Count(logs.String(), "msg=request") == 6 })
-	out := logs.String()
-	if n := strings.Count(out, "service_tier=priority service_tier_used=priority"); n != 4 {
-		t.Errorf("%d request lines name the priority tier asked and used, want 4:\n%s", n, out)
-	}
-	if strings.Contains(out, "gold-") || !strings.Contains(out, "service_tier=other") {
-		t.Errorf("an unknown tier must be logged as other, not as sent:\n%s", out)
+	return counts
+}
+
+// TestServiceTierMessages: on the Messages front doors too, to a runtime or
+// a Mantle upstream, streaming or not, the tier header reaches the
+// upstream, and the request is logged and counted with its tier.
+func TestServiceTierMessages(t *testing.T) {
+	t.Parallel()
+	for _, svc := range []upstream.Service{upstream.ServiceRuntime, upstream.ServiceMantle} {
+		t.Run(string(svc), func(t *testing.T) {
+			t.Parallel()
+			var logs syncBuffer
+			h, fake := serviceHarness(t, svc, harnessOpts{log: slog.New(slog.NewTextHandler(&logs, nil))})
+			for _, stream := range []bool{false, true} {
+				hdr := map[string]string{"anthropic-version": "2023-06-01", bedrock.HeaderServiceTier: "flex"}
+				resp, body := h.post(h.gwURL, h.secret["alice"], "/v1/messages", fmt.Sprintf(mantleBody, sonnet, stream), hdr)
+				if resp.StatusCode != http.StatusOK {
+					t.Fatalf("stream=%v: %d %s", stream, resp.StatusCode, body)
+				}
+				if got := fake.last().header.Values(bedrock.HeaderServiceTier); len(got) != 1 || got[0] != "flex" {
+					t.Errorf("stream=%v: the upstream got tier headers %q, want [flex]", stream, got)
+				}
+			}
+			if got := tierCounts(t, h); got["flex"] != 2 {
+				t.Errorf("requests by tier %v, want flex 2", got)
+			}
+			waitFor(t, "two request lines", func() bool { return strings.Count(logs.String(), "msg=request") == 2 })
+			if n := strings.Count(logs.String(), "service_tier=flex"); n != 2 {
+				t.Errorf("%d request lines name the flex tier, want 2:\n%s", n, logs.String())
+			}
+		})
 	}
 }
