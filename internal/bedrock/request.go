@@ -90,6 +90,9 @@ type fields struct {
 	inference      span // Converse inferenceConfig
 	inferenceEmpty bool
 	additional     span // Converse additionalModelRequestFields
+	// extraMax: additionalModelRequestFields holds a max_tokens, which
+	// the model would read past inferenceConfig.maxTokens and its cap.
+	extraMax bool
 
 	effort  span // output_config.effort
 	model   span // Messages model
@@ -333,9 +336,13 @@ func (s *scanner) additionalFields(f *fields, i, depth int) (int, error) {
 		if !ok {
 			break
 		}
-		if string(key) == "thinking" {
+		switch string(key) {
+		case "thinking":
 			m.i, err = s.thinking(f, m.i, m.depth)
-		} else {
+		case "max_tokens", "maxTokens":
+			f.extraMax = true
+			m.i, err = s.walk(m.i, m.depth, false)
+		default:
 			m.i, err = s.walk(m.i, m.depth, false)
 		}
 		if err != nil {
@@ -403,6 +410,10 @@ func (f *fields) request(b []byte, kind bodyKind) (Request, error) {
 		}
 		if !f.additional.null(b) && b[f.additional.start] != '{' {
 			return Request{}, invalid("additionalModelRequestFields", "expected type: JSONObject, found: %s", jsonType(f.additional.raw(b)))
+		}
+		if f.extraMax {
+			return Request{}, Errorf(ValidationException,
+				"Headroom does not accept max_tokens inside additionalModelRequestFields, where its max_tokens policy cannot see it; set inferenceConfig.maxTokens instead")
 		}
 	}
 	if kind != converseBody {
