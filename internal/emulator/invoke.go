@@ -241,43 +241,7 @@ var contentTypeJSON = []string{"application/json"}
 // writeInvoke writes an InvokeModel answer: an Anthropic message, with the
 // usage also in Bedrock's headers.
 func (s *Server) writeInvoke(w http.ResponseWriter, c call, a answer, u bedrock.Usage) {
-	b := make([]byte, 0, 512+12*a.output())
-	b = append(b, `{"id":"`...)
-	b = appendID(b, "msg_bdrk_", a.seed)
-	b = append(b, `","type":"message","role":"assistant","model":"`...)
-	b = appendJSONText(b, modelName(c.model))
-	b = append(b, `","content":[`...)
-	for i, blk := range a.blocks {
-		if i > 0 {
-			b = append(b, ',')
-		}
-		c := a.content(i)
-		switch blk.kind {
-		case blockThinking:
-			b = append(b, `{"type":"thinking","thinking":"`...)
-			b = c.appendTokens(b, blk.tokens)
-			b = append(b, `","signature":"`...)
-			b = append(b, thinkingSignature...)
-			b = append(b, `"}`...)
-		case blockText:
-			b = append(b, `{"type":"text","text":"`...)
-			b = c.appendTokens(b, blk.tokens)
-			b = append(b, `"}`...)
-		case blockToolUse:
-			b = append(b, `{"type":"tool_use","id":"`...)
-			b = append(b, blk.tool.id...)
-			b = append(b, `","name":"`...)
-			b = appendJSONText(b, blk.tool.name)
-			b = append(b, `","input":`...)
-			b = c.appendInput(b, blk.tokens)
-			b = append(b, '}')
-		}
-	}
-	b = append(b, `],"stop_reason":"`...)
-	b = append(b, a.stop...)
-	b = append(b, `","stop_sequence":null,"usage":`...)
-	b = appendAnthropicUsage(b, u)
-	b = append(b, '}')
+	b := appendMessage(make([]byte, 0, 512+12*a.output()), modelName(c.model), a, u)
 
 	// The header names are canonical already: assigning skips canonicalising
 	// them on every request.

@@ -74,6 +74,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if err := s.route(w, r, id); err != nil {
 		s.logError(r, id, err)
+		if _, path, _ := splitRegionPrefix(r.URL.EscapedPath()); isMessagesFamily(path) {
+			writeAnthropicError(w, err)
+			return
+		}
 		bedrock.WriteError(w, err)
 	}
 }
@@ -101,18 +105,42 @@ func (s *Server) route(w http.ResponseWriter, r *http.Request, id string) error 
 		return nil
 	}
 
-	// A runtime operation or ListInferenceProfiles; anything else is unknown
-	// whatever its region or credentials.
+	// A Messages API call (messages.go), a runtime operation or
+	// ListInferenceProfiles; anything else is unknown whatever its region or
+	// credentials.
+	if mr, ok := parseMessagesPath(path); ok && r.Method == http.MethodPost {
+		region, err := s.callRegion(r, region, prefixed)
+		if err != nil {
+			return err
+		}
+		return s.serveMessages(w, r, messagesCall{id: id, region: region, endpoint: mr.endpoint}, mr)
+	}
 	profiles := path == "/inference-profiles" && r.Method == http.MethodGet
 	rawModel, op, isModel := bedrock.ParsePath(path)
 	if !profiles && (!isModel || r.Method != http.MethodPost) {
 		return notFound(r)
 	}
+	region, err := s.callRegion(r, region, prefixed)
+	if err != nil {
+		return err
+	}
+	if profiles {
+		return s.serveInferenceProfiles(w, r, region)
+	}
+	return s.serveModel(w, r, call{id: id, region: region, rawModel: rawModel, op: op})
+}
 
+// callRegion checks a call's credentials (when require_auth is set) and
+// returns its region: the path's /region/NAME prefix (prefixed), else its
+// SigV4 scope's region, else the default region.
+func (s *Server) callRegion(r *http.Request, region string, prefixed bool) (string, error) {
 	kind, sigRegion := parseAuthorization(r.Header.Get("Authorization"))
+	if kind == authNone && r.Header.Get("X-Api-Key") != "" {
+		kind = authBearer // the Anthropic SDKs send their key so
+	}
 	if s.cfg.RequireAuth && kind != authBearer && kind != authSigV4 {
-		return &bedrock.Error{Name: bedrock.AccessDeniedException,
-			Message: "Authorization is missing or malformed: send SigV4 or Authorization: Bearer KEY (signatures and keys are not checked)"}
+		return "", &bedrock.Error{Name: bedrock.AccessDeniedException,
+			Message: "Authorization is missing or malformed: send SigV4, Authorization: Bearer KEY or x-api-key (signatures and keys are not checked)"}
 	}
 	if !prefixed {
 		region = sigRegion
@@ -121,12 +149,9 @@ func (s *Server) route(w http.ResponseWriter, r *http.Request, id string) error 
 		region = s.cfg.DefaultRegion
 	}
 	if !s.account.HasRegion(region) {
-		return &bedrock.Error{Name: bedrock.ValidationException, Message: (&UnknownRegionError{Region: region, Served: s.account.Regions()}).Error()}
+		return "", &bedrock.Error{Name: bedrock.ValidationException, Message: (&UnknownRegionError{Region: region, Served: s.account.Regions()}).Error()}
 	}
-	if profiles {
-		return s.serveInferenceProfiles(w, r, region)
-	}
-	return s.serveModel(w, r, call{id: id, region: region, rawModel: rawModel, op: op})
+	return region, nil
 }
 
 func notFound(r *http.Request) error {
