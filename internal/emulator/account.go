@@ -346,9 +346,11 @@ type RegionState struct {
 	Name     string        `json:"name"`
 	Buckets  []BucketState `json:"buckets"`
 	InFlight []InFlight    `json:"in_flight"`
-	// Mantle and MantleInFlight are the region's bedrock-mantle ledger.
+	// Mantle, MantleInFlight and MantleQueued are the region's
+	// bedrock-mantle ledger and the requests waiting in its queue.
 	Mantle         []BucketState    `json:"mantle"`
 	MantleInFlight []MantleInFlight `json:"mantle_in_flight"`
+	MantleQueued   int              `json:"mantle_queued"`
 }
 
 // BucketState is one bucket. Used is rounded up to whole tokens; Available

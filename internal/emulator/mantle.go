@@ -51,6 +51,7 @@ type mantleRegion struct {
 	matches  map[string]mantlePair // by Model.Base, cached
 	inflight map[*MantleReservation]struct{}
 	ended    chan struct{} // closed and replaced whenever a request ends: queued requests retry
+	queued   int           // requests waiting in the queue
 }
 
 // mantlePair is what one model draws from; nil for a kind no bucket covers.
@@ -170,6 +171,16 @@ func (a *Account) mantleEnded(region string) <-chan struct{} {
 	return mr.ended
 }
 
+// mantleQueued counts a request entering (+1) or leaving (-1) region's
+// queue, for State.
+func (a *Account) mantleQueued(region string, delta int) {
+	if mr, ok := a.mantle[region]; ok {
+		mr.mu.Lock()
+		mr.queued += delta
+		mr.mu.Unlock()
+	}
+}
+
 // MantleReservation is one admitted Mantle request. It ends exactly once,
 // by Settle; later calls do nothing. Safe for use from the request's
 // goroutine while State runs elsewhere.
@@ -280,7 +291,7 @@ type MantleInFlight struct {
 func (mr *mantleRegion) state(now time.Time, rs *RegionState) {
 	mr.mu.Lock()
 	defer mr.mu.Unlock()
-	rs.Mantle, rs.MantleInFlight = []BucketState{}, []MantleInFlight{}
+	rs.Mantle, rs.MantleInFlight, rs.MantleQueued = []BucketState{}, []MantleInFlight{}, mr.queued
 	for _, b := range mr.buckets {
 		rs.Mantle = append(rs.Mantle, b.state(now))
 	}

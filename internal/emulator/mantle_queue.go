@@ -28,6 +28,8 @@ func (s *Server) admitMantle(ctx context.Context, c Call) (*MantleReservation, e
 			t := time.NewTimer(maxWait)
 			defer t.Stop()
 			deadline = t.C
+			s.account.mantleQueued(c.Region, 1)
+			defer s.account.mantleQueued(c.Region, -1)
 		}
 		var refilled <-chan time.Time
 		var refill *time.Timer

@@ -36,6 +36,9 @@ func readMessagesFields(body []byte) (messagesFields, error) {
 	var seenModel, seenStream, seenOutput bool
 	i = skipSpace(body, i+1)
 	if i < len(body) && body[i] == '}' {
+		if skipSpace(body, i+1) != len(body) {
+			return f, &errMessagesBody{"malformed JSON: data after the object"}
+		}
 		return f, &errMessagesBody{"model: Field required"}
 	}
 	for {
@@ -104,6 +107,9 @@ func readMessagesFields(body []byte) (messagesFields, error) {
 			break
 		}
 		return f, &errMessagesBody{"malformed JSON: expected ',' or '}'"}
+	}
+	if skipSpace(body, i+1) != len(body) {
+		return f, &errMessagesBody{"malformed JSON: data after the object"}
 	}
 	if !seenModel {
 		return f, &errMessagesBody{"model: Field required"}
