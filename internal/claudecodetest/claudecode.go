@@ -1,5 +1,5 @@
 // Package claudecodetest runs the real Claude Code CLI (npm
-// @anthropic-ai/claude-code) in Bedrock mode for the tests that check
+// @anthropic-ai/claude-code) in Bedrock or Mantle mode for the tests that check
 // Headroom against what users run. It is imported only by tests.
 //
 // The binary is found through HEADROOM_CLAUDE, which scripts/test.sh sets
@@ -61,6 +61,17 @@ type Options struct {
 	Args []string
 	// Env is more environment, NAME=VALUE.
 	Env []string
+	// Mantle runs Claude Code in Mantle mode (CLAUDE_CODE_USE_MANTLE=1,
+	// ANTHROPIC_BEDROCK_MANTLE_BASE_URL=baseURL) instead of Bedrock mode.
+	// Claude Code appends /v1/messages to the base URL.
+	Mantle bool
+}
+
+// RunMantle is Run in Mantle mode: Claude Code sends Anthropic Messages to
+// baseURL/v1/messages, with key as its Bedrock API key (Bearer).
+func RunMantle(ctx context.Context, t testing.TB, claude, baseURL, key, prompt string, extraEnv ...string) (res Result, ok bool) {
+	t.Helper()
+	return RunWith(ctx, t, claude, baseURL, key, prompt, Options{Env: extraEnv, Mantle: true})
 }
 
 // RunWith is Run with options.
@@ -72,12 +83,15 @@ func RunWith(ctx context.Context, t testing.TB, claude, baseURL, key, prompt str
 	}
 	cmd := exec.CommandContext(ctx, claude, append([]string{"-p", prompt, "--output-format", "json"}, o.Args...)...)
 	cmd.Dir = home // no project settings of this repository
+	mode := []string{"CLAUDE_CODE_USE_BEDROCK=1", "ANTHROPIC_BEDROCK_BASE_URL=" + baseURL}
+	if o.Mantle {
+		mode = []string{"CLAUDE_CODE_USE_MANTLE=1", "ANTHROPIC_BEDROCK_MANTLE_BASE_URL=" + baseURL}
+	}
 	cmd.Env = append([]string{
 		"PATH=" + os.Getenv("PATH"),
 		"HOME=" + home,
-		"CLAUDE_CODE_USE_BEDROCK=1",
+		mode[0], mode[1],
 		"AWS_REGION=us-east-1",
-		"ANTHROPIC_BEDROCK_BASE_URL=" + baseURL,
 		"AWS_BEARER_TOKEN_BEDROCK=" + key,
 		"CLAUDE_CODE_DISABLE_NONSTREAMING_FALLBACK=1",
 		"CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC=1",

@@ -27,16 +27,28 @@ spent. No AWS account is needed; nothing leaves this machine.
 It serves POST /model/{id}/invoke, /invoke-with-response-stream, /converse,
 /converse-stream and /count-tokens, GET /inference-profiles, and, for tests
 and the simulator, GET /_emulator/state and POST /_emulator/reset. It accepts
-SigV4 (any signature), Authorization: Bearer KEY, or no auth.
+SigV4 (any signature), Authorization: Bearer KEY, x-api-key, or no auth.
+
+The Anthropic Messages API (streamed as server-sent events or not, any query
+such as ?beta=true), as Bedrock serves it on its two endpoints:
+  POST /anthropic/v1/messages     bedrock-runtime: the runtime quotas, with burndown
+  POST /mantle/v1/messages, /mantle/anthropic/v1/messages, /v1/messages
+                                  bedrock-mantle: the region's mantle quotas
+                                  (input and output tokens per minute)
+  POST .../v1/messages/count_tokens   {"input_tokens": N}
+Errors there are Anthropic-shaped ({"type":"error","error":{...}}).
 
 Regions: one process serves every configured region, each with its own
 quotas. A request's region is a path prefix /region/NAME (use the base URL
-http://HOST:PORT/region/eu-west-1), else the region of its SigV4 signature,
-else default_region.
+http://HOST:PORT/region/eu-west-1; before /mantle: .../region/eu-west-1/mantle),
+else the region of its SigV4 signature, else default_region.
 
 Point clients at it:
   Claude Code:  CLAUDE_CODE_USE_BEDROCK=1 AWS_REGION=us-east-1 \
                 ANTHROPIC_BEDROCK_BASE_URL=http://127.0.0.1:4567 \
+                AWS_BEARER_TOKEN_BEDROCK=anything claude
+  Claude Code in Mantle mode:  CLAUDE_CODE_USE_MANTLE=1 \
+                ANTHROPIC_BEDROCK_MANTLE_BASE_URL=http://127.0.0.1:4567/mantle \
                 AWS_BEARER_TOKEN_BEDROCK=anything claude
   AWS SDKs:     endpoint URL http://127.0.0.1:4567, any credentials
                 (Go: config.LoadDefaultConfig + BaseEndpoint;
@@ -45,6 +57,8 @@ Point clients at it:
 Per-request headers:
   x-headroom-emulator-output-tokens: N   answer length before max_tokens cuts it
   x-headroom-emulator-fault: unavailable|throttle-mid-stream|slow   force faults
+  x-headroom-emulator-cache-read-tokens: N, -cache-write-tokens: N
+                                         (Messages paths) N input tokens as cache reads/writes
 
 Flags:
 `
@@ -129,6 +143,7 @@ func printEmulateBanner(w io.Writer, url string, cfg config.Emulator) {
 	}
 	fmt.Fprintf(w, "\n  state: curl %s%s\n", url, emulator.PathState)
 	fmt.Fprintf(w, "  Claude Code: CLAUDE_CODE_USE_BEDROCK=1 AWS_REGION=%s ANTHROPIC_BEDROCK_BASE_URL=%s AWS_BEARER_TOKEN_BEDROCK=emulator claude\n", cfg.DefaultRegion, url)
+	fmt.Fprintf(w, "  Claude Code (Mantle): CLAUDE_CODE_USE_MANTLE=1 ANTHROPIC_BEDROCK_MANTLE_BASE_URL=%s/mantle AWS_BEARER_TOKEN_BEDROCK=emulator claude\n", url)
 }
 
 // emulateUntilDone serves h on ln until ctx ends, then shuts down gracefully.
