@@ -144,7 +144,7 @@ func refRead(body []byte, kind bodyKind) (Request, bool) {
 		}
 	}
 	r := Request{Effort: effortOut}
-	if kind == invokeBody {
+	if kind != converseBody {
 		r.Last = refLastTurn(messages)
 	}
 	if !refIsNull(maxRaw) {

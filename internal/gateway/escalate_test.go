@@ -4,13 +4,16 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"regexp"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/headroomhq/headroom/internal/admission"
 	"github.com/headroomhq/headroom/internal/bedrock/eventstream"
 	"github.com/headroomhq/headroom/internal/config"
 	"github.com/headroomhq/headroom/internal/emulator"
+	"github.com/headroomhq/headroom/internal/upstream"
 )
 
 // The learned output policy through the gateway, against an emulator
@@ -188,4 +191,85 @@ func metricsText(t *testing.T, h *harness) string {
 		t.Fatal(err)
 	}
 	return readAll(r)
+}
+
+// writeMessages is a Messages API upstream scripted with a 6,000-token
+// Write: every answer is one tool_use block, cut at max_tokens below 6,000
+// (JSON or server-sent events, as the request asks).
+type writeMessages struct {
+	mu sync.Mutex
+	n  int
+}
+
+func (f *writeMessages) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	var body struct {
+		Model     string `json:"model"`
+		MaxTokens int    `json:"max_tokens"`
+		Stream    bool   `json:"stream"`
+	}
+	_ = json.NewDecoder(r.Body).Decode(&body)
+	f.mu.Lock()
+	f.n++
+	id := fmt.Sprintf("toolu_msg_%d", f.n)
+	f.mu.Unlock()
+	out, stop := 6000, "tool_use"
+	if body.MaxTokens < out {
+		out, stop = body.MaxTokens, "max_tokens"
+	}
+	if !body.Stream {
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprintf(w, `{"id":"msg_1","type":"message","role":"assistant","model":%q,"content":[{"type":"tool_use","id":%q,"name":"Write","input":{}}],"stop_reason":%q,"usage":{"input_tokens":100,"output_tokens":%d}}`,
+			body.Model, id, stop, out)
+		return
+	}
+	w.Header().Set("Content-Type", "text/event-stream")
+	for _, ev := range []string{
+		fmt.Sprintf(`{"type":"message_start","message":{"id":"msg_1","type":"message","role":"assistant","model":%q,"content":[],"usage":{"input_tokens":100,"output_tokens":1}}}`, body.Model),
+		fmt.Sprintf(`{"type":"content_block_start","index":0,"content_block":{"type":"tool_use","id":%q,"name":"Write","input":{}}}`, id),
+		`{"type":"content_block_delta","index":0,"delta":{"type":"input_json_delta","partial_json":"{\"file_path\": \"/tmp/notes.txt\", \"content\": \"the"}}`,
+		`{"type":"content_block_stop","index":0}`,
+		fmt.Sprintf(`{"type":"message_delta","delta":{"stop_reason":%q},"usage":{"output_tokens":%d}}`, stop, out),
+		`{"type":"message_stop"}`,
+	} {
+		var typ struct{ Type string }
+		_ = json.Unmarshal([]byte(ev), &typ)
+		fmt.Fprintf(w, "event: %s\ndata: %s\n\n", typ.Type, ev)
+	}
+}
+
+// TestCutToolCallRetryOnMessages: the same escalation through the
+// Messages API front door, to a runtime and to a Mantle upstream, JSON and
+// server-sent events.
+func TestCutToolCallRetryOnMessages(t *testing.T) {
+	t.Parallel()
+	for _, svc := range []upstream.Service{upstream.ServiceRuntime, upstream.ServiceMantle} {
+		for _, stream := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%s stream=%v", svc, stream), func(t *testing.T) {
+				t.Parallel()
+				s := admission.DefaultOutputSettings()
+				s.Priors, s.PriorWeight, s.RoomFraction = []admission.Prior{{Median: 500, P99: 2000}}, 1000, 0
+				o := harnessOpts{upstream: &writeMessages{}, service: svc, output: &s}
+				if svc == upstream.ServiceMantle {
+					o.endpointPath, o.buckets = "/mantle", mantleBuckets()
+				}
+				h := newHarness(t, o)
+				msgs := func(turns string) string {
+					return fmt.Sprintf(`{"model":%q,"max_tokens":32000,"stream":%v,"tools":[%s],"messages":[{"role":"user","content":"Write the notes."}%s]}`,
+						sonnet, stream, writeTool, turns)
+				}
+				hdr := map[string]string{"anthropic-version": "2023-06-01"}
+				resp, raw := h.post(h.gwURL, h.secret["alice"], "/v1/messages", msgs(""), hdr)
+				id := regexp.MustCompile(`toolu_msg_\d+`).FindString(string(raw))
+				if got := resp.Header.Get(HeaderMaxTokens); resp.StatusCode != 200 || got != "32000->4096 (floor)" || id == "" {
+					t.Fatalf("first call: %d %q %.300s", resp.StatusCode, got, raw)
+				}
+				retry := `,{"role":"assistant","content":[{"type":"tool_use","id":"` + id + `","name":"Write","input":{}}]},` +
+					`{"role":"user","content":[{"type":"tool_result","tool_use_id":"` + id + `","is_error":true,"content":"InputValidationError"}]}`
+				resp, raw = h.post(h.gwURL, h.secret["alice"], "/v1/messages", msgs(retry), hdr)
+				if got := resp.Header.Get(HeaderMaxTokens); resp.StatusCode != 200 || got != "32000->16384 (escalated: cut tool call)" || !strings.Contains(string(raw), `"stop_reason":"tool_use"`) {
+					t.Errorf("retry: %d %q %.300s", resp.StatusCode, got, raw)
+				}
+			})
+		}
+	}
 }
