@@ -263,7 +263,7 @@ func buildServer(ctx context.Context, cfg config.Serve, st *sqlitestore.Store, l
 		Route: cfg.RouteFor, Caps: cfg.Policy.Caps, Output: admission.NewOutputPolicy(outputSettings(cfg.Policy)),
 		Profile: profile, Burndown: burndown,
 		MaxWait: cfg.Queue.MaxWait.Duration, OpsToken: opsToken, MaxBodyMemory: int64(cfg.Limits.MaxBodyMemoryMB) << 20,
-		OpsClosed: !loopbackListen(cfg.Listen), Options: cfg.OptionsFor,
+		OpsClosed: !loopbackListen(cfg.Listen), Options: cfg.OptionsFor, BodyReadTimeout: cfg.Limits.BodyReadTimeout.Duration,
 	})
 	if err != nil {
 		return nil, err

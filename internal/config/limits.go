@@ -2,6 +2,7 @@ package config
 
 import (
 	"strings"
+	"time"
 
 	"github.com/headroomhq/headroom/internal/bedrock"
 )
@@ -18,10 +19,15 @@ type Limits struct {
 	// a body that would pass it is refused with a 429 the client retries.
 	// Default 256.
 	MaxBodyMemoryMB int `yaml:"max_body_memory_mb"`
+	// BodyReadTimeout bounds how long a client may take to send its
+	// request body once its headers are in. Default 60s.
+	BodyReadTimeout Duration `yaml:"body_read_timeout"`
 }
 
 // DefaultLimits are the limits of a file that sets none.
-func DefaultLimits() Limits { return Limits{MaxConnections: 4096, MaxBodyMemoryMB: 256} }
+func DefaultLimits() Limits {
+	return Limits{MaxConnections: 4096, MaxBodyMemoryMB: 256, BodyReadTimeout: Duration{60 * time.Second}}
+}
 
 func (l Limits) validate(p *Problems) {
 	if l.MaxConnections <= 0 {
@@ -29,6 +35,9 @@ func (l Limits) validate(p *Problems) {
 	}
 	if l.MaxBodyMemoryMB <= 0 {
 		p.add("limits.max_body_memory_mb: %d must be positive", l.MaxBodyMemoryMB)
+	}
+	if l.BodyReadTimeout.Duration <= 0 {
+		p.add("limits.body_read_timeout: %v must be positive", l.BodyReadTimeout.Duration)
 	}
 }
 

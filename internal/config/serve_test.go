@@ -80,7 +80,7 @@ func TestLoadServeFull(t *testing.T) {
 		Queue:       Queue{MaxWait: Duration{90 * time.Second}},
 		KeysRefresh: Duration{500 * time.Millisecond},
 		Operations:  Operations{TokenEnv: "HEADROOM_OPS_TOKEN"},
-		Limits:      Limits{MaxConnections: 1000, MaxBodyMemoryMB: 64},
+		Limits:      Limits{MaxConnections: 1000, MaxBodyMemoryMB: 64, BodyReadTimeout: Duration{60 * time.Second}},
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("LoadServe (-want +got):\n%s", diff)

@@ -1,0 +1,269 @@
+package cli
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/headroomhq/headroom/internal/config"
+	"github.com/headroomhq/headroom/internal/emulator"
+)
+
+// hostileServe is a real `headroom serve` (run by Main in this process)
+// in front of an emulator, with one key, and short client timeouts so that
+// every attack ends within seconds.
+type hostileServe struct {
+	base, host, key string
+	s               *inProcessServe
+}
+
+const (
+	hostileModel = "us.anthropic.claude-sonnet-4-20250514-v1:0"
+	hostileBody  = `{"anthropic_version":"bedrock-2023-05-31","max_tokens":100,"messages":[{"role":"user","content":"hello"}]}`
+)
+
+func startHostile(t *testing.T) *hostileServe {
+	t.Helper()
+	emu, err := emulator.New(config.DefaultEmulator(), slog.New(slog.DiscardHandler), time.Now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	es := httptest.NewServer(emu)
+	t.Cleanup(es.Close)
+	dir := t.TempDir()
+	cfgPath := filepath.Join(dir, "serve.yaml")
+	cfg := fmt.Sprintf(`listen: 127.0.0.1:0
+upstreams:
+  - name: emu
+    region: us-east-1
+    endpoint: %s
+    auth: {mode: none}
+    buckets:
+      - {name: tpm, kind: tpm, limit: 10000000}
+      - {name: tpd, kind: tpd, limit: 1000000000}
+limits: {body_read_timeout: 1s, max_connections: 400}
+`, es.URL)
+	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	data := filepath.Join(dir, "data")
+	code, out, errOut := run(t, "keys", "create", "dev", "--data-dir", data)
+	if code != 0 {
+		t.Fatalf("keys create: %d %s", code, errOut)
+	}
+	h := &hostileServe{key: secretRE.FindString(out)}
+	h.s = startInProcess(t, []string{"serve", "--config", cfgPath, "--data-dir", data, "--log-level", "warn"})
+	h.base = h.s.url(t)
+	u, _ := url.Parse(h.base)
+	h.host = u.Host
+	return h
+}
+
+// good sends one good request and reports its status.
+func (h *hostileServe) good(t *testing.T) int {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodPost, h.base+"/model/"+hostileModel+"/invoke", strings.NewReader(hostileBody))
+	req.Header.Set("Authorization", "Bearer "+h.key)
+	c := &http.Client{Timeout: 10 * time.Second}
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatalf("good request: %v", err)
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	c.CloseIdleConnections()
+	return resp.StatusCode
+}
+
+// ledger is what /v1/status says is reserved, in flight and queued.
+func (h *hostileServe) ledger(t *testing.T) (reserved int64, inflight, queued int) {
+	t.Helper()
+	resp, err := http.Get(h.base + "/v1/status")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var st struct {
+		Upstreams []struct {
+			Queued   int `json:"queued"`
+			InFlight int `json:"in_flight"`
+			Buckets  []struct {
+				Reserved int64 `json:"reserved"`
+			} `json:"buckets"`
+		} `json:"upstreams"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&st); err != nil {
+		t.Fatal(err)
+	}
+	for _, u := range st.Upstreams {
+		inflight += u.InFlight
+		queued += u.Queued
+		for _, b := range u.Buckets {
+			reserved += b.Reserved
+		}
+	}
+	http.DefaultClient.CloseIdleConnections()
+	return reserved, inflight, queued
+}
+
+// procUsage is the process's open descriptors, goroutines and live heap.
+type procUsage struct {
+	fds, goroutines int
+	heap            uint64
+}
+
+func measure() procUsage {
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	fds, _ := os.ReadDir("/proc/self/fd")
+	return procUsage{fds: len(fds), goroutines: runtime.NumGoroutine(), heap: ms.HeapAlloc}
+}
+
+// raw opens n connections and writes each the same bytes.
+func (h *hostileServe) raw(t *testing.T, n int, send string) []net.Conn {
+	t.Helper()
+	var cs []net.Conn
+	for range n {
+		c, err := net.Dial("tcp", h.host)
+		if err != nil {
+			t.Fatalf("dial: %v", err)
+		}
+		if send != "" {
+			if _, err := io.WriteString(c, send); err != nil {
+				t.Fatalf("write: %v", err)
+			}
+		}
+		cs = append(cs, c)
+	}
+	return cs
+}
+
+// closedByServer reports whether the server ended c (or answered and
+// closed it) within d: the attack does not hold it.
+func closedByServer(c net.Conn, d time.Duration) bool {
+	_ = c.SetReadDeadline(time.Now().Add(d))
+	_, err := io.Copy(io.Discard, c)
+	return err == nil // EOF: the server closed it
+}
+
+// TestHostileClients runs each attack of issue 13 against a real serve,
+// then checks that the ledger is back to zero (reserved, in flight,
+// queued), that descriptors, goroutines and heap are back near their
+// baseline, and that a good request still succeeds.
+func TestHostileClients(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("counts descriptors in /proc/self/fd")
+	}
+	h := startHostile(t)
+	if code := h.good(t); code != http.StatusOK {
+		t.Fatalf("good request before any attack: %d", code)
+	}
+	base := measure()
+	const n = 100
+	hdr := func(key string, length int) string {
+		auth := ""
+		if key != "" {
+			auth = "Authorization: Bearer " + key + "\r\n"
+		}
+		return fmt.Sprintf("POST /model/%s/invoke HTTP/1.1\r\nHost: %s\r\n%sContent-Type: application/json\r\nContent-Length: %d\r\n\r\n",
+			hostileModel, h.host, auth, length)
+	}
+	for _, tt := range []struct {
+		name    string
+		promise string
+		attack  func(t *testing.T) []net.Conn
+		// within: the server must have closed every attack connection by then
+		within time.Duration
+	}{
+		{"slowloris headers, no key", "closed after the 10 s header timeout",
+			func(t *testing.T) []net.Conn {
+				return h.raw(t, n, fmt.Sprintf("POST /model/%s/invoke HTTP/1.1\r\nHost: %s\r\nX-Slow: ", hostileModel, h.host))
+			}, 14 * time.Second},
+		{"slowloris body, no key", "refused (403) and closed at once",
+			func(t *testing.T) []net.Conn { return h.raw(t, n, hdr("", 200_000)+`{"anthropic`) }, 3 * time.Second},
+		{"slowloris body, bad key", "refused (403) and closed at once",
+			func(t *testing.T) []net.Conn { return h.raw(t, n, hdr("hr_bad", 200_000)+`{"anthropic`) }, 3 * time.Second},
+		{"slowloris body, with key", "400 and closed after the body read timeout",
+			func(t *testing.T) []net.Conn { return h.raw(t, n, hdr(h.key, 200_000)+`{"anthropic`) }, 5 * time.Second},
+		{"declared but unsent 20 MB, with key", "holds 256 KB at most, 400 after the body read timeout",
+			func(t *testing.T) []net.Conn { return h.raw(t, n, hdr(h.key, 20<<20)) }, 5 * time.Second},
+		{"huge declared length, with key", "refused at once (400), nothing read",
+			func(t *testing.T) []net.Conn { return h.raw(t, n, hdr(h.key, 1<<40)) }, 3 * time.Second},
+		{"healthz with an unsent body", "answered and closed at once",
+			func(t *testing.T) []net.Conn {
+				return h.raw(t, n, fmt.Sprintf("GET /healthz HTTP/1.1\r\nHost: %s\r\nContent-Length: 100000\r\n\r\n", h.host))
+			}, 3 * time.Second},
+		{"pipelined requests then a stalled one", "each answered in order; the stalled body closed",
+			func(t *testing.T) []net.Conn {
+				good := hdr(h.key, len(hostileBody)) + hostileBody
+				cs := h.raw(t, 5, strings.Repeat(good, 20)+hdr(h.key, 100_000)+"{")
+				for _, c := range cs {
+					br := bufio.NewReader(c)
+					_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
+					for i := range 20 {
+						resp, err := http.ReadResponse(br, nil)
+						if err != nil {
+							t.Fatalf("pipelined answer %d: %v", i, err)
+						}
+						_, _ = io.Copy(io.Discard, resp.Body)
+						resp.Body.Close()
+						if resp.StatusCode != http.StatusOK {
+							t.Errorf("pipelined answer %d: %d", i, resp.StatusCode)
+						}
+					}
+				}
+				return cs
+			}, 5 * time.Second},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			start := time.Now()
+			cs := tt.attack(t)
+			for i, c := range cs {
+				if left := tt.within - time.Since(start); !closedByServer(c, max(left, 100*time.Millisecond)) {
+					t.Errorf("connection %d still open %v after the attack began; promise: %s", i, tt.within, tt.promise)
+					break
+				}
+			}
+			for _, c := range cs {
+				c.Close()
+			}
+			checkRecovered(t, h, base)
+			t.Logf("held: %s (%v)", tt.promise, time.Since(start).Round(time.Millisecond))
+		})
+	}
+}
+
+// checkRecovered waits up to 5 s for the ledger to be back to zero and the
+// process near its baseline, then checks that a good request succeeds.
+func checkRecovered(t *testing.T, h *hostileServe, base procUsage) {
+	t.Helper()
+	var now procUsage
+	var reserved int64
+	var inflight, queued int
+	ok := h.s.waitFor(func() bool {
+		reserved, inflight, queued = h.ledger(t)
+		now = measure()
+		return reserved == 0 && inflight == 0 && queued == 0 &&
+			now.fds <= base.fds+8 && now.goroutines <= base.goroutines+10 && now.heap <= base.heap+32<<20
+	})
+	if !ok {
+		t.Errorf("not recovered: reserved %d, in flight %d, queued %d; fds %d (baseline %d), goroutines %d (%d), heap %d KB (%d KB)",
+			reserved, inflight, queued, now.fds, base.fds, now.goroutines, base.goroutines, now.heap>>10, base.heap>>10)
+	}
+	if code := h.good(t); code != http.StatusOK {
+		t.Errorf("good request after the attack: %d", code)
+	}
+}
