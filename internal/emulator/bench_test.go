@@ -2,6 +2,7 @@ package emulator
 
 import (
 	"bytes"
+	"encoding/json"
 	"io"
 	"log/slog"
 	"net/http"
@@ -9,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/headroomhq/headroom/internal/bedrock/bedrocktest"
 	"github.com/headroomhq/headroom/internal/config"
 )
 
@@ -97,4 +99,47 @@ func BenchmarkServeInvokeSmallHTTP(b *testing.B) {
 			}
 		}
 	})
+}
+
+// BenchmarkReadMessagesFields reads model, stream and output_config of an
+// 86 KB Claude Code Mantle-mode body with the bedrock scanner, against
+// encoding/json decoding the same three members (the baseline it replaces).
+func BenchmarkReadMessagesFields(b *testing.B) {
+	body := bedrocktest.ClaudeCodeMessagesBody(86_000, 128_000, "anthropic.claude-opus-5-5")
+	b.Run("scanner", func(b *testing.B) {
+		b.ReportAllocs()
+		b.SetBytes(int64(len(body)))
+		for b.Loop() {
+			if f, err := readMessagesFields(body); err != nil || !f.stream {
+				b.Fatal(f, err)
+			}
+		}
+	})
+	b.Run("encoding-json", func(b *testing.B) {
+		b.ReportAllocs()
+		b.SetBytes(int64(len(body)))
+		for b.Loop() {
+			var f struct {
+				Model        string                     `json:"model"`
+				Stream       bool                       `json:"stream"`
+				OutputConfig map[string]json.RawMessage `json:"output_config"`
+			}
+			if err := json.Unmarshal(body, &f); err != nil || !f.Stream {
+				b.Fatal(err)
+			}
+		}
+	})
+}
+
+// BenchmarkServeMessagesStreamMantle is the emulator's own cost of Claude
+// Code's Mantle-mode call (86 KB body, streamed 10-token answer, Mantle's
+// ledger), without the network.
+func BenchmarkServeMessagesStreamMantle(b *testing.B) {
+	benchHandler(b, "/mantle/v1/messages", bedrocktest.ClaudeCodeMessagesBody(86_000, 128_000, "anthropic.claude-opus-5-5"))
+}
+
+// BenchmarkServeInvokeStreamClaudeCode is the same body as InvokeModel
+// streams it (runtime ledger), the baseline of the one above.
+func BenchmarkServeInvokeStreamClaudeCode(b *testing.B) {
+	benchHandler(b, "/model/us.anthropic.claude-opus-5-5/invoke-with-response-stream", bedrocktest.ClaudeCodeBody(86_000, 128_000))
 }
