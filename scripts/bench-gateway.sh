@@ -9,9 +9,12 @@
 #    requests), p50 and p99, with wrk, the median of ROUNDS (default 3)
 #    rounds in which direct and gateway alternate (so a noisy spell on a
 #    shared machine hits both):
-#    a small InvokeModel, and an 86 KB Claude Code-shaped
+#    a small InvokeModel, an 86 KB Claude Code-shaped
 #    InvokeModelWithResponseStream (max_tokens 32,000 + thinking, which the
-#    gateway clamps and rewrites), 50-token answers.
+#    gateway clamps and rewrites), and an 86 KB Claude Code-shaped Messages
+#    API stream (POST /anthropic/v1/messages, stream: true, Anthropic
+#    server-sent events; max_tokens 32,000 with adaptive thinking, clamped
+#    and rewritten, anthropic_version added), 50-token answers.
 # 2. Throughput at saturation (64 connections, small InvokeModel), twice:
 #    shared (wrk, emulator and proxy all on both cores) and pinned (wrk and
 #    the emulator on core 1, the proxy alone on core 0, as a gateway runs
@@ -46,7 +49,8 @@ ulimit -n 20000 2>/dev/null || true
 	go build -o "$work/tcprelay" scripts/tcprelay.go)
 (cd "$root/scripts/fasthttpproxy" && go build -o "$work/fasthttpproxy" .) 2>/dev/null ||
 	echo "(fasthttp could not be fetched: no fasthttp baseline)"
-(cd "$root" && HEADROOM_BENCH_BODY_OUT="$work/cc86k.json" go test -run '^TestWriteBenchBody$' ./internal/gateway/ >/dev/null)
+(cd "$root" && HEADROOM_BENCH_BODY_OUT="$work/cc86k.json" HEADROOM_BENCH_MESSAGES_OUT="$work/cc86k-messages.json" \
+	go test -run '^TestWriteBenchBody$' ./internal/gateway/ >/dev/null)
 printf '%s' '{"anthropic_version":"bedrock-2023-05-31","max_tokens":100,"messages":[{"role":"user","content":"Say hi."}]}' >"$work/small.json"
 
 buckets='
@@ -149,8 +153,9 @@ done = function(summary, latency, requests)
 		summary.requests/(summary.duration/1e6), summary.errors.status, summary.errors.connect + summary.errors.read + summary.errors.timeout))
 end
 LUA
-	local r
-	r=$("${wrkprefix[@]}" wrk -t1 -c"$conns" -d"$dur" -s "$work/post.lua" "$base/model/$model/$op" | awk '/^RESULT/ {print $2, $3, $4, $5, $6}')
+	local r path="/model/$model/$op"
+	[[ $op == /* ]] && path=$op # a path of its own (the Messages API)
+	r=$("${wrkprefix[@]}" wrk -t1 -c"$conns" -d"$dur" -s "$work/post.lua" "$base$path" | awk '/^RESULT/ {print $2, $3, $4, $5, $6}')
 	read -r p50 p99 rps bad errs <<<"$r"
 	printf '%-24s p50 %7s ms  p99 %7s ms  %7s req/s  non-2xx %s, socket errors %s\n' "$label" "$p50" "$p99" "$rps" "$bad" "$errs"
 	local v=${label// /_}
@@ -165,7 +170,7 @@ wrkrun warm_gateway "$gw_url" invoke "$work/small.json" 8 2s >/dev/null
 
 echo "== latency at moderate load (4 connections, each pausing 10 ms between requests; wrk, time to the whole answer)"
 echo "   $rounds rounds of ${duration}s per path, direct and gateway alternating, so a noisy spell hits both"
-added_small=() added_stream=()
+added_small=() added_stream=() added_messages=()
 for round in $(seq "$rounds"); do
 	echo "-- round $round"
 	wrkrun direct_small "$fast_url" invoke "$work/small.json" 4 "${duration}s" 10
@@ -173,8 +178,11 @@ for round in $(seq "$rounds"); do
 	wrkrun direct_stream "$fast_url" invoke-with-response-stream "$work/cc86k.json" 4 "${duration}s" 10
 	wrkrun gateway_stream "$gw_url" invoke-with-response-stream "$work/cc86k.json" 4 "${duration}s" 10
 	added_small+=("$(awk -v a="$direct_small_p50" -v b="$gateway_small_p50" -v c="$direct_small_p99" -v d="$gateway_small_p99" 'BEGIN {printf "%.3f %.3f", b-a, d-c}')")
+	wrkrun direct_messages "$fast_url" /anthropic/v1/messages "$work/cc86k-messages.json" 4 "${duration}s" 10
+	wrkrun gateway_messages "$gw_url" /anthropic/v1/messages "$work/cc86k-messages.json" 4 "${duration}s" 10
 	added_stream+=("$(awk -v a="$direct_stream_p50" -v b="$gateway_stream_p50" -v c="$direct_stream_p99" -v d="$gateway_stream_p99" 'BEGIN {printf "%.3f %.3f", b-a, d-c}')")
-	echo "   added: small p50/p99 ${added_small[-1]/ / / } ms; 86 KB stream p50/p99 ${added_stream[-1]/ / / } ms"
+	added_messages+=("$(awk -v a="$direct_messages_p50" -v b="$gateway_messages_p50" -v c="$direct_messages_p99" -v d="$gateway_messages_p99" 'BEGIN {printf "%.3f %.3f", b-a, d-c}')")
+	echo "   added: small p50/p99 ${added_small[-1]/ / / } ms; 86 KB stream p50/p99 ${added_stream[-1]/ / / } ms; 86 KB Messages stream p50/p99 ${added_messages[-1]/ / / } ms"
 done
 # median COLUMN VALUES...: the median of one column of "p50 p99" pairs.
 median() {
@@ -184,6 +192,10 @@ median() {
 }
 echo "added, small InvokeModel (median of $rounds rounds):            p50 $(median 1 "${added_small[@]}") ms, p99 $(median 2 "${added_small[@]}") ms"
 echo "added, 86 KB Claude Code-shaped stream (median of $rounds rounds): p50 $(median 1 "${added_stream[@]}") ms, p99 $(median 2 "${added_stream[@]}") ms"
+echo "added, 86 KB Claude Code-shaped Messages stream (median of $rounds rounds): p50 $(median 1 "${added_messages[@]}") ms, p99 $(median 2 "${added_messages[@]}") ms"
+if [[ ${BENCH_ONLY:-} == latency ]]; then
+	exit 0 # BENCH_ONLY=latency: the latency rounds alone
+fi
 
 echo "== throughput at saturation (64 connections, ${duration}s, small InvokeModel)"
 # cputicks PID: user+system CPU time of a process, in clock ticks.

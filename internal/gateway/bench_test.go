@@ -38,16 +38,21 @@ func (r *replay) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 
 // record asks an emulator once for op's answer to body.
 func record(b *testing.B, op string, body []byte) *replay {
+	return recordPath(b, "/model/"+sonnet+"/"+op, body)
+}
+
+// recordPath asks an emulator once for its answer to body at path.
+func recordPath(b *testing.B, path string, body []byte) *replay {
 	emu, err := emulator.New(config.DefaultEmulator(), slog.New(slog.DiscardHandler), time.Now)
 	if err != nil {
 		b.Fatal(err)
 	}
-	req := httptest.NewRequest(http.MethodPost, "/model/"+sonnet+"/"+op, bytes.NewReader(body))
+	req := httptest.NewRequest(http.MethodPost, path, bytes.NewReader(body))
 	req.Header.Set(emulator.HeaderOutputTokens, "200")
 	rec := httptest.NewRecorder()
 	emu.ServeHTTP(rec, req)
 	if rec.Code != 200 {
-		b.Fatalf("recording %s: %d %s", op, rec.Code, rec.Body.String())
+		b.Fatalf("recording %s: %d %s", path, rec.Code, rec.Body.String())
 	}
 	h := rec.Header().Clone()
 	h.Del("Content-Length")
@@ -55,15 +60,19 @@ func record(b *testing.B, op string, body []byte) *replay {
 }
 
 func benchGateway(b *testing.B, op string, body []byte, output *admission.OutputSettings) {
+	benchGatewayPath(b, "/model/"+sonnet+"/"+op, body, record(b, op, body), output)
+}
+
+// benchGatewayPath measures body sent to path, answered by rp.
+func benchGatewayPath(b *testing.B, path string, body []byte, rp *replay, output *admission.OutputSettings) {
 	h := newHarness(b, harnessOpts{
 		buckets:     testBuckets(1e15, 1e18),
 		keys:        []keys.Key{{Name: "alice", Weight: 1}},
 		settleDelay: -1,
-		upstream:    record(b, op, body),
+		upstream:    rp,
 		output:      output,
 	})
 	secret := h.secret["alice"]
-	path := "/model/" + sonnet + "/" + op
 	b.SetBytes(int64(len(body)))
 	b.ReportAllocs()
 	b.ResetTimer()
@@ -101,6 +110,16 @@ func BenchmarkGatewayStream86KBLearned(b *testing.B) {
 	benchGateway(b, "invoke-with-response-stream", bedrocktest.ClaudeCodeBody(86<<10, 32000), &s)
 }
 
+// BenchmarkGatewayMessagesStream86KB is BenchmarkGatewayStream86KB for an
+// 86 KB Claude Code-shaped Messages API stream (POST /anthropic/v1/messages,
+// max_tokens 32,000 with adaptive thinking, clamped and rewritten,
+// anthropic_version added for the runtime), metering the server-sent events
+// of a 200-token answer.
+func BenchmarkGatewayMessagesStream86KB(b *testing.B) {
+	body := bedrocktest.ClaudeCodeMessagesBody(86<<10, 32000, sonnet)
+	benchGatewayPath(b, "/anthropic/v1/messages", body, recordPath(b, "/anthropic/v1/messages", body), nil)
+}
+
 // BenchmarkPassStreamMeter is the streaming pass-through and metering alone,
 // on a recorded 200-token answer.
 func BenchmarkPassStreamMeter(b *testing.B) {
@@ -118,14 +137,22 @@ func BenchmarkPassStreamMeter(b *testing.B) {
 
 // TestWriteBenchBody is not a test: scripts/bench-gateway.sh runs it with
 // HEADROOM_BENCH_BODY_OUT=FILE to get the 86 KB Claude Code-shaped body the
-// Go benchmarks use.
+// Go benchmarks use, and HEADROOM_BENCH_MESSAGES_OUT=FILE for the Messages
+// API body of the same size (Claude Code's Mantle-mode shape).
 func TestWriteBenchBody(t *testing.T) {
-	out := os.Getenv("HEADROOM_BENCH_BODY_OUT")
-	if out == "" {
+	out, msgs := os.Getenv("HEADROOM_BENCH_BODY_OUT"), os.Getenv("HEADROOM_BENCH_MESSAGES_OUT")
+	if out == "" && msgs == "" {
 		t.Skip("only for scripts/bench-gateway.sh")
 	}
-	if err := os.WriteFile(out, bedrocktest.ClaudeCodeBody(86<<10, 32000), 0o600); err != nil {
-		t.Fatal(err)
+	if out != "" {
+		if err := os.WriteFile(out, bedrocktest.ClaudeCodeBody(86<<10, 32000), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if msgs != "" {
+		if err := os.WriteFile(msgs, bedrocktest.ClaudeCodeMessagesBody(86<<10, 32000, sonnet), 0o600); err != nil {
+			t.Fatal(err)
+		}
 	}
 }
 
