@@ -98,15 +98,17 @@ func newLongWrite(t *testing.T, tokens int) *longWrite {
 }
 
 // run runs Claude Code in the working directory, allowed to use Write
-// without asking (-p mode cannot ask), against base with key.
-func (lw *longWrite) run(t *testing.T, claude, base, key string, env ...string) claudecodetest.Result {
+// without asking (-p mode cannot ask), against base with key; in Mantle
+// mode (the Messages API) when mantle is set.
+func (lw *longWrite) run(t *testing.T, claude, base, key string, mantle bool, env ...string) claudecodetest.Result {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
 	defer cancel()
 	res, ok := claudecodetest.RunWith(ctx, t, claude, base, key, "Write the notes to notes.txt.", claudecodetest.Options{
-		Dir:  lw.dir,
-		Args: []string{"--allowedTools", "Write"},
-		Env:  append([]string{"CLAUDE_CODE_MAX_RETRIES=0"}, env...),
+		Dir:    lw.dir,
+		Args:   []string{"--allowedTools", "Write"},
+		Env:    append([]string{"CLAUDE_CODE_MAX_RETRIES=0"}, env...),
+		Mantle: mantle,
 	})
 	if !ok {
 		t.Fatalf("claude: %v; stdout %q; stderr %q", res.Err, res.Stdout, res.Stderr)
@@ -132,14 +134,16 @@ func (lw *longWrite) words(t *testing.T) int {
 // CLAUDE_CODE_MAX_OUTPUT_TOKENS=4096, every call is cut mid-JSON, Claude
 // Code sends back an InputValidationError, the script retries three times
 // and gives up: no file. Through `headroom serve` with its default policy,
-// the task completes: the file holds all 6,000 words.
+// the task completes: the file holds all 6,000 words. Both in Bedrock mode
+// (InvokeModelWithResponseStream) and in Mantle mode (Messages API, SSE),
+// the latter through serve to a runtime and to a Mantle upstream.
 func TestClaudeCodeLongWrite(t *testing.T) {
 	claude := claudecodetest.Binary(t)
 
 	t.Run("straight at the emulator with a 4096 cap", func(t *testing.T) {
 		t.Parallel()
 		lw := newLongWrite(t, writeTokens)
-		res := lw.run(t, claude, lw.url, "emulator", "CLAUDE_CODE_MAX_OUTPUT_TOKENS=4096")
+		res := lw.run(t, claude, lw.url, "emulator", false, "CLAUDE_CODE_MAX_OUTPUT_TOKENS=4096")
 		t.Logf("straight, max_tokens 4096: %s; result %q", lw.served, res.Result)
 		if n := lw.words(t); n != -1 {
 			t.Errorf("the file was written (%d words): this run cannot tell a cap that breaks the task from one that does not", n)
@@ -152,41 +156,88 @@ func TestClaudeCodeLongWrite(t *testing.T) {
 	t.Run("through serve with its default policy", func(t *testing.T) {
 		t.Parallel()
 		lw := newLongWrite(t, writeTokens)
-		res := lw.run(t, claude, lw.serve(t, 100_000_000), lw.key)
+		res := lw.run(t, claude, lw.serve(t, runtimeUpstream(100_000_000)), lw.key, false)
 		t.Logf("through serve: %s; result %q", lw.served, res.Result)
 		lw.check(t, res)
 	})
 	// A Write longer than the policy lets through at first (its cap is
-	// 10% of a 1M TPM's room, about 17,000 tokens on Opus 5.5's ×5): the
-	// first call is cut, and its retry, recognised by the cut call's
-	// tool_use_id, gets a larger cap.
-	t.Run("through serve, a Write longer than the first cap", func(t *testing.T) {
+	// 10% of a 1M TPM's room, about 14,000 tokens on Opus 5.5): the first
+	// call is cut, and its retry, recognised by the cut call's tool_use_id
+	// (read from the event stream, or the SSE stream in Mantle mode), gets
+	// a larger cap.
+	for _, mantle := range []bool{false, true} {
+		t.Run(fmt.Sprintf("through serve, a Write longer than the first cap, Mantle mode %v", mantle), func(t *testing.T) {
+			t.Parallel()
+			lw := newLongWrite(t, 20_000)
+			res := lw.run(t, claude, lw.serve(t, runtimeUpstream(1_000_000)), lw.key, mantle)
+			t.Logf("through serve, 20,000-token Write, Mantle mode %v: %s; result %q", mantle, lw.served, res.Result)
+			lw.check(t, res)
+			if lw.served.cuts() == 0 {
+				t.Errorf("no call was cut, so this run does not test the policy's escalation")
+			}
+		})
+	}
+
+	// Claude Code in Mantle mode speaks the Messages API (SSE): straight at
+	// the emulator's Mantle path with the 4,096 cap, and through serve's
+	// Messages front door to a runtime and to a Mantle upstream.
+	t.Run("Mantle mode straight at the emulator with a 4096 cap", func(t *testing.T) {
 		t.Parallel()
-		lw := newLongWrite(t, 20_000)
-		res := lw.run(t, claude, lw.serve(t, 1_000_000), lw.key)
-		t.Logf("through serve, 20,000-token Write: %s; result %q", lw.served, res.Result)
-		lw.check(t, res)
-		if lw.served.cuts() == 0 {
-			t.Errorf("no call was cut, so this run does not test the policy's escalation")
+		lw := newLongWrite(t, writeTokens)
+		res := lw.run(t, claude, lw.url+"/mantle/anthropic", "emulator", true, "CLAUDE_CODE_MAX_OUTPUT_TOKENS=4096")
+		t.Logf("Mantle mode straight, max_tokens 4096: %s; result %q", lw.served, res.Result)
+		if n := lw.words(t); n != -1 {
+			t.Errorf("the file was written (%d words): this run cannot tell a cap that breaks the task from one that does not", n)
 		}
 	})
+	for _, up := range []struct{ name, yaml string }{
+		{"runtime", runtimeUpstream(100_000_000)},
+		{"Mantle", mantleUpstream},
+	} {
+		t.Run("Mantle mode through serve to a "+up.name+" upstream", func(t *testing.T) {
+			t.Parallel()
+			lw := newLongWrite(t, writeTokens)
+			res := lw.run(t, claude, lw.serve(t, up.yaml), lw.key, true)
+			t.Logf("Mantle mode through serve to %s: %s; result %q", up.name, lw.served, res.Result)
+			lw.check(t, res)
+		})
+	}
 }
 
-// serve starts `headroom serve` (default policy) in front of the emulator
-// with one TPM bucket of limit and a key, and returns its URL.
-func (lw *longWrite) serve(t *testing.T, limit int) string {
-	t.Helper()
-	dir := t.TempDir()
-	cfgPath := filepath.Join(dir, "serve.yaml")
-	cfg := fmt.Sprintf(`listen: 127.0.0.1:0
-upstreams:
+// runtimeUpstream is a bedrock-runtime upstream at the emulator with one
+// TPM bucket of limit (YAML, with %[1]s for the emulator's URL).
+func runtimeUpstream(limit int) string {
+	return fmt.Sprintf(`
   - name: emu
     region: us-east-1
-    endpoint: %s
+    endpoint: %%[1]s
     auth: {mode: none}
     buckets:
       - {name: tpm, kind: tpm, limit: %d}
-`, lw.url, limit)
+`, limit)
+}
+
+// mantleUpstream is a bedrock-mantle upstream at the emulator's Mantle
+// paths, with Mantle's quotas for Claude 4.7+ (BEDROCK.md section 6).
+const mantleUpstream = `
+  - name: emu-mantle
+    region: us-east-1
+    service: bedrock-mantle
+    endpoint: %[1]s/mantle
+    auth: {mode: none}
+    buckets:
+      - {name: in, kind: input-tpm, limit: 10000000}
+      - {name: out, kind: output-tpm, limit: 2000000}
+`
+
+// serve starts `headroom serve` (default policy) in front of the emulator
+// with upstream (YAML, %[1]s standing for the emulator's URL) and a key,
+// and returns its URL.
+func (lw *longWrite) serve(t *testing.T, upstream string) string {
+	t.Helper()
+	dir := t.TempDir()
+	cfgPath := filepath.Join(dir, "serve.yaml")
+	cfg := "listen: 127.0.0.1:0\nupstreams:" + fmt.Sprintf(upstream, lw.url)
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
