@@ -52,6 +52,11 @@ func (r *Result) Charts() ([]Chart, error) {
 			"Left: the average admission charge Bedrock reserved per answered call. Middle: the demanded tasks, completed (green), failed by the cap (orange: a long edit or answer max_tokens cut that Claude Code could not complete), failed otherwise (red: 429s) and unfinished at the end of the day (grey). Right: the 429s Claude Code saw.",
 			10 * vg.Inch, 4.5 * vg.Inch, r.drawComparison},
 	}
+	if len(r.Demand.PerDev) <= maxDeveloperBars {
+		specs = append(specs, spec{"developers", "Each developer's demanded tasks completed",
+			"For each strategy, the share of each developer's demanded tasks completed, one bar per developer: a heavy user who takes the shared quota from the others shows as the others' shorter bars.",
+			10 * vg.Inch, 4.5 * vg.Inch, r.drawDevelopers})
+	}
 	var out []Chart
 	for _, s := range specs {
 		svg, err := render(s.w, s.h, s.draw, false)

@@ -207,7 +207,7 @@ func TestCharts(t *testing.T) {
 	for _, c := range charts {
 		names = append(names, c.Name)
 	}
-	if diff := cmp.Diff([]string{"reservation", "drain", "comparison"}, names); diff != "" {
+	if diff := cmp.Diff([]string{"reservation", "drain", "comparison", "developers"}, names); diff != "" {
 		t.Fatalf("charts (-want +got):\n%s", diff)
 	}
 	for _, c := range charts {
@@ -299,7 +299,7 @@ func TestReport(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{`<img src="reservation.svg"`, `<img src="drain.svg"`, `<img src="comparison.svg"`,
+	for _, want := range []string{`<img src="reservation.svg"`, `<img src="drain.svg"`, `<img src="comparison.svg"`, `<img src="developers.svg"`,
 		"<td>321,000</td>", ">headroom-4096</td>", ">headroom</td>", ">direct-defaults</td>", "Completed tasks per developer",
 		`<p class="verdict" id="verdict">Of 3 tasks demanded in seed, Headroom&#39;s default policy completed 3 (none failed by the cap, no 429)`,
 		"failed by the cap</th>", "output tokens in cut answers</th>"} {
