@@ -60,6 +60,9 @@ func TestClaudeCodeTwoAtOnce(t *testing.T) {
 			c.Generation.TokensPerSecond = 150 // a call lasts over 2 s: the two overlap even when one Claude Code starts late on a loaded machine
 		},
 	})
+	// Each phase has its own minute: on a loaded machine Claude Code takes
+	// seconds to start, and a shared deadline let a slow first phase kill
+	// the second.
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 
@@ -76,7 +79,9 @@ func TestClaudeCodeTwoAtOnce(t *testing.T) {
 	h.emu.Reset()
 	h.throttle.Store(0)
 	start = time.Now()
-	through := runTwo(ctx, t, claude, h.gwURL, [2]string{h.secret["ann"], h.secret["ben"]})
+	ctx2, cancel2 := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel2()
+	through := runTwo(ctx2, t, claude, h.gwURL, [2]string{h.secret["ann"], h.secret["ben"]})
 	t.Logf("through the gateway: %v", time.Since(start))
 	for i, r := range through {
 		if !r.ok {
