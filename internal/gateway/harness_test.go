@@ -219,6 +219,9 @@ func (s *statusSpy) WriteHeader(code int) {
 	s.ResponseWriter.WriteHeader(code)
 }
 
+// Unwrap lets a fake upstream hijack the connection (reset faults).
+func (s *statusSpy) Unwrap() http.ResponseWriter { return s.ResponseWriter }
+
 func (s *statusSpy) Flush() {
 	if f, ok := s.ResponseWriter.(http.Flusher); ok {
 		f.Flush()
