@@ -100,3 +100,45 @@ func TestRewriteMessagesAt(t *testing.T) {
 		})
 	}
 }
+
+// FuzzReadMessages: any body is either refused with a ValidationException
+// or read; a body read is valid JSON, and rewriting it (a clamp and the
+// runtime's anthropic_version, in place or copied) gives a body that reads
+// back with the new max_tokens and the same model, stream and thinking.
+func FuzzReadMessages(f *testing.F) {
+	f.Add([]byte(`{"model":"anthropic.claude-opus-4-7","messages":[{"role":"user","content":"hi"}],"max_tokens":64000,"thinking":{"type":"adaptive"},"output_config":{"effort":"xhigh"},"stream":true}`))
+	f.Add([]byte(`{"model":"m","messages":[],"max_tokens":32000,"thinking":{"type":"enabled","budget_tokens":31999}}`))
+	f.Add([]byte(`{"anthropic_version":"bedrock-2023-05-31","model":"us.anthropic.claude-sonnet-4-5","messages":[{"role":"user","content":[{"type":"tool_result","tool_use_id":"toolu_1","content":"x"}]}]}`))
+	f.Add([]byte(`{"model":"m\u0041","messages":[],"stream":null,"max_tokens":1}`))
+	f.Fuzz(func(t *testing.T, body []byte) {
+		m, sp, err := ReadMessagesSpans(body)
+		if err != nil {
+			if AsError(err).Name != ValidationException {
+				t.Fatalf("error %v is not a ValidationException", err)
+			}
+			return
+		}
+		if !json.Valid(body) {
+			t.Fatalf("read an invalid body: %q", body)
+		}
+		want := 4096
+		budget := 0
+		if m.Thinking == ThinkingEnabled {
+			budget = MinThinkingBudget
+			want = max(want, budget+1)
+		}
+		buf := make([]byte, len(body), len(body)+96)
+		copy(buf, body)
+		out, err := RewriteMessagesAt(buf, sp, want, budget, "bedrock-2023-05-31")
+		if err != nil {
+			t.Fatalf("rewrite: %v", err)
+		}
+		back, err := ReadMessages(out)
+		if err != nil {
+			t.Fatalf("the rewritten body %q does not read: %v", out, err)
+		}
+		if back.MaxTokens != want || back.Model != m.Model || back.Stream != m.Stream || back.Thinking != m.Thinking || back.Effort != m.Effort {
+			t.Fatalf("read back %+v from %q, want max_tokens %d and %+v", back, out, want, m)
+		}
+	})
+}

@@ -87,6 +87,7 @@ func (d *demoSetup) createKeys(ctx context.Context, st *sqlitestore.Store, r *ke
 		fmt.Fprintf(w, "Key %q: Claude Code settings (~/.claude/settings.json or .claude/settings.local.json):\n%s\n\n", name,
 			keys.ClaudeSettings(url, d.region, secret))
 	}
+	fmt.Fprintf(w, "Claude Code in Mantle mode (the Anthropic Messages API) works too: use CLAUDE_CODE_USE_MANTLE=1 and ANTHROPIC_BEDROCK_MANTLE_BASE_URL=%s instead of the first and third variables.\n", url)
 	fmt.Fprintf(w, "Try: curl -s %s/v1/status   (buckets, keys, queue)\n", url)
 	return r.Refresh(ctx)
 }

@@ -42,7 +42,7 @@ func TestAnthropicSDK(t *testing.T) {
 
 			settled = settledMeter(h, svc)
 			params.MaxTokens = 128000
-			stream := client.Messages.NewStreaming(t.Context(), params)
+			stream := client.Messages.NewStreaming(t.Context(), params, option.WithHeader("X-Headroom-Emulator-Fake", "cut"))
 			var acc anthropic.Message
 			for stream.Next() {
 				if err := acc.Accumulate(stream.Current()); err != nil {

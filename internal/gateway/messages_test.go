@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/headroomhq/headroom/internal/bedrock"
+	"github.com/headroomhq/headroom/internal/claudecodetest"
 	"github.com/headroomhq/headroom/internal/config"
 	"github.com/headroomhq/headroom/internal/keys"
 	"github.com/headroomhq/headroom/internal/upstream"
@@ -80,13 +81,26 @@ func (f *fakeMessages) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Content-Type", "text/event-stream")
 	rc := http.NewResponseController(w)
-	for _, ev := range fakeEvents(fmt.Sprint(body["model"])) {
+	for _, ev := range fakeEvents(fmt.Sprint(body["model"]), r.Header.Get("X-Headroom-Emulator-Fake") == "cut") {
 		_, _ = io.WriteString(w, ev)
 		_ = rc.Flush()
 	}
 }
 
-func fakeEvents(model string) []string {
+// fakeEvents is a streamed answer: text, then, when cut, a tool call cut
+// by max_tokens.
+func fakeEvents(model string, cut bool) []string {
+	if !cut {
+		return []string{
+			fmt.Sprintf("event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"id\":\"msg_1\",\"type\":\"message\",\"role\":\"assistant\",\"model\":%q,\"content\":[],\"stop_reason\":null,\"usage\":{\"input_tokens\":%d,\"output_tokens\":1}}}\n\n", model, fakeInput),
+			"event: content_block_start\ndata: {\"type\":\"content_block_start\",\"index\":0,\"content_block\":{\"type\":\"text\",\"text\":\"\"}}\n\n",
+			"event: ping\ndata: {\"type\": \"ping\"}\n\n",
+			"event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\"hello\"}}\n\n",
+			"event: content_block_stop\ndata: {\"type\":\"content_block_stop\",\"index\":0}\n\n",
+			fmt.Sprintf("event: message_delta\ndata: {\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"end_turn\"},\"usage\":{\"output_tokens\":%d}}\n\n", fakeOutput),
+			"event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n",
+		}
+	}
 	return []string{
 		fmt.Sprintf("event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"id\":\"msg_1\",\"type\":\"message\",\"role\":\"assistant\",\"model\":%q,\"content\":[],\"stop_reason\":null,\"usage\":{\"input_tokens\":%d,\"output_tokens\":1}}}\n\n", model, fakeInput),
 		"event: content_block_start\ndata: {\"type\":\"content_block_start\",\"index\":0,\"content_block\":{\"type\":\"text\",\"text\":\"\"}}\n\n",
@@ -403,7 +417,7 @@ func TestMessagesStreamLastToolUse(t *testing.T) {
 		seen = append(seen, attrs["op"]+" "+attrs["last_tool_use_id"])
 		mu.Unlock()
 	})
-	resp, b := h.post(h.gwURL, h.secret["alice"], "/v1/messages?beta=true", fmt.Sprintf(mantleBody, sonnet, true), nil)
+	resp, b := h.post(h.gwURL, h.secret["alice"], "/v1/messages?beta=true", fmt.Sprintf(mantleBody, sonnet, true), map[string]string{"X-Headroom-Emulator-Fake": "cut"})
 	if resp.StatusCode != 200 {
 		t.Fatalf("%d %s", resp.StatusCode, b)
 	}
@@ -427,3 +441,58 @@ func (h captureHandler) Handle(_ context.Context, r slog.Record) error {
 }
 func (h captureHandler) WithAttrs([]slog.Attr) slog.Handler { return h }
 func (h captureHandler) WithGroup(string) slog.Handler      { return h }
+
+// TestClaudeCodeMantleMode: the real Claude Code 2.1.332 in Mantle mode,
+// pointed at the gateway with a Headroom key, completes `claude -p`
+// through a bedrock-runtime and a bedrock-mantle upstream (the fake
+// Messages upstream; the end-to-end tests against `headroom emulate` are
+// in internal/cli). Its probe and its stream both went upstream, and both
+// settled.
+func TestClaudeCodeMantleMode(t *testing.T) {
+	t.Parallel()
+	claude := claudecodetest.Binary(t)
+	for _, svc := range []upstream.Service{upstream.ServiceRuntime, upstream.ServiceMantle} {
+		t.Run(string(svc), func(t *testing.T) {
+			t.Parallel()
+			// Buckets for every Claude: Claude Code calls its default
+			// model, whatever it is this release.
+			scope := bedrock.Scope{Models: []string{"claude"}}
+			buckets := []config.Bucket{{Name: "claude-tpd", Kind: config.KindTPD, Limit: 100_000_000, Scope: scope}}
+			if svc == upstream.ServiceMantle {
+				buckets = []config.Bucket{
+					{Name: "claude-input-tpm", Kind: config.KindInputTPM, Limit: 10_000_000, Scope: scope},
+					{Name: "claude-output-tpm", Kind: config.KindOutputTPM, Limit: 2_000_000, Scope: scope},
+				}
+			}
+			h, fake := serviceHarness(t, svc, harnessOpts{buckets: buckets})
+			ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
+			defer cancel()
+			res, ok := claudecodetest.RunMantle(ctx, t, claude, h.gwURL, h.secret["alice"], "Say hello.", "CLAUDE_CODE_MAX_RETRIES=0")
+			if !ok || res.Err != nil || res.IsError || !strings.Contains(res.Result, "hello") {
+				t.Fatalf("claude -p in Mantle mode failed: %v\n%s\n%s", res.Err, res.Stdout, res.Stderr)
+			}
+			fake.mu.Lock()
+			var streams, probes int
+			for _, s := range fake.seen {
+				if s.body["stream"] == true && s.query == "beta=true" {
+					streams++
+				} else {
+					probes++
+				}
+				if s.header.Get("Authorization") != "" {
+					t.Errorf("the client's key reached the upstream")
+				}
+			}
+			fake.mu.Unlock()
+			if streams == 0 || probes == 0 {
+				t.Errorf("the upstream saw %d streams and %d probes", streams, probes)
+			}
+			waitFor(t, "settlement", func() bool { return h.reserved() == 0 })
+			for _, b := range h.ledger() {
+				if got := testutil.ToFloat64(h.gw.m.SettledTokens.WithLabelValues("alice", b.Name)); got <= 0 {
+					t.Errorf("bucket %s: settled %v", b.Name, got)
+				}
+			}
+		})
+	}
+}
