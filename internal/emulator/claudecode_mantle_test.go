@@ -120,11 +120,12 @@ func TestClaudeCodeMantle(t *testing.T) {
 		t.Parallel()
 		// Claude Code asks Opus 5.5 for max_tokens 128,000 with some 12,000
 		// input tokens: one call fits in 150,000 input TPM, two do not.
-		// The answer streams for 7 s (one token a second), so the two
-		// calls overlap; Claude Code retries nothing, so the throttled one
-		// fails with the 429.
+		// The answer streams for 14 s (a token every 2 s), so the two
+		// calls overlap even if one Claude Code starts seconds after the
+		// other; Claude Code retries nothing, so the throttled one fails
+		// with the 429.
 		cfg := shortAnswers(config.DefaultEmulator())
-		cfg.Generation.TokensPerSecond, cfg.Generation.ChunkTokens = 1, 1
+		cfg.Generation.TokensPerSecond, cfg.Generation.ChunkTokens = 0.5, 1
 		for i := range cfg.Regions {
 			cfg.Regions[i].Mantle = []config.Bucket{inputTPM("opus-5-5-input-tpm", 150_000, "claude-opus-5-5"), outputTPM("opus-5-5-output-tpm", 2_000_000, "claude-opus-5-5")}
 		}

@@ -1,7 +1,9 @@
 // Package emulator is an offline Amazon Bedrock Runtime: `headroom emulate`.
 // It serves the five runtime operations (InvokeModel, its response stream,
-// Converse, ConverseStream, CountTokens) and ListInferenceProfiles over the
-// real wire formats, answers with deterministic text, and enforces quotas
+// Converse, ConverseStream, CountTokens), ListInferenceProfiles, and the
+// Anthropic Messages API as both bedrock-runtime and bedrock-mantle serve it
+// (messages.go: Anthropic server-sent events and errors) over the real wire
+// formats, answers with deterministic text, and enforces quotas
 // the way ../shared/BEDROCK.md says Bedrock does: reserve at admission from
 // every matching bucket, adjust while output streams, settle at the end, and
 // throttle with Bedrock's exact 429s. Several regions, each with its own

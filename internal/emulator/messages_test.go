@@ -519,3 +519,32 @@ func TestMessagesSSE(t *testing.T) {
 		}
 	})
 }
+
+// TestMantleClientLeaves: a client that leaves mid-stream is charged the
+// output generated until then, and its max_tokens hold is given back.
+func TestMantleClientLeaves(t *testing.T) {
+	cfg := mantleCfg(1, 1_000_000, 1_000_000)
+	cfg.Generation.TokensPerSecond, cfg.Generation.ChunkTokens = 200, 1 // 5 ms a token
+	ts := newTestServer(t, cfg)
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, ts.url+"/v1/messages", bytes.NewReader(messagesBody(opus47, 5000, "hi", `"stream":true`)))
+	req.Header.Set(HeaderOutputTokens, "4000") // 20 s if read to the end
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc := bufio.NewScanner(resp.Body)
+	for deltas := 0; deltas < 10 && sc.Scan(); {
+		if strings.HasPrefix(sc.Text(), "event: content_block_delta") {
+			deltas++
+		}
+	}
+	cancel()
+	resp.Body.Close()
+	waitFor(t, func() bool { return len(ts.state(t).Regions[0].MantleInFlight) == 0 })
+	l := ts.ledgers(t, "us-east-1")
+	if l.MantleHeld != 0 || l.MantleOut < 10 || l.MantleOut >= 4000 {
+		t.Errorf("after the client left: %+v, want nothing held and the output generated (10 or more, under 4,000) counted", l)
+	}
+}
