@@ -402,7 +402,7 @@ func mustStrategies(t *testing.T, list string) []Strategy {
 // minute, over the two busiest hours; account-per-dev is drawn against
 // all its accounts' limits, not one.
 func TestDrainFollowsTheBindingQuota(t *testing.T) {
-	r := runBuiltin(t, "team-50", Options{Strategies: mustStrategies(t, "direct-4096,account-per-dev,headroom")})
+	r := runBuiltin(t, "team-50", Options{Strategies: mustStrategies(t, "account-per-dev,headroom-4096")})
 	if r.Binding != "sonnet-4-tpm" {
 		t.Fatalf("binding quota %q, want sonnet-4-tpm", r.Binding)
 	}
@@ -421,7 +421,7 @@ func TestDrainFollowsTheBindingQuota(t *testing.T) {
 	}
 	// Settled per minute stays near the limit under Headroom: the chart
 	// shows the quota that binds, not a daily total.
-	h := strategy(t, r, "headroom")
+	h := strategy(t, r, "headroom-4096")
 	var most float64
 	for i := range h.drain.hours {
 		most = max(most, h.drain.settledAt(i))
