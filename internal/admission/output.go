@@ -485,7 +485,10 @@ func (p *OutputPolicy) Observe(now time.Time, o Outcome) (cut bool) {
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if o.Known && o.Output >= 0 {
+	// A call that asked less than the floor (Claude Code's max_tokens 1
+	// probes, short utility calls) is bounded by its own ask and says
+	// nothing about what a full turn needs: not learned from.
+	if o.Known && o.Output >= 0 && o.Asked >= p.s.Floor {
 		v := float64(o.Output)
 		if cut {
 			v = max(v, float64(o.Applied)) * max(p.s.CensoredFactor, 1)

@@ -152,6 +152,17 @@ func TestOutputCensored(t *testing.T) {
 	if (Outcome{Applied: 4096, Asked: 4096, StopReason: "max_tokens"}).Cut() {
 		t.Error("the client's own max_tokens counted as a cut")
 	}
+	// Probes (max_tokens 1) are not learned from: 1,000 of them leave the
+	// cap where it was.
+	r := NewOutputPolicy(s)
+	observe(r, t0, sonnet45, "alice", repeat(100, 6000)...)
+	before := r.Learned(t0, sonnet45, "alice")
+	for range 1000 {
+		r.Observe(t0, Outcome{Model: sonnet45, Key: "alice", Known: true, Output: 1, Applied: 1, Asked: 1, StopReason: "max_tokens"})
+	}
+	if got := r.Learned(t0, sonnet45, "alice"); got != before || before < 6000 {
+		t.Errorf("learned %d after probes, %d before", got, before)
+	}
 	// Usage not known (client gone): nothing learned.
 	q := NewOutputPolicy(s)
 	q.Observe(t0, Outcome{Model: sonnet45, Key: "alice", Output: 90000, Applied: 128000, Asked: 128000})
