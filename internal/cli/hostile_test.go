@@ -34,9 +34,11 @@ const (
 	hostileBody  = `{"anthropic_version":"bedrock-2023-05-31","max_tokens":100,"messages":[{"role":"user","content":"hello"}]}`
 )
 
-func startHostile(t *testing.T) *hostileServe {
+func startHostile(t *testing.T, scenario string) *hostileServe {
 	t.Helper()
-	emu, err := emulator.New(config.DefaultEmulator(), slog.New(slog.DiscardHandler), time.Now)
+	ec := config.DefaultEmulator()
+	ec.Scenario = scenario
+	emu, err := emulator.New(ec, slog.New(slog.DiscardHandler), time.Now)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -167,7 +169,7 @@ func TestHostileClients(t *testing.T) {
 	if runtime.GOOS != "linux" {
 		t.Skip("counts descriptors in /proc/self/fd")
 	}
-	h := startHostile(t)
+	h := startHostile(t, "")
 	if code := h.good(t); code != http.StatusOK {
 		t.Fatalf("good request before any attack: %d", code)
 	}
