@@ -282,7 +282,9 @@ type meter interface {
 func (r *Reservation) end(now time.Time, u bedrock.Usage)       { r.Settle(now, u) }
 func (r *MantleReservation) end(now time.Time, u bedrock.Usage) { r.Settle(now, u) }
 
-// appendMessage appends answer a as an Anthropic message naming model.
+// appendMessage appends answer a as an Anthropic message naming model. The
+// Messages paths name the model as the request did (as the Anthropic API
+// does); InvokeModel names it without prefix and version.
 func appendMessage(b []byte, model string, a answer, u bedrock.Usage) []byte {
 	b = append(b, `{"id":"`...)
 	b = appendID(b, "msg_bdrk_", a.seed)
