@@ -18,12 +18,6 @@ import (
 // input and twice in a partial_json string.
 const toolPath = `/tmp/a "quoted" dir/out.txt`
 
-func toolConfig(inputTokens int) config.Emulator {
-	cfg := oneRegion(tpm(100_000_000))
-	cfg.Generation.ToolUse = config.ToolUse{Name: "Write", InputTokens: inputTokens, FilePath: toolPath}
-	return cfg
-}
-
 // toolConversation builds an Anthropic body offering tools whose messages
 // are a user prompt and then, for each result, the assistant's call (with
 // id "call-N", name calls[N]) and the user's tool_result for it.
@@ -92,8 +86,10 @@ func TestScriptTurn(t *testing.T) {
 	}
 }
 
-// toolAnswer is the part of an InvokeModel answer the tool tests read.
+// toolAnswer is the part of an Anthropic answer (InvokeModel, Messages)
+// the tool tests read, or what a client assembles from a stream.
 type toolAnswer struct {
+	ID         string            `json:"id"`
 	Content    []toolAnswerBlock `json:"content"`
 	StopReason string            `json:"stop_reason"`
 	Usage      struct {
@@ -109,53 +105,123 @@ type toolAnswerBlock struct {
 	Text  string          `json:"text"`
 }
 
-// toolCallSeen is a tool call as a client assembles it from either kind of answer.
-type toolCallSeen struct {
-	ID, Name, Input, Stop string
-	Output                int
+// toolDoor is a front door that speaks the Anthropic shapes: InvokeModel
+// and its event stream, or a Messages path with server-sent events.
+type toolDoor struct {
+	name     string
+	messages bool   // a Messages path, else InvokeModel
+	path     string // Messages: the path; InvokeModel: the model
 }
 
-func invokeTool(t *testing.T, url string, body []byte, headers ...string) (toolAnswer, toolCallSeen) {
+var toolDoors = []toolDoor{
+	{"InvokeModel", false, sonnet4},
+	{"Messages runtime", true, "/anthropic/v1/messages"},
+	{"Messages Mantle", true, "/v1/messages"},
+}
+
+// toolConfig is an emulator with a Write of inputTokens scripted, and
+// buckets for every door.
+func toolConfig(inputTokens int) config.Emulator {
+	cfg := oneRegion(tpm(100_000_000))
+	cfg.Regions[0].Mantle = []config.Bucket{inputTPM("in", 100_000_000), outputTPM("out", 100_000_000)}
+	cfg.Generation.ToolUse = config.ToolUse{Name: "Write", InputTokens: inputTokens, FilePath: toolPath}
+	return cfg
+}
+
+// body is a request through d offering tools, with msgs (nil: one user
+// prompt).
+func (d toolDoor) body(maxTokens int, tools []string, msgs []any, stream bool) []byte {
+	if msgs == nil {
+		msgs = []any{map[string]any{"role": "user", "content": "write the file"}}
+	}
+	var ts []any
+	for _, n := range tools {
+		ts = append(ts, map[string]any{"name": n, "input_schema": map[string]any{"type": "object"}})
+	}
+	req := map[string]any{"max_tokens": maxTokens, "tools": ts, "messages": msgs}
+	if d.messages {
+		req["model"] = opus47
+		req["stream"] = stream
+	} else {
+		req["anthropic_version"] = "bedrock-2023-05-31"
+	}
+	b, _ := json.Marshal(req)
+	return b
+}
+
+// whole posts a non-streaming request through d.
+func (d toolDoor) whole(t *testing.T, url string, body []byte, headers ...string) toolAnswer {
 	t.Helper()
-	resp := post(t, url+"/model/"+sonnet4+"/invoke", body, headers...)
+	path := d.path
+	if !d.messages {
+		path = "/model/" + d.path + "/invoke"
+	}
+	resp := post(t, url+path, body, headers...)
 	defer resp.Body.Close()
 	data, _ := io.ReadAll(resp.Body)
 	var a toolAnswer
-	if resp.StatusCode != http.StatusOK || json.Unmarshal(data, &a) != nil || len(a.Content) != 1 {
-		t.Fatalf("status %d: %s", resp.StatusCode, data)
+	if resp.StatusCode != http.StatusOK || json.Unmarshal(data, &a) != nil {
+		t.Fatalf("%s: status %d: %s", d.name, resp.StatusCode, data)
 	}
-	c := a.Content[0]
-	return a, toolCallSeen{c.ID, c.Name, string(c.Input), a.StopReason, a.Usage.OutputTokens}
+	return a
 }
 
-// streamTool streams body and assembles the tool call from its events.
-func streamTool(t *testing.T, url string, body []byte, headers ...string) toolCallSeen {
+// streamed posts a streaming request through d and assembles its answer as
+// a client does, tool inputs as the concatenated partial JSON.
+func (d toolDoor) streamed(t *testing.T, url string, body []byte, headers ...string) toolAnswer {
 	t.Helper()
-	resp := post(t, url+"/model/"+sonnet4+"/invoke-with-response-stream", body, headers...)
-	defer resp.Body.Close()
-	var c toolCallSeen
+	var events []map[string]any
+	if d.messages {
+		resp := post(t, url+d.path, body, headers...)
+		defer resp.Body.Close()
+		for _, e := range readSSE(t, resp.Body) {
+			events = append(events, e.Data)
+		}
+	} else {
+		resp := post(t, url+"/model/"+d.path+"/invoke-with-response-stream", body, headers...)
+		defer resp.Body.Close()
+		events = anthropicEvents(t, decodeStream(t, resp.Body))
+	}
+	var a toolAnswer
 	var input strings.Builder
-	for _, e := range anthropicEvents(t, decodeStream(t, resp.Body)) {
+	for _, e := range events {
 		switch e["type"] {
+		case "message_start":
+			a.ID = e["message"].(map[string]any)["id"].(string)
 		case "content_block_start":
 			b := e["content_block"].(map[string]any)
-			if b["type"] != "tool_use" {
-				t.Fatalf("block %v, want a tool_use", b)
-			}
-			c.ID, c.Name = b["id"].(string), b["name"].(string)
+			id, _ := b["id"].(string)
+			name, _ := b["name"].(string)
+			a.Content = append(a.Content, toolAnswerBlock{Type: b["type"].(string), ID: id, Name: name})
+			input.Reset()
 		case "content_block_delta":
-			d := e["delta"].(map[string]any)
-			if d["type"] != "input_json_delta" {
-				t.Fatalf("delta %v, want input_json_delta", d)
+			delta := e["delta"].(map[string]any)
+			last := &a.Content[len(a.Content)-1]
+			if s, ok := delta["partial_json"].(string); ok {
+				input.WriteString(s)
 			}
-			input.WriteString(d["partial_json"].(string))
+			if s, ok := delta["text"].(string); ok {
+				last.Text += s
+			}
+		case "content_block_stop":
+			if last := &a.Content[len(a.Content)-1]; last.Type == "tool_use" {
+				last.Input = json.RawMessage(input.String())
+			}
 		case "message_delta":
-			c.Stop = e["delta"].(map[string]any)["stop_reason"].(string)
-			c.Output = int(e["usage"].(map[string]any)["output_tokens"].(float64))
+			a.StopReason = e["delta"].(map[string]any)["stop_reason"].(string)
+			a.Usage.OutputTokens = int(e["usage"].(map[string]any)["output_tokens"].(float64))
 		}
 	}
-	c.Input = input.String()
-	return c
+	return a
+}
+
+// call is an answer's one tool call, failing t when it has other blocks.
+func (a toolAnswer) call(t *testing.T) toolAnswerBlock {
+	t.Helper()
+	if len(a.Content) != 1 || a.Content[0].Type != "tool_use" {
+		t.Fatalf("answer %+v is not one tool call", a)
+	}
+	return a.Content[0]
 }
 
 // writeInput decodes a Write call's input.
@@ -171,32 +237,53 @@ func writeInput(t *testing.T, input string) (path string, words int) {
 	return in.FilePath, len(strings.Fields(*in.Content))
 }
 
-// TestToolUseCall: a whole call, streamed and not, and its size from the
-// config or the header.
+// TestToolUseCall: a whole call, streamed and not (the same call), and its
+// size from the config or the header, through every door.
 func TestToolUseCall(t *testing.T) {
 	ts := newTestServer(t, toolConfig(300))
-	body := toolConversation(1000, []string{"Write"}, nil, nil)
-	for _, tt := range []struct {
-		name    string
-		headers []string
-		words   int
-	}{
-		{"configured size", nil, 300},
-		{"header overrides", []string{HeaderToolInputTokens, "7"}, 7},
-	} {
-		_, whole := invokeTool(t, ts.url, body, tt.headers...)
-		streamed := streamTool(t, ts.url, body, tt.headers...)
-		if d := cmp.Diff(whole, streamed); d != "" {
-			t.Errorf("%s: non-streamed and streamed calls differ (-whole +streamed):\n%s", tt.name, d)
-		}
-		if !strings.HasPrefix(whole.ID, "toolu_bdrk_") || whole.Name != "Write" || whole.Stop != "tool_use" || whole.Output != tt.words {
-			t.Errorf("%s: got %+v, want a Write call of %d tokens", tt.name, whole, tt.words)
-		}
-		if path, words := writeInput(t, streamed.Input); path != toolPath || words != tt.words {
-			t.Errorf("%s: input writes %d words to %q, want %d to %q", tt.name, words, path, tt.words, toolPath)
+	for _, d := range toolDoors {
+		for _, tt := range []struct {
+			name    string
+			headers []string
+			words   int
+		}{
+			{"configured size", nil, 300},
+			{"header overrides", []string{HeaderToolInputTokens, "7"}, 7},
+		} {
+			name := d.name + ", " + tt.name
+			whole := d.whole(t, ts.url, d.body(1000, []string{"Write"}, nil, false), tt.headers...)
+			streamed := d.streamed(t, ts.url, d.body(1000, []string{"Write"}, nil, true), tt.headers...)
+			// The two bodies differ in "stream" on the Messages paths, so
+			// their ids (drawn from the body) differ there.
+			if !d.messages && whole.ID != streamed.ID {
+				t.Errorf("%s: message ids %s and %s", name, whole.ID, streamed.ID)
+			}
+			whole.ID, streamed.ID = "", ""
+			wc, sc := whole.call(t), streamed.call(t)
+			if !strings.HasPrefix(wc.ID, "toolu_bdrk_") || !strings.HasPrefix(sc.ID, "toolu_bdrk_") || wc.Name != "Write" {
+				t.Errorf("%s: calls %s %s, %s %s", name, wc.ID, wc.Name, sc.ID, sc.Name)
+			}
+			if path, words := writeInput(t, string(sc.Input)); path != toolPath || words != tt.words {
+				t.Errorf("%s: input writes %d words to %q, want %d to %q", name, words, path, tt.words, toolPath)
+			}
+			if whole.StopReason != "tool_use" || whole.Usage.OutputTokens != tt.words {
+				t.Errorf("%s: stop %s after %d tokens, want tool_use after %d", name, whole.StopReason, whole.Usage.OutputTokens, tt.words)
+			}
+			whole.Content[0].ID, streamed.Content[0].ID = "", ""
+			if d.messages {
+				// The words are drawn from the body, whose "stream"
+				// differs: compare their number.
+				for _, a := range []*toolAnswer{&whole, &streamed} {
+					path, words := writeInput(t, string(a.Content[0].Input))
+					a.Content[0].Input = json.RawMessage(fmt.Sprintf("%q: %d words", path, words))
+				}
+			}
+			if diff := cmp.Diff(whole, streamed); diff != "" {
+				t.Errorf("%s: non-streamed and streamed answers differ (-whole +streamed):\n%s", name, diff)
+			}
 		}
 	}
-	resp := post(t, ts.url+"/model/"+sonnet4+"/invoke", body, HeaderToolInputTokens, "many")
+	resp := post(t, ts.url+"/model/"+sonnet4+"/invoke", toolDoors[0].body(1000, []string{"Write"}, nil, false), HeaderToolInputTokens, "many")
 	if got := readError(t, resp); got.Status != http.StatusBadRequest || !strings.Contains(got.Message, HeaderToolInputTokens) {
 		t.Errorf("bad header: got %+v, want a 400 naming it", got)
 	}
@@ -210,24 +297,29 @@ func TestToolUseCall(t *testing.T) {
 // streamed input does not parse and the stop reason is max_tokens.
 func TestToolUseCut(t *testing.T) {
 	ts := newTestServer(t, toolConfig(6000))
-	body := toolConversation(40, []string{"Write"}, nil, nil)
-	streamed := streamTool(t, ts.url, body)
-	if streamed.Stop != "max_tokens" || streamed.Output != 40 {
-		t.Errorf("streamed: stop %q after %d tokens, want max_tokens after 40", streamed.Stop, streamed.Output)
-	}
-	if json.Valid([]byte(streamed.Input)) {
-		t.Errorf("the cut input parses: %q", streamed.Input)
-	}
-	if want := `{"file_path":"/tmp/a \"quoted\" dir/out.txt","content":"`; !strings.HasPrefix(streamed.Input, want) {
-		t.Errorf("input %.100q does not start with %q", streamed.Input, want)
-	}
-	// The non-streaming answer closes the input where the stream was cut.
-	_, whole := invokeTool(t, ts.url, body)
-	if whole.Stop != "max_tokens" || whole.Output != 40 || whole.Input != streamed.Input+`"}` || whole.ID != streamed.ID {
-		t.Errorf("non-streamed %+v, streamed %+v", whole, streamed)
-	}
-	if _, words := writeInput(t, whole.Input); words != 40 {
-		t.Errorf("%d words, want 40", words)
+	for _, d := range toolDoors {
+		streamed := d.streamed(t, ts.url, d.body(40, []string{"Write"}, nil, true))
+		sc := streamed.call(t)
+		if streamed.StopReason != "max_tokens" || streamed.Usage.OutputTokens != 40 {
+			t.Errorf("%s streamed: stop %q after %d tokens, want max_tokens after 40", d.name, streamed.StopReason, streamed.Usage.OutputTokens)
+		}
+		if json.Valid(sc.Input) {
+			t.Errorf("%s: the cut input parses: %q", d.name, sc.Input)
+		}
+		if want := `{"file_path":"/tmp/a \"quoted\" dir/out.txt","content":"`; !strings.HasPrefix(string(sc.Input), want) {
+			t.Errorf("%s: input %.100q does not start with %q", d.name, sc.Input, want)
+		}
+		// The non-streaming answer closes the input where the stream was cut.
+		whole := d.whole(t, ts.url, d.body(40, []string{"Write"}, nil, false))
+		wc := whole.call(t)
+		// (On the Messages paths the bodies differ in "stream", and so do
+		// the words drawn from them.)
+		if whole.StopReason != "max_tokens" || whole.Usage.OutputTokens != 40 || !d.messages && string(wc.Input) != string(sc.Input)+`"}` {
+			t.Errorf("%s: non-streamed %+v, streamed %+v", d.name, whole, streamed)
+		}
+		if _, words := writeInput(t, string(wc.Input)); words != 40 {
+			t.Errorf("%s: %d words, want 40", d.name, words)
+		}
 	}
 }
 
@@ -236,96 +328,49 @@ func TestToolUseCut(t *testing.T) {
 // times, then a text that gives up; a success ends the turn.
 func TestToolUseLoop(t *testing.T) {
 	ts := newTestServer(t, toolConfig(50))
-	for _, stream := range []bool{false, true} {
-		for _, failures := range []int{0, 2, 4, 9} {
-			name := fmt.Sprintf("stream=%v, %d failures", stream, failures)
-			msgs := []any{map[string]any{"role": "user", "content": "write the file"}}
-			ids := map[string]bool{}
-			var calls int
-			var final toolAnswer
-			for step := 0; ; step++ {
-				body, _ := json.Marshal(map[string]any{"anthropic_version": "bedrock-2023-05-31", "max_tokens": 1000,
-					"tools": []any{map[string]any{"name": "Write"}, map[string]any{"name": "Bash"}}, "messages": msgs})
-				var a toolAnswer
-				if stream {
-					a = streamToolOrText(t, ts.url, body)
-				} else {
-					a, _ = invokeToolOrText(t, ts.url, body)
+	for _, d := range toolDoors {
+		for _, stream := range []bool{false, true} {
+			for _, failures := range []int{0, 2, 4, 9} {
+				name := fmt.Sprintf("%s, stream=%v, %d failures", d.name, stream, failures)
+				msgs := []any{map[string]any{"role": "user", "content": "write the file"}}
+				ids := map[string]bool{}
+				var calls int
+				var final toolAnswer
+				for {
+					body := d.body(1000, []string{"Write", "Bash"}, msgs, stream)
+					var a toolAnswer
+					if stream {
+						a = d.streamed(t, ts.url, body)
+					} else {
+						a = d.whole(t, ts.url, body)
+					}
+					if a.StopReason != "tool_use" {
+						final = a
+						break
+					}
+					call := a.call(t)
+					if ids[call.ID] {
+						t.Fatalf("%s: id %s used twice", name, call.ID)
+					}
+					ids[call.ID] = true
+					calls++
+					if calls > 10 {
+						t.Fatalf("%s: the script does not stop", name)
+					}
+					msgs = append(msgs,
+						map[string]any{"role": "assistant", "content": []any{map[string]any{"type": "tool_use", "id": call.ID, "name": call.Name, "input": call.Input}}},
+						map[string]any{"role": "user", "content": []any{map[string]any{"type": "tool_result", "tool_use_id": call.ID, "is_error": calls <= failures}}})
 				}
-				if a.StopReason != "tool_use" {
-					final = a
-					break
+				wantCalls, wantText := failures+1, toolDoneWords
+				if failures > maxToolRetries {
+					wantCalls, wantText = maxToolRetries+1, toolGiveUpWords
 				}
-				call := a.Content[0]
-				if ids[call.ID] {
-					t.Fatalf("%s: id %s used twice", name, call.ID)
+				if calls != wantCalls || final.StopReason != "end_turn" || len(final.Content) != 1 || final.Content[0].Text != strings.Join(wantText, " ") {
+					t.Errorf("%s: %d calls, then %+v; want %d calls, then %q", name, calls, final, wantCalls, strings.Join(wantText, " "))
 				}
-				ids[call.ID] = true
-				calls++
-				if calls > 10 {
-					t.Fatalf("%s: the script does not stop", name)
-				}
-				msgs = append(msgs,
-					map[string]any{"role": "assistant", "content": []any{map[string]any{"type": "tool_use", "id": call.ID, "name": call.Name, "input": call.Input}}},
-					map[string]any{"role": "user", "content": []any{map[string]any{"type": "tool_result", "tool_use_id": call.ID, "is_error": calls <= failures}}})
-			}
-			wantCalls, wantText := failures+1, toolDoneWords
-			if failures > maxToolRetries {
-				wantCalls, wantText = maxToolRetries+1, toolGiveUpWords
-			}
-			if calls != wantCalls || final.StopReason != "end_turn" || len(final.Content) != 1 || final.Content[0].Text != strings.Join(wantText, " ") {
-				t.Errorf("%s: %d calls, then %+v; want %d calls, then %q", name, calls, final, wantCalls, strings.Join(wantText, " "))
 			}
 		}
 	}
-}
-
-// invokeToolOrText is a non-streaming answer of any blocks.
-func invokeToolOrText(t *testing.T, url string, body []byte) (toolAnswer, *http.Response) {
-	t.Helper()
-	resp := post(t, url+"/model/"+sonnet4+"/invoke", body)
-	defer resp.Body.Close()
-	data, _ := io.ReadAll(resp.Body)
-	var a toolAnswer
-	if resp.StatusCode != http.StatusOK || json.Unmarshal(data, &a) != nil {
-		t.Fatalf("status %d: %s", resp.StatusCode, data)
-	}
-	return a, resp
-}
-
-// streamToolOrText assembles a streamed answer of any blocks.
-func streamToolOrText(t *testing.T, url string, body []byte) toolAnswer {
-	t.Helper()
-	resp := post(t, url+"/model/"+sonnet4+"/invoke-with-response-stream", body)
-	defer resp.Body.Close()
-	var a toolAnswer
-	var input strings.Builder
-	for _, e := range anthropicEvents(t, decodeStream(t, resp.Body)) {
-		switch e["type"] {
-		case "content_block_start":
-			b := e["content_block"].(map[string]any)
-			id, _ := b["id"].(string)
-			name, _ := b["name"].(string)
-			a.Content = append(a.Content, toolAnswerBlock{Type: b["type"].(string), ID: id, Name: name})
-		case "content_block_delta":
-			d := e["delta"].(map[string]any)
-			last := &a.Content[len(a.Content)-1]
-			if s, ok := d["partial_json"].(string); ok {
-				input.WriteString(s)
-			}
-			if s, ok := d["text"].(string); ok {
-				last.Text += s
-			}
-		case "content_block_stop":
-			if last := &a.Content[len(a.Content)-1]; last.Type == "tool_use" {
-				last.Input = json.RawMessage(input.String())
-			}
-		case "message_delta":
-			a.StopReason = e["delta"].(map[string]any)["stop_reason"].(string)
-			a.Usage.OutputTokens = int(e["usage"].(map[string]any)["output_tokens"].(float64))
-		}
-	}
-	return a
 }
 
 // TestToolUseConverse: Converse renders the call as toolUse, streamed
