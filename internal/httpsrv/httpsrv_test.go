@@ -180,6 +180,11 @@ func TestTooManyStreams(t *testing.T) {
 	if !ok || rst.StreamID != over {
 		t.Fatalf("after %d streams the server sent %v, want RST_STREAM on stream %d", MaxConcurrentStreams+1, f, over)
 	}
+	// The refusal can come before every handler of the streams within the
+	// bound has started: let them all start before any ends.
+	for deadline := time.Now().Add(5 * time.Second); running.Load() < MaxConcurrentStreams && time.Now().Before(deadline); {
+		time.Sleep(time.Millisecond)
+	}
 	close(release)
 	answered := 0
 	for answered < MaxConcurrentStreams {
