@@ -143,3 +143,29 @@ func BenchmarkServeMessagesStreamMantle(b *testing.B) {
 func BenchmarkServeInvokeStreamClaudeCode(b *testing.B) {
 	benchHandler(b, "/model/us.anthropic.claude-opus-5-5/invoke-with-response-stream", bedrocktest.ClaudeCodeBody(86_000, 128_000))
 }
+
+// BenchmarkScriptTurn is the tool script's one decode of an 86 KB Claude
+// Code body (its tools and the messages' tool blocks), against
+// encoding/json decoding the body into nothing (the floor of any decode).
+func BenchmarkScriptTurn(b *testing.B) {
+	body := bedrocktest.ClaudeCodeBody(86_000, 128_000)
+	b.Run("scriptTurn", func(b *testing.B) {
+		b.ReportAllocs()
+		b.SetBytes(int64(len(body)))
+		for b.Loop() {
+			if _, err := scriptTurn(body, "Write"); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("encoding-json-empty", func(b *testing.B) {
+		b.ReportAllocs()
+		b.SetBytes(int64(len(body)))
+		for b.Loop() {
+			var v struct{}
+			if err := json.Unmarshal(body, &v); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
