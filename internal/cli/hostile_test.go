@@ -2,6 +2,7 @@ package cli
 
 import (
 	"bufio"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -14,11 +15,14 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/headroomhq/headroom/internal/config"
 	"github.com/headroomhq/headroom/internal/emulator"
+	"github.com/headroomhq/headroom/internal/httpsrv"
 )
 
 // hostileServe is a real `headroom serve` (run by Main in this process)
@@ -268,4 +272,89 @@ func checkRecovered(t *testing.T, h *hostileServe, base procUsage) {
 	if code := h.good(t); code != http.StatusOK {
 		t.Errorf("good request after the attack: %d", code)
 	}
+}
+
+// TestHostileH2C: HTTP/2 abuse over h2c (prior knowledge) against a real
+// serve. Many streams on one connection declare bodies and never send
+// them, with a key and without; streams are reset by the client half-way;
+// a connection sends the preface and nothing else. Each stream is answered
+// or ended within its bound, and the gateway recovers as after the
+// HTTP/1.1 attacks.
+func TestHostileH2C(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("counts descriptors in /proc/self/fd")
+	}
+	h := startHostile(t, "")
+	if code := h.good(t); code != http.StatusOK {
+		t.Fatalf("good request before any attack: %d", code)
+	}
+	base := measure()
+	tr := httpsrv.H2CTransport()
+	defer tr.CloseIdleConnections()
+	client := &http.Client{Transport: tr, Timeout: 10 * time.Second}
+	for _, tt := range []struct {
+		name, key string
+		want      int
+		cancel    bool
+	}{
+		{"streams with unsent bodies, no key", "", http.StatusForbidden, false},
+		{"streams with unsent bodies, with key", h.key, http.StatusBadRequest, false},
+		{"streams reset by the client mid-body", h.key, 0, true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			start := time.Now()
+			var wg sync.WaitGroup
+			var wrong atomic.Int64
+			for range 50 {
+				wg.Go(func() {
+					pr, pw := io.Pipe() // never written: the body never comes
+					defer pw.Close()
+					ctx, cancel := context.WithTimeout(context.Background(), 8*time.Second)
+					defer cancel()
+					if tt.cancel {
+						time.AfterFunc(200*time.Millisecond, cancel)
+					}
+					req, _ := http.NewRequestWithContext(ctx, http.MethodPost, h.base+"/model/"+hostileModel+"/invoke", pr)
+					req.ContentLength = 200_000
+					if tt.key != "" {
+						req.Header.Set("Authorization", "Bearer "+tt.key)
+					}
+					resp, err := client.Do(req)
+					switch {
+					case err != nil && tt.cancel:
+					case err != nil:
+						wrong.Add(1)
+					default:
+						_, _ = io.Copy(io.Discard, resp.Body)
+						resp.Body.Close()
+						if resp.ProtoMajor != 2 || tt.want != 0 && resp.StatusCode != tt.want {
+							wrong.Add(1)
+						}
+					}
+				})
+			}
+			wg.Wait()
+			if n := wrong.Load(); n > 0 {
+				t.Errorf("%d of 50 streams were not answered %d over HTTP/2", n, tt.want)
+			}
+			if d := time.Since(start); d > 5*time.Second {
+				t.Errorf("the streams took %v, want about the 1 s body timeout at most", d)
+			}
+			tr.CloseIdleConnections()
+			checkRecovered(t, h, base)
+		})
+	}
+	t.Run("preface only", func(t *testing.T) {
+		cs := h.raw(t, 50, "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n")
+		for i, c := range cs {
+			if !closedByServer(c, 14*time.Second) {
+				t.Errorf("connection %d with only the preface still open after 14 s", i)
+				break
+			}
+		}
+		for _, c := range cs {
+			c.Close()
+		}
+		checkRecovered(t, h, base)
+	})
 }
