@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/headroomhq/headroom/internal/bedrock"
@@ -494,5 +495,58 @@ func TestClaudeCodeMantleMode(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestRuntimeMessagesSameBuckets: through the gateway to the emulator, the
+// runtime Messages path (/anthropic/v1/messages) draws on the same buckets
+// as InvokeModel for the same model, in the gateway's mirror and at the
+// emulator, and the two charge the same for the same answer size.
+func TestRuntimeMessagesSameBuckets(t *testing.T) {
+	t.Parallel()
+	// A day's bucket of 1M refills 12 tokens a second: a call's charge
+	// shows in the emulator's Used, where a minute's has refilled already.
+	h := newHarness(t, harnessOpts{buckets: testBuckets(1_000_000, 1_000_000)})
+	emuUsed := func() map[string]int64 {
+		m := map[string]int64{}
+		for _, b := range h.emuState().Regions[0].Buckets {
+			m[b.Name] = b.Used
+		}
+		return m
+	}
+	settled := func() map[string]float64 {
+		m := map[string]float64{}
+		for _, b := range h.ledger() {
+			m[b.Name] = testutil.ToFloat64(h.gw.m.SettledTokens.WithLabelValues("alice", b.Name))
+		}
+		return m
+	}
+	calls := []struct{ name, path, body string }{
+		{"InvokeModel", "/model/" + sonnet + "/invoke", fmt.Sprintf(smallMsg, 100)},
+		{"Messages", "/anthropic/v1/messages", `{"model":"` + sonnet + `","max_tokens":100,"messages":[{"role":"user","content":"hello there"}]}`},
+	}
+	var charged []map[string]float64
+	for _, c := range calls {
+		gwBefore, emuBefore := settled(), emuUsed()
+		resp, b := h.post(h.gwURL, h.secret["alice"], c.path, c.body, nil)
+		if resp.StatusCode != 200 {
+			t.Fatalf("%s: %d %s", c.name, resp.StatusCode, b)
+		}
+		waitFor(t, "settlement", func() bool { return h.reserved() == 0 })
+		gwAfter, emuAfter := settled(), emuUsed()
+		d := map[string]float64{}
+		for name := range gwAfter {
+			d[name] = gwAfter[name] - gwBefore[name]
+			if d[name] <= 0 {
+				t.Errorf("%s: the gateway charged nothing to %s", c.name, name)
+			}
+			if name == "sonnet-tpd" && emuAfter[name] <= emuBefore[name] {
+				t.Errorf("%s: the emulator charged nothing to %s (%d -> %d)", c.name, name, emuBefore[name], emuAfter[name])
+			}
+		}
+		charged = append(charged, d)
+	}
+	if diff := cmp.Diff(charged[0], charged[1]); diff != "" {
+		t.Errorf("InvokeModel and Messages charged differently (-invoke +messages):\n%s", diff)
 	}
 }
