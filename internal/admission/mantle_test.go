@@ -2,6 +2,7 @@ package admission
 
 import (
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -45,8 +46,9 @@ func TestMantleWaitsForOutputDebt(t *testing.T) {
 	// Someone who may not wait is told exactly that.
 	_, err := c.Enqueue(now, Request{Key: carol, Set: mantleSet, Cost: mantleCost(10, 10), Deadline: now})
 	var r *Refusal
-	if !errors.As(err, &r) || r.Bucket != "opus-output" || r.Kind != quota.OutputTokensPerMinute || r.RetryAfter != 30*time.Second || r.Daily {
-		t.Fatalf("refusal %+v (%v), want the output bucket, Retry-After 30s", r, err)
+	if !errors.As(err, &r) || r.Bucket != "opus-output" || r.Kind != quota.OutputTokensPerMinute || r.RetryAfter != 30*time.Second || r.Daily ||
+		!strings.Contains(r.Message, "over its limit") {
+		t.Fatalf("refusal %+v (%v), want the output bucket over its limit, Retry-After 30s", r, err)
 	}
 	c.Pump(now.Add(30*time.Second - time.Nanosecond))
 	if b.State() != Waiting {

@@ -270,6 +270,9 @@ func (c *Controller) refusalAt(now time.Time, t *Ticket) *Refusal {
 		if le.Holds {
 			full = "is full (requests in flight hold part of the quota)"
 		}
+		if le.Kind == quota.OutputTokensPerMinute {
+			full = "is over its limit (output is counted as it is generated; no call goes in until the refill has drained it)"
+		}
 		when := "retry in " + human(min(le.RetryAfter, MaxRetryAfter))
 		if daily {
 			full, when = "is spent", "it frees in "+human(le.RetryAfter)
