@@ -82,9 +82,18 @@ func (f *fakeMessages) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Content-Type", "text/event-stream")
 	rc := http.NewResponseController(w)
-	for _, ev := range fakeEvents(fmt.Sprint(body["model"]), r.Header.Get("X-Headroom-Emulator-Fake") == "cut") {
+	events := fakeEvents(fmt.Sprint(body["model"]), r.Header.Get("X-Headroom-Emulator-Fake") == "cut")
+	if r.Header.Get("X-Headroom-Emulator-Fake") == "hang" {
+		// The start and 400 bytes of text, then nothing until the
+		// gateway gives up on the call.
+		events = append(events[:1], fmt.Sprintf("event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":%q}}\n\n", strings.Repeat("word ", 80)))
+	}
+	for _, ev := range events {
 		_, _ = io.WriteString(w, ev)
 		_ = rc.Flush()
+	}
+	if r.Header.Get("X-Headroom-Emulator-Fake") == "hang" {
+		<-r.Context().Done()
 	}
 }
 
@@ -548,5 +557,47 @@ func TestRuntimeMessagesSameBuckets(t *testing.T) {
 	}
 	if diff := cmp.Diff(charged[0], charged[1]); diff != "" {
 		t.Errorf("InvokeModel and Messages charged differently (-invoke +messages):\n%s", diff)
+	}
+}
+
+// TestMessagesClientLeavesMidStream: a Messages client that leaves in the
+// middle of a stream is charged for what was generated (the input the
+// stream reported and the output estimated from the text that went by),
+// not refunded, and nothing stays reserved.
+func TestMessagesClientLeavesMidStream(t *testing.T) {
+	t.Parallel()
+	for _, svc := range []upstream.Service{upstream.ServiceRuntime, upstream.ServiceMantle} {
+		t.Run(string(svc), func(t *testing.T) {
+			t.Parallel()
+			h, _ := serviceHarness(t, svc, harnessOpts{})
+			settled := settledMeter(h, svc)
+			nothing := settled()
+			req, _ := http.NewRequestWithContext(t.Context(), http.MethodPost, h.gwURL+"/v1/messages?beta=true",
+				strings.NewReader(fmt.Sprintf(mantleBody, sonnet, true)))
+			req.Header.Set("x-api-key", h.secret["alice"])
+			req.Header.Set("X-Headroom-Emulator-Fake", "hang")
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			buf := make([]byte, 0, 4096)
+			for !strings.Contains(string(buf), "word word") {
+				n, err := resp.Body.Read(buf[len(buf):cap(buf)])
+				buf = buf[:len(buf)+n]
+				if err != nil {
+					t.Fatalf("%v after %q", err, buf)
+				}
+			}
+			resp.Body.Close() // the client leaves
+			waitFor(t, "settlement", func() bool { return h.reserved() == 0 && settled() != nothing })
+			// 400 bytes of text are about 100 tokens at 4 bytes a token.
+			want := fmt.Sprintf("sonnet-tpd=%d", fakeInput+5*100)
+			if svc == upstream.ServiceMantle {
+				want = fmt.Sprintf("sonnet-input-tpm=%d sonnet-output-tpm=%d", fakeInput, 100)
+			}
+			if got := settled(); got != want {
+				t.Errorf("settled %s, want %s", got, want)
+			}
+		})
 	}
 }
