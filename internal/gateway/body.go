@@ -143,20 +143,22 @@ func (g *Gateway) bodyMemoryError() error {
 	return e
 }
 
-// unreadBody bounds what an early refusal costs: a body the handler did
-// not read to its end is not read after the answer either (net/http would
-// read up to 256 KB of it, with no deadline), and the connection closes
-// once the answer is written, so a client that declared a body and sends
-// it slowly, or never, holds nothing. Over HTTP/2 only the stream ends
-// (net/http resets a stream whose body the handler left unread): closing
-// the connection would end every other stream a client multiplexes on it
-// (the JavaScript SDK sends all its calls on one).
+// unreadBody bounds what an early refusal costs. net/http reads what is
+// left of a body the handler did not read (up to 256 KB, so that the
+// connection can carry the next request) before it answers, with no
+// deadline of its own: a client that declared a body and sends it slowly,
+// or never, would hold the connection for ever. The read deadline set here
+// bounds that to drainGrace: an honest client whose body is already on the
+// wire (a 403 for a mistyped key, an oversize body) still reads its answer
+// and keeps its connection; a stalled one is answered when the grace ends
+// and its connection closed. A body over 256 KB is not read at all
+// (net/http closes the connection after the answer).
 func unreadBody(w http.ResponseWriter, r *http.Request, read bool) {
 	if read || r.ContentLength == 0 {
 		return
 	}
-	if r.ProtoMajor == 1 {
-		w.Header().Set("Connection", "close")
-	}
-	_ = http.NewResponseController(w).SetReadDeadline(time.Now())
+	_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(drainGrace))
 }
+
+// drainGrace is how long net/http may read an unread body's rest.
+const drainGrace = time.Second
