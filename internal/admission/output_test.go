@@ -48,7 +48,7 @@ func repeat(n, v int) []int {
 }
 
 func TestOutputPrior(t *testing.T) {
-	p := NewOutputPolicy(DefaultOutputSettings())
+	p := NewOutputPolicy(mechanismSettings())
 	d := p.Decide(t0, ask(opus55, alice, claudeCode()))
 	// The Opus 5 prior's p99 is 12,288: the cap is the bucket bound at or
 	// above it (buckets are 19% wide).
@@ -66,7 +66,7 @@ func TestOutputPrior(t *testing.T) {
 		t.Errorf("fresh Sonnet 4.5: %d, want about 8,192", s.MaxTokens)
 	}
 	// No prior matches: the floor.
-	np := DefaultOutputSettings()
+	np := mechanismSettings()
 	np.Priors = nil
 	if d := NewOutputPolicy(np).Decide(t0, ask(opus55, alice, claudeCode())); d.MaxTokens != 4096 || d.Reason != ReasonFloor {
 		t.Errorf("no prior: %+v, want the floor", d)
@@ -74,7 +74,7 @@ func TestOutputPrior(t *testing.T) {
 }
 
 func TestOutputLearns(t *testing.T) {
-	p := NewOutputPolicy(DefaultOutputSettings())
+	p := NewOutputPolicy(mechanismSettings())
 	// 2,000 answers: most short, 3% of 20,000-token file writes. The
 	// model's p99 moves from the prior's 12,288 to above 20,000.
 	var lengths []int
@@ -106,7 +106,7 @@ func TestOutputLearns(t *testing.T) {
 }
 
 func TestOutputHalfLife(t *testing.T) {
-	p := NewOutputPolicy(DefaultOutputSettings())
+	p := NewOutputPolicy(mechanismSettings())
 	observe(p, t0, sonnet45, "alice", repeat(500, 30000)...)
 	if got := p.Learned(t0, sonnet45, "alice"); got < 30000 {
 		t.Fatalf("learned %d after long answers, want >= 30,000", got)
@@ -119,7 +119,7 @@ func TestOutputHalfLife(t *testing.T) {
 		t.Errorf("learned %d, want the floor once old answers faded", got)
 	}
 	// Without decay the long answers still count.
-	s := DefaultOutputSettings()
+	s := mechanismSettings()
 	s.HalfLife = 0
 	q := NewOutputPolicy(s)
 	observe(q, t0, sonnet45, "alice", repeat(500, 30000)...)
@@ -133,7 +133,7 @@ func TestOutputHalfLife(t *testing.T) {
 // more than 1% of answers rises. Counting them at their length (the cap)
 // would keep it where it is.
 func TestOutputCensored(t *testing.T) {
-	s := DefaultOutputSettings()
+	s := mechanismSettings()
 	s.Priors = nil
 	p := NewOutputPolicy(s)
 	for i := range 1000 {
@@ -172,7 +172,7 @@ func TestOutputCensored(t *testing.T) {
 }
 
 func TestOutputRoomAndContention(t *testing.T) {
-	p := NewOutputPolicy(DefaultOutputSettings())
+	p := NewOutputPolicy(mechanismSettings())
 	costAt := func(rate int64) func(int) int64 {
 		return func(mt int) int64 { return 50000 + int64(mt)*rate }
 	}
@@ -210,7 +210,7 @@ func TestOutputRoomAndContention(t *testing.T) {
 		t.Errorf("no room: %+v, want 5,000 (contention)", d)
 	}
 	// Turned off.
-	s := DefaultOutputSettings()
+	s := mechanismSettings()
 	s.RoomFraction, s.FairShare = 0, false
 	q := NewOutputPolicy(s)
 	a.Room = Room{Known: true, Available: 15_000_000, FairShare: 15_000_000}
@@ -243,7 +243,7 @@ func cut(model, key, session, toolID string, applied, asked int) Outcome {
 }
 
 func TestOutputEscalatesCutToolCall(t *testing.T) {
-	s := DefaultOutputSettings()
+	s := mechanismSettings()
 	s.Priors = nil // learned cap: the floor, 4,096
 	p := NewOutputPolicy(s)
 	a := ask(sonnet45, alice, asks(32000))
@@ -290,7 +290,7 @@ func TestOutputEscalatesCutToolCall(t *testing.T) {
 }
 
 func TestOutputEscalatesRecoveryTurn(t *testing.T) {
-	s := DefaultOutputSettings()
+	s := mechanismSettings()
 	s.Priors = nil
 	p := NewOutputPolicy(s)
 	observe(p, t0, sonnet45, "alice", repeat(200, 500)...)
@@ -314,7 +314,7 @@ func TestOutputEscalatesRecoveryTurn(t *testing.T) {
 }
 
 func TestOutputMemoryBounds(t *testing.T) {
-	s := DefaultOutputSettings()
+	s := mechanismSettings()
 	s.Priors = nil
 	s.MaxCuts, s.MaxSessions = 2, 1
 	p := NewOutputPolicy(s)
@@ -366,7 +366,7 @@ func TestOutputMemoryBounds(t *testing.T) {
 }
 
 func TestOutputThinking(t *testing.T) {
-	s := DefaultOutputSettings()
+	s := mechanismSettings()
 	s.Priors = nil
 	p := NewOutputPolicy(s)
 	// Enabled thinking, Claude Code's 32,000 / 31,999: the budget stays
@@ -404,7 +404,7 @@ func TestOutputThinking(t *testing.T) {
 }
 
 func TestOutputKeyCap(t *testing.T) {
-	p := NewOutputPolicy(DefaultOutputSettings())
+	p := NewOutputPolicy(mechanismSettings())
 	k := Key{Name: "intern", MaxOutputTokens: 2000}
 	a := ask(opus55, k, claudeCode())
 	a.Room = Room{Known: true, Available: 1 << 40, FairShare: 1 << 40}
@@ -477,7 +477,7 @@ func TestControllerRoom(t *testing.T) {
 // an enabled thinking budget valid, and always says why.
 func TestOutputDecisionProperties(t *testing.T) {
 	rng := rand.New(rand.NewPCG(10, 1))
-	p := NewOutputPolicy(DefaultOutputSettings())
+	p := NewOutputPolicy(mechanismSettings())
 	models := []string{opus55, sonnet45, "anthropic.claude-haiku-4-5"}
 	now := t0
 	for i := range 20000 {
@@ -538,4 +538,13 @@ func TestOutputDecisionProperties(t *testing.T) {
 	if c, s := p.Len(); c > p.s.MaxCuts || s > p.s.MaxSessions {
 		t.Errorf("memory %d cuts, %d sessions over its bounds", c, s)
 	}
+}
+
+// mechanismSettings are the defaults with the cap at p99 and the room rule
+// on (10% of the room), so the tests above see every mechanism; serve's
+// defaults are p95 with the room rule off (README, "The max_tokens policy").
+func mechanismSettings() OutputSettings {
+	s := DefaultOutputSettings()
+	s.Percentile, s.RoomFraction = 0.99, 0.1
+	return s
 }

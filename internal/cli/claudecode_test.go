@@ -161,7 +161,7 @@ func TestClaudeCodeLongWrite(t *testing.T) {
 		lw.check(t, res)
 	})
 	// A Write longer than the policy lets through at first (its cap is
-	// 10% of a 1M TPM's room, about 14,000 tokens on Opus 5.5): the first
+	// the learned p95 of Opus 5's prior, about 6,900 tokens): the first
 	// call is cut, and its retry, recognised by the cut call's tool_use_id
 	// (read from the event stream, or the SSE stream in Mantle mode), gets
 	// a larger cap.

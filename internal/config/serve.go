@@ -227,7 +227,7 @@ type Policy struct {
 	Models []ModelPolicy `yaml:"models"`
 
 	// Percentile of each model's (and key's) output lengths, thinking
-	// included, used as the cap. Default 0.99; in (0, 1].
+	// included, used as the cap. Default 0.95; in (0, 1].
 	Percentile float64 `yaml:"percentile"`
 	// Floor is the smallest learned cap, also under contention. Default
 	// 4096, at least 1.
@@ -252,7 +252,7 @@ type Policy struct {
 	CensoredFactor float64 `yaml:"censored_factor"`
 	// RoomFraction: with nobody waiting, a request keeps max_tokens up to
 	// where its reservation is this fraction of the room left in its
-	// buckets. Default 0.1; 0 turns it off; at most 1.
+	// buckets. Default 0 (off; see README, "The max_tokens policy"); at most 1.
 	RoomFraction float64 `yaml:"room_fraction"`
 	// FairShare tightens the cap toward the key's fair share under
 	// contention (never below floor). Default true.
@@ -296,13 +296,13 @@ const (
 func DefaultPolicy() Policy {
 	return Policy{
 		Mode: PolicyLearned, MaxTokensCap: 4096, ThinkingBudgetCap: 1024,
-		Percentile: 0.99, Floor: 4096,
+		Percentile: 0.95, Floor: 4096,
 		Priors: []Prior{
 			{Match: "claude-opus-5", Median: 1500, P99: 12288},
 			{Match: "", Median: 800, P99: 8192},
 		},
 		PriorWeight: 50, KeyMinSamples: 100, HalfLife: Duration{24 * time.Hour},
-		MaxModels: 64, MaxKeys: 1000, CensoredFactor: 2, RoomFraction: 0.1, FairShare: true,
+		MaxModels: 64, MaxKeys: 1000, CensoredFactor: 2, RoomFraction: 0, FairShare: true,
 		Escalation: Escalation{Factor: 4, TTL: Duration{30 * time.Minute}, MaxCuts: 10000, MaxSessions: 10000},
 	}
 }

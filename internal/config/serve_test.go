@@ -30,7 +30,7 @@ func TestLoadServeMinimalGetsDefaults(t *testing.T) {
 	}
 	// The defaults the issue promises, spelled out once.
 	if got.Listen != "127.0.0.1:8080" || got.Policy.MaxTokensCap != 4096 || got.Policy.ThinkingBudgetCap != 1024 ||
-		got.Policy.Mode != "learned" || got.Policy.Percentile != 0.99 || got.Policy.Floor != 4096 ||
+		got.Policy.Mode != "learned" || got.Policy.Percentile != 0.95 || got.Policy.RoomFraction != 0 || got.Policy.Floor != 4096 ||
 		got.Fairness.ProtectedFraction != 0.5 || got.Queue.MaxWait.Duration != 60*time.Second ||
 		got.KeysRefresh.Duration != 2*time.Second || got.Windows != DefaultWindows() || got.Accounting.Profile != "seed" {
 		t.Errorf("defaults = %+v", got)

@@ -46,56 +46,43 @@ func TestHeadroomAtLeastAsGoodAsTheCap(t *testing.T) {
 // the team completes at least as many tasks as through the hard 4,096 cap,
 // which fails every task with a write larger than 4,096 tokens.
 //
-// The issue also asks for a mean reservation within 1.5x of the hard
-// cap's. Serve's defaults do not meet it (BENCHMARKS.md: 1.9x in team-5,
-// 2.5x in team-50, 2.8x in heavy-user: the p99 of outputs with thinking
-// uncapped is 6,000-8,000 tokens, and room_fraction 0.1 keeps up to 10%
-// of a bucket's room); percentile 0.95 with room_fraction 0 does (1.07x,
-// 1.07x, 1.48x). So this test checks that ratio for that setting, through
-// the scenario's headroom.policy, and logs it for the defaults.
+// It also checks issue 10's bound on the mean reservation: within 1.5x
+// of the hard cap's. Serve's defaults (p95, room fraction 0) meet it; p99,
+// or keeping more when the bucket has room (room_fraction 0.1), did not
+// (1.9-2.8x, and 429s back: BENCHMARKS.md).
 func TestLearnedPolicyNeverFailsATaskThroughTheCap(t *testing.T) {
 	strats, err := ParseStrategies("headroom-4096,headroom")
 	if err != nil {
 		t.Fatal(err)
 	}
-	zero := 0.0
 	for _, name := range []string{"team-5", "team-50", "heavy-user"} {
-		for _, tuned := range []bool{false, true} {
-			label := name + "/defaults"
-			if tuned {
-				label = name + "/p95-room0"
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			sc, err := Builtin(name)
+			if err != nil {
+				t.Fatal(err)
 			}
-			t.Run(label, func(t *testing.T) {
-				t.Parallel()
-				sc, err := Builtin(name)
-				if err != nil {
-					t.Fatal(err)
-				}
-				if tuned {
-					sc.Headroom.Policy = PolicySettings{Percentile: 0.95, RoomFraction: &zero}
-				}
-				r, err := Run(t.Context(), sc, Options{Strategies: strats, Parallel: 1})
-				if err != nil {
-					t.Fatal(err)
-				}
-				hard, learned := strategy(t, r, "headroom-4096"), strategy(t, r, "headroom")
-				ratio := learned.MeanReservation / hard.MeanReservation
-				t.Logf("learned: %d/%d completed, %d failed by the cap, %d escalations, %.0f reserved per call (%.2fx); hard cap: %d completed, %d failed by the cap, %.0f reserved",
-					learned.TasksCompleted, learned.TasksDemanded, learned.TasksFailedByCap, learned.Escalations, learned.MeanReservation, ratio,
-					hard.TasksCompleted, hard.TasksFailedByCap, hard.MeanReservation)
-				if learned.TasksFailedByCap != 0 {
-					t.Errorf("learned policy: %d tasks failed by the cap, want none", learned.TasksFailedByCap)
-				}
-				if learned.TasksCompleted < hard.TasksCompleted {
-					t.Errorf("learned policy completed %d tasks, the hard cap %d: want at least as many", learned.TasksCompleted, hard.TasksCompleted)
-				}
-				if hard.TasksFailedByCap == 0 || learned.Escalations == 0 {
-					t.Errorf("the hard cap failed %d tasks and the learned policy escalated %d calls: the workload has no long edit to test", hard.TasksFailedByCap, learned.Escalations)
-				}
-				if tuned && ratio > 1.5 {
-					t.Errorf("learned policy (p95, room 0) reserves %.2fx the hard cap per call, want at most 1.5x", ratio)
-				}
-			})
-		}
+			r, err := Run(t.Context(), sc, Options{Strategies: strats, Parallel: 1})
+			if err != nil {
+				t.Fatal(err)
+			}
+			hard, learned := strategy(t, r, "headroom-4096"), strategy(t, r, "headroom")
+			ratio := learned.MeanReservation / hard.MeanReservation
+			t.Logf("learned: %d/%d completed, %d failed by the cap, %d escalations, %.0f reserved per call (%.2fx); hard cap: %d completed, %d failed by the cap, %.0f reserved",
+				learned.TasksCompleted, learned.TasksDemanded, learned.TasksFailedByCap, learned.Escalations, learned.MeanReservation, ratio,
+				hard.TasksCompleted, hard.TasksFailedByCap, hard.MeanReservation)
+			if learned.TasksFailedByCap != 0 {
+				t.Errorf("learned policy: %d tasks failed by the cap, want none", learned.TasksFailedByCap)
+			}
+			if learned.TasksCompleted < hard.TasksCompleted {
+				t.Errorf("learned policy completed %d tasks, the hard cap %d: want at least as many", learned.TasksCompleted, hard.TasksCompleted)
+			}
+			if hard.TasksFailedByCap == 0 || learned.Escalations == 0 {
+				t.Errorf("the hard cap failed %d tasks and the learned policy escalated %d calls: the workload has no long edit to test", hard.TasksFailedByCap, learned.Escalations)
+			}
+			if ratio > 1.5 {
+				t.Errorf("learned policy reserves %.2fx the hard cap per call, want at most 1.5x", ratio)
+			}
+		})
 	}
 }
