@@ -199,26 +199,26 @@ func TestHostileClients(t *testing.T) {
 				return h.raw(t, n, fmt.Sprintf("POST /model/%s/invoke HTTP/1.1\r\nHost: %s\r\nX-Slow: ", hostileModel, h.host))
 			}, 14 * time.Second},
 		{"slowloris body, no key", "refused (403) and closed at once",
-			func(t *testing.T) []net.Conn { return h.raw(t, n, hdr("", 200_000)+`{"anthropic`) }, 3 * time.Second},
+			func(t *testing.T) []net.Conn { return h.raw(t, n, hdr("", 200_000)+`{"anthropic`) }, 5 * time.Second},
 		{"slowloris body, bad key", "refused (403) and closed at once",
-			func(t *testing.T) []net.Conn { return h.raw(t, n, hdr("hr_bad", 200_000)+`{"anthropic`) }, 3 * time.Second},
+			func(t *testing.T) []net.Conn { return h.raw(t, n, hdr("hr_bad", 200_000)+`{"anthropic`) }, 5 * time.Second},
 		{"slowloris body, with key", "400 and closed after the body read timeout",
 			func(t *testing.T) []net.Conn { return h.raw(t, n, hdr(h.key, 200_000)+`{"anthropic`) }, 5 * time.Second},
 		{"declared but unsent 20 MB, with key", "holds 256 KB at most, 400 after the body read timeout",
 			func(t *testing.T) []net.Conn { return h.raw(t, n, hdr(h.key, 20<<20)) }, 5 * time.Second},
 		{"huge declared length, with key", "refused at once (400), nothing read",
-			func(t *testing.T) []net.Conn { return h.raw(t, n, hdr(h.key, 1<<40)) }, 3 * time.Second},
+			func(t *testing.T) []net.Conn { return h.raw(t, n, hdr(h.key, 1<<40)) }, 5 * time.Second},
 		{"healthz with an unsent body", "answered and closed at once",
 			func(t *testing.T) []net.Conn {
 				return h.raw(t, n, fmt.Sprintf("GET /healthz HTTP/1.1\r\nHost: %s\r\nContent-Length: 100000\r\n\r\n", h.host))
-			}, 3 * time.Second},
+			}, 5 * time.Second},
 		{"pipelined requests then a stalled one", "each answered in order; the stalled body closed",
 			func(t *testing.T) []net.Conn {
 				good := hdr(h.key, len(hostileBody)) + hostileBody
 				cs := h.raw(t, 5, strings.Repeat(good, 20)+hdr(h.key, 100_000)+"{")
 				for _, c := range cs {
 					br := bufio.NewReader(c)
-					_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
+					_ = c.SetReadDeadline(time.Now().Add(30 * time.Second))
 					for i := range 20 {
 						resp, err := http.ReadResponse(br, nil)
 						if err != nil {
@@ -232,7 +232,7 @@ func TestHostileClients(t *testing.T) {
 					}
 				}
 				return cs
-			}, 5 * time.Second},
+			}, 20 * time.Second}, // 100 requests through the emulator first: slow under -race on a loaded machine
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			start := time.Now()
