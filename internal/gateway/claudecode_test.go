@@ -11,6 +11,7 @@ import (
 	"github.com/headroomhq/headroom/internal/claudecodetest"
 	"github.com/headroomhq/headroom/internal/config"
 	"github.com/headroomhq/headroom/internal/keys"
+	"github.com/headroomhq/headroom/internal/upstream"
 )
 
 type ccResult struct {
@@ -18,19 +19,21 @@ type ccResult struct {
 	out string
 }
 
-// runClaude runs Claude Code against base with key. Retries are off, so a
-// throttle fails the run instead of hiding in a backoff.
-func runClaude(ctx context.Context, t *testing.T, claude, base, key string) ccResult {
-	res, ok := claudecodetest.Run(ctx, t, claude, base, key, "Say hello.", "CLAUDE_CODE_MAX_RETRIES=0")
+// runClaude runs Claude Code against base with key, in Bedrock mode or
+// in Mantle mode. Retries are off, so a throttle fails the run instead of
+// hiding in a backoff.
+func runClaude(ctx context.Context, t *testing.T, claude, base, key string, mantle bool) ccResult {
+	res, ok := claudecodetest.RunWith(ctx, t, claude, base, key, "Say hello.",
+		claudecodetest.Options{Env: []string{"CLAUDE_CODE_MAX_RETRIES=0"}, Mantle: mantle})
 	ok = ok && res.Err == nil && !res.IsError && strings.Contains(res.Result, "headroom emulate")
 	return ccResult{ok, res.Stdout + res.Stderr}
 }
 
-func runTwo(ctx context.Context, t *testing.T, claude, base string, secrets [2]string) [2]ccResult {
+func runTwo(ctx context.Context, t *testing.T, claude, base string, secrets [2]string, mantle bool) [2]ccResult {
 	var res [2]ccResult
 	var wg sync.WaitGroup
 	for i := range 2 {
-		wg.Go(func() { res[i] = runClaude(ctx, t, claude, base, secrets[i]) })
+		wg.Go(func() { res[i] = runClaude(ctx, t, claude, base, secrets[i], mantle) })
 	}
 	wg.Wait()
 	return res
@@ -69,7 +72,7 @@ func TestClaudeCodeTwoAtOnce(t *testing.T) {
 	// Straight at the emulator, Claude Code's own max_tokens (128,000)
 	// reserves far more: the calls are throttled.
 	start := time.Now()
-	direct := runTwo(ctx, t, claude, h.emuURL, [2]string{"emulator", "emulator"})
+	direct := runTwo(ctx, t, claude, h.emuURL, [2]string{"emulator", "emulator"}, false)
 	t.Logf("direct: %v", time.Since(start))
 	if h.throttle.Load() == 0 || direct[0].ok && direct[1].ok {
 		t.Fatalf("straight at the emulator nothing was throttled (429s: %d): the test proves nothing\n%s\n%s",
@@ -81,7 +84,7 @@ func TestClaudeCodeTwoAtOnce(t *testing.T) {
 	start = time.Now()
 	ctx2, cancel2 := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel2()
-	through := runTwo(ctx2, t, claude, h.gwURL, [2]string{h.secret["ann"], h.secret["ben"]})
+	through := runTwo(ctx2, t, claude, h.gwURL, [2]string{h.secret["ann"], h.secret["ben"]}, false)
 	t.Logf("through the gateway: %v", time.Since(start))
 	for i, r := range through {
 		if !r.ok {
@@ -121,4 +124,68 @@ func queuedCount(t *testing.T, h *harness) uint64 {
 		}
 	}
 	return 0
+}
+
+// TestClaudeCodeTwoAtOnceMantle is TestClaudeCodeTwoAtOnce in Claude Code's
+// Mantle mode, through a bedrock-mantle upstream: with an input TPM that
+// holds one Claude Code call's admission charge (input + max_tokens) but
+// not two, two Claude Codes started together straight at the emulator's
+// Mantle endpoint get throttled; through the gateway both finish, one of
+// them queued, and the emulator throttles nothing.
+func TestClaudeCodeTwoAtOnceMantle(t *testing.T) {
+	t.Parallel()
+	claude := claudecodetest.Binary(t)
+	// Claude Code 2.1.332 calls Opus 5.5 with some 12,500 input tokens.
+	// Straight at the emulator it asks max_tokens 128,000, more than the
+	// whole input bucket: refused at once. Through the gateway the cap
+	// (4,096) makes a call's charge ~16,600: one fits in 24,000, two do
+	// not, and the second still does not fit by refill (400 a second)
+	// until ~11 s after the first began, so it queues even if its Claude
+	// Code starts seconds late.
+	scope := bedrock.Scope{Models: []string{"claude-opus-5-5"}}
+	buckets := []config.Bucket{
+		{Name: "opus-5-5-input-tpm", Kind: config.KindInputTPM, Limit: 24_000, Scope: scope},
+		{Name: "opus-5-5-output-tpm", Kind: config.KindOutputTPM, Limit: 2_000_000, Scope: scope},
+	}
+	h := newHarness(t, harnessOpts{
+		buckets: buckets, service: upstream.ServiceMantle, endpointPath: "/mantle",
+		keys: []keys.Key{{Name: "ann", Weight: 1}, {Name: "ben", Weight: 1}},
+		emu: func(c *config.Emulator) {
+			c.Regions[0].Buckets, c.Regions[0].Mantle = nil, buckets
+			c.Generation.OutputTokens = config.Distribution{Distribution: config.DistFixed, Mean: 40, Min: 1, Max: 100}
+			c.Generation.ThinkingShare = 0
+			// A call streams for 8 s: the two overlap even when one
+			// Claude Code starts seconds late on a loaded machine.
+			c.Generation.TokensPerSecond, c.Generation.ChunkTokens = 5, 1
+		},
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	start := time.Now()
+	direct := runTwo(ctx, t, claude, h.emuURL+"/mantle", [2]string{"emulator", "emulator"}, true)
+	t.Logf("direct: %v", time.Since(start))
+	if h.throttle.Load() == 0 || direct[0].ok && direct[1].ok {
+		t.Fatalf("straight at the emulator nothing was throttled (429s: %d): the test proves nothing\n%s\n%s",
+			h.throttle.Load(), direct[0].out, direct[1].out)
+	}
+
+	h.emu.Reset()
+	h.throttle.Store(0)
+	start = time.Now()
+	ctx2, cancel2 := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel2()
+	through := runTwo(ctx2, t, claude, h.gwURL, [2]string{h.secret["ann"], h.secret["ben"]}, true)
+	waitFor(t, "settlement", func() bool { return h.reserved() == 0 })
+	t.Logf("through the gateway: %v; gateway's ledger %+v; emulator's %+v", time.Since(start), h.ledger(), h.emuState().Regions[0].Mantle)
+	for i, r := range through {
+		if !r.ok {
+			t.Errorf("Claude Code %d through the gateway failed:\n%s", i, r.out)
+		}
+	}
+	if n := h.throttle.Load(); n != 0 {
+		t.Errorf("the emulator throttled %d calls from the gateway, want 0", n)
+	}
+	if waited := queuedCount(t, h); waited == 0 {
+		t.Error("no request waited in the queue: the two Claude Codes did not contend")
+	}
 }
