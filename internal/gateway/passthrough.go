@@ -183,14 +183,76 @@ func stopReason(body []byte) string {
 // that goes away stops the copy (the caller's context cancels the upstream
 // call); the usage returned then is what was generated until that point.
 func passStream(w http.ResponseWriter, resp *http.Response, adjust func(bedrock.Usage)) result {
+	return passThrough(w, resp, &frameMeter{}, adjust)
+}
+
+// passSSE is passStream for the Messages API's server-sent events: each
+// read is forwarded and flushed at once, and a copy goes through an SSE
+// scanner into a meter (message_start and message_delta usage, stop
+// reason, error events, the last tool_use block).
+func passSSE(w http.ResponseWriter, resp *http.Response, adjust func(bedrock.Usage)) result {
+	return passThrough(w, resp, &sseMeter{}, adjust)
+}
+
+// streamMeter is what passThrough needs of a stream's wire format: feed
+// takes each forwarded chunk (before its buffer is reused) and reports
+// whether the stream can still be metered and whether adjust should hear
+// the usage now; the rest read what was metered once the copy ends.
+type streamMeter interface {
+	feed(chunk []byte) (ok, report bool)
+	usage() bedrock.Usage
+	known() bool
+	stopReason() string
+	lastToolUseID() string
+	exception() string
+}
+
+// frameMeter meters an AWS event stream (InvokeModelWithResponseStream,
+// ConverseStream).
+type frameMeter struct {
+	sc eventstream.Scanner
+	mt eventstream.Meter
+}
+
+func (m *frameMeter) feed(chunk []byte) (bool, bool) {
+	ok := meterChunk(&m.sc, &m.mt, chunk)
+	return ok, m.mt.Done() || m.mt.Exception() != "" || ok
+}
+func (m *frameMeter) usage() bedrock.Usage { return m.mt.Usage() }
+func (m *frameMeter) known() bool {
+	_, hasMetrics := m.mt.Metrics()
+	return hasMetrics || m.mt.Done()
+}
+func (m *frameMeter) stopReason() string    { return m.mt.StopReason() }
+func (m *frameMeter) lastToolUseID() string { return m.mt.LastToolUseID() }
+func (m *frameMeter) exception() string     { return m.mt.Exception() }
+
+// sseMeter meters the Messages API's server-sent events.
+type sseMeter struct {
+	sc sse.Scanner
+	mt sse.Meter
+}
+
+func (m *sseMeter) feed(chunk []byte) (bool, bool) {
+	_, _ = m.sc.Write(chunk)
+	return meterEvents(&m.sc, &m.mt), true
+}
+func (m *sseMeter) usage() bedrock.Usage  { return m.mt.Usage() }
+func (m *sseMeter) known() bool           { return m.mt.Done() }
+func (m *sseMeter) stopReason() string    { return m.mt.StopReason() }
+func (m *sseMeter) lastToolUseID() string { return m.mt.LastToolUseID() }
+func (m *sseMeter) exception() string     { return m.mt.Error() }
+
+// passThrough is the one streaming copy loop behind passStream and passSSE:
+// each read is written and flushed at once, then fed to m until m says the
+// stream can no longer be metered; the bytes reach the client either way.
+func passThrough(w http.ResponseWriter, resp *http.Response, m streamMeter, adjust func(bedrock.Usage)) result {
 	copyHeader(w.Header(), resp.Header)
 	w.Header().Del("Content-Length")
 	w.WriteHeader(resp.StatusCode)
 	rc := http.NewResponseController(w)
 	_ = rc.Flush()
 
-	var sc eventstream.Scanner
-	var mt eventstream.Meter
 	meterOK := true
 	res := result{}
 	bp := streamPool.Get().(*[]byte)
@@ -205,9 +267,10 @@ func passStream(w http.ResponseWriter, resp *http.Response, adjust func(bedrock.
 				res.clientGone = true
 			}
 			if meterOK {
-				meterOK = meterChunk(&sc, &mt, chunk)
-				if mt.Done() || mt.Exception() != "" || meterOK {
-					adjust(mt.Usage())
+				var report bool
+				meterOK, report = m.feed(chunk)
+				if report {
+					adjust(m.usage())
 				}
 			}
 		}
@@ -222,69 +285,14 @@ func passStream(w http.ResponseWriter, resp *http.Response, adjust func(bedrock.
 			break
 		}
 	}
-	res.usage = mt.Usage()
+	res.usage = m.usage()
 	res.started = res.usage.InputTokens > 0 || res.usage.OutputTokens > 0
-	_, hasMetrics := mt.Metrics()
-	res.known = hasMetrics || mt.Done()
-	res.stopReason = mt.StopReason()
+	res.known = m.known()
+	res.stopReason = m.stopReason()
 	if res.stopReason == "max_tokens" {
-		res.lastToolUseID = mt.LastToolUseID()
+		res.lastToolUseID = m.lastToolUseID()
 	}
-	res.exception = mt.Exception()
-	return res
-}
-
-// passSSE is passStream for the Messages API's server-sent events: each
-// read is forwarded and flushed at once, and a copy goes through an SSE
-// scanner into a meter (message_start and message_delta usage, stop
-// reason, error events, the last tool_use block).
-func passSSE(w http.ResponseWriter, resp *http.Response, adjust func(bedrock.Usage)) result {
-	copyHeader(w.Header(), resp.Header)
-	w.Header().Del("Content-Length")
-	w.WriteHeader(resp.StatusCode)
-	rc := http.NewResponseController(w)
-	_ = rc.Flush()
-
-	var sc sse.Scanner
-	var mt sse.Meter
-	meterOK := true
-	res := result{}
-	bp := streamPool.Get().(*[]byte)
-	defer streamPool.Put(bp)
-	for {
-		n, err := resp.Body.Read(*bp)
-		if n > 0 {
-			chunk := (*bp)[:n]
-			if _, werr := w.Write(chunk); werr != nil {
-				res.clientGone = true
-			} else if ferr := rc.Flush(); ferr != nil {
-				res.clientGone = true
-			}
-			if meterOK {
-				_, _ = sc.Write(chunk)
-				meterOK = meterEvents(&sc, &mt)
-				adjust(mt.Usage())
-			}
-		}
-		if res.clientGone {
-			break
-		}
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			res.err = err
-			break
-		}
-	}
-	res.usage = mt.Usage()
-	res.started = res.usage.InputTokens > 0 || res.usage.OutputTokens > 0
-	res.known = mt.Done()
-	res.stopReason = mt.StopReason()
-	if res.stopReason == "max_tokens" {
-		res.lastToolUseID = mt.LastToolUseID()
-	}
-	res.exception = mt.Error()
+	res.exception = m.exception()
 	return res
 }
 
