@@ -33,6 +33,41 @@ type call struct {
 	start    time.Time // wall clock, for latencies
 }
 
+// answerAsk is what one request asks of its answer besides its body: the
+// output tokens and tool input size forced by the emulator's headers, the
+// scripted tool-use turn, and the faults drawn for it.
+type answerAsk struct {
+	want     int // forced output tokens, -1 for none
+	turn     turn
+	toolSize int
+	faults   faultPlan
+}
+
+// readAsk is the step the runtime and Messages paths share once the request
+// is parsed: it reads the emulator's headers, finds the tool-use script's
+// turn in body, and draws the request's faults; a drawn ServiceUnavailable
+// is returned as the error.
+func (s *Server) readAsk(r *http.Request, body []byte) (answerAsk, error) {
+	want, err := headerTokens(r, HeaderOutputTokens, -1)
+	if err != nil {
+		return answerAsk{}, err
+	}
+	ask := answerAsk{want: want, turn: turnFree}
+	if tu := s.applied.Generation.ToolUse; tu.Name != "" {
+		if ask.toolSize, err = headerTokens(r, HeaderToolInputTokens, tu.InputTokens); err != nil {
+			return answerAsk{}, err
+		}
+		if ask.turn, err = scriptTurn(body, tu.Name); err != nil {
+			return answerAsk{}, err
+		}
+	}
+	ask.faults = s.faults.next(r.Header.Get(HeaderFault))
+	if ask.faults.unavailable {
+		return answerAsk{}, &bedrock.Error{Name: bedrock.ServiceUnavailableException, Message: bedrock.MsgServiceUnavailable}
+	}
+	return ask, nil
+}
+
 // serveModel serves the five runtime operations: it validates the request,
 // draws its faults, admits it against the region's quotas, and hands it to
 // the writer of its operation, which settles the reservation.
@@ -54,24 +89,11 @@ func (s *Server) serveModel(w http.ResponseWriter, r *http.Request, c call) erro
 	if err != nil {
 		return err
 	}
-	want, err := headerTokens(r, HeaderOutputTokens, -1)
+	ask, err := s.readAsk(r, c.body)
 	if err != nil {
 		return err
 	}
-	t, toolSize := turnFree, 0
-	if tu := s.applied.Generation.ToolUse; tu.Name != "" {
-		if toolSize, err = headerTokens(r, HeaderToolInputTokens, tu.InputTokens); err != nil {
-			return err
-		}
-		if t, err = scriptTurn(c.body, tu.Name); err != nil {
-			return err
-		}
-	}
-
-	faults := s.faults.next(r.Header.Get(HeaderFault))
-	if faults.unavailable {
-		return &bedrock.Error{Name: bedrock.ServiceUnavailableException, Message: bedrock.MsgServiceUnavailable}
-	}
+	faults := ask.faults
 
 	input := int(math.Round(float64(req.InputTokens) * s.applied.Generation.InputTokenScale))
 	res, err := s.account.Admit(s.now(), Call{
@@ -97,7 +119,7 @@ func (s *Server) serveModel(w http.ResponseWriter, r *http.Request, c call) erro
 		}
 	}()
 
-	a := plan(s.applied.Generation, c.body, req, maxTokens, want, t, toolSize)
+	a := plan(s.applied.Generation, c.body, req, maxTokens, ask.want, ask.turn, ask.toolSize)
 	if faults.slow {
 		if err := sleep(r.Context(), s.applied.Faults.SlowLatency.Duration); err != nil {
 			return nil // the client is gone; it is charged its input

@@ -155,23 +155,11 @@ func (s *Server) serveMessages(w http.ResponseWriter, r *http.Request, c message
 	if err != nil {
 		return err
 	}
-	want, err := headerTokens(r, HeaderOutputTokens, -1)
+	ask, err := s.readAsk(r, c.body)
 	if err != nil {
 		return err
 	}
-	t, toolSize := turnFree, 0
-	if tu := s.applied.Generation.ToolUse; tu.Name != "" {
-		if toolSize, err = headerTokens(r, HeaderToolInputTokens, tu.InputTokens); err != nil {
-			return err
-		}
-		if t, err = scriptTurn(c.body, tu.Name); err != nil {
-			return err
-		}
-	}
-	faults := s.faults.next(r.Header.Get(HeaderFault))
-	if faults.unavailable {
-		return &bedrock.Error{Name: bedrock.ServiceUnavailableException, Message: bedrock.MsgServiceUnavailable}
-	}
+	faults := ask.faults
 
 	demand := bedrock.Demand{InputTokens: usage.InputTokens, CacheWriteTokens: usage.CacheWriteInputTokens,
 		CacheReadTokens: usage.CacheReadInputTokens, MaxTokens: maxTokens}
@@ -199,7 +187,7 @@ func (s *Server) serveMessages(w http.ResponseWriter, r *http.Request, c message
 		}
 	}()
 
-	a := plan(s.applied.Generation, c.body, req, maxTokens, want, t, toolSize)
+	a := plan(s.applied.Generation, c.body, req, maxTokens, ask.want, ask.turn, ask.toolSize)
 	if faults.slow {
 		if err := sleep(r.Context(), s.applied.Faults.SlowLatency.Duration); err != nil {
 			return nil // the client is gone; it is charged its input
