@@ -200,7 +200,7 @@ func (s *scanner) walk(i, depth int, count bool) (int, error) {
 	case '{':
 		return s.object(i, depth, count)
 	case '[':
-		return s.array(i, depth, count)
+		return s.array(i, depth, count, nil)
 	case 't':
 		s.countScalar(count)
 		return scanLiteral(b, i, "true")
@@ -225,7 +225,9 @@ func (s *scanner) countScalar(count bool) {
 	}
 }
 
-func (s *scanner) array(i, depth int, count bool) (int, error) {
+// array validates the array at b[i] (b[i] == '['); when last is not nil it
+// also records there the span of the array's last element.
+func (s *scanner) array(i, depth int, count bool, last *span) (int, error) {
 	depth++
 	if depth > maxDepth {
 		return 0, &syntaxError{off: i, msg: "exceeded max depth"}
@@ -236,9 +238,13 @@ func (s *scanner) array(i, depth int, count bool) (int, error) {
 		return i + 1, nil
 	}
 	for {
+		start := i
 		var err error
 		if i, err = s.walk(i, depth, count); err != nil {
 			return 0, err
+		}
+		if last != nil {
+			*last = span{start: start, end: i, set: true}
 		}
 		i = skipWS(b, i)
 		if i < len(b) {

@@ -3,6 +3,7 @@ package bedrock
 import (
 	"bytes"
 	"encoding/json"
+	"strings"
 )
 
 // ThinkingMode is the kind of extended thinking a request asks for.
@@ -201,37 +202,10 @@ func (s *scanner) topMember(f *fields, kind bodyKind, key []byte, i, depth int) 
 // is, so that the last turn can be read without a second pass over the
 // others.
 func (s *scanner) messages(f *fields, i, depth int) (int, error) {
-	b := s.b
-	if i >= len(b) || b[i] != '[' || f.messages.set {
+	if i >= len(s.b) || s.b[i] != '[' || f.messages.set {
 		return s.walk(i, depth, true)
 	}
-	depth++
-	if depth > maxDepth {
-		return 0, &syntaxError{off: i, msg: "exceeded max depth"}
-	}
-	i = skipWS(b, i+1)
-	if i < len(b) && b[i] == ']' {
-		return i + 1, nil
-	}
-	for {
-		start := i
-		var err error
-		if i, err = s.walk(i, depth, true); err != nil {
-			return 0, err
-		}
-		f.lastMsg = span{start: start, end: i, set: true}
-		i = skipWS(b, i)
-		if i < len(b) {
-			switch b[i] {
-			case ',':
-				i = skipWS(b, i+1)
-				continue
-			case ']':
-				return i + 1, nil
-			}
-		}
-		return 0, syntaxErr(b, i, "after array element")
-	}
+	return s.array(i, depth, true, &f.lastMsg)
 }
 
 // outputConfig scans an output_config value for its effort.
@@ -239,22 +213,8 @@ func (s *scanner) outputConfig(f *fields, i, depth int) (int, error) {
 	if !s.isObject(i) {
 		return s.walk(i, depth, false)
 	}
-	m, err := s.openObject(i, depth)
-	if err != nil {
-		return 0, err
-	}
-	for {
-		key, start, end, ok, err := m.nextValue()
-		if err != nil {
-			return 0, err
-		}
-		if !ok {
-			return m.i, nil
-		}
-		if string(key) == "effort" {
-			f.record(&f.effort, "output_config.effort", start, end)
-		}
-	}
+	end, _, err := s.recordMembers(f, i, depth, []string{"output_config.effort"}, []*span{&f.effort})
+	return end, err
 }
 
 // thinking scans a thinking value ({"type":..., "budget_tokens":...}).
@@ -264,27 +224,13 @@ func (s *scanner) thinking(f *fields, i, depth int) (int, error) {
 		f.record(&f.thinking, "thinking", i, end)
 		return end, err
 	}
-	m, err := s.openObject(i, depth)
+	end, _, err := s.recordMembers(f, i, depth,
+		[]string{"thinking.type", "thinking.budget_tokens"}, []*span{&f.thinkType, &f.budget})
 	if err != nil {
 		return 0, err
 	}
-	for {
-		key, start, end, ok, err := m.nextValue()
-		if err != nil {
-			return 0, err
-		}
-		if !ok {
-			break
-		}
-		switch string(key) {
-		case "type":
-			f.record(&f.thinkType, "thinking.type", start, end)
-		case "budget_tokens":
-			f.record(&f.budget, "thinking.budget_tokens", start, end)
-		}
-	}
-	f.record(&f.thinking, "thinking", i, m.i)
-	return m.i, nil
+	f.record(&f.thinking, "thinking", i, end)
+	return end, nil
 }
 
 func (s *scanner) inferenceConfig(f *fields, i, depth int) (int, error) {
@@ -293,29 +239,45 @@ func (s *scanner) inferenceConfig(f *fields, i, depth int) (int, error) {
 		f.record(&f.inference, "inferenceConfig", i, end)
 		return end, err
 	}
-	m, err := s.openObject(i, depth)
+	end, empty, err := s.recordMembers(f, i, depth, []string{"inferenceConfig.maxTokens"}, []*span{&f.maxTokens})
 	if err != nil {
 		return 0, err
-	}
-	empty := true
-	for {
-		key, start, end, ok, err := m.nextValue()
-		if err != nil {
-			return 0, err
-		}
-		if !ok {
-			break
-		}
-		empty = false
-		if string(key) == "maxTokens" {
-			f.record(&f.maxTokens, "inferenceConfig.maxTokens", start, end)
-		}
 	}
 	if !f.inference.set {
 		f.inferenceEmpty = empty
 	}
-	f.record(&f.inference, "inferenceConfig", i, m.i)
-	return m.i, nil
+	f.record(&f.inference, "inferenceConfig", i, end)
+	return end, nil
+}
+
+// recordMembers scans the object at b[i] (b[i] == '{'), validating every
+// value, and records with f.record into spans[k] the span of the member
+// named by the last part of paths[k] (paths are as error messages give
+// them: "thinking.type" looks for "type"). It returns the index just past
+// the closing brace and whether the object has no members. Paths and spans
+// are two slices, not one of structs, so that escape analysis sees the
+// spans do not escape and the scan stays free of allocations.
+func (s *scanner) recordMembers(f *fields, i, depth int, paths []string, spans []*span) (end int, empty bool, err error) {
+	m, err := s.openObject(i, depth)
+	if err != nil {
+		return 0, false, err
+	}
+	empty = true
+	for {
+		key, start, end, ok, err := m.nextValue()
+		if err != nil {
+			return 0, false, err
+		}
+		if !ok {
+			return m.i, empty, nil
+		}
+		empty = false
+		for k, path := range paths {
+			if string(key) == path[strings.LastIndexByte(path, '.')+1:] {
+				f.record(spans[k], path, start, end)
+			}
+		}
+	}
 }
 
 func (s *scanner) additionalFields(f *fields, i, depth int) (int, error) {
