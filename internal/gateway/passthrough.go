@@ -183,7 +183,18 @@ func stopReason(body []byte) string {
 // that goes away stops the copy (the caller's context cancels the upstream
 // call); the usage returned then is what was generated until that point.
 func passStream(w http.ResponseWriter, resp *http.Response, adjust func(bedrock.Usage)) result {
-	return passThrough(w, resp, &frameMeter{}, adjust)
+	var sc eventstream.Scanner
+	var mt eventstream.Meter
+	res := passThrough(w, resp, func(chunk []byte) bool {
+		ok := meterChunk(&sc, &mt, chunk)
+		if mt.Done() || mt.Exception() != "" || ok {
+			adjust(mt.Usage())
+		}
+		return ok
+	})
+	_, hasMetrics := mt.Metrics()
+	res.metered(mt.Usage(), hasMetrics || mt.Done(), mt.StopReason(), mt.LastToolUseID, mt.Exception())
+	return res
 }
 
 // passSSE is passStream for the Messages API's server-sent events: each
@@ -191,62 +202,25 @@ func passStream(w http.ResponseWriter, resp *http.Response, adjust func(bedrock.
 // scanner into a meter (message_start and message_delta usage, stop
 // reason, error events, the last tool_use block).
 func passSSE(w http.ResponseWriter, resp *http.Response, adjust func(bedrock.Usage)) result {
-	return passThrough(w, resp, &sseMeter{}, adjust)
+	var sc sse.Scanner
+	var mt sse.Meter
+	res := passThrough(w, resp, func(chunk []byte) bool {
+		_, _ = sc.Write(chunk)
+		ok := meterEvents(&sc, &mt)
+		adjust(mt.Usage())
+		return ok
+	})
+	res.metered(mt.Usage(), mt.Done(), mt.StopReason(), mt.LastToolUseID, mt.Error())
+	return res
 }
-
-// streamMeter is what passThrough needs of a stream's wire format: feed
-// takes each forwarded chunk (before its buffer is reused) and reports
-// whether the stream can still be metered and whether adjust should hear
-// the usage now; the rest read what was metered once the copy ends.
-type streamMeter interface {
-	feed(chunk []byte) (ok, report bool)
-	usage() bedrock.Usage
-	known() bool
-	stopReason() string
-	lastToolUseID() string
-	exception() string
-}
-
-// frameMeter meters an AWS event stream (InvokeModelWithResponseStream,
-// ConverseStream).
-type frameMeter struct {
-	sc eventstream.Scanner
-	mt eventstream.Meter
-}
-
-func (m *frameMeter) feed(chunk []byte) (bool, bool) {
-	ok := meterChunk(&m.sc, &m.mt, chunk)
-	return ok, m.mt.Done() || m.mt.Exception() != "" || ok
-}
-func (m *frameMeter) usage() bedrock.Usage { return m.mt.Usage() }
-func (m *frameMeter) known() bool {
-	_, hasMetrics := m.mt.Metrics()
-	return hasMetrics || m.mt.Done()
-}
-func (m *frameMeter) stopReason() string    { return m.mt.StopReason() }
-func (m *frameMeter) lastToolUseID() string { return m.mt.LastToolUseID() }
-func (m *frameMeter) exception() string     { return m.mt.Exception() }
-
-// sseMeter meters the Messages API's server-sent events.
-type sseMeter struct {
-	sc sse.Scanner
-	mt sse.Meter
-}
-
-func (m *sseMeter) feed(chunk []byte) (bool, bool) {
-	_, _ = m.sc.Write(chunk)
-	return meterEvents(&m.sc, &m.mt), true
-}
-func (m *sseMeter) usage() bedrock.Usage  { return m.mt.Usage() }
-func (m *sseMeter) known() bool           { return m.mt.Done() }
-func (m *sseMeter) stopReason() string    { return m.mt.StopReason() }
-func (m *sseMeter) lastToolUseID() string { return m.mt.LastToolUseID() }
-func (m *sseMeter) exception() string     { return m.mt.Error() }
 
 // passThrough is the one streaming copy loop behind passStream and passSSE:
-// each read is written and flushed at once, then fed to m until m says the
-// stream can no longer be metered; the bytes reach the client either way.
-func passThrough(w http.ResponseWriter, resp *http.Response, m streamMeter, adjust func(bedrock.Usage)) result {
+// each read is written to the client and flushed at once, then handed to
+// meter (before the buffer is reused) until meter reports that the stream
+// can no longer be metered; the bytes reach the client either way. The
+// meter is a function, not an interface, so that the callers' scanners and
+// meters stay on their stacks.
+func passThrough(w http.ResponseWriter, resp *http.Response, meter func(chunk []byte) bool) result {
 	copyHeader(w.Header(), resp.Header)
 	w.Header().Del("Content-Length")
 	w.WriteHeader(resp.StatusCode)
@@ -267,11 +241,7 @@ func passThrough(w http.ResponseWriter, resp *http.Response, m streamMeter, adju
 				res.clientGone = true
 			}
 			if meterOK {
-				var report bool
-				meterOK, report = m.feed(chunk)
-				if report {
-					adjust(m.usage())
-				}
+				meterOK = meter(chunk)
 			}
 		}
 		if res.clientGone {
@@ -285,15 +255,20 @@ func passThrough(w http.ResponseWriter, resp *http.Response, m streamMeter, adju
 			break
 		}
 	}
-	res.usage = m.usage()
-	res.started = res.usage.InputTokens > 0 || res.usage.OutputTokens > 0
-	res.known = m.known()
-	res.stopReason = m.stopReason()
-	if res.stopReason == "max_tokens" {
-		res.lastToolUseID = m.lastToolUseID()
-	}
-	res.exception = m.exception()
 	return res
+}
+
+// metered records what a stream's meter saw once the copy ends; the last
+// tool_use id is asked for (a copy) only for an answer cut at max_tokens.
+func (res *result) metered(u bedrock.Usage, known bool, stop string, lastToolUseID func() string, exception string) {
+	res.usage = u
+	res.started = u.InputTokens > 0 || u.OutputTokens > 0
+	res.known = known
+	res.stopReason = stop
+	if stop == "max_tokens" {
+		res.lastToolUseID = lastToolUseID()
+	}
+	res.exception = exception
 }
 
 // meterEvents hands the complete events the scanner has to the meter; it
