@@ -271,31 +271,43 @@ var settleModes = []struct {
 }
 
 // TestFairShareHeavyAndLightKeys: one heavy key with ten clients and long
-// answers (800 tokens, costing 4,007), three light keys with one request at
-// a time (400 tokens, costing 2,007), all weight 1. Every request reserves
+// answers (800 tokens, costing 4,007), three light keys with two clients
+// each (400 tokens, costing 2,007), all weight 1. Every request reserves
 // 20,487 (the seed profile's floor of 4,096 × 5 + 7), so fair order has to
 // be corrected from reservations to costs at settlement. The minute bucket
 // starts with 150,000 tokens left and refills 40,000 a second; the heavy
 // key alone asks for about a million a second, so within the one-second
 // warm-up the spare room is gone and every key is backlogged for the whole
-// measured window: a light key always has its one request queued or
-// running, and alone it could be served 25-50 times a second, against the
-// ~5 its fair share pays for.
+// measured window.
+//
+// Two clients per light key keep it backlogged: while one request runs
+// and its client sends the next, the other waits in the queue. With one
+// client, a light key had nothing queued during its answer and its
+// client's turnaround, and fair queueing rightly gave those moments to
+// the heavy key; on a loaded machine (-race, four busy loops on the two
+// cores) that turnaround grew enough to cut a light key to 0.71 of its
+// share (Jain 0.898), 1 run in 4, although the queue itself was fair.
 //
 // Share is measured in served tokens: the quota cost (input + 5 × output,
 // from the answer's usage) of the 200 answers received within the window.
 // A key's fair share is the total served divided by the four backlogged
 // keys. Each light key must get at least 80% of it (the slack covers the
 // requests cut by the window's edges), and Jain's index over the four must
-// be at least 0.9. A light request's queue wait (x-headroom-queued-ms) must
-// have a p95 under 500 ms: under fair order it waits at most for one round
-// (the cost of one request of each key, 10,028 tokens, 250 ms of refill),
-// where FIFO order puts it behind the heavy key's ten (over a second).
-// Nothing may reach the emulator that it throttles.
+// be at least 0.9. A light key's median queue wait (x-headroom-queued-ms)
+// must be under a third of the heavy key's: under fair order a light
+// request waits for its sibling and about one round (the cost of one
+// request of each key, 10,028 tokens, 250 ms of refill), a heavy one for
+// its nine siblings (measured: light 230-370 ms, heavy 1.6-2.2 s); FIFO
+// order puts every request behind the same queue, so light and heavy
+// waits are alike. The bound is relative, and on the median, so that a
+// slow machine, which stretches both, does not break it: with about 13
+// light requests a p95 is their maximum, and one stalled request (1.2 s
+// once under the load above) decided it. Nothing may reach the emulator
+// that it throttles.
 //
-// Giving the heavy key weight 20 instead of 1 (close to FIFO's 10/13 of the
-// tokens) makes every assertion fail (checked by hand: Jain 0.32, each
-// light key 0.16 of its share, p95 wait 1.13 s).
+// Giving the heavy key weight 20 instead of 1 (close to FIFO) makes every
+// assertion fail (checked by hand: each light key 0.13-0.19 of its share,
+// median wait 1.2-1.7 s against a bound of 240-370 ms, Jain 0.32).
 func TestFairShareHeavyAndLightKeys(t *testing.T) {
 	for _, mode := range settleModes {
 		t.Run(mode.name, func(t *testing.T) { fairShareHeavyAndLight(t, mode.delay) })
@@ -308,9 +320,9 @@ func fairShareHeavyAndLight(t *testing.T, settleDelay time.Duration) {
 	h.drainTPM(fairSpare)
 	all := runBacklog(t, h, fairWarmup, fairWindow, []workload{
 		{key: "heavy", clients: 10, maxTokens: 800, outputTokens: 800},
-		{key: "light1", clients: 1, maxTokens: 400, outputTokens: 400},
-		{key: "light2", clients: 1, maxTokens: 400, outputTokens: 400},
-		{key: "light3", clients: 1, maxTokens: 400, outputTokens: 400},
+		{key: "light1", clients: 2, maxTokens: 400, outputTokens: 400},
+		{key: "light2", clients: 2, maxTokens: 400, outputTokens: 400},
+		{key: "light3", clients: 2, maxTokens: 400, outputTokens: 400},
 	})
 	tokens, waits, failed := tally(all)
 	if len(failed) > 0 {
@@ -326,7 +338,7 @@ func fairShareHeavyAndLight(t *testing.T, settleDelay time.Duration) {
 	idx := jain(xs)
 	t.Logf("served tokens %v (fair share %.0f each, %d requests); Jain %.3f", tokens, fair, len(all), idx)
 	checkBucketUsed(t, total)
-	const maxP95 = 500 * time.Millisecond
+	maxP50 := percentile(waits["heavy"], 50) / 3
 	for _, k := range ks[1:] {
 		share := float64(tokens[k.Name]) / fair
 		p95 := percentile(waits[k.Name], 95)
@@ -335,8 +347,8 @@ func fairShareHeavyAndLight(t *testing.T, settleDelay time.Duration) {
 		if share < 0.8 {
 			t.Errorf("%s got %.2f of its fair share, want at least 0.8", k.Name, share)
 		}
-		if p95 > maxP95 {
-			t.Errorf("%s: queue wait p95 %v, want under %v", k.Name, p95, maxP95)
+		if p50 := percentile(waits[k.Name], 50); p50 > maxP50 {
+			t.Errorf("%s: queue wait p50 %v, want under %v (a third of the heavy key's)", k.Name, p50, maxP50)
 		}
 	}
 	t.Logf("heavy: %.2f of its fair share, queue wait p50 %v p95 %v", float64(tokens["heavy"])/fair,
