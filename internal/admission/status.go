@@ -17,9 +17,17 @@ type Status struct {
 	MaxInFlight int    `json:"max_in_flight,omitempty"`
 	// Settling counts ended requests whose ledger refund is held back
 	// (Ticket.SettleAfter): the ledger still holds their reservations.
-	Settling int                 `json:"settling,omitempty"`
-	Keys     []KeyStatus         `json:"keys"`
-	Buckets  []quota.BucketState `json:"buckets"`
+	Settling int            `json:"settling,omitempty"`
+	Keys     []KeyStatus    `json:"keys"`
+	Buckets  []BucketStatus `json:"buckets"`
+}
+
+// BucketStatus is one ledger bucket and, for a daily bucket under daily
+// protection, the protected share of a key of weight 1 (a key's share is
+// its weight times this), so that keys need not repeat every bucket.
+type BucketStatus struct {
+	quota.BucketState
+	ProtectedPerWeight int64 `json:"protected_per_weight,omitempty"`
 }
 
 // KeyStatus is one key's usage today. UsedToday and HeldNow are the key's
@@ -32,10 +40,13 @@ type KeyStatus struct {
 	// UsedToday is tokens charged today, in-flight holds included.
 	UsedToday int64 `json:"used_today"`
 	// HeldNow is the part of UsedToday held by requests in flight.
-	HeldNow   int64      `json:"held_now"`
-	Requests  int64      `json:"requests_today"`
-	InFlight  int        `json:"in_flight"`
-	Queued    int        `json:"queued"`
+	HeldNow  int64 `json:"held_now"`
+	Requests int64 `json:"requests_today"`
+	InFlight int   `json:"in_flight"`
+	Queued   int   `json:"queued"`
+	// Protected lists the daily buckets the key has used today, with its
+	// protected share of each; in a bucket it has not used, its share is
+	// its weight times the bucket's ProtectedPerWeight.
 	Protected []KeyShare `json:"protected,omitempty"`
 }
 
@@ -52,7 +63,16 @@ func (c *Controller) Status(now time.Time) Status {
 	defer c.unlock(now)
 	c.rollDay(now)
 	st := Status{Day: c.day, Queued: c.queued, InFlight: c.inflight, MaxInFlight: c.opts.MaxInFlight, Settling: len(c.refunds),
-		Buckets: c.l.Snapshot(now), Keys: []KeyStatus{}}
+		Keys: []KeyStatus{}}
+	for _, b := range c.l.Snapshot(now) {
+		st.Buckets = append(st.Buckets, BucketStatus{BucketState: b})
+	}
+	if c.opts.ProtectedFraction > 0 && c.totalWeight > 0 {
+		for m := c.daily; m != 0; m &= m - 1 {
+			b := &st.Buckets[lowBit(m)]
+			b.ProtectedPerWeight = int64(c.opts.ProtectedFraction * float64(b.Effective) / c.totalWeight)
+		}
+	}
 	for _, ks := range c.keys {
 		used, held, _ := c.b.usage(ks.use)
 		k := KeyStatus{Name: ks.key.Name, Weight: ks.key.weight(), DailyBudget: ks.key.DailyTokens,
@@ -61,6 +81,9 @@ func (c *Controller) Status(now time.Time) Status {
 		if c.opts.ProtectedFraction > 0 {
 			for m := c.daily; m != 0; m &= m - 1 {
 				i := lowBit(m)
+				if ks.today[i] == 0 {
+					continue
+				}
 				b := st.Buckets[i]
 				k.Protected = append(k.Protected, KeyShare{Bucket: b.Name, Share: c.protectedShare(ks, b.Effective), Used: ks.today[i]})
 			}
@@ -70,6 +93,11 @@ func (c *Controller) Status(now time.Time) Status {
 	slices.SortFunc(st.Keys, func(a, b KeyStatus) int { return cmp.Compare(a.Name, b.Name) })
 	return st
 }
+
+// Budgets returns the key budgets the controller counts against (shared
+// with other controllers when Options.Budgets was), so that a status of
+// several upstreams counts each key's budget use once.
+func (c *Controller) Budgets() *Budgets { return c.b }
 
 // Key usage is persisted through quota.Store under these names: "key:NAME"
 // for the key's tokens today (its budget) and "key:NAME/BUCKET" for its use

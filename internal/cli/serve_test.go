@@ -76,19 +76,17 @@ func startServeChild(t *testing.T, args string) (*exec.Cmd, string) {
 }
 
 type statusView struct {
+	Day       string `json:"day"`
 	Upstreams []struct {
-		Admission struct {
-			Day  string `json:"day"`
-			Keys []struct {
-				Name      string `json:"name"`
-				UsedToday int64  `json:"used_today"`
-			} `json:"keys"`
-			Buckets []struct {
-				Name string `json:"name"`
-				Used int64  `json:"used"`
-			} `json:"buckets"`
-		} `json:"admission"`
+		Buckets []struct {
+			Name string `json:"name"`
+			Used int64  `json:"used"`
+		} `json:"buckets"`
 	} `json:"upstreams"`
+	Keys []struct {
+		Name      string `json:"name"`
+		UsedToday int64  `json:"used_today"`
+	} `json:"keys"`
 }
 
 func getStatus(t *testing.T, base string) (day string, tpd, alice int64) {
@@ -102,19 +100,17 @@ func getStatus(t *testing.T, base string) (day string, tpd, alice int64) {
 	if err := json.NewDecoder(resp.Body).Decode(&st); err != nil {
 		t.Fatal(err)
 	}
-	a := st.Upstreams[0].Admission
-	day = a.Day
-	for _, b := range a.Buckets {
+	for _, b := range st.Upstreams[0].Buckets {
 		if b.Name == "tpd" {
 			tpd = b.Used
 		}
 	}
-	for _, k := range a.Keys {
+	for _, k := range st.Keys {
 		if k.Name == "alice" {
 			alice = k.UsedToday
 		}
 	}
-	return day, tpd, alice
+	return st.Day, tpd, alice
 }
 
 func invoke(t *testing.T, base, secret string) int {

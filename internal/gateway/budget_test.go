@@ -55,32 +55,29 @@ func twoUpstreamGateway(t *testing.T, ks []keys.Key, bs *admission.Budgets) (str
 	return s.URL, a
 }
 
-// usedToday reads GET /v1/status: key's UsedToday on each upstream.
-func usedToday(t *testing.T, url, key string) map[string]int64 {
+// usedToday reads GET /v1/status: key's UsedToday, and its use of each
+// upstream's daily buckets.
+func usedToday(t *testing.T, url, key string) (int64, map[string]int64) {
 	t.Helper()
 	resp, err := http.Get(url + "/v1/status")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
-	var st struct {
-		Upstreams []struct {
-			Name      string           `json:"name"`
-			Admission admission.Status `json:"admission"`
-		} `json:"upstreams"`
-	}
+	var st Status
 	if err := json.NewDecoder(resp.Body).Decode(&st); err != nil {
 		t.Fatal(err)
 	}
 	out := map[string]int64{}
-	for _, u := range st.Upstreams {
-		for _, k := range u.Admission.Keys {
-			if k.Name == key {
-				out[u.Name] = k.UsedToday
+	for _, k := range st.Keys {
+		if k.Name == key {
+			for _, p := range k.Protected {
+				out[p.Upstream] += p.Used
 			}
+			return k.UsedToday, out
 		}
 	}
-	return out
+	return 0, out
 }
 
 // TestKeyBudgetAcrossUpstreams: a key with a daily budget of 50,000 tokens
@@ -117,7 +114,13 @@ func TestKeyBudgetAcrossUpstreams(t *testing.T) {
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("outcomes (-want +got):\n%s", diff)
 	}
-	if diff := cmp.Diff(map[string]int64{"sonnet": 2 * request, "haiku": 2 * request}, usedToday(t, url, "dev")); diff != "" {
-		t.Errorf("dev's used_today by upstream in /v1/status (-want +got):\n%s", diff)
+	// The budget is counted once (not once per upstream), and each
+	// upstream's daily bucket has the request it served.
+	used, daily := usedToday(t, url, "dev")
+	if used != 2*request {
+		t.Errorf("dev's used_today in /v1/status: %d, want %d", used, 2*request)
+	}
+	if diff := cmp.Diff(map[string]int64{"sonnet": request, "haiku": request}, daily); diff != "" {
+		t.Errorf("dev's daily bucket use by upstream in /v1/status (-want +got):\n%s", diff)
 	}
 }

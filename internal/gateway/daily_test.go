@@ -13,34 +13,38 @@ import (
 	"github.com/headroomhq/headroom/internal/keys"
 )
 
-// status reads GET /v1/status of the harness's only upstream.
-func (h *harness) status() admission.Status {
+// status reads GET /v1/status; the harness has one upstream.
+func (h *harness) status() Status {
 	h.t.Helper()
 	resp, err := http.Get(h.gwURL + "/v1/status")
 	if err != nil {
 		h.t.Fatal(err)
 	}
 	defer resp.Body.Close()
-	var st struct {
-		Upstreams []struct {
-			Admission admission.Status `json:"admission"`
-		} `json:"upstreams"`
-	}
+	var st Status
 	if err := json.NewDecoder(resp.Body).Decode(&st); err != nil || len(st.Upstreams) != 1 {
 		h.t.Fatalf("GET /v1/status: %v (%d upstreams)", err, len(st.Upstreams))
 	}
-	return st.Upstreams[0].Admission
+	return st
 }
 
-// dailyUse is one key's use of the daily bucket in a status.
-func dailyUse(t *testing.T, st admission.Status, key string) admission.KeyShare {
+// dailyUse is one key's use of the daily bucket in a status: the key lists
+// the buckets it used; in the others, its share is its weight times the
+// bucket's protected_per_weight.
+func dailyUse(t *testing.T, st Status, key string) admission.KeyShare {
 	t.Helper()
 	for _, k := range st.Keys {
-		if k.Name == key {
-			for _, p := range k.Protected {
-				if p.Bucket == "sonnet-tpd" {
-					return p
-				}
+		if k.Name != key {
+			continue
+		}
+		for _, p := range k.Protected {
+			if p.Bucket == "sonnet-tpd" {
+				return p.KeyShare
+			}
+		}
+		for _, b := range st.Upstreams[0].Buckets {
+			if b.Name == "sonnet-tpd" && b.ProtectedPerWeight > 0 {
+				return admission.KeyShare{Bucket: b.Name, Share: int64(k.Weight * float64(b.ProtectedPerWeight))}
 			}
 		}
 	}

@@ -3,27 +3,104 @@ package gateway
 import (
 	"encoding/json"
 	"net/http"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/headroomhq/headroom/internal/admission"
 )
 
-// serveStatus answers GET /v1/status: every upstream's buckets, per-key
-// usage and the queue, as JSON, for `headroom doctor` and dashboards.
-func (g *Gateway) serveStatus(w http.ResponseWriter, r *http.Request) {
-	now := g.now()
-	type upstreamStatus struct {
-		Name   string `json:"name"`
-		Region string `json:"region"`
-		Status any    `json:"admission"`
-	}
-	out := struct {
-		Time      string             `json:"time"`
-		Upstreams []upstreamStatus   `json:"upstreams"`
-		Estimates map[string]float64 `json:"input_estimate_factors"`
-	}{Time: now.UTC().Format("2006-01-02T15:04:05.000Z07:00"), Estimates: g.estimator.snapshot()}
+// Status is the gateway at one instant, as GET /v1/status shows it: each
+// upstream once with its buckets and queue, then each key once with its
+// own figures (summed over upstreams) and only the daily buckets it used.
+// Earlier versions nested the keys in every upstream and repeated every
+// daily bucket in every key; the field names are those of then.
+type Status struct {
+	Time      string             `json:"time"`
+	Day       string             `json:"day"`
+	Upstreams []UpstreamStatus   `json:"upstreams"`
+	Keys      []KeyStatus        `json:"keys"`
+	Estimates map[string]float64 `json:"input_estimate_factors"`
+}
+
+// UpstreamStatus is one upstream's controller: queue, requests in flight
+// and every bucket of its ledger.
+type UpstreamStatus struct {
+	Name        string                   `json:"name"`
+	Region      string                   `json:"region"`
+	Queued      int                      `json:"queued"`
+	InFlight    int                      `json:"in_flight"`
+	MaxInFlight int                      `json:"max_in_flight,omitempty"`
+	Settling    int                      `json:"settling,omitempty"`
+	Buckets     []admission.BucketStatus `json:"buckets"`
+}
+
+// KeyStatus is one key over every upstream. UsedToday and HeldNow are its
+// budget use (counted once per admission.Budgets, so once when the
+// upstreams share them, as serve's do); Requests, InFlight and Queued are
+// summed over upstreams.
+type KeyStatus struct {
+	Name        string  `json:"name"`
+	Weight      float64 `json:"weight"`
+	DailyBudget int64   `json:"daily_budget,omitempty"`
+	UsedToday   int64   `json:"used_today"`
+	HeldNow     int64   `json:"held_now"`
+	Requests    int64   `json:"requests_today"`
+	InFlight    int     `json:"in_flight"`
+	Queued      int     `json:"queued"`
+	// Protected lists the daily buckets the key used today; in the others
+	// its protected share is Weight × the bucket's protected_per_weight.
+	Protected []KeyShare `json:"protected,omitempty"`
+}
+
+// KeyShare is a key's use and protected share of one upstream's daily bucket.
+type KeyShare struct {
+	Upstream string `json:"upstream"`
+	admission.KeyShare
+}
+
+// Status returns the gateway's state at now.
+func (g *Gateway) Status(now time.Time) Status {
+	out := Status{Time: now.UTC().Format("2006-01-02T15:04:05.000Z07:00"), Estimates: g.estimator.snapshot(),
+		Upstreams: []UpstreamStatus{}, Keys: []KeyStatus{}}
+	index := map[string]int{}
+	counted := map[string][]*admission.Budgets{} // per key, the budgets already added in
 	for _, u := range g.ordered {
-		out.Upstreams = append(out.Upstreams, upstreamStatus{Name: u.Name, Region: u.Client.Region(), Status: u.Admission.Status(now)})
+		st := u.Admission.Status(now)
+		out.Day = st.Day
+		out.Upstreams = append(out.Upstreams, UpstreamStatus{Name: u.Name, Region: u.Client.Region(), Queued: st.Queued,
+			InFlight: st.InFlight, MaxInFlight: st.MaxInFlight, Settling: st.Settling, Buckets: st.Buckets})
+		b := u.Admission.Budgets()
+		for _, k := range st.Keys {
+			i, ok := index[k.Name]
+			if !ok {
+				i = len(out.Keys)
+				index[k.Name] = i
+				out.Keys = append(out.Keys, KeyStatus{Name: k.Name, Weight: k.Weight, DailyBudget: k.DailyBudget})
+			}
+			ks := &out.Keys[i]
+			if !slices.Contains(counted[k.Name], b) {
+				counted[k.Name] = append(counted[k.Name], b)
+				ks.UsedToday += k.UsedToday
+				ks.HeldNow += k.HeldNow
+			}
+			ks.Requests += k.Requests
+			ks.InFlight += k.InFlight
+			ks.Queued += k.Queued
+			for _, p := range k.Protected {
+				ks.Protected = append(ks.Protected, KeyShare{Upstream: u.Name, KeyShare: p})
+			}
+		}
 	}
+	slices.SortFunc(out.Keys, func(a, b KeyStatus) int { return strings.Compare(a.Name, b.Name) })
+	return out
+}
+
+// serveStatus answers GET /v1/status, for `headroom doctor`, the dashboard
+// and scripts.
+func (g *Gateway) serveStatus(w http.ResponseWriter, _ *http.Request) {
 	w.Header().Set("Content-Type", "application/json")
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
-	_ = enc.Encode(out)
+	_ = enc.Encode(g.Status(g.now()))
 }
