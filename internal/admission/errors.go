@@ -49,6 +49,9 @@ type Refusal struct {
 	// Daily is set when a daily bucket, the key's protected daily share or
 	// its daily budget is spent: the client should not retry soon.
 	Daily bool
+	// Budget is set when the binding limit is the key's daily budget
+	// (KeyShare is then the budget).
+	Budget bool
 	// KeyShare and KeyUsed are the key's fair share of the bucket and what
 	// it holds or has used of it (today, for a daily bucket).
 	KeyShare, KeyUsed int64

@@ -234,11 +234,11 @@ func (c *Controller) refusalAt(now time.Time, t *Ticket) *Refusal {
 	if b := ks.key.DailyTokens; b > 0 && total+t.req.tokens() > b {
 		if settled := total - held; settled+t.req.tokens() > b {
 			wait := c.untilDayEnd(now)
-			return &Refusal{Daily: true, RetryAfter: wait, KeyShare: b, KeyUsed: settled,
+			return &Refusal{Daily: true, Budget: true, RetryAfter: wait, KeyShare: b, KeyUsed: settled,
 				Message: fmt.Sprintf("Headroom: key %s's daily budget of %s tokens is spent (used %s, this request reserves %s); it resets in %s",
 					name, commas(b), commas(settled), commas(t.req.tokens()), human(wait))}
 		}
-		return &Refusal{RetryAfter: budgetHeldRetry, Holds: true, KeyShare: b, KeyUsed: total,
+		return &Refusal{RetryAfter: budgetHeldRetry, Holds: true, Budget: true, KeyShare: b, KeyUsed: total,
 			Message: fmt.Sprintf("Headroom: key %s's daily budget of %s tokens has %s left, but its requests in flight hold %s of it until they settle (this request reserves %s); retry in %s",
 				name, commas(b), commas(max(b-total+held, 0)), commas(held), commas(t.req.tokens()), human(budgetHeldRetry))}
 	}

@@ -298,6 +298,9 @@ func (g *Gateway) finish(rw *responseWriter, r *http.Request, c *call) {
 		}
 	}
 	g.m.Requests.WithLabelValues(c.op.String(), c.outcome).Inc()
+	if c.outcome == metrics.OutcomeThrottledGateway || c.outcome == metrics.OutcomeThrottledUp {
+		g.countThrottle(c)
+	}
 	g.m.ServiceTiers.WithLabelValues(c.op.String(), c.tier).Inc()
 	g.logRequest(r, rw, c)
 	if c.abort {
@@ -305,6 +308,18 @@ func (g *Gateway) finish(rw *responseWriter, r *http.Request, c *call) {
 		// stream broken at a frame boundary does not look complete.
 		panic(http.ErrAbortHandler)
 	}
+}
+
+// countThrottle counts a 429 the client received by source and kind.
+func (g *Gateway) countThrottle(c *call) {
+	source, kind := metrics.SourceGateway, c.throttle
+	if c.outcome == metrics.OutcomeThrottledUp {
+		source = metrics.SourceUpstream
+	}
+	if kind == "" {
+		kind = metrics.KindOther
+	}
+	g.m.Throttles.WithLabelValues(source, kind).Inc()
 }
 
 func outcomeOf(e *bedrock.Error) string {
@@ -390,6 +405,9 @@ type call struct {
 	queued                                 time.Duration
 	reserved, settled                      int64
 	clamp                                  string
+	// throttle is the kind of the 429 the client gets, if it gets one
+	// (metrics.Throttles).
+	throttle string
 	// tier is the bounded label of the service tier the client asked for
 	// (bedrock.TierLabel of X-Amzn-Bedrock-Service-Tier).
 	tier     string

@@ -281,11 +281,28 @@ func (g *Gateway) admit(r *http.Request, u *Upstream, req admission.Request, c *
 	c.queued += waited
 	if err == nil {
 		g.m.QueueWait.WithLabelValues("admitted").Observe(waited.Seconds())
+		g.m.KeyQueueWait.WithLabelValues(req.Key.Name).Observe(waited.Seconds())
 		c.reserved = req.Cost.Total()
 		return t, nil
 	}
 	g.m.QueueWait.WithLabelValues("refused").Observe(waited.Seconds())
+	c.throttle = throttleKind(err)
 	return nil, refusalError(err)
+}
+
+// throttleKind is the kind label of a gateway refusal
+// (metrics.Throttles).
+func throttleKind(err error) string {
+	var ref *admission.Refusal
+	switch {
+	case !errors.As(err, &ref):
+		return ""
+	case ref.Budget:
+		return metrics.KindBudget
+	case ref.Bucket != "":
+		return ref.Kind.String()
+	}
+	return metrics.KindQueue
 }
 
 // refusalError turns an admission error into what the client sees.

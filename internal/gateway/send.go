@@ -156,8 +156,10 @@ func (g *Gateway) passError(w *responseWriter, d door, resp *http.Response, ch *
 		// Bedrock's daily throttle frees only when its day turns: tell
 		// Claude Code to stop rather than retry for minutes (issue 10).
 		var msg string
+		c.throttle = quota.TokensPerMinute.String()
 		if resp, msg = keepAnswer(resp); msg == bedrock.MsgTooManyTokensPerDay {
 			w.Header().Set(HeaderShouldRetry, "false")
+			c.throttle = quota.TokensPerDay.String()
 		}
 	} else {
 		c.outcome = metrics.OutcomeUpstreamError

@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
+
 	"github.com/headroomhq/headroom/internal/bedrock"
 	"github.com/headroomhq/headroom/internal/config"
 	"github.com/headroomhq/headroom/internal/keys"
@@ -66,6 +68,32 @@ func TestGatewayThrottles(t *testing.T) {
 	if n := h.throttle.Load(); n != 0 {
 		t.Errorf("the emulator throttled %d requests", n)
 	}
+	h.wantThrottles(map[string]float64{"gateway/tpm": 1})
+}
+
+// wantThrottles checks headroom_throttles_total, by "source/kind".
+func (h *harness) wantThrottles(want map[string]float64) {
+	h.t.Helper()
+	mfs, err := h.reg.Gather()
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	got := map[string]float64{}
+	for _, mf := range mfs {
+		if mf.GetName() != "headroom_throttles_total" {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			l := map[string]string{}
+			for _, p := range m.GetLabel() {
+				l[p.GetName()] = p.GetValue()
+			}
+			got[l["source"]+"/"+l["kind"]] = m.GetCounter().GetValue()
+		}
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		h.t.Errorf("headroom_throttles_total by source/kind (-want +got):\n%s", diff)
+	}
 }
 
 // TestDailyBudgetSpent: once a key has spent its daily budget, its next
@@ -89,6 +117,7 @@ func TestDailyBudgetSpent(t *testing.T) {
 			}
 		}
 	}
+	h.wantThrottles(map[string]float64{"gateway/budget": 1})
 }
 
 // TestUpstreamThrottleRetriedThenPassedOn: when the mirror is off (the real
@@ -127,4 +156,5 @@ func TestUpstreamThrottleRetriedThenPassedOn(t *testing.T) {
 		}
 	}
 	waitFor(t, "the ledger to be empty", func() bool { return h.reserved() == 0 })
+	h.wantThrottles(map[string]float64{"upstream/tpm": 1})
 }

@@ -25,6 +25,23 @@ const (
 	OutcomeInternal         = "internal_error"
 )
 
+// Throttle sources and kinds, the labels of headroom_throttles_total. A
+// kind is a bucket kind (tpm, tpd, rpm, input-tpm, output-tpm), "budget"
+// (the key's daily budget) or "queue" (the key's concurrency, the
+// upstream's, or fair order) or "other" (the gateway's memory for request
+// bodies). An upstream 429 is "tpd" when Bedrock's
+// message says tokens per day, else "tpm" (Bedrock does not say more).
+const (
+	SourceGateway  = "gateway"
+	SourceUpstream = "upstream"
+	KindBudget     = "budget"
+	KindQueue      = "queue"
+	KindOther      = "other"
+)
+
+// queueWaitBuckets are the bounds of the queue-wait histograms (seconds).
+var queueWaitBuckets = []float64{0.001, 0.01, 0.1, 0.5, 1, 2.5, 5, 10, 20, 30, 60, 120}
+
 // Metrics holds the gateway's collectors.
 type Metrics struct {
 	Requests          *prometheus.CounterVec   // op, outcome
@@ -32,9 +49,15 @@ type Metrics struct {
 	ReservedTokens    *prometheus.CounterVec   // key, bucket
 	SettledTokens     *prometheus.CounterVec   // key, bucket
 	UpstreamThrottles *prometheus.CounterVec   // upstream
-	UpstreamRetries   *prometheus.CounterVec   // upstream, class
-	Clamps            *prometheus.CounterVec   // key, what: max_tokens, thinking_budget, missing_max_tokens
-	Truncations       *prometheus.CounterVec   // key
+	// Throttles counts the 429s clients received, by source (gateway,
+	// upstream) and kind (ThrottleKinds).
+	Throttles *prometheus.CounterVec // source, kind
+	// KeyQueueWait is the queue wait of admitted requests by key, for
+	// each key's p95 on the dashboard.
+	KeyQueueWait    *prometheus.HistogramVec // key
+	UpstreamRetries *prometheus.CounterVec   // upstream, class
+	Clamps          *prometheus.CounterVec   // key, what: max_tokens, thinking_budget, missing_max_tokens
+	Truncations     *prometheus.CounterVec   // key
 	// The output policy (admission.OutputPolicy):
 	MaxTokensDecisions *prometheus.CounterVec // key, reason
 	Escalations        *prometheus.CounterVec // key, signal
@@ -58,8 +81,17 @@ func New(reg prometheus.Registerer) *Metrics {
 		QueueWait: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "headroom_queue_wait_seconds",
 			Help:    "Time a request waited for quota before it was admitted or refused.",
-			Buckets: []float64{0.001, 0.01, 0.1, 0.5, 1, 2.5, 5, 10, 20, 30, 60, 120},
+			Buckets: queueWaitBuckets,
 		}, []string{"result"}),
+		KeyQueueWait: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "headroom_key_queue_wait_seconds",
+			Help:    "Time an admitted request waited for quota, by key.",
+			Buckets: queueWaitBuckets,
+		}, []string{"key"}),
+		Throttles: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "headroom_throttles_total",
+			Help: "429s clients received, by source (gateway: Headroom refused; upstream: Bedrock's passed on) and kind (tpm, tpd, rpm, input-tpm, output-tpm, budget, queue, other).",
+		}, []string{"source", "kind"}),
 		ReservedTokens: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "headroom_reserved_tokens_total",
 			Help: "Quota tokens reserved at admission, by key and bucket.",
@@ -107,7 +139,8 @@ func New(reg prometheus.Registerer) *Metrics {
 	}
 	reg.MustRegister(m.Requests, m.QueueWait, m.ReservedTokens, m.SettledTokens,
 		m.UpstreamThrottles, m.UpstreamRetries, m.Clamps, m.Truncations, m.InFlight,
-		m.MaxTokensDecisions, m.Escalations, m.CutOutputTokens, m.UsageClamps, m.ServiceTiers)
+		m.MaxTokensDecisions, m.Escalations, m.CutOutputTokens, m.UsageClamps, m.ServiceTiers,
+		m.Throttles, m.KeyQueueWait)
 	return m
 }
 
