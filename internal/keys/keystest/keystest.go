@@ -1,5 +1,5 @@
 // Package keystest is the conformance suite every keys.Store implementation
-// runs: the same behaviour from the memory store and the SQLite store. It is
+// runs: the same behaviour from the memory, SQLite and Redis stores. It is
 // imported by tests only.
 package keystest
 

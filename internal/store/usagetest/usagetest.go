@@ -1,5 +1,5 @@
 // Package usagetest is the conformance suite every quota.Store
-// implementation runs, so that the memory and SQLite stores keep the day's
+// implementation runs, so that the memory, SQLite and Redis stores keep the day's
 // usage the same way. It is imported by tests only.
 package usagetest
 

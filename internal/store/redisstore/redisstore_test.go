@@ -1,0 +1,138 @@
+package redisstore_test
+
+import (
+	"context"
+	"errors"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"testing"
+
+	"github.com/headroomhq/headroom/internal/keys"
+	"github.com/headroomhq/headroom/internal/keys/keystest"
+	"github.com/headroomhq/headroom/internal/quota"
+	"github.com/headroomhq/headroom/internal/store/redisstore"
+	"github.com/headroomhq/headroom/internal/store/redistest"
+	"github.com/headroomhq/headroom/internal/store/usagetest"
+)
+
+// newStore opens a store with a prefix of its own on srv, so that the
+// subtests of a suite share one redis-server yet each starts empty.
+func newStore(t *testing.T, srv *redistest.Server) *redisstore.Store {
+	t.Helper()
+	s, err := redisstore.Open(context.Background(), srv.URL, redisstore.Options{Prefix: prefix(t)})
+	if err != nil {
+		t.Fatalf("Open(%s): %v", srv.URL, err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+var seq atomic.Int64
+
+func prefix(t *testing.T) string {
+	return "test" + strconv.FormatInt(seq.Add(1), 10) + ":"
+}
+
+func TestKeysConformance(t *testing.T) {
+	srv := redistest.Start(t)
+	keystest.Run(t, func(t *testing.T) keys.Store { return newStore(t, srv) })
+}
+
+func TestUsageConformance(t *testing.T) {
+	srv := redistest.Start(t)
+	usagetest.Run(t, func(t *testing.T) quota.Store { return newStore(t, srv) })
+}
+
+// Two stores on one Redis (two replicas, or a replica and the CLI) see each
+// other's writes at once.
+func TestTwoStoresShareKeys(t *testing.T) {
+	srv := redistest.Start(t)
+	ctx := context.Background()
+	a, err := redisstore.Open(ctx, srv.URL, redisstore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	b, err := redisstore.Open(ctx, srv.URL, redisstore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	if err := a.Create(ctx, keystest.Key("alice")); err != nil {
+		t.Fatal(err)
+	}
+	if k, err := b.Lookup(ctx, keystest.Key("alice").Hash); err != nil || k.Name != "alice" {
+		t.Fatalf("Lookup through the other store = %v, %v; want alice", k, err)
+	}
+	if err := b.Create(ctx, keystest.Key("alice")); !errors.Is(err, keys.ErrExists) {
+		t.Errorf("Create(alice) through the other store = %v, want ErrExists", err)
+	}
+	if err := a.SaveUsage(ctx, "2026-03-14", map[string]int64{"main/tpd": 5}); err != nil {
+		t.Fatal(err)
+	}
+	if u, err := b.LoadUsage(ctx, "2026-03-14"); err != nil || u["main/tpd"] != 5 {
+		t.Errorf("LoadUsage through the other store = %v, %v; want main/tpd 5", u, err)
+	}
+	// Keys stay under the default prefix.
+	got, err := srv.Client(t).Keys(ctx, "*").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range got {
+		if !strings.HasPrefix(k, redisstore.DefaultPrefix) {
+			t.Errorf("Redis key %q outside the prefix %q", k, redisstore.DefaultPrefix)
+		}
+	}
+}
+
+// A secret's hash identifies one key: a second name with the same hash is
+// refused, as SQLite's UNIQUE constraint refuses it.
+func TestSameHashOtherName(t *testing.T) {
+	s := newStore(t, redistest.Start(t))
+	ctx := context.Background()
+	if err := s.Create(ctx, keystest.Key("alice")); err != nil {
+		t.Fatal(err)
+	}
+	k := keystest.Key("bob")
+	k.Hash = keystest.Key("alice").Hash
+	if err := s.Create(ctx, k); err == nil || errors.Is(err, keys.ErrExists) {
+		t.Errorf("Create(bob with alice's hash) = %v, want a non-ErrExists error", err)
+	}
+	if got, err := s.Lookup(ctx, k.Hash); err != nil || got.Name != "alice" {
+		t.Errorf("Lookup = %v, %v; want alice still", got, err)
+	}
+}
+
+// Wrong URLs and a Redis that is not there fail Open with typed errors that
+// never print the password.
+func TestOpenErrors(t *testing.T) {
+	srv := redistest.Start(t)
+	addr := srv.Addr
+	srv.Kill()
+	ctx := context.Background()
+	for _, tc := range []struct {
+		url         string
+		unreachable bool
+	}{
+		{"http://x:6379", false},
+		{"redis://:s3cret@127.0.0.1:6379/notadb", false},
+		{"127.0.0.1:6379", false},
+		{"redis://:s3cret@" + addr, true},
+	} {
+		s, err := redisstore.Open(ctx, tc.url, redisstore.Options{})
+		if err == nil {
+			s.Close()
+			t.Errorf("Open(%q) succeeded, want an error", tc.url)
+			continue
+		}
+		var ue *redisstore.URLError
+		var ne *redisstore.UnreachableError
+		if tc.unreachable && !errors.As(err, &ne) || !tc.unreachable && !errors.As(err, &ue) {
+			t.Errorf("Open(%q) = %T %v, want unreachable=%v", tc.url, err, err, tc.unreachable)
+		}
+		if strings.Contains(err.Error(), "s3cret") {
+			t.Errorf("Open(%q) error shows the password: %v", tc.url, err)
+		}
+	}
+}
