@@ -1,0 +1,355 @@
+package redisstore
+
+import (
+	"context"
+	_ "embed"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/headroomhq/headroom/internal/quota"
+)
+
+// The shared mirror ledger (README, "Replicas on Redis").
+//
+// Every replica keeps its own quota.Ledger and fair queue as the fast path;
+// Redis keeps the one ledger they share, per upstream: its buckets (the
+// same arithmetic, ledger.lua), the holds of every replica's requests in
+// flight, the AIMD effective limits, each key's fair-order tag and each
+// key's tokens today. A request admitted locally then makes one atomic
+// reserve in Redis across its buckets (one EVALSHA round trip, Redis's
+// clock); its settlement, cancellation and throttles go there too. Each
+// reply carries every bucket's global state, which the replica's local
+// ledger takes as what the other replicas use (quota.Ledger.SetExternal),
+// so the local queue waits for room the others hold instead of trying in
+// vain.
+//
+// Error bound: none for admission. The reserve is atomic across buckets
+// and replicas, so the sum of every replica's holds and consumption never
+// exceeds what quota.Ledger would allow one process; the replicas' local
+// views only decide when to try. The clock is Redis's, so replicas'
+// clock skew does not matter. Refill arithmetic is exact for effective
+// limits below 150 million tokens per minute (Lua numbers are doubles).
+
+//go:embed ledger.lua
+var ledgerLua string
+
+// ledgerScript is immutable: loaded once per Redis with EVALSHA, reloaded
+// by go-redis after NOSCRIPT (a Redis restart).
+var ledgerScript = redis.NewScript(ledgerLua)
+
+// Outcome is what Redis answered a ledger operation.
+type Outcome uint8
+
+const (
+	OK     Outcome = iota // done
+	Full                  // a bucket lacks room now (the reply's state says which)
+	Fair                  // the key is ahead of a key another replica has waiting
+	Budget                // the key's daily budget is spent across replicas
+	Never                 // the cost exceeds a bucket's limit
+	Gone                  // no such hold (already ended, or its replica's lease ran out)
+)
+
+func (o Outcome) String() string {
+	return [...]string{"ok", "full", "fair", "budget", "never", "gone"}[o]
+}
+
+// BucketView is one bucket as every replica together uses it.
+type BucketView struct {
+	Effective, Used, Reserved int64
+}
+
+// Available is what the bucket could admit now, across replicas.
+func (b BucketView) Available() int64 { return b.Effective - b.Used - b.Reserved }
+
+// Reply is a ledger operation's outcome and the shared state after it.
+type Reply struct {
+	Outcome Outcome
+	// Gen changes when Redis lost the ledger (a restart without
+	// persistence): replicas then re-publish what they hold (Restore).
+	Gen string
+	// Replicas is how many replicas hold a live lease.
+	Replicas int
+	// Buckets is every bucket, in ledger order.
+	Buckets []BucketView
+	// KeyUsed is, on a Budget outcome, the key's tokens today across replicas.
+	KeyUsed int64
+}
+
+// LedgerOptions configure a Ledger. Upstream and Replica are required.
+type LedgerOptions struct {
+	// Upstream names the upstream whose quota the buckets mirror; replicas
+	// share the ledger of the same name.
+	Upstream string
+	// Replica identifies this process; it must be unique among the
+	// replicas and new at every start.
+	Replica string
+	// Lease is how long a replica's holds outlive its last call (0: 3 s):
+	// the holds of a replica that was killed are settled, at what they
+	// hold, by the first call after it ran out.
+	Lease time.Duration
+	// Backlog is how long a key counts as waiting after a replica last
+	// said so (0: 1 s).
+	Backlog time.Duration
+	// Prefix starts every key (empty: DefaultPrefix). The ledger's keys
+	// share one hash tag, {ledger}, so that on Redis Cluster one script
+	// reaches all of them.
+	Prefix string
+	// Clock, when set, replaces Redis's clock (tests).
+	Clock func() time.Time
+}
+
+// Ledger is the shared ledger of one upstream's buckets in Redis. Its
+// methods make one round trip each and are safe for concurrent use.
+type Ledger struct {
+	rdb   redis.UniversalClient
+	opts  LedgerOptions
+	n     int
+	up    string // KEYS[1]
+	specs []any  // ARGV 6.. : the bucket count and each bucket's window
+}
+
+// Hold is a live hold as a replica re-publishes it (Restore).
+type Hold struct {
+	ID     string
+	Set    quota.Set
+	Held   quota.Cost
+	Key    string
+	Tokens int64 // charged to the key
+	Weight float64
+}
+
+// NewLedger returns the shared ledger of the buckets specs under windows
+// w, as quota.NewLedger builds them.
+func NewLedger(rdb redis.UniversalClient, specs []quota.BucketSpec, w quota.Windows, opts LedgerOptions) (*Ledger, error) {
+	if opts.Upstream == "" || opts.Replica == "" {
+		return nil, errors.New("redisstore: a shared ledger needs an upstream and a replica name")
+	}
+	if strings.ContainsAny(opts.Replica, "|") {
+		return nil, fmt.Errorf("redisstore: replica name %q has a '|'", opts.Replica)
+	}
+	if len(specs) > quota.MaxBuckets {
+		return nil, fmt.Errorf("redisstore: %d buckets, at most %d", len(specs), quota.MaxBuckets)
+	}
+	if opts.Lease <= 0 {
+		opts.Lease = 3 * time.Second
+	}
+	if opts.Backlog <= 0 {
+		opts.Backlog = time.Second
+	}
+	if opts.Prefix == "" {
+		opts.Prefix = "headroom:"
+	}
+	l := &Ledger{rdb: rdb, opts: opts, n: len(specs), up: opts.Prefix + "{ledger}:up:" + opts.Upstream}
+	l.specs = append(l.specs, len(specs))
+	for _, s := range specs {
+		win, part, period, off := 0, 0, time.Minute, time.Duration(0)
+		switch s.Kind {
+		case quota.TokensPerDay:
+			period = 24 * time.Hour
+			win = 1
+			off = time.Duration(w.DayResetHour) * time.Hour
+			if w.Day == quota.Rolling {
+				win, off = 2, 0
+			}
+		case quota.RequestsPerMinute:
+			part = -1
+		case quota.InputTokensPerMinute:
+			part = 1
+		case quota.OutputTokensPerMinute:
+			part = 2
+		}
+		if s.Kind != quota.TokensPerDay && w.Minute == quota.Clock {
+			win = 1
+		}
+		l.specs = append(l.specs, win, part, max(s.Limit, 0), period.Microseconds(), off.Microseconds())
+	}
+	return l, nil
+}
+
+// all is the Set of every bucket.
+func (l *Ledger) all() quota.Set { return quota.Set(1)<<uint(l.n) - 1 }
+
+// newGen is a candidate generation: the first call after Redis lost the
+// ledger sets it, so it must not repeat.
+func newGen() string { return strconv.FormatUint(rand.Uint64(), 36) }
+
+// Replica is this replica's name.
+func (l *Ledger) Replica() string { return l.opts.Replica }
+
+// run calls the script with op and its arguments, on the key-day hash of day.
+func (l *Ledger) run(ctx context.Context, op, day string, args ...any) (Reply, error) {
+	var now int64
+	if l.opts.Clock != nil {
+		now = l.opts.Clock().UnixMicro()
+	}
+	argv := make([]any, 0, 5+len(l.specs)+len(args))
+	argv = append(argv, op, now, l.opts.Replica, l.opts.Lease.Microseconds(), newGen())
+	argv = append(argv, l.specs...)
+	argv = append(argv, args...)
+	keys := []string{l.up, l.opts.Prefix + "{ledger}:keyday:" + day}
+	v, err := ledgerScript.Run(ctx, l.rdb, keys, argv...).Slice()
+	if err != nil {
+		return Reply{}, fmt.Errorf("redis ledger %s: %w", op, err)
+	}
+	return l.parse(v)
+}
+
+// parse reads a reply: outcome, detail, gen, replicas, then eff, used and
+// reserved per bucket.
+func (l *Ledger) parse(v []any) (Reply, error) {
+	if len(v) != 4+3*l.n {
+		return Reply{}, fmt.Errorf("redis ledger: reply of %d values for %d buckets", len(v), l.n)
+	}
+	str := func(x any) string { s, _ := x.(string); return s }
+	num := func(x any) int64 {
+		switch y := x.(type) {
+		case int64:
+			return y
+		case string:
+			n, _ := strconv.ParseInt(y, 10, 64)
+			return n
+		}
+		return 0
+	}
+	r := Reply{Gen: str(v[2]), Replicas: int(num(v[3])), Buckets: make([]BucketView, l.n)}
+	switch str(v[0]) {
+	case "ok":
+		r.Outcome = OK
+	case "full":
+		r.Outcome = Full
+	case "fair":
+		r.Outcome = Fair
+	case "budget":
+		r.Outcome = Budget
+		r.KeyUsed = num(v[1])
+	case "never":
+		r.Outcome = Never
+	case "gone":
+		r.Outcome = Gone
+	default:
+		return Reply{}, fmt.Errorf("redis ledger: unknown outcome %q", str(v[0]))
+	}
+	for i := range r.Buckets {
+		r.Buckets[i] = BucketView{Effective: num(v[4+3*i]), Used: num(v[5+3*i]), Reserved: num(v[6+3*i])}
+	}
+	return r, nil
+}
+
+func setArg(s quota.Set) string {
+	var b strings.Builder
+	s.Each(func(i int) {
+		if b.Len() > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString(strconv.Itoa(i))
+	})
+	return b.String()
+}
+
+// ReserveArgs is one request's reserve.
+type ReserveArgs struct {
+	// ID names the hold; a reserve of an ID already held is OK and changes
+	// nothing (a retry after a lost reply).
+	ID   string
+	Set  quota.Set
+	Cost quota.Cost
+	// Key is the developer key ("" for none: no fairness, no budget),
+	// with its weight (0 means 1) and daily budget (0: none).
+	Key         string
+	Weight      float64
+	DailyTokens int64
+	// Day labels the key's day (quota.Ledger.Day).
+	Day string
+}
+
+// Reserve holds a.Cost in every bucket of a.Set at once, or none, as
+// quota.Ledger.Reserve does, across replicas; it also refuses a key that
+// is ahead, in fair order, of a key another replica has waiting, or whose
+// daily budget is spent across replicas.
+func (l *Ledger) Reserve(ctx context.Context, a ReserveArgs) (Reply, error) {
+	c := a.Cost.Max(quota.Cost{})
+	w := a.Weight
+	if w <= 0 {
+		w = 1
+	}
+	return l.run(ctx, "reserve", a.Day, a.ID, setArg(a.Set&l.all()), c.Tokens, c.Input, c.Output,
+		a.Key, strconv.FormatFloat(w, 'g', -1, 64), a.DailyTokens, l.opts.Backlog.Microseconds())
+}
+
+// Adjust counts cost as consumed so far (quota.Reservation.Adjust).
+func (l *Ledger) Adjust(ctx context.Context, id, day string, cost quota.Cost) (Reply, error) {
+	return l.run(ctx, "adjust", day, id, cost.Tokens, cost.Input, cost.Output)
+}
+
+// Settle ends a hold at its final cost (quota.Reservation.Settle); the
+// key's tokens today and fair tag move to the cost.
+func (l *Ledger) Settle(ctx context.Context, id, day string, cost quota.Cost) (Reply, error) {
+	return l.run(ctx, "settle", day, id, cost.Tokens, cost.Input, cost.Output)
+}
+
+// Cancel ends a hold giving it back (quota.Reservation.Cancel).
+func (l *Ledger) Cancel(ctx context.Context, id, day string) (Reply, error) {
+	return l.run(ctx, "cancel", day, id, 0, 0, 0)
+}
+
+// Throttled applies a multiplicative decrease to the buckets of set
+// (quota.Ledger.Throttled), for every replica.
+func (l *Ledger) Throttled(ctx context.Context, set quota.Set) (Reply, error) {
+	return l.run(ctx, "throttle", "", setArg(set&l.all()))
+}
+
+// Beat renews the replica's lease, says which keys it has waiting for
+// quota (replacing what it said before) and returns the shared state.
+func (l *Ledger) Beat(ctx context.Context, waiting []string) (Reply, error) {
+	args := make([]any, 0, 1+len(waiting))
+	args = append(args, l.opts.Backlog.Microseconds())
+	for _, k := range waiting {
+		args = append(args, k)
+	}
+	return l.run(ctx, "beat", "", args...)
+}
+
+// RestoreArgs is what a replica re-publishes into a ledger Redis lost.
+type RestoreArgs struct {
+	// Fill counts every minute bucket as spent (used = effective limit):
+	// what the replicas consumed in the last minute is not known.
+	Fill bool
+	// Used is what this replica consumed today in each day bucket, by index.
+	Used map[int]int64
+	// Keys is what this replica charged each key today.
+	Keys  map[string]int64
+	Day   string
+	Holds []Hold
+}
+
+// Restore re-publishes a replica's share of a ledger Redis lost: once per
+// replica and generation (a second call changes nothing).
+func (l *Ledger) Restore(ctx context.Context, a RestoreArgs) (Reply, error) {
+	fill := 0
+	if a.Fill {
+		fill = 1
+	}
+	args := []any{fill, len(a.Used)}
+	for i, n := range a.Used {
+		args = append(args, i, n)
+	}
+	args = append(args, len(a.Keys))
+	for k, n := range a.Keys {
+		args = append(args, k, n)
+	}
+	for _, h := range a.Holds {
+		w := h.Weight
+		if w <= 0 {
+			w = 1
+		}
+		args = append(args, h.ID, setArg(h.Set&l.all()), h.Held.Tokens, h.Held.Input, h.Held.Output,
+			h.Key, h.Tokens, strconv.FormatFloat(w, 'g', -1, 64))
+	}
+	return l.run(ctx, "restore", a.Day, args...)
+}

@@ -1,0 +1,496 @@
+-- Headroom's shared mirror ledger: one upstream's buckets, the holds of
+-- every replica's requests, each key's fair-order tag and daily usage.
+-- Every operation is one call of this script, so it is atomic.
+--
+-- The arithmetic is quota.Ledger's (internal/quota/bucket.go), in
+-- microseconds instead of nanoseconds: refill windows drain exactly
+-- dt*eff/period with the fraction carried, counter windows reset at
+-- offset + k*period, rolling days forget each minute 24 hours later,
+-- AIMD cuts by 7/10 (not below 10 %, at most once a second) and grows back
+-- by 5 % per full minute. ledger_test.go drives this script and a
+-- quota.Ledger with the same operations and compares them.
+--
+-- KEYS[1]  the upstream's prefix ("headroom:{ledger}:up:NAME"); the keys
+--          of its buckets, holds and replicas are derived from it, under
+--          the same hash tag (one Cluster slot)
+-- KEYS[2]  the keys' daily usage ("headroom:{ledger}:keyday:DAY")
+-- ARGV     op, now_us (0: Redis's clock), replica, lease_us, gen candidate,
+--          n buckets, then per bucket: window, part, limit, period_us,
+--          offset_us; then the op's own arguments.
+--
+-- Numbers are Lua doubles: exact below 2^53. A refill minute drains
+-- r*eff with r < 60e6 us, so it is exact for effective limits below
+-- 150 million tokens per minute.
+
+local P = KEYS[1]
+local KD = KEYS[2]
+local MIN = 60000000
+local HOLD = 1000000
+local ROLL = 1440
+
+local function s(x) return string.format('%.0f', x) end
+
+local function idiv(a, b)
+  local q = math.floor(a / b)
+  if (q + 1) * b <= a then q = q + 1 elseif q * b > a then q = q - 1 end
+  return q
+end
+
+local op = ARGV[1]
+local now = tonumber(ARGV[2])
+local rep = ARGV[3]
+local lease = tonumber(ARGV[4])
+local gencand = ARGV[5]
+local nb = tonumber(ARGV[6])
+local spec = {}
+local a = 7
+for i = 0, nb - 1 do
+  spec[i] = {win = tonumber(ARGV[a]), part = tonumber(ARGV[a + 1]), lim = tonumber(ARGV[a + 2]),
+             period = tonumber(ARGV[a + 3]), off = tonumber(ARGV[a + 4])}
+  a = a + 5
+end
+
+-- The clock: Redis's unless the caller gives one (tests), never earlier
+-- than a time already seen, as quota.Ledger's.
+if now == 0 then
+  local tm = redis.call('TIME')
+  now = tonumber(tm[1]) * 1000000 + tonumber(tm[2])
+end
+local last = tonumber(redis.call('GET', P .. ':last') or '0')
+local t = now
+if t < last then t = last else redis.call('SET', P .. ':last', s(t)) end
+
+local gen = redis.call('GET', P .. ':gen')
+if not gen then
+  redis.call('SET', P .. ':gen', gencand)
+  gen = gencand
+end
+
+-- Buckets ------------------------------------------------------------
+
+local B = {}
+
+local function load(i)
+  local b = B[i]
+  if b then return b end
+  local sp = spec[i]
+  local v = redis.call('HMGET', P .. ':b:' .. i, 'lim', 'eff', 'floor', 'step', 'ai', 'cut', 'used', 'frac', 'at', 'epoch', 'res', 'inf', 'head')
+  b = {i = i, win = sp.win, part = sp.part, period = sp.period, off = sp.off}
+  if v[1] and tonumber(v[1]) == sp.lim then
+    b.lim = sp.lim
+    b.eff, b.floor, b.step = tonumber(v[2]), tonumber(v[3]), tonumber(v[4])
+    b.ai, b.cut, b.used, b.frac = tonumber(v[5]), tonumber(v[6]), tonumber(v[7]), tonumber(v[8])
+    b.at, b.epoch, b.res, b.inf, b.head = tonumber(v[9]), tonumber(v[10]), tonumber(v[11]), tonumber(v[12]), tonumber(v[13])
+  else
+    -- New, or its limit changed (a replica with another configuration):
+    -- start the limit afresh, keeping what is used and held.
+    local lim = math.max(sp.lim, 0)
+    b.lim, b.eff = lim, lim
+    b.floor = idiv(lim * 10, 100)
+    if b.floor < 1 and lim > 0 then b.floor = 1 end
+    b.step = math.max(idiv(lim * 5, 100), 1)
+    b.ai, b.cut, b.at = t, t - HOLD, t
+    b.used = tonumber(v[7] or '0')
+    b.frac = tonumber(v[8] or '0')
+    b.res = tonumber(v[11] or '0')
+    b.inf = tonumber(v[12] or '0')
+    b.epoch = idiv(t - b.off, b.period)
+    b.head = idiv(t, MIN)
+    if v[9] then b.at, b.epoch, b.head = tonumber(v[9]), tonumber(v[10]), tonumber(v[13]) end
+  end
+  b.dirty = true
+  B[i] = b
+  return b
+end
+
+local function save()
+  for i, b in pairs(B) do
+    if b.dirty then
+      redis.call('HSET', P .. ':b:' .. i, 'lim', s(b.lim), 'eff', s(b.eff), 'floor', s(b.floor), 'step', s(b.step),
+        'ai', s(b.ai), 'cut', s(b.cut), 'used', s(b.used), 'frac', s(b.frac), 'at', s(b.at),
+        'epoch', s(b.epoch), 'res', s(b.res), 'inf', s(b.inf), 'head', s(b.head))
+    end
+  end
+end
+
+-- rolling: forget the minutes that left the last 24 hours at minute m.
+local function rollAdvance(b, m)
+  if m <= b.head then return 0 end
+  local key = P .. ':r:' .. b.i
+  local dropped = 0
+  local all = redis.call('HGETALL', key)
+  for k = 1, #all, 2 do
+    if tonumber(all[k]) <= m - ROLL then
+      dropped = dropped + tonumber(all[k + 1])
+      redis.call('HDEL', key, all[k])
+    end
+  end
+  b.head = m
+  return dropped
+end
+
+local function drain(b, tt)
+  if tt <= b.at then return end
+  local dt = tt - b.at
+  b.at = tt
+  if b.used <= 0 then b.used, b.frac = 0, 0 return end
+  if b.eff <= 0 then return end
+  local whole = idiv(dt, b.period)
+  if whole > 0 and whole * b.eff >= b.used then b.used, b.frac = 0, 0 return end
+  local r = dt - whole * b.period
+  local num = r * b.eff + b.frac
+  local q = idiv(num, b.period) + whole * b.eff
+  if q >= b.used then b.used, b.frac = 0, 0 return end
+  b.used = b.used - q
+  b.frac = num - idiv(num, b.period) * b.period
+end
+
+local function regain(b, tt)
+  if b.win == 0 then
+    drain(b, tt)
+  elseif b.win == 1 then
+    local e = idiv(tt - b.off, b.period)
+    if e > b.epoch then b.epoch, b.used = e, 0 end
+  else
+    b.used = b.used - rollAdvance(b, idiv(tt, MIN))
+  end
+end
+
+local function advance(b, tt)
+  while b.eff < b.lim do
+    local nx = b.ai + MIN
+    if nx > tt then break end
+    regain(b, nx)
+    b.eff = math.min(b.lim, b.eff + b.step)
+    b.ai = nx
+  end
+  regain(b, tt)
+end
+
+local function consume(b, tt, n)
+  b.used = b.used + n
+  if b.win == 2 then
+    local m = idiv(tt, MIN)
+    b.used = b.used - rollAdvance(b, m)
+    redis.call('HINCRBY', P .. ':r:' .. b.i, s(m), s(n))
+  end
+end
+
+local function unconsumeRequest(b, epoch)
+  if b.win == 1 then
+    if epoch == b.epoch and b.used > 0 then b.used = b.used - 1 end
+  elseif b.win == 0 then
+    if b.used > 1 then b.used = b.used - 1 else b.used, b.frac = 0, 0 end
+  end
+end
+
+local function avail(b) return b.eff - b.used - b.res end
+
+-- Holds --------------------------------------------------------------
+
+local function parseSet(str)
+  local set = {}
+  for x in string.gmatch(str, '[^,]+') do set[#set + 1] = tonumber(x) end
+  return set
+end
+
+local function loadHold(id)
+  local v = redis.call('HMGET', P .. ':h:' .. id, 'set', 'h0', 'h1', 'h2', 'c0', 'c1', 'c2', 're', 'key', 'kt', 'w', 'rep')
+  if not v[1] then return nil end
+  return {id = id, set = parseSet(v[1]), held = {[0] = tonumber(v[2]), tonumber(v[3]), tonumber(v[4])},
+          charged = {[0] = tonumber(v[5]), tonumber(v[6]), tonumber(v[7])}, re = tonumber(v[8]),
+          key = v[9], kt = tonumber(v[10]), w = tonumber(v[11]), rep = v[12]}
+end
+
+-- holdConsume counts tok (per part) as consumed, out of the hold first.
+local function holdConsume(h, tok)
+  for p = 0, 2 do
+    local delta = tok[p] - h.charged[p]
+    if delta > 0 then
+      local take = math.min(delta, h.held[p])
+      for _, i in ipairs(h.set) do
+        local b = load(i)
+        if b.part == p then
+          advance(b, t)
+          b.res = b.res - take
+          consume(b, t, delta)
+        end
+      end
+      h.held[p] = h.held[p] - take
+      h.charged[p] = tok[p]
+    end
+  end
+end
+
+local function tagAdd(key, d)
+  if key == '' or d == 0 then return end
+  local v = tonumber(redis.call('HGET', P .. ':kv', key) or '0')
+  redis.call('HSET', P .. ':kv', key, string.format('%.17g', v + d))
+end
+
+-- holdEnd releases what h still holds and deletes it; cancel takes back
+-- its request (and its charge to the key).
+local function holdEnd(h, cancel, keyday)
+  for _, i in ipairs(h.set) do
+    local b = load(i)
+    if b.part < 0 then
+      if cancel then advance(b, t) unconsumeRequest(b, h.re) end
+    else
+      b.res = b.res - h.held[b.part]
+    end
+    b.inf = b.inf - 1
+  end
+  local final = h.charged[0] + h.charged[1] + h.charged[2]
+  -- The key's daily usage and fair tag move from the admission charge to
+  -- what the request consumed.
+  if h.key ~= '' then
+    if keyday and h.kt ~= final then redis.call('HINCRBY', keyday, h.key, s(final - h.kt)) end
+    tagAdd(h.key, (final - h.kt) / h.w)
+  end
+  redis.call('DEL', P .. ':h:' .. h.id)
+  redis.call('SREM', P .. ':rh:' .. h.rep, h.id)
+end
+
+local function saveHold(h)
+  redis.call('HSET', P .. ':h:' .. h.id, 'h0', s(h.held[0]), 'h1', s(h.held[1]), 'h2', s(h.held[2]),
+    'c0', s(h.charged[0]), 'c1', s(h.charged[1]), 'c2', s(h.charged[2]))
+end
+
+-- Replicas: a lease per replica; the holds of one whose lease ran out are
+-- settled at what they hold (the upstream may have run them).
+redis.call('ZADD', P .. ':reps', s(t + lease), rep)
+local dead = redis.call('ZRANGEBYSCORE', P .. ':reps', '-inf', '(' .. s(t))
+for _, r in ipairs(dead) do
+  for _, id in ipairs(redis.call('SMEMBERS', P .. ':rh:' .. r)) do
+    local h = loadHold(id)
+    if h then
+      holdConsume(h, {[0] = h.charged[0] + h.held[0], h.charged[1] + h.held[1], h.charged[2] + h.held[2]})
+      holdEnd(h, false, nil)
+    end
+  end
+  redis.call('DEL', P .. ':rh:' .. r)
+  redis.call('ZREM', P .. ':reps', r)
+  local kb = redis.call('ZRANGE', P .. ':kb', 0, -1)
+  for _, m in ipairs(kb) do
+    if string.sub(m, 1, #r + 1) == r .. '|' then redis.call('ZREM', P .. ':kb', m) end
+  end
+end
+
+-- Fair order across replicas -----------------------------------------
+
+-- backlog returns the smallest tag among keys other than key that some
+-- replica has waiting (nil when none), and whether key itself is
+-- backlogged.
+local function backlog(key)
+  redis.call('ZREMRANGEBYSCORE', P .. ':kb', '-inf', '(' .. s(t))
+  local vmin = nil
+  local mine = false
+  for _, m in ipairs(redis.call('ZRANGE', P .. ':kb', 0, -1)) do
+    local k = string.sub(m, string.find(m, '|', 1, true) + 1)
+    if k == key then
+      mine = true
+    else
+      local v = tonumber(redis.call('HGET', P .. ':kv', k) or '0')
+      if vmin == nil or v < vmin then vmin = v end
+    end
+  end
+  return vmin, mine
+end
+
+-- join moves a key that was not backlogged up to vmin: no credit for the
+-- time it sent nothing.
+local function join(key, vmin)
+  local v = tonumber(redis.call('HGET', P .. ':kv', key) or '0')
+  if vmin and v < vmin then
+    redis.call('HSET', P .. ':kv', key, string.format('%.17g', vmin))
+    return vmin
+  end
+  return v
+end
+
+local function markBacklog(key, ttl)
+  redis.call('ZADD', P .. ':kb', s(t + ttl), rep .. '|' .. key)
+end
+
+-- Replies ------------------------------------------------------------
+
+local function state(out)
+  out[#out + 1] = gen
+  out[#out + 1] = redis.call('ZCARD', P .. ':reps')
+  for i = 0, nb - 1 do
+    local b = load(i)
+    advance(b, t)
+    out[#out + 1] = s(b.eff)
+    out[#out + 1] = s(b.used)
+    out[#out + 1] = s(b.res)
+  end
+  save()
+  return out
+end
+
+-- Operations ---------------------------------------------------------
+
+if op == 'reserve' then
+  -- id, set, cost0, cost1, cost2, key, weight, budget, backlog_ttl
+  local id, set = ARGV[a], parseSet(ARGV[a + 1])
+  local c = {[0] = tonumber(ARGV[a + 2]), tonumber(ARGV[a + 3]), tonumber(ARGV[a + 4])}
+  local key, w, budget, bttl = ARGV[a + 5], tonumber(ARGV[a + 6]), tonumber(ARGV[a + 7]), tonumber(ARGV[a + 8])
+  local kt = c[0] + c[1] + c[2]
+  if redis.call('EXISTS', P .. ':h:' .. id) == 1 then return state({'ok', ''}) end
+  if key ~= '' and budget > 0 then
+    local used = tonumber(redis.call('HGET', KD, key) or '0')
+    if used + kt > budget then return state({'budget', s(used)}) end
+  end
+  local vmin, mine = nil, false
+  if key ~= '' then
+    vmin, mine = backlog(key)
+    local v = tonumber(redis.call('HGET', P .. ':kv', key) or '0')
+    if not mine then v = join(key, vmin) end
+    -- A key may run at most one request ahead of the most-behind key
+    -- another replica has waiting.
+    if vmin and v > vmin + kt / w then
+      markBacklog(key, bttl)
+      return state({'fair', string.format('%.17g', v - vmin)})
+    end
+  end
+  local never = false
+  local fits = true
+  for _, i in ipairs(set) do
+    local b = load(i)
+    advance(b, t)
+    local n = 1
+    if b.part >= 0 then n = c[b.part] end
+    if avail(b) < n then
+      fits = false
+      if n > b.lim then never = true end
+    end
+  end
+  if not fits then
+    if key ~= '' and not never then markBacklog(key, bttl) end
+    if never then return state({'never', ''}) end
+    return state({'full', ''})
+  end
+  local re = 0
+  for _, i in ipairs(set) do
+    local b = B[i]
+    if b.part < 0 then
+      consume(b, t, 1)
+      re = b.epoch
+    else
+      b.res = b.res + c[b.part]
+    end
+    b.inf = b.inf + 1
+  end
+  redis.call('HSET', P .. ':h:' .. id, 'set', ARGV[a + 1], 'h0', s(c[0]), 'h1', s(c[1]), 'h2', s(c[2]),
+    'c0', '0', 'c1', '0', 'c2', '0', 're', s(re), 'key', key, 'kt', s(kt), 'w', string.format('%.17g', w), 'rep', rep)
+  redis.call('SADD', P .. ':rh:' .. rep, id)
+  if key ~= '' then
+    redis.call('HINCRBY', KD, key, s(kt))
+    redis.call('EXPIRE', KD, 172800)
+    tagAdd(key, kt / w)
+  end
+  return state({'ok', ''})
+end
+
+if op == 'adjust' or op == 'settle' or op == 'cancel' then
+  -- id, cost0, cost1, cost2
+  local h = loadHold(ARGV[a])
+  if not h then return state({'gone', ''}) end
+  if op ~= 'cancel' then
+    local tok = {[0] = math.max(tonumber(ARGV[a + 1]), 0), math.max(tonumber(ARGV[a + 2]), 0), math.max(tonumber(ARGV[a + 3]), 0)}
+    holdConsume(h, tok)
+  end
+  if op == 'adjust' then
+    saveHold(h)
+  else
+    holdEnd(h, op == 'cancel', KD)
+  end
+  return state({'ok', ''})
+end
+
+if op == 'throttle' then
+  -- set
+  for _, i in ipairs(parseSet(ARGV[a])) do
+    local b = load(i)
+    advance(b, t)
+    b.ai = t
+    if t - b.cut >= HOLD then
+      b.cut = t
+      b.eff = math.max(b.floor, idiv(b.eff * 7, 10))
+    end
+  end
+  return state({'ok', ''})
+end
+
+if op == 'beat' then
+  -- backlog_ttl, then the keys this replica has waiting (replaces its list)
+  local bttl = tonumber(ARGV[a])
+  local want = {}
+  for k = a + 1, #ARGV do want[ARGV[k]] = true end
+  for _, m in ipairs(redis.call('ZRANGE', P .. ':kb', 0, -1)) do
+    if string.sub(m, 1, #rep + 1) == rep .. '|' and not want[string.sub(m, #rep + 2)] then
+      redis.call('ZREM', P .. ':kb', m)
+    end
+  end
+  for k, _ in pairs(want) do
+    local vmin, mine = backlog(k)
+    if not mine then join(k, vmin) end
+    markBacklog(k, bttl)
+  end
+  return state({'ok', ''})
+end
+
+if op == 'restore' then
+  -- fill (1: minute buckets start spent), n consumption entries (bucket,
+  -- tokens), m key entries (key, tokens today), then holds: id, set, h0,
+  -- h1, h2, key, kt, weight
+  local fill = tonumber(ARGV[a]) == 1
+  local done = P .. ':restored:' .. gen
+  if redis.call('SISMEMBER', done, rep) == 1 then return state({'ok', 'again'}) end
+  redis.call('SADD', done, rep)
+  redis.call('EXPIRE', done, 86400)
+  local nc = tonumber(ARGV[a + 1])
+  local k = a + 2
+  for _ = 1, nc do
+    local b = load(tonumber(ARGV[k]))
+    advance(b, t)
+    local n = tonumber(ARGV[k + 1])
+    if n > 0 then consume(b, t, n) end
+    k = k + 2
+  end
+  local nk = tonumber(ARGV[k])
+  k = k + 1
+  for _ = 1, nk do
+    redis.call('HINCRBY', KD, ARGV[k], ARGV[k + 1])
+    k = k + 2
+  end
+  if fill then
+    for i = 0, nb - 1 do
+      local b = load(i)
+      if b.period == MIN then
+        advance(b, t)
+        if b.used < b.eff then consume(b, t, b.eff - b.used) end
+      end
+    end
+  end
+  while k + 7 <= #ARGV do
+    local id, setstr = ARGV[k], ARGV[k + 1]
+    if redis.call('EXISTS', P .. ':h:' .. id) == 0 then
+      local c = {[0] = tonumber(ARGV[k + 2]), tonumber(ARGV[k + 3]), tonumber(ARGV[k + 4])}
+      for _, i in ipairs(parseSet(setstr)) do
+        local b = load(i)
+        advance(b, t)
+        if b.part >= 0 then b.res = b.res + c[b.part] end
+        b.inf = b.inf + 1
+      end
+      redis.call('HSET', P .. ':h:' .. id, 'set', setstr, 'h0', s(c[0]), 'h1', s(c[1]), 'h2', s(c[2]),
+        'c0', '0', 'c1', '0', 'c2', '0', 're', '0', 'key', ARGV[k + 5], 'kt', ARGV[k + 6], 'w', ARGV[k + 7], 'rep', rep)
+      redis.call('SADD', P .. ':rh:' .. rep, id)
+      if ARGV[k + 5] ~= '' then redis.call('HINCRBY', KD, ARGV[k + 5], ARGV[k + 6]) end
+    end
+    k = k + 8
+  end
+  return state({'ok', ''})
+end
+
+return redis.error_reply('headroom ledger: unknown op ' .. tostring(op))

@@ -1,0 +1,173 @@
+package redisstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/headroomhq/headroom/internal/quota"
+)
+
+// The differential test of the shared ledger: ledger.lua and quota.Ledger
+// are two implementations of the same accounting (as internal/simulate's
+// mirror test pits quota.Ledger against the emulator). One replica driving
+// the shared ledger must admit and refuse exactly what one process's
+// ledger does, and leave every bucket with the same effective limit, use
+// and holds, whatever the windows.
+
+type diffLive struct {
+	id    string
+	local quota.Reservation
+	cost  quota.Cost
+	used  quota.Cost
+}
+
+func TestSharedLedgerMatchesQuotaLedger(t *testing.T) {
+	rdb, _ := startRedis(t)
+	for seed := range uint64(24) {
+		t.Run(fmt.Sprint(seed), func(t *testing.T) {
+			diffRun(t, rdb, seed, 400)
+		})
+	}
+}
+
+func diffRun(t *testing.T, rdb *redis.Client, seed uint64, steps int) {
+	ctx := context.Background()
+	rng := rand.New(rand.NewPCG(seed, 0x736861726564))
+	w := quota.Windows{Minute: quota.MinuteMode(rng.IntN(2)), Day: quota.DayMode(rng.IntN(2)), DayResetHour: rng.IntN(24)}
+	var specs []quota.BucketSpec
+	for i := range 1 + rng.IntN(5) {
+		k := quota.Kind(rng.IntN(5))
+		lim := 2000 + rng.Int64N(40000)
+		switch k {
+		case quota.TokensPerDay:
+			lim = 50000 + rng.Int64N(400000)
+		case quota.RequestsPerMinute:
+			lim = 1 + rng.Int64N(12)
+		}
+		if rng.IntN(20) == 0 {
+			lim = 0
+		}
+		specs = append(specs, quota.BucketSpec{Name: fmt.Sprintf("b%d", i), Kind: k, Limit: lim})
+	}
+	// A time on whole microseconds: the shared ledger's unit.
+	now := time.Date(2026, 3, 1, rng.IntN(24), rng.IntN(60), 0, 0, time.UTC).Add(time.Duration(rng.Int64N(60e6)) * time.Microsecond)
+	local := quota.NewLedger(specs, w, now)
+	shared, err := NewLedger(rdb, specs, w, LedgerOptions{Upstream: fmt.Sprintf("diff%d-%d", seed, time.Now().UnixNano()),
+		Replica: "r1", Lease: 1000 * time.Hour, Clock: func() time.Time { return now }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	desc := fmt.Sprintf("windows %+v, buckets %+v", w, specs)
+	rep, err := shared.Beat(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	check := func(step int, what string, rep Reply) {
+		t.Helper()
+		snap := local.Snapshot(now)
+		for i, b := range snap {
+			got := rep.Buckets[i]
+			if got.Effective != b.Effective || got.Used != b.Used || got.Reserved != b.Reserved {
+				t.Fatalf("%s\nstep %d (%s) at %v: bucket %s (%s): shared eff/used/reserved %d/%d/%d, local %d/%d/%d",
+					desc, step, what, now, b.Name, b.KindName, got.Effective, got.Used, got.Reserved, b.Effective, b.Used, b.Reserved)
+			}
+		}
+	}
+	check(0, "start", rep)
+	var live []*diffLive
+	admitted, refused := 0, 0
+	for step := 1; step <= steps; step++ {
+		switch r := rng.IntN(100); {
+		case r < 55:
+			now = now.Add(time.Duration(rng.Int64N(3e6)) * time.Microsecond)
+		case r < 62:
+			now = now.Add(time.Duration(rng.Int64N(120e6)) * time.Microsecond)
+		case r < 64:
+			now = now.Add(time.Duration(rng.Int64N(30*3600e6)) * time.Microsecond)
+		case r < 67:
+			// Near a day later, where a rolling day forgets a minute.
+			now = now.Add(24*time.Hour - time.Duration(rng.Int64N(180e6))*time.Microsecond)
+		}
+		var what string
+		switch r := rng.IntN(100); {
+		case r < 45:
+			set := quota.Set(rng.Uint64()) & local.All()
+			if set == 0 {
+				set = local.All()
+			}
+			cost := quota.Cost{Tokens: rng.Int64N(9000), Input: rng.Int64N(9000), Output: rng.Int64N(3) * rng.Int64N(2000)}
+			id := fmt.Sprintf("h%d", step)
+			res, lerr := local.Reserve(now, set, cost)
+			rep, err = shared.Reserve(ctx, ReserveArgs{ID: id, Set: set, Cost: cost, Day: "d"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var le *quota.LimitError
+			switch {
+			case lerr == nil && rep.Outcome != OK:
+				t.Fatalf("%s\nstep %d at %v: local admitted %+v in %b, shared said %v", desc, step, now, cost, set, rep.Outcome)
+			case lerr != nil && rep.Outcome == OK:
+				t.Fatalf("%s\nstep %d at %v: local refused %+v in %b (%v), shared admitted", desc, step, now, cost, set, lerr)
+			case errors.As(lerr, &le) && le.Never != (rep.Outcome == Never):
+				t.Fatalf("%s\nstep %d: local never=%v, shared %v", desc, step, le.Never, rep.Outcome)
+			}
+			if lerr == nil {
+				live = append(live, &diffLive{id: id, local: res, cost: cost})
+				admitted++
+			} else {
+				refused++
+			}
+			what = "reserve"
+		case r < 60 && len(live) > 0:
+			l := live[rng.IntN(len(live))]
+			l.used = l.used.Max(quota.Cost{Tokens: rng.Int64N(l.cost.Tokens + 3000), Input: rng.Int64N(l.cost.Input + 3000), Output: rng.Int64N(4000)})
+			l.local.Adjust(now, l.used)
+			if rep, err = shared.Adjust(ctx, l.id, "d", l.used); err != nil {
+				t.Fatal(err)
+			}
+			what = "adjust"
+		case r < 85 && len(live) > 0:
+			i := rng.IntN(len(live))
+			l := live[i]
+			live = append(live[:i], live[i+1:]...)
+			if rng.IntN(4) == 0 {
+				l.local.Cancel(now)
+				rep, err = shared.Cancel(ctx, l.id, "d")
+				what = "cancel"
+			} else {
+				final := l.used.Max(quota.Cost{Tokens: rng.Int64N(l.cost.Tokens + 4000), Input: rng.Int64N(l.cost.Input + 4000), Output: rng.Int64N(5000)})
+				l.local.Settle(now, final)
+				rep, err = shared.Settle(ctx, l.id, "d", final)
+				what = "settle"
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if rep.Outcome != OK {
+				t.Fatalf("step %d: %s of a live hold: %v", step, what, rep.Outcome)
+			}
+		case r < 90:
+			set := quota.Set(rng.Uint64()) & local.All()
+			local.Throttled(now, set)
+			if rep, err = shared.Throttled(ctx, set); err != nil {
+				t.Fatal(err)
+			}
+			what = "throttle"
+		default:
+			if rep, err = shared.Beat(ctx, nil); err != nil {
+				t.Fatal(err)
+			}
+			what = "beat"
+		}
+		check(step, what, rep)
+	}
+	if admitted == 0 || refused == 0 {
+		t.Logf("%s: %d admitted, %d refused", desc, admitted, refused)
+	}
+}
