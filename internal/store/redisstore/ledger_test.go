@@ -11,6 +11,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/headroomhq/headroom/internal/quota"
+	"github.com/headroomhq/headroom/internal/store/redistest"
 )
 
 // The differential test of the shared ledger: ledger.lua and quota.Ledger
@@ -28,7 +29,7 @@ type diffLive struct {
 }
 
 func TestSharedLedgerMatchesQuotaLedger(t *testing.T) {
-	rdb, _ := startRedis(t)
+	rdb := redistest.Start(t).Client(t)
 	for seed := range uint64(24) {
 		t.Run(fmt.Sprint(seed), func(t *testing.T) {
 			diffRun(t, rdb, seed, 400)
