@@ -35,9 +35,6 @@ func commands() map[string]command {
 	}
 }
 
-// Version is set at build time with -ldflags "-X .../cli.Version=...".
-var Version = "dev"
-
 // Main runs the command named by args[0] and returns the process exit code.
 func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	cmds := commands()
@@ -71,9 +68,4 @@ func usage(w io.Writer, cmds map[string]command) {
 	}
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "Run 'headroom COMMAND --help' for a command's flags.")
-}
-
-func runVersion(_ context.Context, e env) int {
-	fmt.Fprintln(e.stdout, "headroom", Version)
-	return 0
 }

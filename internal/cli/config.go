@@ -13,7 +13,7 @@ const configUsage = `Usage: headroom config validate [--emulator] FILE
 
 Checks a configuration file and prints OK, or every problem at once (exit
 status 1). FILE is a 'headroom serve' file unless --emulator is given.
-Examples: examples/bedrock.yaml, examples/emulator.yaml.
+Examples: examples/bedrock.yaml, examples/serve-emulator.yaml (serve files).
 
 Flags:
 `

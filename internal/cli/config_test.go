@@ -23,7 +23,7 @@ func TestConfigValidate(t *testing.T) {
 		wantLines int    // "  - " problem lines on stderr
 	}{
 		{"bedrock example", []string{"validate", filepath.Join("..", "..", "examples", "bedrock.yaml")}, 0, ": OK", 0},
-		{"emulator example", []string{"validate", filepath.Join("..", "..", "examples", "emulator.yaml")}, 0, ": OK", 0},
+		{"emulator example", []string{"validate", filepath.Join("..", "..", "examples", "serve-emulator.yaml")}, 0, ": OK", 0},
 		{"emulator file", []string{"validate", "--emulator", emu}, 0, ": OK", 0},
 		{"every problem", []string{"validate", bad}, 1, "", 6},
 		{"emulator file as serve", []string{"validate", emu}, 1, "", 0},

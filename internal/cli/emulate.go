@@ -118,7 +118,7 @@ func runEmulate(ctx context.Context, e env) int {
 		fmt.Fprintf(e.stderr, "headroom emulate: %v\n", err)
 		return 1
 	}
-	ln, err := net.Listen("tcp", cfg.Listen)
+	ln, err := listen(cfg.Listen)
 	if err != nil {
 		fmt.Fprintf(e.stderr, "headroom emulate: %v\n", err)
 		return 1

@@ -12,6 +12,8 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/dustin/go-humanize"
+
 	"github.com/headroomhq/headroom/internal/config"
 	"github.com/headroomhq/headroom/internal/keys"
 	"github.com/headroomhq/headroom/internal/store/sqlitestore"
@@ -216,13 +218,13 @@ func gatewayURL(listen string, tls bool) string {
 func describeLimits(k keys.Key) string {
 	parts := []string{fmt.Sprintf("weight %g", k.Weight)}
 	if k.DailyTokens > 0 {
-		parts = append(parts, fmt.Sprintf("%d tokens per day", k.DailyTokens))
+		parts = append(parts, humanize.Comma(k.DailyTokens)+" tokens per day")
 	}
 	if k.MaxConcurrency > 0 {
 		parts = append(parts, fmt.Sprintf("at most %d in flight", k.MaxConcurrency))
 	}
 	if k.MaxOutputTokens > 0 {
-		parts = append(parts, fmt.Sprintf("max_tokens at most %d", k.MaxOutputTokens))
+		parts = append(parts, "max_tokens at most "+humanize.Comma(int64(k.MaxOutputTokens)))
 	}
 	return strings.Join(parts, ", ")
 }
@@ -271,11 +273,13 @@ func keysList(ctx context.Context, e env) int {
 func writeKeyTable(w io.Writer, ks []keys.Key) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "NAME\tWEIGHT\tDAILY TOKENS\tMAX CONCURRENCY\tMAX OUTPUT\tCREATED\tSTATUS")
+	// Numbers get thousands separators: 5,000,000 reads at a glance,
+	// 5000000 does not.
 	orNone := func(n int64) string {
 		if n == 0 {
 			return "-"
 		}
-		return fmt.Sprint(n)
+		return humanize.Comma(n)
 	}
 	for _, k := range ks {
 		status := "active"

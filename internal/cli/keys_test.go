@@ -221,7 +221,7 @@ func TestKeysListTableAndJSON(t *testing.T) {
 	if f := strings.Fields(lines[1]); f[0] != "alice" || f[1] != "0.5" || f[len(f)-1] != "active" {
 		t.Errorf("alice row = %q", lines[1])
 	}
-	if f := strings.Fields(lines[2]); f[0] != "bob" || f[2] != "1000" || f[len(f)-2] != "revoked" {
+	if f := strings.Fields(lines[2]); f[0] != "bob" || f[2] != "1,000" || f[len(f)-2] != "revoked" {
 		t.Errorf("bob row = %q", lines[2])
 	}
 

@@ -26,7 +26,7 @@ import (
 )
 
 const serveUsage = `Usage: headroom serve --config FILE [flags]
-       headroom serve --demo [--addr HOST:PORT]
+       headroom serve --demo [--addr HOST:PORT] [--data-dir DIR]
 
 Runs the gateway: a Bedrock Runtime endpoint for Claude Code and the AWS
 SDKs that mirrors the account's quota, shares it fairly between developer
@@ -34,7 +34,8 @@ keys, queues what does not fit instead of answering 429, and never sends
 Bedrock a request it would throttle.
 
 --demo needs no AWS account and no configuration: it runs an in-process
-emulator as the upstream, keeps its data in a temporary directory, and
+emulator as the upstream, keeps its data in a temporary directory (removed
+at exit; with --data-dir, in DIR, kept, so its keys survive a restart), and
 creates three developer keys (alice, bob, carol), printing their Claude Code
 settings.
 
@@ -119,7 +120,7 @@ func runServe(ctx context.Context, e env) int {
 	var demo *demoSetup
 	if f.demo {
 		var err error
-		if demo, err = startDemo(ctx, logger); err != nil {
+		if demo, err = startDemo(ctx, logger, f.dataDir); err != nil {
 			return fail(err)
 		}
 		defer demo.close()
@@ -155,7 +156,7 @@ func runServe(ctx context.Context, e env) int {
 	if err != nil {
 		return fail(err)
 	}
-	ln, err := net.Listen("tcp", cfg.Listen)
+	ln, err := listen(cfg.Listen)
 	if err != nil {
 		return fail(err)
 	}
@@ -163,7 +164,9 @@ func runServe(ctx context.Context, e env) int {
 	logger.Info("headroom serve listening", "url", url, "data_dir", dir, "upstreams", len(cfg.Upstreams))
 	lw.flush()
 	if demo != nil {
-		if err := demo.createKeys(ctx, st, srv.registry, e.stdout, url); err != nil {
+		// A stop signal while the keys are made is a stop, not a failure:
+		// run then shuts down at once, and the demo's data is removed.
+		if err := demo.createKeys(ctx, st, srv.registry, e.stdout, url); err != nil && ctx.Err() == nil {
 			return fail(err)
 		}
 	} else {

@@ -22,18 +22,22 @@ import (
 var demoKeys = []string{"alice", "bob", "carol"}
 
 // demoSetup is what `serve --demo` runs besides the gateway: an emulator on
-// a loopback port standing in for Bedrock, and a temporary data directory.
+// a loopback port standing in for Bedrock, and a data directory: a
+// temporary one removed at exit, or the user's --data-dir, kept.
 type demoSetup struct {
 	cfg     config.Serve
 	dataDir string
-	region  string
-	emu     *http.Server
-	emuDone chan struct{}
+	// temporary is set when dataDir was made for this run (and is removed).
+	temporary bool
+	region    string
+	emu       *http.Server
+	emuDone   chan struct{}
 }
 
 // startDemo starts the in-process emulator and builds a serve
-// configuration that mirrors its quotas exactly.
-func startDemo(ctx context.Context, logger *slog.Logger) (*demoSetup, error) {
+// configuration that mirrors its quotas exactly. dataDir, when not empty,
+// keeps the demo's keys and usage across restarts.
+func startDemo(ctx context.Context, logger *slog.Logger, dataDir string) (*demoSetup, error) {
 	ec := config.DefaultEmulator()
 	emuLog := logger.With("component", "emulator")
 	emu, err := emulator.New(ec, emuLog, time.Now)
@@ -44,12 +48,15 @@ func startDemo(ctx context.Context, logger *slog.Logger) (*demoSetup, error) {
 	if err != nil {
 		return nil, err
 	}
-	dir, err := os.MkdirTemp("", "headroom-demo-")
-	if err != nil {
-		ln.Close()
-		return nil, err
+	dir, temporary := dataDir, false
+	if dir == "" {
+		if dir, err = os.MkdirTemp("", "headroom-demo-"); err != nil {
+			ln.Close()
+			return nil, err
+		}
+		temporary = true
 	}
-	d := &demoSetup{dataDir: dir, region: ec.DefaultRegion, emuDone: make(chan struct{}),
+	d := &demoSetup{dataDir: dir, temporary: temporary, region: ec.DefaultRegion, emuDone: make(chan struct{}),
 		emu: httpsrv.New(emu, emuLog)}
 	go func() {
 		defer close(d.emuDone)
@@ -70,18 +77,33 @@ func startDemo(ctx context.Context, logger *slog.Logger) (*demoSetup, error) {
 	cfg.ApplyDefaults()
 	cfg.DataDir = dir
 	d.cfg = cfg
-	logger.Warn("DEMO MODE: the upstream is an in-process emulator, not Amazon Bedrock; no AWS account is used and data is temporary",
+	data := "data is temporary"
+	if !temporary {
+		data = "data is kept in " + dir
+	}
+	logger.Warn("DEMO MODE: the upstream is an in-process emulator, not Amazon Bedrock; no AWS account is used and "+data,
 		"emulator", "http://"+ln.Addr().String(), "data_dir", dir)
 	return d, nil
 }
 
-// createKeys makes the demo keys and prints their Claude Code settings.
+// createKeys makes the demo keys and prints their Claude Code settings. A
+// demo key still active in a kept data directory is kept: its secret was
+// printed when it was made (Headroom keeps only its hash).
 func (d *demoSetup) createKeys(ctx context.Context, st *sqlitestore.Store, r *keys.Registry, w io.Writer, url string) error {
-	fmt.Fprintf(w, "headroom serve --demo: a gateway on %s in front of an EMULATED Bedrock (no AWS account, temporary data in %s)\n\n", url, d.dataDir)
+	data := "temporary data in " + d.dataDir
+	if !d.temporary {
+		data = "data kept in " + d.dataDir
+	}
+	fmt.Fprintf(w, "headroom serve --demo: a gateway on %s in front of an EMULATED Bedrock (no AWS account, %s)\n\n", url, data)
 	for _, name := range demoKeys {
 		secret := keys.NewSecret()
 		k := keys.Key{Name: name, Hash: keys.Hash(secret), Weight: 1, CreatedAt: time.Now().UTC()}
-		if err := st.Create(ctx, k); err != nil {
+		err := st.Create(ctx, k)
+		if errors.Is(err, keys.ErrExists) {
+			fmt.Fprintf(w, "Key %q: kept from an earlier run in %s (its secret and settings were printed then).\n\n", name, d.dataDir)
+			continue
+		}
+		if err != nil {
 			return fmt.Errorf("create demo key %s: %w", name, err)
 		}
 		fmt.Fprintf(w, "Key %q: Claude Code settings (~/.claude/settings.json or .claude/settings.local.json):\n%s\n\n", name,
@@ -92,7 +114,7 @@ func (d *demoSetup) createKeys(ctx context.Context, st *sqlitestore.Store, r *ke
 	return r.Refresh(ctx)
 }
 
-// close stops the emulator and removes the temporary data.
+// close stops the emulator and removes the data directory if it is temporary.
 func (d *demoSetup) close() {
 	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
@@ -100,5 +122,7 @@ func (d *demoSetup) close() {
 		_ = d.emu.Close()
 	}
 	<-d.emuDone
-	_ = os.RemoveAll(d.dataDir)
+	if d.temporary {
+		_ = os.RemoveAll(d.dataDir)
+	}
 }

@@ -210,7 +210,7 @@ func TestLoadServeMissingFile(t *testing.T) {
 
 // The example configurations shipped in examples/ must stay valid.
 func TestExamplesAreValid(t *testing.T) {
-	for _, f := range []string{"bedrock.yaml", "emulator.yaml"} {
+	for _, f := range []string{"bedrock.yaml", "serve-emulator.yaml"} {
 		t.Run(f, func(t *testing.T) {
 			s, err := LoadServe(filepath.Join("..", "..", "examples", f))
 			if err != nil {
@@ -223,12 +223,12 @@ func TestExamplesAreValid(t *testing.T) {
 	}
 }
 
-// TestEmulatorExampleMirrorsDefaults: examples/emulator.yaml promises
+// TestEmulatorExampleMirrorsDefaults: examples/serve-emulator.yaml promises
 // buckets equal to the emulator's default us-east-1 quotas, so that
 // Claude Code's models (Opus 5.5 by default) are mirrored, not refused as
 // unmatched.
 func TestEmulatorExampleMirrorsDefaults(t *testing.T) {
-	s, err := LoadServe(filepath.Join("..", "..", "examples", "emulator.yaml"))
+	s, err := LoadServe(filepath.Join("..", "..", "examples", "serve-emulator.yaml"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -238,7 +238,7 @@ func TestEmulatorExampleMirrorsDefaults(t *testing.T) {
 		t.Fatal("no default us-east-1 region")
 	}
 	if diff := cmp.Diff(region.Buckets, s.Upstreams[0].Buckets); diff != "" {
-		t.Errorf("examples/emulator.yaml's buckets differ from the emulator's defaults (-emulator +example):\n%s", diff)
+		t.Errorf("examples/serve-emulator.yaml's buckets differ from the emulator's defaults (-emulator +example):\n%s", diff)
 	}
 }
 

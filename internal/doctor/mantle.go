@@ -38,9 +38,9 @@ type MantleFit struct {
 // are given the same, as an assumption.
 func mantleDefaults(m bedrock.Model) (input, output int64, source string) {
 	if f, ok := factsFor(m); ok && f.source == section6 {
-		return 10_000_000, 2_000_000, "BEDROCK.md section 6 Mantle defaults (Claude 4.7+)"
+		return 10_000_000, 2_000_000, "AWS's documented Mantle defaults (Claude 4.7+)"
 	}
-	return 10_000_000, 2_000_000, "assumed: Claude 4.7+'s Mantle defaults (BEDROCK.md lists none for this model; pass --tpm)"
+	return 10_000_000, 2_000_000, "assumed: Claude 4.7+'s Mantle defaults (AWS documents none for this model; pass --tpm)"
 }
 
 // mantleFit computes a model's Mantle reservation; opt.TPM, when set,

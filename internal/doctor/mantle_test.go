@@ -17,8 +17,8 @@ func TestDefaultSettings2_1_332(t *testing.T) {
 	}
 	seed, _ := main.Fit("seed")
 	aws, _ := main.Fit("aws")
-	if seed.Reservation != 1_281_000 || aws.Reservation != 129_000 || main.Limits.TPM != 15_000_000 || !strings.Contains(main.Limits.Source, "section 6") {
-		t.Errorf("reservations seed %d, aws %d against TPM %d (%s); want 1,281,000, 129,000 against 15,000,000 (section 6)",
+	if seed.Reservation != 1_281_000 || aws.Reservation != 129_000 || main.Limits.TPM != 15_000_000 || !strings.Contains(main.Limits.Source, "Claude 4.7+") {
+		t.Errorf("reservations seed %d, aws %d against TPM %d (%s); want 1,281,000, 129,000 against 15,000,000 (Claude 4.7+ defaults)",
 			seed.Reservation, aws.Reservation, main.Limits.TPM, main.Limits.Source)
 	}
 	f := finding(t, r, FindMaxOutput, RoleMain)

@@ -34,7 +34,7 @@ type Limits struct {
 	TPMCode string `json:"tpm_code,omitempty"`
 	TPDCode string `json:"tpd_code,omitempty"`
 	// Source says where the numbers come from: "flags", "service quotas",
-	// "BEDROCK.md section 2" or an assumption.
+	// "AWS's documented defaults" or an assumption.
 	Source string `json:"source"`
 }
 
@@ -84,7 +84,7 @@ var defaultQuotaFacts = []quotaFacts{
 	{match: "claude-opus-4-7", names: []string{"claude opus 4.7", "claude-opus-4-7"}, tpm: fixed(15_000_000), source: section6},
 }
 
-const section6 = "BEDROCK.md section 6 defaults (Claude 4.7+)"
+const section6 = "AWS's documented defaults (Claude 4.7+)"
 
 // assumedFacts stands in for a model BEDROCK.md gives no default for:
 // Sonnet 4's numbers, the smallest documented for a current Sonnet.
@@ -102,7 +102,7 @@ func factsFor(m bedrock.Model) (quotaFacts, bool) {
 // DefaultLimits returns the documented default quotas for calls to m in region.
 func DefaultLimits(m bedrock.Model, region string) Limits {
 	f, known := factsFor(m)
-	l := Limits{TPM: f.tpm(region), TPD: f.tpd, Source: cmp.Or(f.source, "BEDROCK.md section 2 defaults")}
+	l := Limits{TPM: f.tpm(region), TPD: f.tpd, Source: cmp.Or(f.source, "AWS's documented defaults")}
 	if l.TPD == 0 {
 		l.TPD = l.TPM * 1440
 	}
@@ -110,7 +110,7 @@ func DefaultLimits(m bedrock.Model, region string) Limits {
 		l.TPD = f.onDemandTPD
 	}
 	if !known {
-		l.Source = "assumed: Sonnet 4's defaults (BEDROCK.md lists none for this model; pass --tpm/--tpd or --probe)"
+		l.Source = "assumed: Sonnet 4's defaults (AWS documents none for this model; pass --tpm/--tpd or --probe)"
 		return l
 	}
 	l.TPMCode, l.TPDCode = f.tpmCode, f.tpdCode
