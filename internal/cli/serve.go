@@ -255,13 +255,15 @@ func buildServer(ctx context.Context, cfg config.Serve, st *sqlitestore.Store, l
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m := metrics.New(reg)
 	metrics.RegisterBuckets(reg, func() []metrics.Bucket { return bucketMetrics(ups) })
+	var gw *gateway.Gateway // set below; nothing scrapes before serving starts
+	metrics.RegisterState(reg, func() metrics.State { return gw.StateMetrics() })
 	var opsToken string
 	if e := cfg.Operations.TokenEnv; e != "" {
 		if opsToken = os.Getenv(e); opsToken == "" {
 			return nil, fmt.Errorf("environment variable %s (operations.token_env) is empty", e)
 		}
 	}
-	gw, err := gateway.New(gateway.Options{
+	gw, err = gateway.New(gateway.Options{
 		Logger: logger, Metrics: m, Gatherer: reg, Keys: registry, Upstreams: ups,
 		Route: cfg.RouteFor, Caps: cfg.Policy.Caps, Output: admission.NewOutputPolicy(outputSettings(cfg.Policy)),
 		Profile: profile, Burndown: burndown,

@@ -96,6 +96,7 @@ func (ch *charge) settleAt(cost quota.Cost) {
 	ch.ended = true
 	ch.t.SettleAfter(ch.g.now(), cost, ch.g.settleDelay)
 	ch.count(cost)
+	ch.record(cost)
 }
 
 // cancel ends the ticket giving everything back: the upstream refused the

@@ -17,6 +17,7 @@ import (
 
 	"github.com/headroomhq/headroom/internal/admission"
 	"github.com/headroomhq/headroom/internal/bedrock"
+	"github.com/headroomhq/headroom/internal/forecast"
 	"github.com/headroomhq/headroom/internal/metrics"
 )
 
@@ -134,6 +135,9 @@ type Gateway struct {
 	now       func() time.Time
 	estimator *estimator
 	ids       idSource
+	// usage counts settled tokens by key and bucket, for the top
+	// consumers and the forecasts (forecast.go).
+	usage *forecast.Tracker
 }
 
 // New checks o and builds a Gateway.
@@ -195,6 +199,7 @@ func New(o Options) (*Gateway, error) {
 		}
 		g.upstreams[u.Name] = u
 	}
+	g.usage = newTracker(o.Upstreams, g.now())
 	g.ids.init()
 	return g, nil
 }

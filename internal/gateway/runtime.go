@@ -287,7 +287,7 @@ func (g *Gateway) admit(r *http.Request, u *Upstream, req admission.Request, c *
 	}
 	g.m.QueueWait.WithLabelValues("refused").Observe(waited.Seconds())
 	c.throttle = throttleKind(err)
-	return nil, refusalError(err)
+	return nil, g.refusalError(err, u)
 }
 
 // throttleKind is the kind label of a gateway refusal
@@ -305,13 +305,18 @@ func throttleKind(err error) string {
 	return metrics.KindQueue
 }
 
-// refusalError turns an admission error into what the client sees.
-func refusalError(err error) error {
+// refusalError turns an admission error into what the client sees. A
+// spent daily bucket's refusal names its top consumers today.
+func (g *Gateway) refusalError(err error, u *Upstream) error {
 	var ref *admission.Refusal
 	var big *admission.TooLarge
 	switch {
 	case errors.As(err, &ref):
-		e := bedrock.Errorf(bedrock.ThrottlingException, "%s", ref.Message).WithRetryAfter(ref.RetryAfter)
+		msg := ref.Message
+		if ref.Daily && ref.Bucket != "" {
+			msg += g.topConsumersNote(u, ref.Bucket)
+		}
+		e := bedrock.Errorf(bedrock.ThrottlingException, "%s", msg).WithRetryAfter(ref.RetryAfter)
 		e.SetHeader(HeaderThrottle, "gateway")
 		if ref.Daily {
 			e.SetHeader(HeaderShouldRetry, "false")

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/headroomhq/headroom/internal/admission"
+	"github.com/headroomhq/headroom/internal/forecast"
 )
 
 // Status is the gateway at one instant, as GET /v1/status shows it: each
@@ -26,13 +27,26 @@ type Status struct {
 // UpstreamStatus is one upstream's controller: queue, requests in flight
 // and every bucket of its ledger.
 type UpstreamStatus struct {
-	Name        string                   `json:"name"`
-	Region      string                   `json:"region"`
-	Queued      int                      `json:"queued"`
-	InFlight    int                      `json:"in_flight"`
-	MaxInFlight int                      `json:"max_in_flight,omitempty"`
-	Settling    int                      `json:"settling,omitempty"`
-	Buckets     []admission.BucketStatus `json:"buckets"`
+	Name        string         `json:"name"`
+	Region      string         `json:"region"`
+	Queued      int            `json:"queued"`
+	InFlight    int            `json:"in_flight"`
+	MaxInFlight int            `json:"max_in_flight,omitempty"`
+	Settling    int            `json:"settling,omitempty"`
+	Buckets     []BucketStatus `json:"buckets"`
+}
+
+// BucketStatus is one bucket of an upstream: the ledger's state, its
+// recent rates and top consumers, and for a daily bucket when it runs out
+// at the recent rate (forecast.go).
+type BucketStatus struct {
+	admission.BucketStatus
+	Rates forecast.Rates `json:"tokens_per_minute"`
+	// Top5m and TopToday are the keys that used it most over the last five
+	// minutes and today, heaviest first, with their shares (0-1).
+	Top5m    []forecast.Consumer `json:"top_5m"`
+	TopToday []forecast.Consumer `json:"top_today"`
+	Forecast *forecast.Forecast  `json:"forecast,omitempty"`
 }
 
 // KeyStatus is one key over every upstream. UsedToday and HeldNow are its
@@ -51,6 +65,9 @@ type KeyStatus struct {
 	// Protected lists the daily buckets the key used today; in the others
 	// its protected share is Weight × the bucket's protected_per_weight.
 	Protected []KeyShare `json:"protected,omitempty"`
+	// BudgetForecast is when the key's daily budget runs out at its recent
+	// rate, for a key with a budget.
+	BudgetForecast *forecast.Forecast `json:"budget_forecast,omitempty"`
 }
 
 // KeyShare is a key's use and protected share of one upstream's daily bucket.
@@ -63,13 +80,14 @@ type KeyShare struct {
 func (g *Gateway) Status(now time.Time) Status {
 	out := Status{Time: now.UTC().Format("2006-01-02T15:04:05.000Z07:00"), Estimates: g.estimator.snapshot(),
 		Upstreams: []UpstreamStatus{}, Keys: []KeyStatus{}}
+	snap := g.usage.Snapshot(now, topConsumers)
 	index := map[string]int{}
 	counted := map[string][]*admission.Budgets{} // per key, the budgets already added in
 	for _, u := range g.ordered {
 		st := u.Admission.Status(now)
 		out.Day = st.Day
 		out.Upstreams = append(out.Upstreams, UpstreamStatus{Name: u.Name, Region: u.Client.Region(), Queued: st.Queued,
-			InFlight: st.InFlight, MaxInFlight: st.MaxInFlight, Settling: st.Settling, Buckets: st.Buckets})
+			InFlight: st.InFlight, MaxInFlight: st.MaxInFlight, Settling: st.Settling, Buckets: g.bucketStatus(now, u, st.Buckets, snap)})
 		b := u.Admission.Budgets()
 		for _, k := range st.Keys {
 			i, ok := index[k.Name]
@@ -93,6 +111,7 @@ func (g *Gateway) Status(now time.Time) Status {
 		}
 	}
 	slices.SortFunc(out.Keys, func(a, b KeyStatus) int { return strings.Compare(a.Name, b.Name) })
+	g.budgetForecasts(now, out.Keys, snap)
 	return out
 }
 

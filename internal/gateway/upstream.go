@@ -34,6 +34,10 @@ type Upstream struct {
 	AllowUnmatched bool
 	profiles       appProfiles
 
+	// series are the usage tracker's ids of the ledger's buckets, in
+	// ledger order (newTracker).
+	series []int
+
 	setsMu sync.RWMutex
 	sets   map[setKey]quota.Set
 }

@@ -198,3 +198,72 @@ func (c bucketCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(descUtil, prometheus.GaugeValue, util, l...)
 	}
 }
+
+// State is what the gateway knows at scrape time beyond the buckets.
+type State struct {
+	Exhaustion []Exhaustion
+	Keys       []KeyQueue
+}
+
+// Exhaustion is when a daily bucket (Upstream, Bucket) or a key's daily
+// budget (Key) runs out, in seconds from now, at the fastest (Low) and
+// slowest (High) of its recent rates: 0 when spent, +Inf when the day
+// ends first or nothing was used in the last hour.
+type Exhaustion struct {
+	Upstream, Bucket, Key string
+	Low, High             float64
+}
+
+// KeyQueue is one key's requests waiting for quota and in flight, over
+// every upstream.
+type KeyQueue struct {
+	Key              string
+	Queued, InFlight int
+}
+
+// RegisterState registers a collector that reads the forecasts and the
+// keys' queues from snapshot at every scrape.
+func RegisterState(reg prometheus.Registerer, snapshot func() State) {
+	reg.MustRegister(stateCollector(snapshot))
+}
+
+var (
+	descBucketExhaustion = prometheus.NewDesc("headroom_forecast_exhaustion_seconds",
+		"Seconds until a daily bucket runs out at its recent rate: bound=low at the fastest of the last 5, 15 and 60 minutes' rates, high at the slowest; 0 when spent, +Inf when the day ends first.",
+		[]string{"upstream", "bucket", "bound"}, nil)
+	descBudgetExhaustion = prometheus.NewDesc("headroom_key_budget_exhaustion_seconds",
+		"Seconds until a key's daily budget runs out at its recent rate: bound=low at the fastest of the last 5, 15 and 60 minutes' rates, high at the slowest; 0 when spent, +Inf when the day ends first.",
+		[]string{"key", "bound"}, nil)
+	descKeyQueued = prometheus.NewDesc("headroom_key_queued_requests",
+		"Requests of a key waiting in the fair queues for quota (every upstream).", []string{"key"}, nil)
+	descKeyInFlight = prometheus.NewDesc("headroom_key_in_flight_requests",
+		"Requests of a key admitted and not yet settled (every upstream).", []string{"key"}, nil)
+)
+
+type stateCollector func() State
+
+func (c stateCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{descBucketExhaustion, descBudgetExhaustion, descKeyQueued, descKeyInFlight} {
+		ch <- d
+	}
+}
+
+func (c stateCollector) Collect(ch chan<- prometheus.Metric) {
+	st := c()
+	for _, e := range st.Exhaustion {
+		for _, b := range [...]struct {
+			bound string
+			v     float64
+		}{{"low", e.Low}, {"high", e.High}} {
+			if e.Key != "" {
+				ch <- prometheus.MustNewConstMetric(descBudgetExhaustion, prometheus.GaugeValue, b.v, e.Key, b.bound)
+			} else {
+				ch <- prometheus.MustNewConstMetric(descBucketExhaustion, prometheus.GaugeValue, b.v, e.Upstream, e.Bucket, b.bound)
+			}
+		}
+	}
+	for _, k := range st.Keys {
+		ch <- prometheus.MustNewConstMetric(descKeyQueued, prometheus.GaugeValue, float64(k.Queued), k.Key)
+		ch <- prometheus.MustNewConstMetric(descKeyInFlight, prometheus.GaugeValue, float64(k.InFlight), k.Key)
+	}
+}

@@ -1,0 +1,137 @@
+package gateway
+
+import (
+	"fmt"
+	"math/bits"
+	"strings"
+	"time"
+
+	"github.com/headroomhq/headroom/internal/admission"
+	"github.com/headroomhq/headroom/internal/forecast"
+	"github.com/headroomhq/headroom/internal/metrics"
+	"github.com/headroomhq/headroom/internal/quota"
+)
+
+// topConsumers is how many keys /v1/status and a spent bucket's 429 name.
+const topConsumers = 3
+
+// newTracker registers every upstream's buckets with a usage tracker.
+func newTracker(ups []*Upstream, now time.Time) *forecast.Tracker {
+	start, _ := ups[0].Ledger().DayWindow(now) // every upstream counts days alike (config.Windows)
+	tr := forecast.NewTracker(now, start.Hour())
+	for _, u := range ups {
+		l := u.Ledger()
+		u.series = make([]int, l.Len())
+		for i := range u.series {
+			u.series[i] = tr.Series(u.Name, l.Spec(i).Name)
+		}
+	}
+	return tr
+}
+
+// record counts a settled cost in the usage tracker: its total against
+// the key's budget, and in each bucket of set what that bucket counts.
+func (ch *charge) record(cost quota.Cost) {
+	l := ch.u.Ledger()
+	var buf [8]forecast.Part
+	parts := buf[:0]
+	for m := ch.set; m != 0; m &= m - 1 {
+		i := bits.TrailingZeros64(uint64(m))
+		parts = append(parts, forecast.Part{Series: ch.u.series[i], Tokens: cost.Of(l.Spec(i).Kind)})
+	}
+	ch.g.usage.Record(ch.g.now(), ch.key, cost.Total(), parts)
+}
+
+// bucketStatus adds to u's buckets their recent use and, for the daily
+// ones, their forecasts.
+func (g *Gateway) bucketStatus(now time.Time, u *Upstream, bs []admission.BucketStatus, snap forecast.Snapshot) []BucketStatus {
+	l := u.Ledger()
+	_, dayEnd := l.DayWindow(now)
+	out := make([]BucketStatus, len(bs))
+	for i, b := range bs {
+		su := snap.Series[u.series[i]]
+		out[i] = BucketStatus{BucketStatus: b, Rates: su.Rates, Top5m: su.Top5m, TopToday: su.TopToday}
+		if !b.Kind.Daily() {
+			continue
+		}
+		var regains []forecast.Regain
+		for _, r := range l.Regains(now, dayEnd, i) {
+			regains = append(regains, forecast.Regain{At: r.At, Tokens: r.Tokens})
+		}
+		f := forecast.Project(forecast.Input{Name: g.bucketName(u, b.Name), Now: now, Left: b.Available, Limit: b.Effective,
+			DayEnd: dayEnd, Regains: regains, Rates: su.Rates})
+		out[i].Forecast = &f
+	}
+	return out
+}
+
+// budgetForecasts sets the forecast of every key with a daily budget.
+// Budgets count days as the ledgers do.
+func (g *Gateway) budgetForecasts(now time.Time, ks []KeyStatus, snap forecast.Snapshot) {
+	_, dayEnd := g.ordered[0].Ledger().DayWindow(now)
+	for i := range ks {
+		k := &ks[i]
+		if k.DailyBudget <= 0 {
+			continue
+		}
+		f := forecast.Project(forecast.Input{Name: "key " + k.Name + "'s budget", Now: now, Left: k.DailyBudget - k.UsedToday,
+			Limit: k.DailyBudget, DayEnd: dayEnd, Rates: snap.Keys[k.Name]})
+		k.BudgetForecast = &f
+	}
+}
+
+// bucketName names a bucket for people: with its upstream when there are
+// several.
+func (g *Gateway) bucketName(u *Upstream, bucket string) string {
+	if len(g.ordered) > 1 {
+		return "bucket " + u.Name + "/" + bucket
+	}
+	return "bucket " + bucket
+}
+
+// StateMetrics is what /metrics reads of the gateway at each scrape: the
+// forecasts (seconds until each daily bucket and key budget runs out) and
+// each key's queue.
+func (g *Gateway) StateMetrics() metrics.State {
+	now := g.now()
+	s := g.Status(now)
+	var st metrics.State
+	for _, u := range s.Upstreams {
+		for _, b := range u.Buckets {
+			if b.Forecast != nil {
+				low, high := b.Forecast.Seconds(now)
+				st.Exhaustion = append(st.Exhaustion, metrics.Exhaustion{Upstream: u.Name, Bucket: b.Name, Low: low, High: high})
+			}
+		}
+	}
+	for _, k := range s.Keys {
+		if k.BudgetForecast != nil {
+			low, high := k.BudgetForecast.Seconds(now)
+			st.Exhaustion = append(st.Exhaustion, metrics.Exhaustion{Key: k.Name, Low: low, High: high})
+		}
+		st.Keys = append(st.Keys, metrics.KeyQueue{Key: k.Name, Queued: k.Queued, InFlight: k.InFlight})
+	}
+	return st
+}
+
+// topConsumersNote names the heaviest users today of a spent daily bucket
+// of u, for its 429: "; top consumers today: alice 61%, bob 22%".
+func (g *Gateway) topConsumersNote(u *Upstream, bucket string) string {
+	i, ok := u.Ledger().Index(bucket)
+	if !ok {
+		return ""
+	}
+	top := g.usage.Top(g.now(), u.series[i], topConsumers)
+	if len(top) == 0 {
+		return ""
+	}
+	var b strings.Builder
+	b.WriteString("; top consumers today: ")
+	for j, c := range top {
+		if j > 0 {
+			b.WriteString(", ")
+		}
+		fmt.Fprintf(&b, "%s %.0f%%", c.Key, 100*c.Share)
+	}
+	return b.String()
+}
