@@ -112,6 +112,9 @@ type Controller struct {
 	// wake is the other controllers to pump once c.mu is released: a key's
 	// request ended here, and their waiting requests wait for its limits.
 	wake []*Controller
+	// drop is the tickets to cancel once c.mu is released: the other
+	// candidates of a Group granted here.
+	drop []*Ticket
 
 	// Blocking wrapper only: the timer exists while Admit callers wait or
 	// refunds of their tickets are held back.
@@ -243,6 +246,12 @@ func (c *Controller) Enqueue(now time.Time, req Request) (*Ticket, error) {
 
 // enqueue queues req and pumps. Callers hold c.mu.
 func (c *Controller) enqueue(now time.Time, req Request, blocking bool) (*Ticket, error) {
+	return c.enqueueGroup(now, req, blocking, nil, 0)
+}
+
+// enqueueGroup is enqueue for candidate gi of grp (nil: no group). Callers
+// hold c.mu.
+func (c *Controller) enqueueGroup(now time.Time, req Request, blocking bool, grp *Group, gi int) (*Ticket, error) {
 	req.Cost = req.Cost.Max(quota.Cost{})
 	if err := c.tooLarge(now, req); err != nil {
 		return nil, err
@@ -262,7 +271,11 @@ func (c *Controller) enqueue(now time.Time, req Request, blocking bool) (*Ticket
 		t := &Ticket{c: c, k: ks, req: req}
 		return nil, c.refusal(now, t)
 	}
-	t := &Ticket{c: c, k: ks, req: req, state: Waiting, enqueued: now}
+	t := &Ticket{c: c, k: ks, req: req, state: Waiting, enqueued: now, grp: grp, gi: gi}
+	if grp != nil {
+		t.core = !blocking
+		grp.join(t)
+	}
 	if blocking {
 		t.ready = make(chan struct{})
 	}
@@ -372,6 +385,9 @@ func (c *Controller) grant(now time.Time) {
 // drawing from them wait behind t.
 func (c *Controller) tryGrant(now time.Time, t *Ticket, blocked *quota.Set) bool {
 	ks := t.k
+	if t.grp != nil && t.grp.lost(t) {
+		return false // granted by another candidate: about to be cancelled
+	}
 	if !c.b.allows(ks.use, &ks.key, t.req.tokens(), c) { // concurrency and budget, every upstream
 		return false
 	}
@@ -389,13 +405,18 @@ func (c *Controller) tryGrant(now time.Time, t *Ticket, blocked *quota.Set) bool
 		}
 		return false
 	}
+	if t.grp != nil && !t.grp.claim(t) {
+		return false
+	}
 	res, err := c.l.Reserve(now, t.req.Set, t.req.Cost)
 	if err != nil { // someone else used the ledger in between
 		*blocked |= t.req.Set
+		c.unclaim(t)
 		return false
 	}
 	if !c.b.take(ks.use, &ks.key, t.req.tokens(), c.day, c) { // another upstream took the key's room in between
 		res.Cancel(now)
+		c.unclaim(t)
 		return false
 	}
 	c.unqueue(t)
@@ -428,6 +449,9 @@ func (c *Controller) unqueue(t *Ticket) {
 
 // decide records a ticket that left the queue, granted or refused.
 func (c *Controller) decide(t *Ticket) {
+	if t.grp != nil {
+		c.drop = append(c.drop, t.grp.decided(t)...)
+	}
 	if t.core {
 		c.decided = append(c.decided, t)
 	}
@@ -557,7 +581,7 @@ func (c *Controller) atConcurrency(ks *keyState) bool {
 // request ending here (or a new day) may let a waiting request in: after,
 // never under, c.mu, so no one holds two controllers' locks.
 func (c *Controller) unlock(now time.Time) {
-	if len(c.wake) != 0 {
+	if len(c.wake) != 0 || len(c.drop) != 0 {
 		c.unlockWake(now)
 		return
 	}
@@ -565,11 +589,21 @@ func (c *Controller) unlock(now time.Time) {
 }
 
 func (c *Controller) unlockWake(now time.Time) {
-	wake := c.wake
-	c.wake = nil
+	wake, drop := c.wake, c.drop
+	c.wake, c.drop = nil, nil
 	c.mu.Unlock()
+	for _, t := range drop {
+		t.Cancel(now)
+	}
 	for _, o := range wake {
 		o.poke(now)
+	}
+}
+
+// unclaim gives back t's claim on its group; callers hold c.mu.
+func (c *Controller) unclaim(t *Ticket) {
+	if t.grp != nil {
+		c.wake = t.grp.unclaim(t, c.wake)
 	}
 }
 

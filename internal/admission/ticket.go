@@ -56,6 +56,8 @@ type Ticket struct {
 	dayIn     int64      // part of charged counted in day
 	core      bool       // from Enqueue: reported by Pump
 	ready     chan struct{}
+	grp       *Group // the request's placement across a route (Place), or nil
+	gi        int    // its candidate index in grp
 
 	// A settlement whose ledger refund is held back (SettleAfter).
 	refundAt   time.Time
@@ -83,6 +85,13 @@ func (t *Ticket) Err() error {
 	t.c.mu.Lock()
 	defer t.c.mu.Unlock()
 	return t.err
+}
+
+// wasGranted reports whether the ticket was ever granted.
+func (t *Ticket) wasGranted() bool {
+	t.c.mu.Lock()
+	defer t.c.mu.Unlock()
+	return !t.granted.IsZero()
 }
 
 // Waited returns how long the ticket queued before it was granted (0 if it

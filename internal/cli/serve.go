@@ -243,6 +243,7 @@ func buildServer(ctx context.Context, cfg config.Serve, st *sqlitestore.Store, l
 			return nil, err
 		}
 		u.Profiles, u.AllowUnmatched = uc.InferenceProfiles, uc.Unmatched == config.UnmatchedUnlimited
+		u.ModelPrefix, u.ModelIDs = uc.ModelPrefix, uc.ModelIDs
 		ups = append(ups, u)
 	}
 	saver := &usageSaver{store: st, upstreams: ups, log: logger}
@@ -265,7 +266,9 @@ func buildServer(ctx context.Context, cfg config.Serve, st *sqlitestore.Store, l
 	}
 	gw, err = gateway.New(gateway.Options{
 		Logger: logger, Metrics: m, Gatherer: reg, Keys: registry, Upstreams: ups,
-		Route: cfg.RouteFor, Caps: cfg.Policy.Caps, Output: admission.NewOutputPolicy(outputSettings(cfg.Policy)),
+		Route: cfg.RouteFor, Routing: routing(&cfg), Failover: gateway.FailoverOptions{TripAfter: cfg.Failover.TripAfter,
+			OutFor: cfg.Failover.OutFor.Duration, MaxOutFor: cfg.Failover.MaxOutFor.Duration},
+		Caps: cfg.Policy.Caps, Output: admission.NewOutputPolicy(outputSettings(cfg.Policy)),
 		Profile: profile, Burndown: burndown,
 		MaxWait: cfg.Queue.MaxWait.Duration, OpsToken: opsToken, MaxBodyMemory: int64(cfg.Limits.MaxBodyMemoryMB) << 20,
 		OpsClosed: !loopbackListen(cfg.Listen), Options: cfg.OptionsFor, BodyReadTimeout: cfg.Limits.BodyReadTimeout.Duration,
@@ -274,6 +277,14 @@ func buildServer(ctx context.Context, cfg config.Serve, st *sqlitestore.Store, l
 		return nil, err
 	}
 	return &server{log: logger, gw: gw, registry: registry, upstreams: ups, usage: saver, refresh: cfg.KeysRefresh.Duration}, nil
+}
+
+// routing is how the config's routes spread their requests.
+func routing(cfg *config.Serve) func(model, key string) gateway.RouteOptions {
+	return func(model, key string) gateway.RouteOptions {
+		w, aff := cfg.RoutingFor(model, key)
+		return gateway.RouteOptions{Weights: w, Affinity: aff}
+	}
 }
 
 // outputSettings is the admission output policy a serve file's policy

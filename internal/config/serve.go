@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"maps"
 	"net"
 	"net/url"
 	"regexp"
@@ -32,10 +33,13 @@ type Serve struct {
 	Windows Windows `yaml:"windows"`
 	// Upstreams are the Bedrock endpoints requests are sent to. At least one.
 	Upstreams []Upstream `yaml:"upstreams"`
-	// Routes decide which upstream serves a request; the first route that
-	// matches wins. Empty: every request goes to the first upstream (LoadServe
-	// fills in that route).
+	// Routes decide which upstreams may serve a request; the first route
+	// that matches wins. Empty: every request goes to the first upstream
+	// (LoadServe fills in that route).
 	Routes []Route `yaml:"routes"`
+	// Failover says when an upstream that keeps failing is taken out of
+	// its routes, and for how long.
+	Failover Failover `yaml:"failover"`
 	// Policy caps max_tokens and the thinking budget before admission.
 	Policy Policy `yaml:"policy"`
 	// Fairness sets how a daily bucket is shared between keys.
@@ -110,6 +114,35 @@ type Upstream struct {
 	// the upstream has buckets: refuse (default; the message names the
 	// model) or unlimited (sent without mirroring any quota).
 	Unmatched string `yaml:"unmatched"`
+	// ModelPrefix rewrites the geography prefix of the model ID a request
+	// goes to this upstream with: us, eu, apac, jp, au, ca, us-gov or
+	// global (a cross-region inference profile there), or none (the
+	// in-region foundation model). Empty keeps the client's ID. An ARN is
+	// never rewritten by it.
+	ModelPrefix string `yaml:"model_prefix"`
+	// ModelIDs rewrites the model ID for this upstream: each entry maps a
+	// substring of the foundation model ID (as routes' models match) to
+	// the model ID or inference profile ARN to send instead; the first
+	// matching entry (in sorted order of the substrings) wins over
+	// ModelPrefix. The client's model ID stays in the logs.
+	ModelIDs map[string]string `yaml:"model_ids"`
+}
+
+// ModelPrefixes are the values Upstream.ModelPrefix accepts besides "".
+var ModelPrefixes = []string{"us", "eu", "apac", "jp", "au", "ca", "us-gov", "global", "none"}
+
+// Failover tunes the circuit breaker that takes a failing upstream out of
+// its routes: after TripAfter failures in a row (503, timeout, connection
+// error, or a throttle the mirror did not foresee) it is out for OutFor,
+// then one request probes it; each failed probe doubles the time out, up
+// to MaxOutFor. A daily-quota throttle takes it out at once.
+type Failover struct {
+	// TripAfter is the failures in a row that take an upstream out. Default 3.
+	TripAfter int `yaml:"trip_after"`
+	// OutFor is how long it stays out before the first probe. Default 10s.
+	OutFor Duration `yaml:"out_for"`
+	// MaxOutFor bounds the doubling. Default 5m.
+	MaxOutFor Duration `yaml:"max_out_for"`
 }
 
 // Unmatched policies.
@@ -144,15 +177,29 @@ type UpstreamAuth struct {
 }
 
 // Route sends the requests it matches to its upstreams, in order of
-// preference (automatic failover between them comes later).
+// preference: a request goes to the first whose mirrored quota admits it
+// now, waits for the first that frees when none does, and fails over to
+// the next before the first byte when one answers 429, 503, a timeout or
+// a connection error.
 type Route struct {
 	// Models are substrings of the foundation model ID (bedrock.Model.Base);
 	// empty matches any model.
 	Models []string `yaml:"models"`
 	// Keys are developer key names; empty matches any key.
 	Keys []string `yaml:"keys"`
-	// Upstreams are upstream names; at least one.
+	// Upstreams are upstream names, most preferred first; at least one.
 	Upstreams []string `yaml:"upstreams"`
+	// Weights spread the route's requests over its upstreams in proportion
+	// (upstream name: positive weight) instead of always preferring the
+	// first: each request's first choice is drawn by weight (smooth
+	// weighted round robin), the others follow in listed order. Upstreams
+	// without an entry get no first choices. Empty: preference order.
+	Weights map[string]float64 `yaml:"weights"`
+	// Affinity is session (default) or none: with session, a request
+	// carrying Claude Code's session header (X-Claude-Code-Session-Id)
+	// prefers the upstream that served the session last, when it has
+	// room, since another region has none of its prompt cache.
+	Affinity string `yaml:"affinity"`
 	// ForwardHeaders are the X-Amzn-Bedrock-* request options (besides
 	// X-Amzn-Bedrock-Accept and -Service-Tier, always passed) that the
 	// route's requests may send upstream with the gateway's credentials,
@@ -191,6 +238,23 @@ func (s *Serve) RouteFor(model, keyName string) []string {
 		}
 	}
 	return nil
+}
+
+// Affinity values (Route.Affinity).
+const (
+	AffinitySession = "session"
+	AffinityNone    = "none"
+)
+
+// RoutingFor returns the weights and affinity of the first route matching
+// model and key (Route.Weights, Route.Affinity).
+func (s *Serve) RoutingFor(model, keyName string) (weights map[string]float64, affinity bool) {
+	for _, r := range s.Routes {
+		if r.Matches(model, keyName) {
+			return r.Weights, r.Affinity != AffinityNone
+		}
+	}
+	return nil, true
 }
 
 // OptionsFor returns the X-Amzn-Bedrock-* headers and service tiers the
@@ -382,6 +446,7 @@ func DefaultServe() Serve {
 		Queue:       Queue{MaxWait: Duration{60 * time.Second}},
 		KeysRefresh: Duration{2 * time.Second},
 		Limits:      DefaultLimits(),
+		Failover:    Failover{TripAfter: 3, OutFor: Duration{10 * time.Second}, MaxOutFor: Duration{5 * time.Minute}},
 	}
 }
 
@@ -448,6 +513,9 @@ func (s *Serve) Validate() error {
 	if s.Queue.MaxWait.Duration <= 0 {
 		p.add("queue.max_wait: %v must be positive", s.Queue.MaxWait.Duration)
 	}
+	if f := s.Failover; f.TripAfter < 1 || f.OutFor.Duration <= 0 || f.MaxOutFor.Duration < f.OutFor.Duration {
+		p.add("failover: trip_after (%d) must be at least 1, out_for (%v) positive and max_out_for (%v) at least out_for", f.TripAfter, f.OutFor.Duration, f.MaxOutFor.Duration)
+	}
 	if s.KeysRefresh.Duration <= 0 {
 		p.add("keys_refresh: %v must be positive", s.KeysRefresh.Duration)
 	}
@@ -507,6 +575,15 @@ func (s *Serve) validateUpstreams(p *Problems) map[string]bool {
 		}
 		validateBuckets(at+".buckets", u.Buckets, kinds, p)
 		validateUnmatched(at, u, p)
+		if u.ModelPrefix != "" && !slices.Contains(ModelPrefixes, u.ModelPrefix) {
+			p.add("%s.model_prefix: %q is not one of %s", at, u.ModelPrefix, strings.Join(ModelPrefixes, ", "))
+		}
+		for _, sub := range slices.Sorted(maps.Keys(u.ModelIDs)) {
+			id := u.ModelIDs[sub]
+			if sub == "" || id == "" || strings.ContainsAny(id, " ?#") {
+				p.add("%s.model_ids: %q: %q needs a model substring and a model ID or inference profile ARN", at, sub, id)
+			}
+		}
 	}
 	return names
 }
@@ -525,6 +602,23 @@ func (s *Serve) validateRoutes(upstreams map[string]bool, p *Problems) {
 		for _, m := range r.Models {
 			if m == "" {
 				p.add("%s.models: an empty entry would match every model; leave the list empty instead", at)
+			}
+		}
+		for _, name := range slices.Sorted(maps.Keys(r.Weights)) {
+			w := r.Weights[name]
+			if !slices.Contains(r.Upstreams, name) {
+				p.add("%s.weights: %q is not one of the route's upstreams", at, name)
+			}
+			if !(w > 0) || w > 1e6 {
+				p.add("%s.weights.%s: %v must be a positive number (at most 1000000)", at, name, w)
+			}
+		}
+		if r.Affinity != "" && r.Affinity != AffinitySession && r.Affinity != AffinityNone {
+			p.add("%s.affinity: %q is not session or none", at, r.Affinity)
+		}
+		for j, u := range r.Upstreams {
+			if slices.Contains(r.Upstreams[:j], u) {
+				p.add("%s.upstreams: %q is listed twice", at, u)
 			}
 		}
 		validateRouteOptions(at, r, p)

@@ -58,11 +58,13 @@ func TestLoadServeFull(t *testing.T) {
 					{Name: "daily", Kind: KindTPD, Limit: 144000000},
 				}},
 			{Name: "west", Region: "us-west-2", Service: ServiceRuntime, Endpoint: "https://bedrock-runtime.us-west-2.amazonaws.com",
-				Auth: UpstreamAuth{Mode: AuthAPIKey, APIKeyEnv: "WEST_BEDROCK_KEY"}},
+				Auth: UpstreamAuth{Mode: AuthAPIKey, APIKeyEnv: "WEST_BEDROCK_KEY"}, ModelPrefix: "global",
+				ModelIDs: map[string]string{"claude-opus": "arn:aws:bedrock:us-west-2:123456789012:application-inference-profile/abc123"}},
 			{Name: "local", Region: "us-east-1", Service: ServiceMantle, Endpoint: "http://127.0.0.1:4567/mantle", Auth: UpstreamAuth{Mode: AuthNone}},
 		},
 		Routes: []Route{
-			{Models: []string{"claude-opus"}, Keys: []string{"alice"}, Upstreams: []string{"west", "east"}},
+			{Models: []string{"claude-opus"}, Keys: []string{"alice"}, Upstreams: []string{"west", "east"},
+				Weights: map[string]float64{"west": 3, "east": 1}, Affinity: AffinityNone},
 			{Upstreams: []string{"east"}},
 		},
 		Policy: func() Policy {
@@ -78,6 +80,7 @@ func TestLoadServeFull(t *testing.T) {
 		}(),
 		Fairness:    Fairness{ProtectedFraction: 0}, // an explicit 0 is kept, not defaulted
 		Queue:       Queue{MaxWait: Duration{90 * time.Second}},
+		Failover:    Failover{TripAfter: 5, OutFor: Duration{30 * time.Second}, MaxOutFor: Duration{10 * time.Minute}},
 		KeysRefresh: Duration{500 * time.Millisecond},
 		Operations:  Operations{TokenEnv: "HEADROOM_OPS_TOKEN"},
 		Limits:      Limits{MaxConnections: 1000, MaxBodyMemoryMB: 64, BodyReadTimeout: Duration{60 * time.Second}},
@@ -127,6 +130,13 @@ func TestLoadServeProblems(t *testing.T) {
 		{"serve-fairness-fraction", Problems{"fairness.protected_fraction: 1.5 is not between 0 and 1"}},
 		{"serve-queue-max-wait", Problems{"queue.max_wait: 0s must be positive"}},
 		{"serve-upstream-unmatched", Problems{`upstreams[main].unmatched: "allow" is not refuse or unlimited`, `upstreams[main].inference_profiles[abc123]: "not a model" is not a model identifier`}},
+		{"serve-route-routing", Problems{
+			`upstreams[east].model_prefix: "usa" is not one of us, eu, apac, jp, au, ca, us-gov, global, none`,
+			`routes[0].weights: "north" is not one of the route's upstreams`,
+			`routes[0].weights.west: 0 must be a positive number (at most 1000000)`,
+			`routes[0].affinity: "sticky" is not session or none`,
+			`routes[0].upstreams: "west" is listed twice`,
+			"failover: trip_after (0) must be at least 1, out_for (10s) positive and max_out_for (5m0s) at least out_for"}},
 		{"serve-route-options", Problems{`routes[0].forward_headers: "Authorization" is not an X-Amzn-Bedrock-* request option`, `routes[0].service_tiers: "Priority" is not reserved, priority, standard or flex`}},
 		{"serve-limits", Problems{"limits.max_connections: 0 must be positive", "limits.max_body_memory_mb: -1 must be positive"}},
 		{"serve-keys-refresh", Problems{"keys_refresh: -1s must be positive"}},

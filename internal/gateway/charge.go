@@ -42,6 +42,12 @@ func (ch *charge) renew(t *admission.Ticket) {
 	ch.countReserved()
 }
 
+// move replaces the ticket after a failover to another upstream.
+func (ch *charge) move(pl placement, t *admission.Ticket) {
+	ch.u, ch.set, ch.mantle, ch.reserved = pl.u, pl.set, pl.u.mantle, pl.cost
+	ch.renew(t)
+}
+
 // adjust raises the held charge when the usage streamed so far costs more
 // than is held; like Bedrock (and the emulator), it never lowers it before
 // the end, so the mirror stays at least as strict as the upstream.

@@ -66,6 +66,12 @@ type Options struct {
 	// foundation ID, bedrock.Model.Base) for a key, in order of preference;
 	// nil when none does.
 	Route func(model, key string) []string
+	// Routing returns how a route spreads its requests (weights, cache
+	// affinity); nil: preference order with affinity (config.Serve.RoutingFor).
+	Routing func(model, key string) RouteOptions
+	// Failover tunes the circuit breaker that takes failing upstreams out
+	// of their routes (zero: defaults).
+	Failover FailoverOptions
 	// Caps returns the max_tokens and thinking-budget caps for a model (its
 	// foundation ID); config.Policy.Caps. A key's own max output replaces
 	// the first.
@@ -107,23 +113,27 @@ type Options struct {
 
 // Gateway is the http.Handler for `headroom serve`.
 type Gateway struct {
-	log       *slog.Logger
-	m         *metrics.Metrics
-	metricsH  http.Handler
-	opsToken  []byte
-	opsClosed bool // Options.OpsClosed
-	options   func(model, key string) (headers, tiers []string)
-	keys      Authenticator
-	upstreams map[string]*Upstream
-	ordered   []*Upstream
-	route     func(model, key string) []string
-	caps      func(model string) (maxTokens, thinkingBudget int)
-	output    *admission.OutputPolicy
-	profile   bedrock.Profile
-	burndown  bedrock.Burndown
-	maxWait   time.Duration
-	maxBody   int64
-	bodyRead  time.Duration // Options.BodyReadTimeout
+	log         *slog.Logger
+	m           *metrics.Metrics
+	metricsH    http.Handler
+	opsToken    []byte
+	opsClosed   bool // Options.OpsClosed
+	options     func(model, key string) (headers, tiers []string)
+	keys        Authenticator
+	upstreams   map[string]*Upstream
+	ordered     []*Upstream
+	route       func(model, key string) []string
+	routing     func(model, key string) RouteOptions
+	breakerOpts FailoverOptions
+	wrr         wrr
+	sessions    sessions
+	caps        func(model string) (maxTokens, thinkingBudget int)
+	output      *admission.OutputPolicy
+	profile     bedrock.Profile
+	burndown    bedrock.Burndown
+	maxWait     time.Duration
+	maxBody     int64
+	bodyRead    time.Duration // Options.BodyReadTimeout
 	// bodyMem holds the bytes of request bodies in memory, at most
 	// maxBodyMem (Options.MaxBodyMemory).
 	bodyMem    *semaphore.Weighted
@@ -149,7 +159,7 @@ func New(o Options) (*Gateway, error) {
 		return nil, fmt.Errorf("gateway: at least one upstream is required")
 	}
 	g := &Gateway{
-		log: o.Logger, m: o.Metrics, keys: o.Keys, route: o.Route, caps: o.Caps,
+		log: o.Logger, m: o.Metrics, keys: o.Keys, route: o.Route, routing: o.Routing, breakerOpts: o.Failover.withDefaults(), caps: o.Caps,
 		profile: o.Profile, burndown: o.Burndown, maxWait: o.MaxWait, maxBody: o.MaxBody, now: time.Now,
 		upstreams: map[string]*Upstream{}, ordered: o.Upstreams, estimator: newEstimator(),
 	}
@@ -198,6 +208,7 @@ func New(o Options) (*Gateway, error) {
 			return nil, fmt.Errorf("gateway: upstream %q is listed twice", u.Name)
 		}
 		g.upstreams[u.Name] = u
+		g.m.UpstreamOut.WithLabelValues(u.Name).Set(0)
 	}
 	g.usage = newTracker(o.Upstreams, g.now())
 	g.ids.init()
@@ -350,7 +361,7 @@ func (g *Gateway) logRequest(r *http.Request, rw *responseWriter, c *call) {
 	if !g.log.Enabled(r.Context(), level) {
 		return
 	}
-	var buf [20]slog.Attr // on the stack: the line costs no allocation of its own
+	var buf [22]slog.Attr // on the stack: the line costs no allocation of its own
 	attrs := append(buf[:0],
 		slog.String("request_id", c.rid),
 		slog.String("method", r.Method),
@@ -368,6 +379,12 @@ func (g *Gateway) logRequest(r *http.Request, rw *responseWriter, c *call) {
 	}
 	if c.upstream != "" {
 		attrs = append(attrs, slog.String("upstream", c.upstream), slog.String("upstream_request_id", c.upstreamRID))
+	}
+	if c.route != "" {
+		attrs = append(attrs, slog.String("route", c.route))
+	}
+	if c.upstreamModel != "" {
+		attrs = append(attrs, slog.String("upstream_model", c.upstreamModel))
 	}
 	if c.reserved > 0 || c.settled > 0 {
 		attrs = append(attrs, slog.Int64("reserved", c.reserved), slog.Int64("settled", c.settled),
@@ -402,14 +419,17 @@ func (g *Gateway) logRequest(r *http.Request, rw *responseWriter, c *call) {
 // call is what one request accumulates for its log line and metrics.
 type call struct {
 	rid, key, model, upstream, upstreamRID string
-	op                                     bedrock.Operation
-	door                                   door
-	stream                                 bool
-	lastToolUseID                          string // result.lastToolUseID
-	start                                  time.Time
-	queued                                 time.Duration
-	reserved, settled                      int64
-	clamp                                  string
+	// route is why upstream served it (Reason*); upstreamModel the model ID
+	// it was sent with, when the route rewrote the client's (model).
+	route, upstreamModel string
+	op                   bedrock.Operation
+	door                 door
+	stream               bool
+	lastToolUseID        string // result.lastToolUseID
+	start                time.Time
+	queued               time.Duration
+	reserved, settled    int64
+	clamp                string
 	// throttle is the kind of the 429 the client gets, if it gets one
 	// (metrics.Throttles).
 	throttle string

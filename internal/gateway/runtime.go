@@ -41,10 +41,12 @@ func (g *Gateway) handle(w *responseWriter, r *http.Request, d door, rawModel st
 	if p.model, err = g.resolveModel(r.Context(), p.model, k.Name); err != nil {
 		return err
 	}
-	u, err := g.pick(p.model, k.Name, c.op)
+	session := r.Header.Get(HeaderSession)
+	pl, err := g.plan(p.model, k.Name, c.op, session)
 	if err != nil {
 		return err
 	}
+	u := pl.ups[0]
 	c.upstream = u.Name
 	if err := g.checkOptions(r, p.model, k.Name); err != nil {
 		return err
@@ -59,15 +61,15 @@ func (g *Gateway) handle(w *responseWriter, r *http.Request, d door, rawModel st
 	model, req := p.model, p.req
 	rate := g.burndown.Rate(model)
 	est := g.estimator.estimate(model.Base, req.InputTokens)
-	set := u.set(model)
-	if err := u.matched(model, set); err != nil {
+	pls, err := g.placements(pl, model)
+	if err != nil {
 		return err
 	}
+	u = pls[0].u
 	modelMax := bedrock.DefaultMaxOutput(model)
-	session := r.Header.Get(HeaderSession)
 	ask := admission.Ask{Model: model.Base, Key: akey, Req: req, ModelMax: modelMax, Session: session}
 	if g.output.UsesRoom() {
-		ask.Room = u.Admission.Room(g.now(), akey, set)
+		ask.Room = u.Admission.Room(g.now(), akey, pls[0].set)
 		ask.Cost = func(mt int) int64 {
 			return g.admissionCost(u, est, mt, rate).Total()
 		}
@@ -94,21 +96,34 @@ func (g *Gateway) handle(w *responseWriter, r *http.Request, d door, rawModel st
 	}
 	capped := cl.MaxTokens < asked
 
-	cost := g.admissionCost(u, est, cl.MaxTokens, rate)
-	areq := admission.Request{Key: akey, Set: set, Cost: cost, Deadline: g.deadline(r, c.start)}
-	t, err := g.admit(r, u, areq, c)
+	for i := range pls {
+		pls[i].cost = g.admissionCost(pls[i].u, est, cl.MaxTokens, rate)
+	}
+	areq := admission.Request{Key: akey, Deadline: g.deadline(r, c.start)}
+	i, t, err := g.admitPlaced(r.Context(), pls, areq, c)
 	if err != nil {
 		return err
 	}
-	ch := &charge{g: g, u: u, t: t, key: k.Name, model: model, rate: rate, set: set, mantle: u.mantle,
-		reserved: cost, held: cost, rawInput: req.InputTokens, estInput: est, bound: newUsageBound(len(body), cl.MaxTokens)}
+	won := pls[i]
+	areq.Set, areq.Cost = won.set, won.cost
+	ch := &charge{g: g, u: won.u, t: t, key: k.Name, model: model, rate: rate, set: won.set, mantle: won.u.mantle,
+		reserved: won.cost, held: won.cost, rawInput: req.InputTokens, estInput: est, bound: newUsageBound(len(body), cl.MaxTokens)}
 	defer ch.guard(c) // before anything else can panic
 	ch.countReserved()
+	reason := pl.reason
+	if i > 0 {
+		reason = ReasonOverflow
+	}
+	g.served(c, won.u, reason, session, pl.affinity)
+	if won.model.ID != p.model.ID {
+		c.upstreamModel = won.model.ID
+	}
 
-	ex := exchange{u: u, call: g.upstreamCall(r, c, &p, body), ch: ch, req: areq}
-	inflight := g.m.InFlight.WithLabelValues(u.Name)
-	inflight.Inc()
-	defer inflight.Dec()
+	ex := exchange{u: won.u, call: g.upstreamCall(r, c, &p, body, won.model.ID), ch: ch, req: areq,
+		pls: pls, cur: i, session: session, affinity: pl.affinity}
+	ex.inflight = g.m.InFlight.WithLabelValues(won.u.Name)
+	ex.inflight.Inc()
+	defer func() { ex.inflight.Dec() }()
 	resp, err := g.send(r, &ex, c)
 	if err != nil {
 		return err
@@ -157,8 +172,9 @@ func (g *Gateway) admissionCost(u *Upstream, est, mt, rate int) quota.Cost {
 }
 
 // upstreamCall is what goes upstream for a request.
-func (g *Gateway) upstreamCall(r *http.Request, c *call, p *parsed, body []byte) upstream.Call {
-	return upstream.Call{Op: c.op, ModelID: p.model.ID, Body: body, Header: r.Header, Beta: p.beta}
+// modelID is the model as the chosen upstream is asked for it.
+func (g *Gateway) upstreamCall(r *http.Request, c *call, p *parsed, body []byte, modelID string) upstream.Call {
+	return upstream.Call{Op: c.op, ModelID: modelID, Body: body, Header: r.Header, Beta: p.beta}
 }
 
 // betaQuery reports whether a raw query asks for the beta Messages API
@@ -240,26 +256,6 @@ func (g *Gateway) bodyError(err error) error {
 	return bedrock.Errorf(bedrock.ValidationException, "Could not read the request body: %v", err)
 }
 
-// pick chooses the upstream for a model and key by the configured routes.
-// The Bedrock operations exist only on bedrock-runtime: a Mantle upstream
-// is passed over for them.
-func (g *Gateway) pick(m bedrock.Model, key string, op bedrock.Operation) (*Upstream, error) {
-	names := g.route(m.Base, key)
-	for _, name := range names {
-		u := g.upstreams[name]
-		if u != nil && (op.Anthropic() || u.Client.Service() == upstream.ServiceRuntime) {
-			return u, nil
-		}
-	}
-	if len(names) > 0 {
-		return nil, bedrock.Errorf(bedrock.ValidationException,
-			"%s needs a bedrock-runtime upstream, and Headroom routes model %s (for this key) only to bedrock-mantle upstreams %v, which serve the Messages API alone; use the Messages API (/v1/messages) or ask the operator to route this model to a bedrock-runtime upstream",
-			op, m.ID, names)
-	}
-	return nil, bedrock.Errorf(bedrock.ValidationException,
-		"Headroom has no route for model %s (for this key); ask the operator to add one", m.ID)
-}
-
 // deadline is when the request stops waiting for quota: the queue's
 // maximum, or sooner when the client asks with x-headroom-max-wait.
 func (g *Gateway) deadline(r *http.Request, start time.Time) time.Time {
@@ -271,23 +267,6 @@ func (g *Gateway) deadline(r *http.Request, start time.Time) time.Time {
 		}
 	}
 	return start.Add(wait)
-}
-
-// admit waits in the fair queue and maps its refusals to Bedrock errors.
-func (g *Gateway) admit(r *http.Request, u *Upstream, req admission.Request, c *call) (*admission.Ticket, error) {
-	begin := g.now()
-	t, err := u.Admission.Admit(r.Context(), req)
-	waited := g.now().Sub(begin)
-	c.queued += waited
-	if err == nil {
-		g.m.QueueWait.WithLabelValues("admitted").Observe(waited.Seconds())
-		g.m.KeyQueueWait.WithLabelValues(req.Key.Name).Observe(waited.Seconds())
-		c.reserved = req.Cost.Total()
-		return t, nil
-	}
-	g.m.QueueWait.WithLabelValues("refused").Observe(waited.Seconds())
-	c.throttle = throttleKind(err)
-	return nil, g.refusalError(err, u)
 }
 
 // throttleKind is the kind label of a gateway refusal

@@ -9,6 +9,8 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/headroomhq/headroom/internal/admission"
 	"github.com/headroomhq/headroom/internal/bedrock"
 	"github.com/headroomhq/headroom/internal/metrics"
@@ -22,6 +24,14 @@ type exchange struct {
 	call upstream.Call
 	ch   *charge
 	req  admission.Request // to queue again after an upstream throttle; its Deadline bounds retries
+	// The route's placements, the current one, and those that failed this
+	// request (bits by index): failover moves it to one not failed yet.
+	pls      []placement
+	cur      int
+	failed   uint64
+	session  string
+	affinity bool
+	inflight prometheus.Gauge // ex.u's in-flight gauge, incremented
 }
 
 // Retry limits: a transient upstream failure is retried at most
@@ -50,29 +60,62 @@ func (g *Gateway) send(r *http.Request, ex *exchange, c *call) (*http.Response, 
 				ex.ch.inputOnly = true
 				return nil, ctx.Err()
 			}
-			if upstream.ClassifyError(err) == upstream.Retryable && g.backoff(ctx, ex, attempt) {
-				g.m.UpstreamRetries.WithLabelValues(ex.u.Name, upstream.Retryable.String()).Inc()
-				continue
+			if upstream.ClassifyError(err) == upstream.Retryable {
+				g.upstreamFailed(ex.u, causeConnection, false)
+				if moved, tried := g.failover(r, ex, c, causeConnection); moved {
+					continue
+				} else if tried {
+					return nil, upstreamUnavailable(err)
+				}
+				if g.backoff(ctx, ex, attempt) {
+					g.m.UpstreamRetries.WithLabelValues(ex.u.Name, upstream.Retryable.String()).Inc()
+					continue
+				}
 			}
 			ex.ch.cancel()
 			return nil, upstreamUnavailable(err)
 		}
 		switch class := upstream.Classify(resp.StatusCode, resp.Header); class {
-		case upstream.Success, upstream.Fatal:
+		case upstream.Success:
+			g.upstreamAnswered(ex.u)
+			return resp, nil
+		case upstream.Fatal:
 			return resp, nil
 		case upstream.Throttled:
 			g.m.UpstreamThrottles.WithLabelValues(ex.u.Name).Inc()
 			last, msg := keepAnswer(resp)
 			l := ex.u.Admission.Ledger()
 			l.Throttled(g.now(), ex.req.Set&throttledKinds(l, msg))
-			// The mirror was off: give the reservation back and queue again
-			// behind the lowered capacity, after a short pause.
+			daily := msg == bedrock.MsgTooManyTokensPerDay
+			cause := causeThrottled
+			if daily {
+				cause = causeDailyQuota
+			}
+			g.upstreamFailed(ex.u, cause, daily)
+			// The mirror was off: give the reservation back and go to
+			// another upstream of the route with room, or else queue again
+			// here behind the lowered capacity, after a short pause.
+			if moved, tried := g.failover(r, ex, c, cause); moved {
+				continue
+			} else if tried {
+				return last, nil
+			}
 			ex.ch.cancel()
 			if !g.backoff(ctx, ex, attempt) || !g.requeue(r, ex, c) {
 				return last, nil
 			}
 			g.m.UpstreamRetries.WithLabelValues(ex.u.Name, class.String()).Inc()
 		case upstream.Retryable:
+			g.upstreamFailed(ex.u, causeUnavailable, false)
+			if len(ex.pls) > 1 {
+				last, _ := keepAnswer(resp)
+				if moved, tried := g.failover(r, ex, c, causeUnavailable); moved {
+					continue
+				} else if tried {
+					return last, nil
+				}
+				resp = last
+			}
 			if attempt >= maxAttempts || !g.backoff(ctx, ex, attempt) {
 				return resp, nil
 			}
@@ -106,7 +149,7 @@ func (g *Gateway) backoff(ctx context.Context, ex *exchange, attempt int) bool {
 // requeue admits the request again after an upstream throttle; false when
 // the queue refused it (the deadline is gone).
 func (g *Gateway) requeue(r *http.Request, ex *exchange, c *call) bool {
-	t, err := g.admit(r, ex.u, ex.req, c)
+	_, t, err := g.admitPlaced(r.Context(), []placement{ex.pls[ex.cur]}, ex.req, c)
 	if err != nil {
 		return false
 	}
@@ -183,7 +226,7 @@ func foreignUpstreamError(status int) *bedrock.Error {
 // forwardFree sends a call that costs no quota (CountTokens,
 // count_tokens) and passes the answer on.
 func (g *Gateway) forwardFree(w *responseWriter, r *http.Request, d door, u *Upstream, p *parsed, body []byte, c *call) error {
-	resp, err := u.Client.Do(r.Context(), g.upstreamCall(r, c, p, body))
+	resp, err := u.Client.Do(r.Context(), g.upstreamCall(r, c, p, body, u.modelFor(p.model).ID))
 	if err != nil {
 		return upstreamUnavailable(err)
 	}

@@ -34,6 +34,9 @@ type UpstreamStatus struct {
 	MaxInFlight int            `json:"max_in_flight,omitempty"`
 	Settling    int            `json:"settling,omitempty"`
 	Buckets     []BucketStatus `json:"buckets"`
+	// Routing is the upstream's circuit breaker and the requests it
+	// served, by why it was chosen.
+	Routing RouteStatus `json:"routing"`
 }
 
 // BucketStatus is one bucket of an upstream: the ledger's state, its
@@ -87,7 +90,8 @@ func (g *Gateway) Status(now time.Time) Status {
 		st := u.Admission.Status(now)
 		out.Day = st.Day
 		out.Upstreams = append(out.Upstreams, UpstreamStatus{Name: u.Name, Region: u.Client.Region(), Queued: st.Queued,
-			InFlight: st.InFlight, MaxInFlight: st.MaxInFlight, Settling: st.Settling, Buckets: g.bucketStatus(now, u, st.Buckets, snap)})
+			InFlight: st.InFlight, MaxInFlight: st.MaxInFlight, Settling: st.Settling, Buckets: g.bucketStatus(now, u, st.Buckets, snap),
+			Routing: u.RouteStatus()})
 		b := u.Admission.Budgets()
 		for _, k := range st.Keys {
 			i, ok := index[k.Name]

@@ -2,6 +2,8 @@ package gateway
 
 import (
 	"fmt"
+	"maps"
+	"slices"
 	"sync"
 	"time"
 
@@ -37,6 +39,15 @@ type Upstream struct {
 	// series are the usage tracker's ids of the ledger's buckets, in
 	// ledger order (newTracker).
 	series []int
+	// ModelPrefix and ModelIDs rewrite the model ID for this upstream
+	// (config.Upstream; modelFor).
+	ModelPrefix string
+	ModelIDs    map[string]string
+	modelIDKeys []string // of ModelIDs, sorted
+
+	brk      breaker
+	servedMu sync.Mutex
+	served   map[string]int64 // requests served, by route reason
 
 	setsMu sync.RWMutex
 	sets   map[setKey]quota.Set
@@ -84,7 +95,35 @@ func (u *Upstream) check() error {
 		return fmt.Errorf("gateway: upstream %q has %d bucket scopes for %d ledger buckets", u.Name, len(u.Scopes), n)
 	}
 	u.profiles.static = u.Profiles
+	u.modelIDKeys = slices.Sorted(maps.Keys(u.ModelIDs))
 	return nil
+}
+
+func (u *Upstream) servedBy(reason string) {
+	u.servedMu.Lock()
+	defer u.servedMu.Unlock()
+	if u.served == nil {
+		u.served = map[string]int64{}
+	}
+	u.served[reason]++
+}
+
+// RouteStatus is an upstream's part in its routes, for /v1/status: its
+// circuit breaker and the requests it served, by reason.
+type RouteStatus struct {
+	BreakerState
+	Served map[string]int64 `json:"served"`
+}
+
+// RouteStatus returns the upstream's routing state now.
+func (u *Upstream) RouteStatus() RouteStatus {
+	u.servedMu.Lock()
+	served := maps.Clone(u.served)
+	u.servedMu.Unlock()
+	if served == nil {
+		served = map[string]int64{}
+	}
+	return RouteStatus{BreakerState: u.brk.state(), Served: served}
 }
 
 // matched refuses a model that no bucket of an upstream mirroring some

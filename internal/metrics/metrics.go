@@ -65,6 +65,9 @@ type Metrics struct {
 	InFlight           *prometheus.GaugeVec   // upstream
 	UsageClamps        *prometheus.CounterVec // upstream, field: input, output
 	ServiceTiers       *prometheus.CounterVec // op, tier (bedrock.TierLabel: bounded)
+	RoutedRequests     *prometheus.CounterVec // upstream, reason (gateway.Reason*)
+	Failovers          *prometheus.CounterVec // upstream (the one that failed), cause
+	UpstreamOut        *prometheus.GaugeVec   // upstream: 1 while its circuit breaker has it out
 }
 
 // New creates the collectors and registers them on reg.
@@ -136,7 +139,20 @@ func New(reg prometheus.Registerer) *Metrics {
 			Name: "headroom_usage_clamped_total",
 			Help: "Upstream answers whose reported usage exceeded what the request could have used and was cut to that bound, by upstream and field.",
 		}, []string{"upstream", "field"}),
+		RoutedRequests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "headroom_routed_requests_total",
+			Help: "Requests admitted to an upstream, by upstream and why it was chosen: preferred, weighted, affinity, overflow (the first choice had no room), preferred_out (the first choice is out of the route), failover (an upstream before it failed before the first byte).",
+		}, []string{"upstream", "reason"}),
+		Failovers: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "headroom_failovers_total",
+			Help: "Requests moved to another upstream of their route before the first byte, by the upstream that failed and the cause: throttled, unavailable, connection.",
+		}, []string{"upstream", "cause"}),
+		UpstreamOut: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "headroom_upstream_out",
+			Help: "1 while an upstream is out of its routes (circuit breaker: it kept failing, or its daily quota throttled), 0 while it is in.",
+		}, []string{"upstream"}),
 	}
+	reg.MustRegister(m.RoutedRequests, m.Failovers, m.UpstreamOut)
 	reg.MustRegister(m.Requests, m.QueueWait, m.ReservedTokens, m.SettledTokens,
 		m.UpstreamThrottles, m.UpstreamRetries, m.Clamps, m.Truncations, m.InFlight,
 		m.MaxTokensDecisions, m.Escalations, m.CutOutputTokens, m.UsageClamps, m.ServiceTiers,
