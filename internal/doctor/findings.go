@@ -174,7 +174,8 @@ func regionFinding(region Value) Finding {
 	}
 	return Finding{ID: FindRegion, Severity: OK,
 		Title: region.Value + " has a large capacity pool",
-		Why:   large + " have Bedrock's largest pools; every region keeps its own quota, so another of them is a fallback when one is exhausted."}
+		Why: large + " have Bedrock's largest pools. Every region keeps its own quota, but Claude Code does not move to another region by itself: " +
+			"a Headroom route listing upstreams in two regions (routes: [{upstreams: [east, west]}]) sends a request to the other when one is full or fails, before the first byte."}
 }
 
 func maxOutputFinding(s Settings, opt Options, m ModelReport) Finding {

@@ -1,0 +1,150 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/headroomhq/headroom/internal/claudecodetest"
+	"github.com/headroomhq/headroom/internal/config"
+	"github.com/headroomhq/headroom/internal/emulator"
+)
+
+// twoRegionServe starts an emulator with two regions, east's quota too
+// small for any Claude Code call (so east throttles every one, unseen by
+// the mirror, which the operator configured alike for both), and `headroom
+// serve` routing over east then west. It returns serve's URL, a key, and
+// the count of 429s east answered.
+func twoRegionServe(t *testing.T) (base, key string, east429 *atomic.Int64) {
+	t.Helper()
+	ec := config.DefaultEmulator()
+	ec.Regions = []config.EmulatorRegion{
+		{Name: "us-east-1", Buckets: []config.Bucket{{Name: "tpm", Kind: config.KindTPM, Limit: 1000}}},
+		{Name: "us-west-2", Buckets: []config.Bucket{{Name: "tpm", Kind: config.KindTPM, Limit: 100_000_000}}},
+	}
+	ec.DefaultRegion = "us-east-1"
+	emu, err := emulator.New(ec, slog.New(slog.DiscardHandler), time.Now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	east429 = &atomic.Int64{}
+	es := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rec := httptest.NewRecorder()
+		emu.ServeHTTP(rec, r)
+		if rec.Code == http.StatusTooManyRequests && strings.HasPrefix(r.URL.Path, "/region/us-east-1/") {
+			east429.Add(1)
+		}
+		for k, v := range rec.Header() {
+			w.Header()[k] = v
+		}
+		w.WriteHeader(rec.Code)
+		_, _ = w.Write(rec.Body.Bytes())
+	}))
+	t.Cleanup(es.Close)
+
+	dir := t.TempDir()
+	cfg := fmt.Sprintf(`listen: 127.0.0.1:0
+upstreams:
+  - name: east
+    region: us-east-1
+    endpoint: %[1]s/region/us-east-1
+    auth: {mode: none}
+    buckets: [{name: tpm, kind: tpm, limit: 100000000}]
+  - name: west
+    region: us-west-2
+    endpoint: %[1]s/region/us-west-2
+    auth: {mode: none}
+    buckets: [{name: tpm, kind: tpm, limit: 100000000}]
+routes:
+  - {upstreams: [east, west]}
+`, es.URL)
+	cfgPath := filepath.Join(dir, "serve.yaml")
+	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	data := filepath.Join(dir, "data")
+	code, out, errOut := run(t, "keys", "create", "dev", "--data-dir", data)
+	if code != 0 {
+		t.Fatalf("keys create: %d %s", code, errOut)
+	}
+	return startInProcess(t, []string{"serve", "--config", cfgPath, "--data-dir", data}).url(t), secretRE.FindString(out), east429
+}
+
+// TestClaudeCodeThroughThrottledRegion is issue 11 §3's routing check with
+// the real Claude Code: region one throttles every call, and `claude -p`
+// (its own retries off, so one 429 reaching it would fail the run)
+// completes through serve, which moved the calls to region two before the
+// first byte and took region one out of the route.
+func TestClaudeCodeThroughThrottledRegion(t *testing.T) {
+	claude := claudecodetest.Binary(t)
+	t.Parallel()
+	base, key, east429 := twoRegionServe(t)
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
+	defer cancel()
+	res, ok := claudecodetest.Run(ctx, t, claude, base, key, "Say hello.", "CLAUDE_CODE_MAX_RETRIES=0")
+	if !ok || res.IsError {
+		t.Fatalf("claude -p did not complete: ok %v, is_error %v, err %v\nstdout %.2000s\nstderr %.2000s", ok, res.IsError, res.Err, res.Stdout, res.Stderr)
+	}
+	if east429.Load() == 0 {
+		t.Fatal("east never throttled: this run does not test failover")
+	}
+	metrics := get(t, base+"/metrics")
+	if !strings.Contains(metrics, `headroom_routed_requests_total{reason="failover",upstream="west"}`) {
+		t.Errorf("/metrics counts no failover to west:\n%s", grepLines(metrics, "headroom_routed"))
+	}
+	if !strings.Contains(metrics, `headroom_upstream_out{upstream="east"} 1`) {
+		t.Errorf("/metrics does not show east out:\n%s", grepLines(metrics, "headroom_upstream_out"))
+	}
+	var st struct {
+		Upstreams []struct {
+			Name    string `json:"name"`
+			Routing struct {
+				State  string           `json:"state"`
+				Cause  string           `json:"cause"`
+				Served map[string]int64 `json:"served"`
+			} `json:"routing"`
+		} `json:"upstreams"`
+	}
+	if err := json.Unmarshal([]byte(get(t, base+"/v1/status")), &st); err != nil {
+		t.Fatal(err)
+	}
+	for _, u := range st.Upstreams {
+		if u.Name == "east" && (u.Routing.State != "out" || u.Routing.Cause != "throttled") {
+			t.Errorf("east's routing status %+v, want out (throttled)", u.Routing)
+		}
+		if u.Name == "west" && u.Routing.Served["failover"] == 0 {
+			t.Errorf("west's routing status %+v, want requests served by failover", u.Routing)
+		}
+	}
+}
+
+func get(t *testing.T, url string) string {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return string(b)
+}
+
+func grepLines(s, sub string) string {
+	var out []string
+	for _, l := range strings.Split(s, "\n") {
+		if strings.Contains(l, sub) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
+}
