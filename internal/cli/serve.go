@@ -17,6 +17,7 @@ import (
 
 	"github.com/headroomhq/headroom/internal/admission"
 	"github.com/headroomhq/headroom/internal/config"
+	"github.com/headroomhq/headroom/internal/dashboard"
 	"github.com/headroomhq/headroom/internal/gateway"
 	"github.com/headroomhq/headroom/internal/httpsrv"
 	"github.com/headroomhq/headroom/internal/keys"
@@ -201,6 +202,7 @@ func (s *server) checkCredentials(ctx context.Context) {
 type server struct {
 	log       *slog.Logger
 	gw        *gateway.Gateway
+	dash      *dashboard.Dashboard
 	registry  *keys.Registry
 	upstreams []*gateway.Upstream
 	usage     *usageSaver
@@ -264,6 +266,7 @@ func buildServer(ctx context.Context, cfg config.Serve, st *sqlitestore.Store, l
 			return nil, fmt.Errorf("environment variable %s (operations.token_env) is empty", e)
 		}
 	}
+	dash := dashboard.New(dashboard.Options{Status: func(now time.Time) gateway.Status { return gw.Status(now) }, Gatherer: reg, Logger: logger})
 	gw, err = gateway.New(gateway.Options{
 		Logger: logger, Metrics: m, Gatherer: reg, Keys: registry, Upstreams: ups,
 		Route: cfg.RouteFor, Routing: routing(&cfg), Failover: gateway.FailoverOptions{TripAfter: cfg.Failover.TripAfter,
@@ -272,11 +275,12 @@ func buildServer(ctx context.Context, cfg config.Serve, st *sqlitestore.Store, l
 		Profile: profile, Burndown: burndown,
 		MaxWait: cfg.Queue.MaxWait.Duration, OpsToken: opsToken, MaxBodyMemory: int64(cfg.Limits.MaxBodyMemoryMB) << 20,
 		OpsClosed: !loopbackListen(cfg.Listen), Options: cfg.OptionsFor, BodyReadTimeout: cfg.Limits.BodyReadTimeout.Duration,
+		Dashboard: dash,
 	})
 	if err != nil {
 		return nil, err
 	}
-	return &server{log: logger, gw: gw, registry: registry, upstreams: ups, usage: saver, refresh: cfg.KeysRefresh.Duration}, nil
+	return &server{log: logger, gw: gw, dash: dash, registry: registry, upstreams: ups, usage: saver, refresh: cfg.KeysRefresh.Duration}, nil
 }
 
 // routing is how the config's routes spread their requests.
@@ -355,6 +359,7 @@ func (s *server) run(ctx context.Context, ln net.Listener, t config.TLS) int {
 	// effect at the next refresh; the controllers learn them too.
 	wg.Go(func() { s.registry.Run(bg, s.refresh, func() { setKeys(s.upstreams, s.registry) }) })
 	wg.Go(func() { s.checkCredentials(bg) })
+	wg.Go(func() { s.dash.Run(bg) })
 
 	errc := make(chan error, 1)
 	go func() {

@@ -109,6 +109,10 @@ type Options struct {
 	// OpsClosed refuses /v1/status and /metrics when OpsToken is empty:
 	// serve sets it when it listens on an address other than loopback.
 	OpsClosed bool
+	// Dashboard, when set, serves the page at GET / and its files under
+	// /dashboard/ (open: they hold no data), and its data at
+	// /v1/dashboard, guarded like /v1/status.
+	Dashboard http.Handler
 }
 
 // Gateway is the http.Handler for `headroom serve`.
@@ -118,6 +122,7 @@ type Gateway struct {
 	metricsH    http.Handler
 	opsToken    []byte
 	opsClosed   bool // Options.OpsClosed
+	dashboard   http.Handler
 	options     func(model, key string) (headers, tiers []string)
 	keys        Authenticator
 	upstreams   map[string]*Upstream
@@ -166,7 +171,7 @@ func New(o Options) (*Gateway, error) {
 	if o.OpsToken != "" {
 		g.opsToken = []byte(o.OpsToken)
 	}
-	g.opsClosed, g.options = o.OpsClosed, o.Options
+	g.opsClosed, g.options, g.dashboard = o.OpsClosed, o.Options, o.Dashboard
 	if g.maxWait <= 0 {
 		g.maxWait = DefaultMaxWait
 	}
@@ -227,18 +232,25 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		_, _ = w.Write([]byte("ok\n"))
 		return
-	case r.URL.Path == "/metrics" || r.URL.Path == "/v1/status":
+	case r.URL.Path == "/metrics" || r.URL.Path == "/v1/status" || r.URL.Path == "/v1/dashboard" && g.dashboard != nil:
 		unreadBody(w, r, false)
 		if err := g.checkOpsToken(r); err != nil {
 			g.log.Info("operations endpoint refused", "request_id", rid, "path", r.URL.Path)
 			bedrock.WriteError(w, err)
 			return
 		}
-		if r.URL.Path == "/metrics" {
+		switch r.URL.Path {
+		case "/metrics":
 			g.metricsH.ServeHTTP(w, r)
-			return
+		case "/v1/status":
+			g.serveStatus(w, r)
+		default:
+			g.dashboard.ServeHTTP(w, r)
 		}
-		g.serveStatus(w, r)
+		return
+	case g.dashboard != nil && (r.URL.Path == "/" || r.URL.Path == "/index.html" || strings.HasPrefix(r.URL.Path, "/dashboard/")):
+		unreadBody(w, r, false)
+		g.dashboard.ServeHTTP(w, r)
 		return
 	}
 	rw := &responseWriter{ResponseWriter: w}

@@ -65,7 +65,9 @@ type harnessOpts struct {
 	log *slog.Logger
 	// opsToken is Options.OpsToken; bodyRead Options.BodyReadTimeout.
 	opsToken string
-	bodyRead time.Duration
+	// dashboard is Options.Dashboard.
+	dashboard http.Handler
+	bodyRead  time.Duration
 	// bodyMem is Options.MaxBodyMemory.
 	bodyMem int64
 	// output is the learned output policy's settings (nil: the fixed
@@ -183,7 +185,7 @@ func newHarness(t testing.TB, o harnessOpts) *harness {
 		},
 		Caps:    config.DefaultServe().Policy.Caps,
 		Profile: profile, Burndown: burndown, MaxWait: o.maxWait, MaxBody: o.maxBody, SettleDelay: o.settleDelay,
-		OpsToken: o.opsToken, BodyReadTimeout: o.bodyRead, MaxBodyMemory: o.bodyMem,
+		OpsToken: o.opsToken, Dashboard: o.dashboard, BodyReadTimeout: o.bodyRead, MaxBodyMemory: o.bodyMem,
 	})
 	if err != nil {
 		t.Fatal(err)

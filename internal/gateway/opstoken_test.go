@@ -12,13 +12,15 @@ import (
 
 // TestOpsToken: with an operations token, /v1/status and /metrics answer
 // only a request that bears it, with a Bedrock-shaped 403 otherwise (a
-// developer key is not enough); /healthz stays open. Without one, all
-// three are open.
+// developer key is not enough); /healthz stays open. So does the
+// dashboard's data at /v1/dashboard, while its page and script, which hold
+// no data, are open. Without a token, all are open.
 func TestOpsToken(t *testing.T) {
 	t.Parallel()
 	const token = "ops-s3cret"
-	locked := newHarness(t, harnessOpts{opsToken: token})
-	open := newHarness(t, harnessOpts{})
+	page := http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("page")) })
+	locked := newHarness(t, harnessOpts{opsToken: token, dashboard: page})
+	open := newHarness(t, harnessOpts{dashboard: page})
 	type result struct {
 		Status    int
 		ErrorType string
@@ -54,6 +56,12 @@ func TestOpsToken(t *testing.T) {
 		{"metrics, no token", locked, "/metrics", "", denied},
 		{"metrics, token", locked, "/metrics", "Bearer " + token, ok},
 		{"healthz, no token", locked, "/healthz", "", ok},
+		{"dashboard data, no token", locked, "/v1/dashboard", "", denied},
+		{"dashboard data, developer key", locked, "/v1/dashboard", "Bearer " + locked.secret["alice"], denied},
+		{"dashboard data, token", locked, "/v1/dashboard", "Bearer " + token, ok},
+		{"dashboard page (holds no data), no token", locked, "/", "", ok},
+		{"dashboard script, no token", locked, "/dashboard/app.js", "", ok},
+		{"open dashboard data", open, "/v1/dashboard", "", ok},
 		{"open status", open, "/v1/status", "", ok},
 		{"open metrics", open, "/metrics", "", ok},
 	}
