@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 
@@ -32,12 +33,17 @@ both accounting profiles and how many requests and agent tasks fit, and lists
 findings with the exact settings.json fix.
 
   --probe [URL]   also send one tiny request (max_tokens 1) and read the applied
-                  Service Quotas: to Amazon Bedrock with your AWS credentials, or
-                  to URL (a Headroom gateway or headroom emulate). Then a verdict:
-                  Situation 1 (provisioning: AWS Support), Situation 2
-                  (reservations burn the quota) or healthy.
+                  quotas, then give a verdict: Situation 1 (provisioning: AWS
+                  Support), Situation 2 (reservations burn the quota) or healthy.
+                  Without URL it probes the gateway Claude Code's settings name
+                  (ANTHROPIC_BEDROCK_BASE_URL, or ANTHROPIC_BEDROCK_MANTLE_BASE_URL
+                  in Mantle mode), else Amazon Bedrock with your AWS credentials.
+                  A Headroom gateway (http:// or https://) is asked with your key
+                  (AWS_BEARER_TOKEN_BEDROCK, else the AWS access key ID) for the
+                  quotas it mirrors and what it does about them.
 
-Exit status: 0 no critical finding, 3 Situation 2, 4 Situation 1, 1 error, 2 bad flags.
+Exit status: 0 no critical finding, 3 Situation 2, 4 Situation 1, 1 error or a
+probe refused for want of credentials (no verdict), 2 bad flags.
 
 Flags:
 `
@@ -160,11 +166,13 @@ func runDoctor(ctx context.Context, e env) int {
 		fmt.Fprintln(e.stderr, "headroom doctor:", err)
 		return 1
 	}
-	switch report.Verdict.Situation {
-	case doctor.SituationProvisioning:
+	switch {
+	case report.Verdict.Situation == doctor.SituationProvisioning:
 		return exitProvisioning
-	case doctor.SituationReservations:
+	case report.Verdict.Situation == doctor.SituationReservations:
 		return exitReservations
+	case report.Verdict.Name == doctor.VerdictNoCredentials:
+		return 1
 	}
 	return 0
 }
@@ -184,26 +192,57 @@ func runProbe(ctx context.Context, f doctorFlags, s doctor.Settings, opt doctor.
 	}
 	ctx, cancel := context.WithTimeout(ctx, f.timeout)
 	defer cancel()
-	if f.probeURL != "" {
-		// Never sign for a URL with the user's AWS credentials. A Headroom
-		// gateway authenticates with its own key (AWS_BEARER_TOKEN_BEDROCK)
-		// and the emulator checks no signature, but a SigV4 credential
-		// scope carries the region, which both route by.
-		cfg.Credentials = credentials.NewStaticCredentialsProvider("HEADROOMDOCTOR", "not-a-secret", "")
+	endpoint := f.probeURL
+	if endpoint == "" {
+		endpoint = doctor.GatewayURL(s)
+	}
+	pc := doctor.ProbeConfig{AWS: cfg, Endpoint: endpoint, Now: time.Now}
+	if v, ok := s.Get(doctor.EnvBearer); ok {
+		pc.BearerToken, pc.GatewayKey = v.Value, v.Value
+	}
+	// The credentials are the SDK chain's, as for any AWS client: a
+	// Headroom key given as AWS_ACCESS_KEY_ID is one. Finding none is
+	// reported as such, not as a quota problem; to an endpoint, requests
+	// are then signed with a placeholder that names the lack (the SDK's
+	// anonymous credentials make the runtime client pick bearer auth with
+	// no token and panic), which the emulator accepts and a gateway
+	// refuses.
+	creds, credErr := retrieveCredentials(ctx, cfg)
+	if credErr != nil {
+		pc.CredentialsErr = credErr
+		if endpoint != "" {
+			pc.AWS.Credentials = credentials.NewStaticCredentialsProvider("HEADROOM-DOCTOR-NO-CREDENTIALS", "none", "")
+		}
+	} else if pc.GatewayKey == "" && endpoint != "" {
+		pc.GatewayKey = creds.AccessKeyID
 	}
 	regions := []string{region, "us-west-2"}
 	if f.regions != "" {
 		regions = strings.Split(f.regions, ",")
 	}
-	pc := doctor.ProbeConfig{AWS: cfg, Endpoint: f.probeURL, Regions: dedupe(regions), Now: time.Now}
-	pc.Model = doctor.MainModel(s, region).Value
+	pc.Regions = dedupe(regions)
+	plain := doctor.Analyze(s, opt, nil)
+	pc.Model = plain.Models[0].ID
 	if !f.tinyOnly {
-		pc.SizedMaxTokens = doctor.Analyze(s, opt, nil).Models[0].Output.MaxTokens
+		pc.SizedMaxTokens = plain.Models[0].Output.MaxTokens
 	}
-	if v, ok := s.Get(doctor.EnvBearer); ok {
-		pc.BearerToken = v.Value
+	for _, m := range plain.Models {
+		pc.Asks = append(pc.Asks, doctor.Ask{Model: m.ID, MaxTokens: m.Output.MaxTokens})
 	}
 	return doctor.Probe(ctx, pc), nil
+}
+
+// retrieveCredentials gets credentials from the SDK's chain, or says why
+// there are none.
+func retrieveCredentials(ctx context.Context, cfg aws.Config) (aws.Credentials, error) {
+	if cfg.Credentials == nil {
+		return aws.Credentials{}, errors.New("no credential source configured")
+	}
+	c, err := cfg.Credentials.Retrieve(ctx)
+	if err != nil {
+		return aws.Credentials{}, err
+	}
+	return c, nil
 }
 
 func dedupe(list []string) []string {

@@ -132,4 +132,11 @@ func TestDoctorCommandProbe(t *testing.T) {
 			t.Errorf("output lacks %q:\n%s", want, out)
 		}
 	}
+	// The numbers are the documented defaults: beside applied quotas of 0
+	// they must not be said to fit.
+	for _, bad := range []string{"fits the quota", "fits the per-minute quota"} {
+		if strings.Contains(out, bad) {
+			t.Errorf("output says %q under Situation 1:\n%s", bad, out)
+		}
+	}
 }

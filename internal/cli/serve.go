@@ -47,7 +47,8 @@ Clients authenticate with a Headroom key ('headroom keys create NAME'):
                 or the key as AWS_ACCESS_KEY_ID with any secret access key (SigV4)
 
 Endpoints: the five Bedrock Runtime operations, GET /inference-profiles,
-GET /healthz, GET /metrics (Prometheus), GET /v1/status (JSON).
+GET /healthz, GET /metrics (Prometheus), GET /v1/status (JSON), GET /v1/doctor
+(for 'headroom doctor --probe'; a developer key or the operations token).
 
 The day's usage is saved to the data directory within 100 ms of changing, so
 a restart, even kill -9, keeps it.

@@ -27,7 +27,7 @@ func runDemo(t *testing.T, extra ...string) (out, base string, stop func() int) 
 	sc := bufio.NewScanner(pr)
 	for sc.Scan() {
 		b.WriteString(sc.Text() + "\n")
-		if m := regexp.MustCompile(`on (http://\S+) in front`).FindStringSubmatch(sc.Text()); m != nil {
+		if m := regexp.MustCompile(`on (https?://\S+) in front`).FindStringSubmatch(sc.Text()); m != nil {
 			base = m[1]
 		}
 		if strings.HasPrefix(sc.Text(), "Try: curl") {

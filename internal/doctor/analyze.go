@@ -1,6 +1,7 @@
 package doctor
 
 import (
+	"cmp"
 	"fmt"
 	"slices"
 
@@ -105,8 +106,22 @@ type ModelReport struct {
 	Advised Fit `json:"advised"`
 	// Mantle is what a call reserves on bedrock-mantle, in Mantle mode.
 	Mantle *MantleFit `json:"mantle,omitempty"`
+	// Gateway is set when a Headroom gateway said it caps this model's
+	// max_tokens below what Claude Code asks: Output and Fits then hold
+	// what goes upstream.
+	Gateway *GatewayCap `json:"gateway_cap,omitempty"`
 
 	model bedrock.Model
+}
+
+// GatewayCap is what a gateway does to one model's max_tokens.
+type GatewayCap struct {
+	// Asked is what Claude Code sends; MaxTokens what the gateway forwards.
+	Asked     int    `json:"asked"`
+	MaxTokens int    `json:"max_tokens"`
+	Reason    string `json:"reason"`
+	// AskedReservation is what a call would reserve uncapped (seed).
+	AskedReservation int64 `json:"asked_reservation"`
 }
 
 // Fit is what one request reserves under a profile and how much fits in the
@@ -161,6 +176,7 @@ func Analyze(s Settings, opt Options, probe *ProbeResult) Report {
 		mr := ModelReport{Role: role, ID: id.Value, From: id.From, model: m, ToolCalls: conc}
 		mr.Output = EffectiveOutput(s, m)
 		mr.Burndown = opt.Burndown.Rate(m)
+		applyGatewayCap(&mr, opt, probe)
 		mr.Limits = limitsFor(m, region.Value, role, opt, probe)
 		for _, p := range []bedrock.Profile{bedrock.ProfileSeed, bedrock.ProfileAWS} {
 			mr.Fits = append(mr.Fits, fit(p, mr.Output.MaxTokens, opt, mr, conc))
@@ -173,7 +189,9 @@ func Analyze(s Settings, opt Options, probe *ProbeResult) Report {
 	}
 	r.Findings = findings(s, opt, r)
 	r.Verdict = verdict(r)
-	if r.Verdict.Situation == SituationProvisioning && probe != nil {
+	// Through a gateway the quotas are its mirror of them, and the request
+	// IDs its own: the support case comes from a probe of AWS itself.
+	if r.Verdict.Situation == SituationProvisioning && probe != nil && !probe.ThroughGateway() {
 		r.SupportCase = SupportCase(r)
 	}
 	return r
@@ -203,16 +221,38 @@ func awsEnv(s Settings, region Value) AWSEnv {
 // applied quotas read live, then documented defaults.
 func limitsFor(m bedrock.Model, region, role string, opt Options, probe *ProbeResult) Limits {
 	l := DefaultLimits(m, region)
+	if rp, ok := probe.region(region); ok && probe.Model != m.ID && slices.ContainsFunc(rp.Quotas, Quota.Low) {
+		// Not probed, but the account's quotas for the model that was are
+		// 0 or far below: the documented defaults are not this account's.
+		l.AppliedLow = true
+		l.Source += "; not probed, and the probed model's applied quotas are 0 or far below"
+	}
+	if probe.ThroughGateway() && probe.Model != m.ID {
+		// The gateway mirrors the other models' quotas too.
+		rp := RegionProbe{Quotas: gatewayQuotas(probe.Gateway, m.ID)}
+		if v, code, ok := rp.applied("tpm"); ok && !slices.ContainsFunc(rp.Quotas, Quota.Low) {
+			l.TPM, l.TPMCode, l.Source = v, code, QuotaSourceGateway
+		}
+		if v, code, ok := rp.applied("tpd"); ok && !slices.ContainsFunc(rp.Quotas, Quota.Low) {
+			l.TPD, l.TPDCode, l.Source = v, code, QuotaSourceGateway
+		}
+	}
 	if probe != nil && probe.Model == m.ID {
 		// Applied values far below default are a provisioning problem the
 		// applied-quota finding reports; the settings are judged against
 		// the quota the account should have.
-		if rp, ok := probe.region(region); ok && !slices.ContainsFunc(rp.Quotas, Quota.Low) {
+		rp, ok := probe.region(region)
+		switch {
+		case ok && slices.ContainsFunc(rp.Quotas, Quota.Low):
+			l.AppliedLow = true
+			l.Source += "; applied: 0 or far below, see findings"
+		case ok:
+			src := cmp.Or(rp.QuotaSource, QuotaSourceServiceQuotas)
 			if v, code, ok := rp.applied("tpm"); ok {
-				l.TPM, l.TPMCode, l.Source = v, code, "service quotas (applied)"
+				l.TPM, l.TPMCode, l.Source = v, code, src
 			}
 			if v, code, ok := rp.applied("tpd"); ok {
-				l.TPD, l.TPDCode, l.Source = v, code, "service quotas (applied)"
+				l.TPD, l.TPDCode, l.Source = v, code, src
 			}
 		}
 	}
@@ -246,4 +286,25 @@ func ratio(a, b int64) string {
 		return "∞"
 	}
 	return fmt.Sprintf("%.1fx", float64(a)/float64(b))
+}
+
+// applyGatewayCap makes the numbers of a model whose max_tokens a Headroom
+// gateway caps those of what goes upstream: the gateway, not Claude Code's
+// setting, decides what each call reserves.
+func applyGatewayCap(mr *ModelReport, opt Options, probe *ProbeResult) {
+	if !probe.ThroughGateway() {
+		return
+	}
+	gm, ok := probe.Gateway.Model(mr.ID)
+	if !ok || gm.Error != "" || gm.MaxTokens <= 0 || gm.MaxTokens >= mr.Output.MaxTokens {
+		return
+	}
+	asked := mr.Output.MaxTokens
+	mr.Gateway = &GatewayCap{Asked: asked, MaxTokens: gm.MaxTokens, Reason: gm.Reason,
+		AskedReservation: bedrock.ProfileSeed.Admission(bedrock.Demand{InputTokens: opt.InputTokens, MaxTokens: asked}, mr.Burndown)}
+	mr.Output.MaxTokens = gm.MaxTokens
+	mr.Output.MaxTokensFrom = fmt.Sprintf("the gateway's cap (%s; Claude Code asks %s)", gm.Reason, commas(int64(asked)))
+	if mr.Output.Thinking == ThinkingEnabled && mr.Output.Budget >= gm.MaxTokens {
+		mr.Output.Budget, mr.Output.BudgetFrom = gm.MaxTokens-1, "the gateway's cap − 1"
+	}
 }

@@ -179,6 +179,34 @@ func regionFinding(region Value) Finding {
 }
 
 func maxOutputFinding(s Settings, opt Options, m ModelReport) Finding {
+	if f, ok := gatewayMaxOutputFinding(m); ok {
+		return f
+	}
+	f := settingsMaxOutputFinding(s, opt, m)
+	if base, ok := s.Get(EnvBaseURL); ok && f.Severity == Critical {
+		// A gateway may cap max_tokens whatever Claude Code asks (Headroom
+		// does); unprobed, the doctor cannot know that it does.
+		f.Severity = Warning
+		f.Why += " Requests go to a gateway at " + base.Value + ": if it caps max_tokens (a Headroom gateway does), each call reserves less than this; run headroom doctor --probe to ask it."
+	}
+	return f
+}
+
+// gatewayMaxOutputFinding is the finding for a model whose max_tokens a
+// probed Headroom gateway caps: the setting then costs no quota.
+func gatewayMaxOutputFinding(m ModelReport) (Finding, bool) {
+	g := m.Gateway
+	if g == nil {
+		return Finding{}, false
+	}
+	cur, _ := m.Fit(bedrock.ProfileSeed.Name)
+	return Finding{ID: FindMaxOutput, Severity: Info, Model: m.Role,
+		Title: fmt.Sprintf("Claude Code asks max_tokens %s; the gateway caps it at %s", commas(int64(g.Asked)), commas(int64(g.MaxTokens))),
+		Why: fmt.Sprintf("The Headroom gateway forwards max_tokens %s (its %s policy), so each call reserves %s quota tokens instead of %s (seed reading); CLAUDE_CODE_MAX_OUTPUT_TOKENS needs no change.",
+			commas(int64(g.MaxTokens)), g.Reason, commas(cur.Reservation), commas(g.AskedReservation))}, true
+}
+
+func settingsMaxOutputFinding(s Settings, opt Options, m ModelReport) Finding {
 	cur, _ := m.Fit(bedrock.ProfileSeed.Name)
 	aws, _ := m.Fit(bedrock.ProfileAWS.Name)
 	adv := m.Advised
@@ -301,6 +329,13 @@ func quotaFitFinding(opt Options, m ModelReport) Finding {
 			Why:   "The daily quota runs out early in a working day: " + numbers + ".",
 			Fix:   fix}
 	}
+	if l.AppliedLow {
+		// The numbers are the documented defaults, which this account does
+		// not have: "fits" would contradict the applied quotas of 0.
+		return Finding{ID: FindQuotaFit, Severity: Info, Model: m.Role,
+			Title: title + ": would fit the documented quota, not the applied one",
+			Why:   "The applied quotas are 0 or far below the default (see the applied-quota finding), so nothing fits until AWS corrects them. Against the documented default, under the " + opt.SeverityProfile + " reading: " + numbers + "."}
+	}
 	return Finding{ID: FindQuotaFit, Severity: OK, Model: m.Role,
 		Title: title + " fits the quota",
 		Why:   "Under the " + opt.SeverityProfile + " reading: " + numbers + "."}
@@ -310,6 +345,11 @@ func spikeFinding(opt Options, m ModelReport) Finding {
 	f, _ := m.Fit(opt.SeverityProfile)
 	tpm := m.Limits.TPM
 	numbers := fmt.Sprintf("%d parallel calls × %s reserved = %s against a TPM of %s", m.ToolCalls, commas(f.Reservation), commas(f.Spike), commas(tpm))
+	if f.Spike <= tpm && m.Limits.AppliedLow {
+		return Finding{ID: FindSpike, Severity: Info, Model: RoleMain,
+			Title: "A burst of parallel tool calls would fit the documented per-minute quota, not the applied one",
+			Why:   numbers + " (the documented default; the applied quotas are 0 or far below it)."}
+	}
 	if f.Spike <= tpm {
 		return Finding{ID: FindSpike, Severity: OK, Model: RoleMain,
 			Title: "A burst of parallel tool calls fits the per-minute quota",

@@ -4,12 +4,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awsmiddleware "github.com/aws/aws-sdk-go-v2/aws/middleware"
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
+	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/bedrockruntime"
 	"github.com/aws/aws-sdk-go-v2/service/servicequotas"
 	sqtypes "github.com/aws/aws-sdk-go-v2/service/servicequotas/types"
@@ -38,9 +41,21 @@ type ProbeConfig struct {
 	// "no quota at all". 0 sends only the tiny request.
 	SizedMaxTokens int
 	// BearerToken, when set, authenticates runtime calls as a Bedrock API
-	// key does (Authorization: Bearer). Service Quotas and STS always use
-	// SigV4 from AWS's credentials.
+	// key does (Authorization: Bearer), or, to an http:// endpoint, as the
+	// SigV4 access key ID: the SDKs send a bearer token only over HTTPS,
+	// and a Headroom gateway takes its key either way. Service Quotas and
+	// STS always use SigV4 from AWS's credentials.
 	BearerToken string
+	// GatewayKey authenticates the question to a Headroom gateway
+	// (GatewayPath): the developer key, or its operations token.
+	GatewayKey string
+	// Asks are the models (and the max_tokens Claude Code sends them) a
+	// Headroom gateway is asked about.
+	Asks []Ask
+	// CredentialsErr, when set, is why no AWS credentials could be had
+	// (the SDK's credential chain found none); calls that fail for it are
+	// reported as missing credentials, not as a verdict.
+	CredentialsErr error
 	// Now is the clock the timestamps come from.
 	Now func() time.Time
 }
@@ -59,7 +74,20 @@ type ProbeResult struct {
 	Account     string        `json:"account"`
 	AccountFrom string        `json:"account_from"`
 	Regions     []RegionProbe `json:"regions"`
+	// Gateway is what a Headroom gateway at Endpoint said about the
+	// account and what it does; GatewayError why it refused to say.
+	Gateway      *GatewayInfo `json:"gateway,omitempty"`
+	GatewayError string       `json:"gateway_error,omitempty"`
+	// NoCredentials is why no AWS credentials were found, if none were.
+	NoCredentials string `json:"no_credentials,omitempty"`
+	// BearerKey reports whether a bearer key (AWS_BEARER_TOKEN_BEDROCK)
+	// was sent; it is never shown.
+	BearerKey bool `json:"bearer_key_sent"`
 }
+
+// ThroughGateway reports whether the probe went through a Headroom gateway
+// that answered the doctor.
+func (p *ProbeResult) ThroughGateway() bool { return p != nil && p.Gateway != nil }
 
 // RegionProbe is what one region answered.
 type RegionProbe struct {
@@ -71,6 +99,12 @@ type RegionProbe struct {
 	// says why they could not be read.
 	Quotas     []Quota `json:"quotas,omitempty"`
 	QuotaError string  `json:"quota_error,omitempty"`
+	// QuotaAuth is set when the quotas could not be read for want of
+	// credentials.
+	QuotaAuth bool `json:"quota_auth_failed,omitempty"`
+	// QuotaSource says where Quotas come from: Service Quotas, or the
+	// buckets a Headroom gateway mirrors.
+	QuotaSource string `json:"quota_source,omitempty"`
 }
 
 // Call is one runtime request of the probe.
@@ -83,6 +117,9 @@ type Call struct {
 	ErrorType string    `json:"error_type,omitempty"`
 	Message   string    `json:"message,omitempty"`
 	RequestID string    `json:"request_id,omitempty"`
+	// Auth is set when the call failed for want of credentials: none
+	// found, or refused as invalid. Such a call says nothing of the quota.
+	Auth bool `json:"auth_failed,omitempty"`
 }
 
 // Throttled reports whether Bedrock refused the call for quota.
@@ -120,8 +157,21 @@ func (q Quota) Low() bool {
 // a throttled call is the finding, not an error.
 func Probe(ctx context.Context, pc ProbeConfig) *ProbeResult {
 	m, _ := bedrock.ParseModel(pc.Model)
-	res := &ProbeResult{Endpoint: pc.Endpoint, Model: pc.Model, Account: "unknown", AccountFrom: "not available"}
-	for _, region := range pc.Regions {
+	res := &ProbeResult{Endpoint: pc.Endpoint, Model: pc.Model, Account: "unknown", AccountFrom: "not available", BearerKey: pc.BearerToken != ""}
+	if pc.CredentialsErr != nil {
+		res.NoCredentials = pc.CredentialsErr.Error()
+	}
+	regions := pc.Regions
+	if pc.Endpoint != "" {
+		gw := askGateway(ctx, pc, pc.Asks)
+		res.Gateway, res.GatewayError = gw.info, gw.authErr
+		if (gw.info != nil || gw.authErr != "") && len(regions) > 1 {
+			// A Headroom gateway routes by model and key, not by the
+			// region a client signs for: one probe tells all.
+			regions = regions[:1]
+		}
+	}
+	for _, region := range regions {
 		rp := RegionProbe{Region: region, Model: modelIn(pc.Model, m, region)}
 		rt := runtimeClient(pc, region)
 		tiny := invoke(ctx, pc, rt, rp.Model, CallTiny, 1)
@@ -129,15 +179,61 @@ func Probe(ctx context.Context, pc ProbeConfig) *ProbeResult {
 		if tiny.OK && pc.SizedMaxTokens > 1 {
 			rp.Calls = append(rp.Calls, invoke(ctx, pc, rt, rp.Model, CallSized, pc.SizedMaxTokens))
 		}
-		quotas, err := readQuotas(ctx, pc, region, m)
-		rp.Quotas = quotas
-		if err != nil {
-			rp.QuotaError = describe(err)
+		switch {
+		case res.Gateway != nil:
+			rp.Quotas, rp.QuotaSource = gatewayQuotas(res.Gateway, pc.Model), QuotaSourceGateway
+		case res.GatewayError != "":
+			rp.QuotaError, rp.QuotaAuth = "the gateway refused to tell its quotas: "+res.GatewayError, true
+		default:
+			quotas, err := readQuotas(ctx, pc, region, m)
+			rp.Quotas, rp.QuotaSource = quotas, QuotaSourceServiceQuotas
+			if err != nil {
+				rp.QuotaError, rp.QuotaAuth = describe(err), authFailure(err, pc, false)
+			}
 		}
 		res.Regions = append(res.Regions, rp)
 	}
+	if res.Gateway != nil {
+		res.Account, res.AccountFrom = "behind the gateway", "the gateway's upstreams"
+		return res
+	}
 	res.Account, res.AccountFrom = account(ctx, pc, res)
 	return res
+}
+
+// Where a probe's quotas come from (RegionProbe.QuotaSource).
+const (
+	QuotaSourceServiceQuotas = "service quotas (applied)"
+	QuotaSourceGateway       = "mirrored by the Headroom gateway"
+)
+
+// credentialErrors are the error codes AWS answers for credentials it does
+// not accept (missing, invalid, expired, badly signed).
+var credentialErrors = []string{"UnrecognizedClientException", "InvalidSignatureException", "ExpiredTokenException",
+	"ExpiredToken", "IncompleteSignatureException", "IncompleteSignature", "MissingAuthenticationTokenException",
+	"MissingAuthenticationToken", "InvalidClientTokenId", "SignatureDoesNotMatch", "AuthFailure"}
+
+// authFailure reports whether err means the call was refused for want of
+// credentials: the SDK had none to sign with, AWS refused them, or an
+// endpoint other than AWS (a gateway or the emulator, which grant no model
+// access of their own) answered 401 or 403.
+// runtime says whether err is a runtime call's, which a bearer key signs
+// when there is one.
+func authFailure(err error, pc ProbeConfig, runtime bool) bool {
+	var api smithy.APIError
+	if !errors.As(err, &api) {
+		// Not an answer: the SDK could not sign, if it had nothing to sign
+		// with (to an endpoint, requests without credentials go unsigned).
+		return pc.CredentialsErr != nil && pc.Endpoint == "" && (!runtime || pc.BearerToken == "")
+	}
+	if slices.Contains(credentialErrors, api.ErrorCode()) {
+		return true
+	}
+	var re *awshttp.ResponseError
+	if pc.Endpoint != "" && errors.As(err, &re) {
+		return re.HTTPStatusCode() == http.StatusUnauthorized || re.HTTPStatusCode() == http.StatusForbidden
+	}
+	return false
 }
 
 // modelIn is the model ID to call in region: a us., eu. or apac.
@@ -162,7 +258,13 @@ func runtimeClient(pc ProbeConfig, region string) *bedrockruntime.Client {
 		if pc.Endpoint != "" {
 			o.BaseEndpoint = aws.String(pc.Endpoint)
 		}
-		if pc.BearerToken != "" {
+		switch {
+		case pc.BearerToken != "" && strings.HasPrefix(strings.ToLower(pc.Endpoint), "http://"):
+			// The SDKs refuse to send a bearer token without TLS; a Headroom
+			// gateway takes its key as the SigV4 access key ID too (it
+			// cannot check the signature, so the secret is a placeholder).
+			o.Credentials = credentials.NewStaticCredentialsProvider(pc.BearerToken, "headroom-doctor", "")
+		case pc.BearerToken != "":
 			tok := pc.BearerToken
 			o.BearerAuthTokenProvider = bearer.TokenProviderFunc(func(context.Context) (bearer.Token, error) {
 				return bearer.Token{Value: tok}, nil
@@ -198,6 +300,7 @@ func invoke(ctx context.Context, pc ProbeConfig, rt *bedrockruntime.Client, mode
 	} else {
 		c.ErrorType, c.Message = "RequestFailed", err.Error()
 	}
+	c.Auth = authFailure(err, pc, true)
 	return c
 }
 
@@ -315,6 +418,9 @@ func describe(err error) string {
 
 // region returns the probe of the named region.
 func (p *ProbeResult) region(name string) (RegionProbe, bool) {
+	if p == nil {
+		return RegionProbe{}, false
+	}
 	for _, rp := range p.Regions {
 		if rp.Region == name {
 			return rp, true

@@ -36,6 +36,10 @@ type Limits struct {
 	// Source says where the numbers come from: "flags", "service quotas",
 	// "AWS's documented defaults" or an assumption.
 	Source string `json:"source"`
+	// AppliedLow is set when the probe read applied quotas of 0 or far
+	// below the default: the numbers are then the documented defaults,
+	// which the account does not have.
+	AppliedLow bool `json:"applied_low,omitempty"`
 }
 
 // quotaFacts is one row of BEDROCK.md section 2's defaults.

@@ -95,6 +95,12 @@ func WriteText(w io.Writer, r Report) error {
 	for _, reason := range v.Reasons {
 		p("%s", wrap("- "+reason, "    ", wrapWidth))
 	}
+	if len(v.Gateway) > 0 {
+		p("\nWhat the Headroom gateway does about it\n")
+		for _, line := range v.Gateway {
+			p("%s", wrap("- "+line, "    ", wrapWidth))
+		}
+	}
 	if r.SupportCase != "" {
 		p("\nSupport case (ready to send to AWS Support)\n")
 		p("%s\n", indentLines(r.SupportCase, "  | "))
@@ -167,10 +173,23 @@ func writeModels(w io.Writer, r Report) {
 
 func writeProbe(w io.Writer, p *ProbeResult) {
 	target := "Amazon Bedrock"
-	if p.Endpoint != "" {
+	switch {
+	case p.ThroughGateway():
+		key := "no developer key: its operations endpoints are open to you"
+		if p.Gateway.Key != "" {
+			key = "key " + p.Gateway.Key
+		}
+		target = "the Headroom gateway at " + p.Endpoint + " (as " + key + ")"
+	case p.Endpoint != "":
 		target = p.Endpoint
 	}
 	fmt.Fprintf(w, "\nProbe of %s with %s (account %s)\n", target, p.Model, p.Account)
+	if p.GatewayError != "" {
+		fmt.Fprintf(w, "  the gateway did not answer the doctor: %s\n", p.GatewayError)
+	}
+	if p.NoCredentials != "" {
+		fmt.Fprintf(w, "  no AWS credentials: %s\n", shorten(p.NoCredentials, 120))
+	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "  region\tcall\tmax_tokens\tresult\tx-amzn-RequestId")
 	for _, rp := range p.Regions {

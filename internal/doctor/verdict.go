@@ -19,6 +19,9 @@ const (
 	VerdictReservations = "reservations"
 	VerdictHealthy      = "healthy"
 	VerdictInconclusive = "inconclusive"
+	// VerdictNoCredentials: the probe was refused for want of credentials,
+	// so it says nothing about the quota; the summary says what is missing.
+	VerdictNoCredentials = "no-credentials"
 )
 
 // Verdict is the doctor's conclusion.
@@ -28,12 +31,14 @@ type Verdict struct {
 	Summary   string   `json:"summary"`
 	Reasons   []string `json:"reasons"`
 	Probed    bool     `json:"probed"`
+	// Gateway says what a probed Headroom gateway does about the quota.
+	Gateway []string `json:"gateway,omitempty"`
 }
 
 // regionState is what one region's probe says.
 type regionState struct {
-	provisioning, burning, failed bool
-	reason                        string
+	provisioning, burning, failed, noCredentials bool
+	reason                                       string
 }
 
 func classify(rp RegionProbe) regionState {
@@ -59,6 +64,8 @@ func classify(rp RegionProbe) regionState {
 		return regionState{provisioning: true, reason: at + "applied quotas are 0 or far below default (" + strings.Join(low, ", ") + ")"}
 	case tiny == nil:
 		return regionState{failed: true, reason: at + "no request was sent"}
+	case tiny.Auth:
+		return regionState{noCredentials: true, reason: at + "the request was refused for want of credentials (" + tiny.ErrorType + ": " + tiny.Message + ")"}
 	case tiny.Daily() && !known:
 		return regionState{provisioning: true, reason: at + "a max_tokens 1 request was refused with \"" + tiny.Message + "\""}
 	case tiny.Throttled():
@@ -112,11 +119,33 @@ func verdict(r Report) Verdict {
 		return len(states) > 0 && !slices.ContainsFunc(states, func(s regionState) bool { return !p(s) })
 	}
 	some := func(p func(regionState) bool) bool { return slices.ContainsFunc(states, p) }
+	v := probedVerdict(r, states, settings, all, some, reasons)
+	if r.Probe.ThroughGateway() {
+		v.Gateway = gatewayDoing(r)
+	}
+	return v
+}
+
+// probedVerdict is the verdict of a probe whose regions are in states.
+func probedVerdict(r Report, states []regionState, settings []string, all, some func(func(regionState) bool) bool, reasons func(func(regionState) bool) []string) Verdict {
+	gw := r.Probe.ThroughGateway()
 	switch {
+	case all(func(s regionState) bool { return s.noCredentials }):
+		return Verdict{Situation: SituationNone, Name: VerdictNoCredentials, Probed: true,
+			Summary: "No verdict: the probe was refused for want of credentials, so it tells nothing about the quota. Missing: " + missingCredentials(r.Probe, r.AWS),
+			Reasons: reasons(func(regionState) bool { return true })}
+	case all(func(s regionState) bool { return s.provisioning }) && gw:
+		return Verdict{Situation: SituationProvisioning, Name: VerdictProvisioning, Probed: true,
+			Summary: "Situation 1 for the account behind the gateway: the quotas Headroom mirrors for this model are 0 or far below the default, so not even a tiny request fits. Only AWS Support can fix that; the gateway's operator should run headroom doctor --probe with the account's own AWS credentials for a ready-to-send support case.",
+			Reasons: reasons(func(regionState) bool { return true })}
 	case all(func(s regionState) bool { return s.provisioning }):
 		return Verdict{Situation: SituationProvisioning, Name: VerdictProvisioning, Probed: true,
 			Summary: "Situation 1: a provisioning problem. Even a tiny request is refused in every region tried; only AWS Support can fix it: send the case below.",
 			Reasons: reasons(func(regionState) bool { return true })}
+	case (some(func(s regionState) bool { return s.burning }) || len(settings) > 0) && gw:
+		return Verdict{Situation: SituationReservations, Name: VerdictReservations, Probed: true,
+			Summary: "Situation 2 behind the gateway: the account's quota is real, but reservations hold it (the gateway's mirror is full, or a setting reserves more than it caps); see what Headroom does below and the fixes above.",
+			Reasons: append(reasons(func(s regionState) bool { return s.burning }), settings...)}
 	case some(func(s regionState) bool { return s.burning }) || len(settings) > 0:
 		return Verdict{Situation: SituationReservations, Name: VerdictReservations, Probed: true,
 			Summary: "Situation 2: the quota is real, but reservations burn through it; apply the fixes below.",
@@ -124,6 +153,10 @@ func verdict(r Report) Verdict {
 	case all(func(s regionState) bool { return s.failed }):
 		return Verdict{Situation: SituationNone, Name: VerdictInconclusive, Probed: true,
 			Summary: "Inconclusive: the probe could not reach Bedrock in any region.",
+			Reasons: reasons(func(regionState) bool { return true })}
+	case gw:
+		return Verdict{Situation: SituationNone, Name: VerdictHealthy, Probed: true,
+			Summary: "Healthy through Headroom: requests pass, the quotas the gateway mirrors for the account are normal, and no setting burns them.",
 			Reasons: reasons(func(regionState) bool { return true })}
 	}
 	return Verdict{Situation: SituationNone, Name: VerdictHealthy, Probed: true,
@@ -153,6 +186,13 @@ func probeFindings(r Report) []Finding {
 				Fix:   &Fix{Action: "Allow servicequotas:ListServiceQuotas, GetServiceQuota and ListAWSDefaultServiceQuotas, or pass the values with --tpm and --tpd."}})
 		}
 		for _, c := range rp.Calls {
+			if c.Auth {
+				fs = append(fs, Finding{ID: FindProbeError, Severity: Warning,
+					Title: fmt.Sprintf("The %s probe request was refused for want of credentials in %s", c.Kind, rp.Region),
+					Why:   fmt.Sprintf("%s answered %s: %s (x-amzn-RequestId %s), which says nothing about the quota.", probeTarget(r.Probe), c.ErrorType, c.Message, orUnknown(c.RequestID)),
+					Fix:   &Fix{Action: "Provide " + missingCredentials(r.Probe, r.AWS)}})
+				continue
+			}
 			if !c.OK && !c.Throttled() {
 				fs = append(fs, Finding{ID: FindProbeError, Severity: Warning,
 					Title: fmt.Sprintf("The %s probe request failed in %s", c.Kind, rp.Region),

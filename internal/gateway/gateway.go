@@ -232,6 +232,13 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		_, _ = w.Write([]byte("ok\n"))
 		return
+	case r.URL.Path == DoctorPath:
+		unreadBody(w, r, false)
+		if err := g.serveDoctor(w, r); err != nil {
+			g.log.Info("doctor endpoint refused", "request_id", rid, "error", err.Error())
+			bedrock.WriteError(w, err)
+		}
+		return
 	case r.URL.Path == "/metrics" || r.URL.Path == "/v1/status" || r.URL.Path == "/v1/dashboard" && g.dashboard != nil:
 		unreadBody(w, r, false)
 		if err := g.checkOpsToken(r); err != nil {

@@ -1,0 +1,312 @@
+package doctor
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/headroomhq/headroom/internal/bedrock"
+)
+
+// GatewayPath is where a Headroom gateway answers the doctor (the gateway
+// package's DoctorPath; the doctor does not import the gateway).
+const GatewayPath = "/v1/doctor"
+
+// GatewayInfo is what a Headroom gateway says about the account behind it
+// and what it does about it (GET /v1/doctor). Its JSON is the gateway's
+// DoctorAnswer.
+type GatewayInfo struct {
+	Gateway    string            `json:"gateway"`
+	Key        string            `json:"key,omitempty"`
+	Upstreams  []GatewayUpstream `json:"upstreams"`
+	Models     []GatewayModel    `json:"models"`
+	MaxWaitMS  int64             `json:"max_wait_ms"`
+	PolicyMode string            `json:"policy_mode"`
+}
+
+// GatewayUpstream is one upstream of the gateway and its mirrored buckets.
+type GatewayUpstream struct {
+	Name     string          `json:"name"`
+	Region   string          `json:"region"`
+	Service  string          `json:"service"`
+	Queued   int             `json:"queued"`
+	InFlight int             `json:"in_flight"`
+	Buckets  []GatewayBucket `json:"buckets"`
+}
+
+// GatewayBucket is one quota bucket the gateway mirrors.
+type GatewayBucket struct {
+	Name      string `json:"name"`
+	Kind      string `json:"kind"`
+	Limit     int64  `json:"limit"`
+	Effective int64  `json:"effective"`
+	Used      int64  `json:"used"`
+	Reserved  int64  `json:"reserved"`
+	Available int64  `json:"available"`
+}
+
+// GatewayModel is what the gateway does with one model's requests.
+type GatewayModel struct {
+	ID        string   `json:"id"`
+	Asked     int      `json:"asked_max_tokens"`
+	MaxTokens int      `json:"max_tokens"`
+	Reason    string   `json:"reason"`
+	Route     []string `json:"route"`
+	Buckets   []string `json:"buckets"`
+	Error     string   `json:"error,omitempty"`
+}
+
+// Model returns what the gateway said about model id.
+func (g *GatewayInfo) Model(id string) (GatewayModel, bool) {
+	if g == nil {
+		return GatewayModel{}, false
+	}
+	for _, m := range g.Models {
+		if m.ID == id {
+			return m, true
+		}
+	}
+	return GatewayModel{}, false
+}
+
+func (g *GatewayInfo) upstream(name string) (GatewayUpstream, bool) {
+	for _, u := range g.Upstreams {
+		if u.Name == name {
+			return u, true
+		}
+	}
+	return GatewayUpstream{}, false
+}
+
+// Ask is a model the doctor asks a gateway about, with the max_tokens
+// Claude Code sends it.
+type Ask struct {
+	Model     string
+	MaxTokens int
+}
+
+// gatewayAnswer is the outcome of asking an endpoint for GatewayPath:
+// info when a Headroom gateway answered; authErr when it refused the
+// credentials; neither when the endpoint is something else (the emulator,
+// another gateway), which the doctor then probes as Bedrock.
+type gatewayAnswer struct {
+	info    *GatewayInfo
+	authErr string
+}
+
+// askGateway asks the endpoint what it knows, authenticated as the probe's
+// runtime calls are (the developer key).
+func askGateway(ctx context.Context, pc ProbeConfig, asks []Ask) gatewayAnswer {
+	var info *GatewayInfo
+	for _, a := range asks {
+		q := url.Values{"model": {a.Model}}
+		if a.MaxTokens > 0 {
+			q.Set("max_tokens", strconv.Itoa(a.MaxTokens))
+		}
+		got, ans := getGateway(ctx, pc, q)
+		if got == nil {
+			return ans
+		}
+		if info == nil {
+			info = got
+		} else {
+			info.Models = append(info.Models, got.Models...)
+		}
+	}
+	if info == nil {
+		info, ans := getGateway(ctx, pc, url.Values{})
+		if info == nil {
+			return ans
+		}
+		return gatewayAnswer{info: info}
+	}
+	return gatewayAnswer{info: info}
+}
+
+func getGateway(ctx context.Context, pc ProbeConfig, q url.Values) (*GatewayInfo, gatewayAnswer) {
+	u := strings.TrimRight(pc.Endpoint, "/") + GatewayPath
+	if len(q) > 0 {
+		u += "?" + q.Encode()
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		return nil, gatewayAnswer{}
+	}
+	if pc.GatewayKey != "" {
+		req.Header.Set("Authorization", "Bearer "+pc.GatewayKey)
+	}
+	var client interface {
+		Do(*http.Request) (*http.Response, error)
+	} = http.DefaultClient
+	if pc.AWS.HTTPClient != nil {
+		client = pc.AWS.HTTPClient
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return nil, gatewayAnswer{}
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 4<<20))
+	switch {
+	case resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden:
+		var e struct {
+			Message string `json:"message"`
+		}
+		_ = json.Unmarshal(body, &e)
+		if e.Message == "" {
+			e.Message = resp.Status
+		}
+		return nil, gatewayAnswer{authErr: fmt.Sprintf("%s %s: %s", resp.Header.Get(bedrock.HeaderErrorType), GatewayPath, e.Message)}
+	case resp.StatusCode != http.StatusOK:
+		return nil, gatewayAnswer{}
+	}
+	var info GatewayInfo
+	if err := json.Unmarshal(body, &info); err != nil || info.Gateway != "headroom" {
+		return nil, gatewayAnswer{}
+	}
+	return &info, gatewayAnswer{}
+}
+
+// gatewayQuotas turns the buckets the gateway mirrors for a model into the
+// quotas the probe reports: the applied values the operator configured,
+// beside the documented defaults for the upstream's region.
+func gatewayQuotas(info *GatewayInfo, model string) []Quota {
+	gm, ok := info.Model(model)
+	if !ok {
+		return nil
+	}
+	m, _ := bedrock.ParseModel(model)
+	var out []Quota
+	for _, ref := range gm.Buckets {
+		name, bucket, _ := strings.Cut(ref, "/")
+		u, ok := info.upstream(name)
+		if !ok {
+			continue
+		}
+		def := DefaultLimits(m, u.Region)
+		for _, b := range u.Buckets {
+			if b.Name != bucket {
+				continue
+			}
+			q := Quota{Code: ref, Name: fmt.Sprintf("%s, mirrored by Headroom (upstream %s, %s)", b.Name, u.Name, u.Region),
+				Kind: b.Kind, Applied: ptr(b.Limit), Unit: "None", ARN: ""}
+			switch b.Kind {
+			case "tpm":
+				q.Default = ptr(def.TPM)
+			case "tpd":
+				q.Default = ptr(def.TPD)
+			}
+			out = append(out, q)
+		}
+	}
+	return out
+}
+
+func ptr(n int64) *int64 { return &n }
+
+// probeTarget names what the probe called.
+func probeTarget(p *ProbeResult) string {
+	switch {
+	case p.ThroughGateway():
+		return "The Headroom gateway at " + p.Endpoint
+	case p.Endpoint != "":
+		return p.Endpoint
+	}
+	return "Amazon Bedrock"
+}
+
+// missingCredentials says which credentials the probe lacked, and how to
+// provide them.
+func missingCredentials(p *ProbeResult, a AWSEnv) string {
+	bearerFrom := ""
+	if a.BearerKey {
+		bearerFrom = " (AWS_BEARER_TOKEN_BEDROCK from " + a.BearerFrom + ")"
+	}
+	switch {
+	case p.Endpoint != "" && !p.BearerKey && p.NoCredentials != "":
+		return "a Headroom key. Nothing was sent: set " + EnvBearer + " to the key 'headroom keys create NAME' printed (in the \"env\" of Claude Code's settings.json, or exported), or give it as AWS_ACCESS_KEY_ID."
+	case p.Endpoint != "":
+		return "a key the endpoint accepts. It refused the one sent" + bearerFrom + ": check that it is the whole hr_... key and not revoked ('headroom keys list' on the gateway)."
+	case p.NoCredentials != "" && !p.BearerKey:
+		return "AWS credentials. The SDK's credential chain found none (" + p.NoCredentials + "): sign in (aws sso login), set AWS_PROFILE, or export AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY. A Bedrock API key (" + EnvBearer + ") covers the model call, but reading Service Quotas needs AWS credentials."
+	case p.NoCredentials != "":
+		return "AWS credentials for Service Quotas, which a Bedrock API key does not cover, and a Bedrock API key that Bedrock accepts" + bearerFrom + "."
+	}
+	return "credentials that AWS accepts: it refused the ones found (expired or wrong? try aws sts get-caller-identity)."
+}
+
+// gatewayDoing says, in sentences, what a Headroom gateway does about the
+// quota for the models of the report.
+func gatewayDoing(r Report) []string {
+	g := r.Probe.Gateway
+	var out []string
+	var used []string // upstream/bucket of the main model
+	for i, mr := range r.Models {
+		gm, ok := g.Model(mr.ID)
+		if !ok {
+			continue
+		}
+		if gm.Error != "" {
+			out = append(out, fmt.Sprintf("It refuses %s: %s.", gm.ID, gm.Error))
+			continue
+		}
+		if i == 0 {
+			used = gm.Buckets
+		}
+		route := "sends " + gm.ID + " to upstream " + strings.Join(gm.Route, ", then ")
+		if gm.MaxTokens < gm.Asked {
+			out = append(out, fmt.Sprintf("It caps max_tokens of %s at %s (%s policy: %s) where Claude Code asks %s, and %s.",
+				mr.Role+" model "+gm.ID, commas(int64(gm.MaxTokens)), g.PolicyMode, gm.Reason, commas(int64(gm.Asked)), route))
+		} else {
+			out = append(out, fmt.Sprintf("It forwards max_tokens %s of %s as asked, and %s.", commas(int64(gm.MaxTokens)), mr.Role+" model "+gm.ID, route))
+		}
+	}
+	for _, ref := range used {
+		name, bucket, _ := strings.Cut(ref, "/")
+		u, ok := g.upstream(name)
+		if !ok {
+			continue
+		}
+		for _, b := range u.Buckets {
+			if b.Name != bucket {
+				continue
+			}
+			eff := ""
+			if b.Effective != b.Limit {
+				eff = fmt.Sprintf(", lowered to %s after upstream throttles", commas(b.Effective))
+			}
+			out = append(out, fmt.Sprintf("It mirrors %s %s of upstream %s (%s): limit %s%s; used %s, reserved %s, available %s now.",
+				strings.ToUpper(b.Kind), b.Name, u.Name, u.Region, commas(b.Limit), eff, commas(b.Used), commas(b.Reserved), commas(b.Available)))
+		}
+	}
+	for _, u := range g.Upstreams {
+		if u.Queued > 0 || u.InFlight > 0 {
+			out = append(out, fmt.Sprintf("Upstream %s has %d requests in flight and %d queued.", u.Name, u.InFlight, u.Queued))
+		}
+	}
+	out = append(out, fmt.Sprintf("A request that does not fit waits up to %s in a fair queue instead of getting a 429; one that can never fit is refused at once with what to change.",
+		(time.Duration(g.MaxWaitMS)*time.Millisecond).String()))
+	return out
+}
+
+// GatewayURL is the gateway Claude Code's settings send requests to, or ""
+// for Amazon Bedrock: ANTHROPIC_BEDROCK_BASE_URL, or in Mantle mode
+// ANTHROPIC_BEDROCK_MANTLE_BASE_URL.
+func GatewayURL(s Settings) string {
+	if Mantle(s) {
+		if v, ok := s.Get(EnvMantleBaseURL); ok {
+			return v.Value
+		}
+		return ""
+	}
+	if v, ok := s.Get(EnvBaseURL); ok {
+		return v.Value
+	}
+	return ""
+}
