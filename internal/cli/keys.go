@@ -16,7 +16,6 @@ import (
 
 	"github.com/headroomhq/headroom/internal/config"
 	"github.com/headroomhq/headroom/internal/keys"
-	"github.com/headroomhq/headroom/internal/store/sqlitestore"
 )
 
 const keysUsage = `Usage:
@@ -27,9 +26,9 @@ const keysUsage = `Usage:
 
 Developer keys are what each developer puts in AWS_BEARER_TOKEN_BEDROCK
 instead of AWS credentials. Headroom stores only their SHA-256 hash, in
-headroom.db in the data directory. Keys can be managed while 'headroom serve'
-runs: a new key works at once, a revoked one is refused within keys_refresh
-(2s by default).
+headroom.db in the data directory (with --redis, in the Redis that replicas
+share). Keys can be managed while 'headroom serve' runs: a new key works at
+once, a revoked one is refused within keys_refresh (2s by default).
 
 Run 'headroom keys COMMAND --help' for a command's flags.
 `
@@ -58,33 +57,33 @@ func runKeys(ctx context.Context, e env) int {
 
 // storeFlags are the flags every keys command has: where the store is.
 type storeFlags struct {
-	dataDir, configPath *string
-	cfg                 *config.Serve // loaded by open when --config is given
+	dataDir, configPath, redis *string
+	cfg                        *config.Serve // loaded by open when --config is given
 }
 
 func addStoreFlags(fs *flag.FlagSet) *storeFlags {
 	return &storeFlags{
 		dataDir:    fs.String("data-dir", "", "data `DIR` holding headroom.db (default: the config's data_dir, else a per-user directory)"),
-		configPath: fs.String("config", "", "serve configuration `FILE` whose data_dir, listen and region to use"),
+		configPath: fs.String("config", "", "serve configuration `FILE` whose data_dir (or redis), listen and region to use"),
+		redis:      fs.String("redis", "", "manage the keys in the Redis at `URL` that replicas share (as serve --redis) instead of the data directory"),
 	}
 }
 
 // open loads the configuration (if any) and opens the store.
-func (f *storeFlags) open(ctx context.Context) (*sqlitestore.Store, error) {
-	var fromConfig string
+func (f *storeFlags) open(ctx context.Context) (stateStore, error) {
 	if *f.configPath != "" {
 		cfg, err := config.LoadServe(*f.configPath)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", *f.configPath, err)
 		}
 		f.cfg = &cfg
-		fromConfig = cfg.DataDir
 	}
-	dir, err := resolveDataDir(*f.dataDir, fromConfig)
+	redisURL, dir, err := chooseStore(*f.redis, *f.dataDir, f.cfg)
 	if err != nil {
 		return nil, err
 	}
-	return sqlitestore.Open(ctx, dir)
+	st, _, err := openState(ctx, redisURL, dir, false)
+	return st, err
 }
 
 // subcommand sets up a keys subcommand's flag set; help is printed on stdout.

@@ -22,7 +22,6 @@ import (
 	"github.com/headroomhq/headroom/internal/httpsrv"
 	"github.com/headroomhq/headroom/internal/keys"
 	"github.com/headroomhq/headroom/internal/metrics"
-	"github.com/headroomhq/headroom/internal/store/sqlitestore"
 	"github.com/headroomhq/headroom/internal/upstream"
 )
 
@@ -51,16 +50,19 @@ GET /healthz, GET /metrics (Prometheus), GET /v1/status (JSON), GET /v1/doctor
 (for 'headroom doctor --probe'; a developer key or the operations token).
 
 The day's usage is saved to the data directory within 100 ms of changing, so
-a restart, even kill -9, keeps it.
+a restart, even kill -9, keeps it. One server holds a data directory: a
+second on the same one refuses to start. Several replicas share keys, usage
+and the quota ledger through a Redis: --redis URL (or redis.url in the file)
+on each.
 
 Flags:
 `
 
 // serveFlags are the command line of `headroom serve`.
 type serveFlags struct {
-	config, addr, dataDir, tlsCert, tlsKey string
-	demo                                   bool
-	level                                  slog.Level
+	config, addr, dataDir, redis, tlsCert, tlsKey string
+	demo                                          bool
+	level                                         slog.Level
 }
 
 func parseServeFlags(e env) (serveFlags, int, bool) {
@@ -70,6 +72,7 @@ func parseServeFlags(e env) (serveFlags, int, bool) {
 	fs.StringVar(&f.config, "config", "", "serve configuration `FILE` (see examples/)")
 	fs.StringVar(&f.addr, "addr", "", "`HOST:PORT` to listen on (overrides the file's listen; default 127.0.0.1:8080)")
 	fs.StringVar(&f.dataDir, "data-dir", "", "data `DIR` for keys and the day's usage (overrides the file's data_dir)")
+	fs.StringVar(&f.redis, "redis", "", "share keys, the day's usage and the ledger with other replicas in the Redis at `URL` (redis://HOST:PORT[/DB]; overrides the file's redis.url)")
 	fs.StringVar(&f.tlsCert, "tls-cert", "", "serve HTTPS with this certificate `FILE` (PEM; with --tls-key)")
 	fs.StringVar(&f.tlsKey, "tls-key", "", "private key `FILE` for --tls-cert (PEM)")
 	fs.BoolVar(&f.demo, "demo", false, "self-contained trial: in-process emulator upstream, temporary data, three demo keys")
@@ -90,6 +93,9 @@ func parseServeFlags(e env) (serveFlags, int, bool) {
 		return f, 2, false
 	case f.demo && f.config != "":
 		fmt.Fprintln(e.stderr, "headroom serve: --demo and --config exclude each other")
+		return f, 2, false
+	case f.demo && f.redis != "":
+		fmt.Fprintln(e.stderr, "headroom serve: --demo keeps its data in SQLite; --redis goes with --config")
 		return f, 2, false
 	case !f.demo && f.config == "":
 		fmt.Fprintln(e.stderr, "headroom serve: --config FILE is required (or try --demo)")
@@ -144,11 +150,11 @@ func runServe(ctx context.Context, e env) int {
 	if err := cfg.Validate(); err != nil {
 		return fail(err)
 	}
-	dir, err := resolveDataDir(f.dataDir, cfg.DataDir)
+	redisURL, dir, err := chooseStore(f.redis, f.dataDir, &cfg)
 	if err != nil {
 		return fail(err)
 	}
-	st, err := sqlitestore.Open(ctx, dir)
+	st, where, err := openState(ctx, redisURL, dir, true)
 	if err != nil {
 		return fail(err)
 	}
@@ -163,7 +169,7 @@ func runServe(ctx context.Context, e env) int {
 		return fail(err)
 	}
 	url := gatewayURL(ln.Addr().String(), cfg.TLS.Enabled())
-	logger.Info("headroom serve listening", "url", url, "data_dir", dir, "upstreams", len(cfg.Upstreams))
+	logger.Info("headroom serve listening", "url", url, "data_dir", dir, "redis", where.redisURL, "upstreams", len(cfg.Upstreams))
 	lw.flush()
 	if demo != nil {
 		// A stop signal while the keys are made is a stop, not a failure:
@@ -172,7 +178,7 @@ func runServe(ctx context.Context, e env) int {
 			return fail(err)
 		}
 	} else {
-		fmt.Fprintf(e.stdout, "headroom serve: listening on %s (data in %s)\n", url, dir)
+		fmt.Fprintf(e.stdout, "headroom serve: listening on %s (%s)\n", url, where)
 	}
 	return srv.run(ctx, newConnLimit(ln, cfg.Limits.MaxConnections, logger), cfg.TLS)
 }
@@ -212,7 +218,7 @@ type server struct {
 
 // buildServer wires configuration, store, upstreams, ledgers, admission,
 // metrics and the gateway, and restores the day's usage.
-func buildServer(ctx context.Context, cfg config.Serve, st *sqlitestore.Store, logger *slog.Logger) (*server, error) {
+func buildServer(ctx context.Context, cfg config.Serve, st stateStore, logger *slog.Logger) (*server, error) {
 	profile, burndown, err := cfg.Accounting.ProfileAndBurndown()
 	if err != nil {
 		return nil, err

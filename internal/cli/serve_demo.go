@@ -15,7 +15,6 @@ import (
 	"github.com/headroomhq/headroom/internal/emulator"
 	"github.com/headroomhq/headroom/internal/httpsrv"
 	"github.com/headroomhq/headroom/internal/keys"
-	"github.com/headroomhq/headroom/internal/store/sqlitestore"
 )
 
 // demoKeys are the developer keys `serve --demo` creates.
@@ -89,7 +88,7 @@ func startDemo(ctx context.Context, logger *slog.Logger, dataDir string) (*demoS
 // createKeys makes the demo keys and prints their Claude Code settings. A
 // demo key still active in a kept data directory is kept: its secret was
 // printed when it was made (Headroom keeps only its hash).
-func (d *demoSetup) createKeys(ctx context.Context, st *sqlitestore.Store, r *keys.Registry, w io.Writer, url string) error {
+func (d *demoSetup) createKeys(ctx context.Context, st keys.Store, r *keys.Registry, w io.Writer, url string) error {
 	data := "temporary data in " + d.dataDir
 	if !d.temporary {
 		data = "data kept in " + d.dataDir

@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -25,6 +26,10 @@ type Serve struct {
 	// DataDir holds the embedded store (keys and the day's usage). Empty
 	// means the cli picks a per-user default; `--data-dir` overrides both.
 	DataDir string `yaml:"data_dir"`
+	// Redis, when its URL is set, keeps keys and the day's usage in a Redis
+	// that several replicas share, instead of SQLite in DataDir. `serve
+	// --redis URL` overrides it.
+	Redis Redis `yaml:"redis"`
 	// Accounting chooses the accounting profile (seed or aws) and burndown
 	// table used to mirror every upstream's quota.
 	Accounting Accounting `yaml:"accounting"`
@@ -67,6 +72,45 @@ type Operations struct {
 	// `authorization: {credentials_file: ...}` in the scrape config). Empty:
 	// both are open when Listen is a loopback address, refused otherwise.
 	TokenEnv string `yaml:"token_env"`
+}
+
+// Redis is the Redis that replicas of the gateway share.
+type Redis struct {
+	// URL is redis://[user:password@]HOST:PORT[/DB], rediss:// for TLS, or
+	// unix:///PATH for a socket. Empty: no Redis, the embedded SQLite store.
+	URL string `yaml:"url"`
+}
+
+// Validate reports what is wrong with the URL in the configuration's terms
+// (field is its name in the file or on the command line); it does not
+// connect. The password, if any, never appears in the message.
+func (r Redis) Validate(field string) error {
+	if r.URL == "" {
+		return nil
+	}
+	u, err := url.Parse(r.URL)
+	if err != nil {
+		return fmt.Errorf("%s: not a URL (want redis://HOST:PORT, rediss://HOST:PORT or unix:///PATH)", field)
+	}
+	switch {
+	case u.Scheme == "":
+		// Without a scheme a password is not recognised as one: say nothing of the URL.
+		return fmt.Errorf("%s: the URL has no scheme (want redis://HOST:PORT, rediss://HOST:PORT or unix:///PATH)", field)
+	case u.Scheme != "redis" && u.Scheme != "rediss" && u.Scheme != "unix":
+		return fmt.Errorf("%s: scheme %q is not redis, rediss or unix (want redis://HOST:PORT)", field, u.Scheme)
+	case u.Scheme == "unix" && u.Path == "":
+		return fmt.Errorf("%s: %q names no socket path (unix:///PATH)", field, u.Redacted())
+	case u.Scheme != "unix" && u.Hostname() == "":
+		return fmt.Errorf("%s: %q names no host (redis://HOST:PORT)", field, u.Redacted())
+	}
+	if u.Scheme != "unix" {
+		if db := strings.Trim(u.Path, "/"); db != "" {
+			if n, err := strconv.Atoi(db); err != nil || n < 0 {
+				return fmt.Errorf("%s: %q: the path must be a database number, like /0", field, u.Redacted())
+			}
+		}
+	}
+	return nil
 }
 
 // TLS names a certificate and its private key, PEM files. Both or neither.
@@ -523,6 +567,9 @@ func (s *Serve) Validate() error {
 		p.add("operations.token_env: %q is not an environment variable name", e)
 	}
 	s.Limits.validate(&p)
+	if err := s.Redis.Validate("redis.url"); err != nil {
+		p.add("%s", err)
+	}
 	return p.err()
 }
 

@@ -46,6 +46,7 @@ func TestLoadServeFull(t *testing.T) {
 		Listen:  "0.0.0.0:8443",
 		TLS:     TLS{CertFile: "/etc/headroom/cert.pem", KeyFile: "/etc/headroom/key.pem"},
 		DataDir: "/var/lib/headroom",
+		Redis:   Redis{URL: "redis://redis.internal:6379/2"},
 		Accounting: Accounting{Profile: "aws", CacheReadAtAdmission: true,
 			Burndown: bedrock.Burndown{{Match: "claude", Rate: 5}}},
 		Windows: Windows{Minute: MinuteClock, Day: DayRolling, DayResetHourUTC: 7},
@@ -140,6 +141,7 @@ func TestLoadServeProblems(t *testing.T) {
 		{"serve-route-options", Problems{`routes[0].forward_headers: "Authorization" is not an X-Amzn-Bedrock-* request option`, `routes[0].service_tiers: "Priority" is not reserved, priority, standard or flex`}},
 		{"serve-limits", Problems{"limits.max_connections: 0 must be positive", "limits.max_body_memory_mb: -1 must be positive"}},
 		{"serve-keys-refresh", Problems{"keys_refresh: -1s must be positive"}},
+		{"serve-redis-url", Problems{`redis.url: scheme "http" is not redis, rediss or unix (want redis://HOST:PORT)`}},
 		{"serve-operations-token-env", Problems{`operations.token_env: "HEADROOM OPS TOKEN" is not an environment variable name`}},
 		{"serve-listen-empty", Problems{"listen: required (HOST:PORT)"}},
 		{"serve-listen-no-port", Problems{`listen: "localhost" is not HOST:PORT`}},
@@ -360,4 +362,36 @@ func FuzzParseServe(f *testing.F) {
 			t.Fatalf("accepted a file with no upstream or route")
 		}
 	})
+}
+
+func TestRedisValidate(t *testing.T) {
+	for _, tc := range []struct {
+		url string
+		ok  bool
+	}{
+		{"", true},
+		{"redis://127.0.0.1:6379", true},
+		{"redis://user:pw@redis.internal:6379/3", true},
+		{"rediss://redis.internal:6380/0", true},
+		{"unix:///run/redis.sock", true},
+		{"redis://:pw@127.0.0.1:6379/zero", false},
+		{"redis//:pw@localhost", false},
+		{"http://:pw@localhost", false},
+		{"redis:///0", false},
+		{"unix://", false},
+		{"127.0.0.1:6379", false},
+		{"https://redis.internal", false},
+		{"redis://%zz", false},
+	} {
+		err := Redis{URL: tc.url}.Validate("--redis")
+		if (err == nil) != tc.ok {
+			t.Errorf("Validate(%q) = %v, want ok=%v", tc.url, err, tc.ok)
+		}
+		if err != nil && !strings.HasPrefix(err.Error(), "--redis: ") {
+			t.Errorf("Validate(%q) = %q, want it to name the field", tc.url, err)
+		}
+		if err != nil && strings.Contains(err.Error(), "pw") {
+			t.Errorf("Validate(%q) = %q shows the password", tc.url, err)
+		}
+	}
 }
