@@ -314,7 +314,7 @@ func TestDailyBudget(t *testing.T) {
 	if !errors.As(err, &r) {
 		t.Fatalf("over budget: %v", err)
 	}
-	want := &Refusal{Daily: true, RetryAfter: 14*time.Hour - time.Minute, KeyShare: 1000, KeyUsed: 900,
+	want := &Refusal{Daily: true, Budget: true, RetryAfter: 14*time.Hour - time.Minute, KeyShare: 1000, KeyUsed: 900,
 		Message: "Headroom: key alice's daily budget of 1,000 tokens is spent (used 900, this request reserves 200); it resets in 13h59m"}
 	if diff := cmp.Diff(want, r); diff != "" {
 		t.Errorf("refusal (-want +got):\n%s", diff)
@@ -463,5 +463,23 @@ func TestRetryAfterProperty(t *testing.T) {
 	t.Logf("%d retries checked, %d of them after holds ended", checked, holds)
 	if checked < 100 || holds < 10 {
 		t.Fatalf("only %d retries checked, %d after holds ended", checked, holds)
+	}
+}
+
+// TestStatusQueuedPerBucket: a bucket's queued count is the waiting
+// requests that need it, not the upstream's whole queue.
+func TestStatusQueuedPerBucket(t *testing.T) {
+	c := New(testLedger(), Options{})
+	enqueue(t, c, t0, Request{Key: alice, Set: tpm, Cost: quota.Tokens(600)}) // fills tpm
+	later := t0.Add(time.Minute)
+	enqueue(t, c, t0, Request{Key: bob, Set: tpm, Cost: quota.Tokens(100), Deadline: later})
+	enqueue(t, c, t0, Request{Key: carol, Set: both, Cost: quota.Tokens(100), Deadline: later})
+	st := c.Status(t0)
+	var got []int
+	for _, b := range st.Buckets {
+		got = append(got, b.Queued)
+	}
+	if st.Queued != 2 || !cmp.Equal(got, []int{2, 1, 0}) {
+		t.Errorf("queued %d, by bucket %v; want 2, [tpm 2, tpd 1, other 0]", st.Queued, got)
 	}
 }

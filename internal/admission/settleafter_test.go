@@ -155,7 +155,7 @@ func TestHopelessRefusedWhenItBecomesSo(t *testing.T) {
 		},
 		{
 			name: "key budget", key: Key{Name: "alice", DailyTokens: 1000}, opts: Options{ProtectedFraction: -1}, first: 600, next: 500,
-			want: &Refusal{Daily: true, RetryAfter: 14*time.Hour - time.Second, KeyShare: 1000, KeyUsed: 600},
+			want: &Refusal{Daily: true, Budget: true, RetryAfter: 14*time.Hour - time.Second, KeyShare: 1000, KeyUsed: 600},
 		},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
