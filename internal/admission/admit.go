@@ -15,7 +15,18 @@ import (
 // or Adjust that frees room, or the controller's timer, armed for NextWake
 // only while some Admit caller waits or a refund of a ticket from Admit is
 // held back (Ticket.SettleAfter).
+//
+// With a shared ledger (Options.Shared) the granted ticket is then held
+// across replicas; when the shared ledger has no room it waits again.
 func (c *Controller) Admit(ctx context.Context, req Request) (*Ticket, error) {
+	if c.opts.Shared != nil {
+		return c.admitShared(ctx, req)
+	}
+	return c.admitLocal(ctx, req)
+}
+
+// admitLocal is Admit on the controller's own ledger.
+func (c *Controller) admitLocal(ctx context.Context, req Request) (*Ticket, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
@@ -25,6 +36,13 @@ func (c *Controller) Admit(ctx context.Context, req Request) (*Ticket, error) {
 	c.unlock(now)
 	if err != nil {
 		return nil, err
+	}
+	if sh := c.opts.Shared; sh != nil {
+		select {
+		case <-t.ready:
+		default:
+			sh.Waiting()
+		}
 	}
 	select {
 	case <-t.ready:

@@ -43,6 +43,9 @@ type Options struct {
 	// with the controllers of the server's other upstreams (nil: this
 	// controller's own).
 	Budgets *Budgets
+	// Shared is the ledger shared with the gateway's other replicas (nil:
+	// none; shared.go).
+	Shared Shared
 }
 
 func (o Options) withDefaults() Options {
@@ -103,6 +106,7 @@ type Controller struct {
 	dayEnd      time.Time
 	pumpGen     uint64
 	nextOrder   uint64
+	holdSeq     uint64 // shared holds named so far
 
 	decided []*Ticket // core tickets decided since the last Pump
 	refunds refunds   // ledger refunds held back by SettleAfter

@@ -210,7 +210,21 @@ func (g *Group) Cancel(now time.Time) bool {
 // AdmitAny is the blocking form of Place, on the wall clock: it returns
 // the index of the candidate that admitted the request and its granted
 // ticket, or an error as Admit does.
+//
+// A candidate whose controller shares its ledger with other replicas
+// (Options.Shared) then holds the request there too; when the shared
+// ledger has no room, the request is placed again (admitAnyShared).
 func AdmitAny(ctx context.Context, cands []Candidate) (int, *Ticket, error) {
+	for _, c := range cands {
+		if c.C.opts.Shared != nil {
+			return admitAnyShared(ctx, cands)
+		}
+	}
+	return admitAnyLocal(ctx, cands)
+}
+
+// admitAnyLocal is AdmitAny on the controllers' own ledgers.
+func admitAnyLocal(ctx context.Context, cands []Candidate) (int, *Ticket, error) {
 	if err := ctx.Err(); err != nil {
 		return -1, nil, err
 	}

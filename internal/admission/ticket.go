@@ -56,8 +56,9 @@ type Ticket struct {
 	dayIn     int64      // part of charged counted in day
 	core      bool       // from Enqueue: reported by Pump
 	ready     chan struct{}
-	grp       *Group // the request's placement across a route (Place), or nil
-	gi        int    // its candidate index in grp
+	grp       *Group      // the request's placement across a route (Place), or nil
+	gi        int         // its candidate index in grp
+	shared    *SharedHold // its hold in Options.Shared, while granted
 
 	// A settlement whose ledger refund is held back (SettleAfter).
 	refundAt   time.Time
@@ -126,6 +127,7 @@ func (t *Ticket) Adjust(now time.Time, cost quota.Cost) {
 	}
 	t.consumed = t.consumed.Max(cost)
 	t.res.Adjust(now, t.consumed)
+	c.adjustShared(t, t.consumed)
 	c.rollDay(now)
 	used := t.consumed.Total()
 	dd := c.charge(t, max(t.req.tokens(), used))
@@ -168,6 +170,7 @@ func (t *Ticket) SettleAfter(now time.Time, cost quota.Cost, delay time.Duration
 	cost = cost.Max(t.consumed).Max(quota.Cost{})
 	held := t.req.Cost.Max(t.consumed)
 	c.end(now, t, cost.Total(), Settled)
+	c.endShared(t, cost, false, delay)
 	if delay <= 0 || cost.Covers(held) {
 		t.res.Settle(now, cost)
 	} else {
@@ -202,6 +205,7 @@ func (t *Ticket) Cancel(now time.Time) bool {
 	case Granted:
 		t.res.Cancel(now)
 		c.end(now, t, t.consumed.Total(), Cancelled)
+		c.endShared(t, quota.Cost{}, true, 0)
 		c.pump(now)
 		return true
 	}

@@ -289,6 +289,7 @@ func throttleKind(err error) string {
 func (g *Gateway) refusalError(err error, u *Upstream) error {
 	var ref *admission.Refusal
 	var big *admission.TooLarge
+	var down *admission.Unavailable
 	switch {
 	case errors.As(err, &ref):
 		msg := ref.Message
@@ -303,6 +304,10 @@ func (g *Gateway) refusalError(err error, u *Upstream) error {
 		return e
 	case errors.As(err, &big):
 		return bedrock.Errorf(bedrock.ValidationException, "%s", big.Error())
+	case errors.As(err, &down):
+		// The cause (Redis's address, its error) is the operator's: not shown.
+		return bedrock.Errorf(bedrock.ServiceUnavailableException,
+			"Headroom cannot reach the quota ledger it shares with its other replicas, so it admits nothing rather than risk exceeding the account's quota; retry shortly").WithRetryAfter(down.RetryAfter)
 	}
 	// The client went away while queued, or the queue failed.
 	return err

@@ -85,7 +85,7 @@ func (g *Gateway) send(r *http.Request, ex *exchange, c *call) (*http.Response, 
 			g.m.UpstreamThrottles.WithLabelValues(ex.u.Name).Inc()
 			last, msg := keepAnswer(resp)
 			l := ex.u.Admission.Ledger()
-			l.Throttled(g.now(), ex.req.Set&throttledKinds(l, msg))
+			ex.u.Admission.Throttled(g.now(), ex.req.Set&throttledKinds(l, msg))
 			daily := msg == bedrock.MsgTooManyTokensPerDay
 			cause := causeThrottled
 			if daily {

@@ -73,6 +73,11 @@ type bucket struct {
 
 	reserved int64 // held by live reservations (token buckets only)
 	inflight int
+
+	// ext is what other replicas sharing the bucket hold and use, as this
+	// ledger last heard (Ledger.SetShared): counted like a hold, since
+	// only their settlements or the window can give it back.
+	ext int64
 }
 
 func newBucket(s BucketSpec, w Windows, t int64) bucket {
@@ -126,7 +131,11 @@ func (b *bucket) epochAt(t int64) int64 { return floorDiv(t-b.offset, b.period) 
 func (b *bucket) windowEnd() int64 { return (b.epoch+1)*b.period + b.offset }
 
 // available is what can be reserved now; negative after over-settlement.
-func (b *bucket) available() int64 { return b.eff - b.used - b.reserved }
+func (b *bucket) available() int64 { return b.eff - b.used - b.reserved - b.ext }
+
+// held is what holds keep out of the bucket: this ledger's reservations
+// and the other replicas' share.
+func (b *bucket) held() int64 { return b.reserved + b.ext }
 
 // advance brings the bucket to time t: additive-increase steps first, each
 // at its own instant (they change a refill window's drain rate), so that
@@ -269,8 +278,8 @@ func (b *bucket) wait(t, need, hold int64) (int64, int) {
 	if need > b.limit {
 		return 0, roomNever
 	}
-	if need <= b.limit-b.reserved {
-		if d, ok := b.windowWait(t, need+b.reserved); ok {
+	if need <= b.limit-b.held() {
+		if d, ok := b.windowWait(t, need+b.held()); ok {
 			return d, roomByTime
 		}
 		return 0, roomNever
@@ -374,6 +383,7 @@ func (b *bucket) state() BucketState {
 		Effective: b.eff,
 		Used:      b.used,
 		Reserved:  b.reserved,
+		External:  b.ext,
 		InFlight:  b.inflight,
 		Available: b.available(),
 	}

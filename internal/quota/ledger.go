@@ -260,6 +260,21 @@ func (l *Ledger) Throttled(now time.Time, set Set) {
 	}
 }
 
+// SetShared tells bucket i what it has available at now across every
+// replica sharing it (a ledger in Redis: README, "Replicas on Redis").
+// From then on the bucket counts the difference between its own room and
+// that as held by the other replicas: it admits no more than the shared
+// ledger had room for, less what it reserves itself meanwhile, until the
+// next call. It never makes room: a shared ledger with more room than
+// this one counts nothing.
+func (l *Ledger) SetShared(now time.Time, i int, available int64) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	b := &l.b[i]
+	b.advance(l.clock(now))
+	b.ext = max(0, b.eff-b.used-b.reserved-available)
+}
+
 // BucketState is one bucket as /v1/status and metrics show it.
 type BucketState struct {
 	Name string `json:"name"`
@@ -272,7 +287,10 @@ type BucketState struct {
 	// settled charges (or requests) the window still counts.
 	Used int64 `json:"used"`
 	// Reserved is held by in-flight reservations, outside the window.
-	Reserved  int64 `json:"reserved"`
+	Reserved int64 `json:"reserved"`
+	// External is what other replicas sharing the bucket hold and use
+	// (SetShared), as this ledger last heard.
+	External  int64 `json:"external,omitempty"`
 	InFlight  int   `json:"in_flight"`
 	Available int64 `json:"available"`
 }

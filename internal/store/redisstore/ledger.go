@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -110,8 +111,9 @@ type Ledger struct {
 	rdb   redis.UniversalClient
 	opts  LedgerOptions
 	n     int
-	up    string // KEYS[1]
-	specs []any  // ARGV 6.. : the bucket count and each bucket's window
+	up    string       // KEYS[1]
+	gen   atomic.Value // string: the last generation heard
+	specs []any        // ARGV 7.. : the bucket count and each bucket's window
 }
 
 // Hold is a live hold as a replica re-publishes it (Restore).
@@ -183,13 +185,16 @@ func newGen() string { return strconv.FormatUint(rand.Uint64(), 36) }
 func (l *Ledger) Replica() string { return l.opts.Replica }
 
 // run calls the script with op and its arguments, on the key-day hash of day.
+// It passes the last generation heard: if Redis lost the ledger since,
+// the script counts the minute buckets as spent before anything else.
 func (l *Ledger) run(ctx context.Context, op, day string, args ...any) (Reply, error) {
+	prev, _ := l.gen.Load().(string)
 	var now int64
 	if l.opts.Clock != nil {
 		now = l.opts.Clock().UnixMicro()
 	}
-	argv := make([]any, 0, 5+len(l.specs)+len(args))
-	argv = append(argv, op, now, l.opts.Replica, l.opts.Lease.Microseconds(), newGen())
+	argv := make([]any, 0, 6+len(l.specs)+len(args))
+	argv = append(argv, op, now, l.opts.Replica, l.opts.Lease.Microseconds(), newGen(), prev)
 	argv = append(argv, l.specs...)
 	argv = append(argv, args...)
 	keys := []string{l.up, l.opts.Prefix + "{ledger}:keyday:" + day}
@@ -197,7 +202,11 @@ func (l *Ledger) run(ctx context.Context, op, day string, args ...any) (Reply, e
 	if err != nil {
 		return Reply{}, fmt.Errorf("redis ledger %s: %w", op, err)
 	}
-	return l.parse(v)
+	r, err := l.parse(v)
+	if err == nil {
+		l.gen.Store(r.Gen)
+	}
+	return r, err
 }
 
 // parse reads a reply: outcome, detail, gen, replicas, then eff, used and

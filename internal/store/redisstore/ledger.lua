@@ -15,8 +15,9 @@
 --          the same hash tag (one Cluster slot)
 -- KEYS[2]  the keys' daily usage ("headroom:{ledger}:keyday:DAY")
 -- ARGV     op, now_us (0: Redis's clock), replica, lease_us, gen candidate,
---          n buckets, then per bucket: window, part, limit, period_us,
---          offset_us; then the op's own arguments.
+--          the caller's last generation ("" for none), n buckets, then per
+--          bucket: window, part, limit, period_us, offset_us; then the
+--          op's own arguments.
 --
 -- Numbers are Lua doubles: exact below 2^53. A refill minute drains
 -- r*eff with r < 60e6 us, so it is exact for effective limits below
@@ -41,9 +42,10 @@ local now = tonumber(ARGV[2])
 local rep = ARGV[3]
 local lease = tonumber(ARGV[4])
 local gencand = ARGV[5]
-local nb = tonumber(ARGV[6])
+local prevgen = ARGV[6]
+local nb = tonumber(ARGV[7])
 local spec = {}
-local a = 7
+local a = 8
 for i = 0, nb - 1 do
   spec[i] = {win = tonumber(ARGV[a]), part = tonumber(ARGV[a + 1]), lim = tonumber(ARGV[a + 2]),
              period = tonumber(ARGV[a + 3]), off = tonumber(ARGV[a + 4])}
@@ -61,9 +63,12 @@ local t = now
 if t < last then t = last else redis.call('SET', P .. ':last', s(t)) end
 
 local gen = redis.call('GET', P .. ':gen')
+local wiped = false
 if not gen then
   redis.call('SET', P .. ':gen', gencand)
   gen = gencand
+  -- A caller that knew a generation finds none: Redis lost the ledger.
+  wiped = prevgen ~= ''
 end
 
 -- Buckets ------------------------------------------------------------
@@ -195,11 +200,11 @@ local function parseSet(str)
 end
 
 local function loadHold(id)
-  local v = redis.call('HMGET', P .. ':h:' .. id, 'set', 'h0', 'h1', 'h2', 'c0', 'c1', 'c2', 're', 'key', 'kt', 'w', 'rep')
+  local v = redis.call('HMGET', P .. ':h:' .. id, 'set', 'h0', 'h1', 'h2', 'c0', 'c1', 'c2', 're', 'key', 'kt', 'w', 'rep', 'kc')
   if not v[1] then return nil end
   return {id = id, set = parseSet(v[1]), held = {[0] = tonumber(v[2]), tonumber(v[3]), tonumber(v[4])},
           charged = {[0] = tonumber(v[5]), tonumber(v[6]), tonumber(v[7])}, re = tonumber(v[8]),
-          key = v[9], kt = tonumber(v[10]), w = tonumber(v[11]), rep = v[12]}
+          key = v[9], kt = tonumber(v[10]), w = tonumber(v[11]), rep = v[12], kc = tonumber(v[13] or '0')}
 end
 
 -- holdConsume counts tok (per part) as consumed, out of the hold first.
@@ -222,11 +227,24 @@ local function holdConsume(h, tok)
   end
 end
 
-local function tagAdd(key, d)
+-- A key's place in fair order is its tag: kv, what its ended requests
+-- cost, plus kf, what its requests in flight are expected to cost (their
+-- reservation times the key's recent ratio of cost to reservation, kr, as
+-- internal/admission's fair.go charges them), both divided by its weight. A key coming back is moved up to the others' kv only: their
+-- reservations in flight are corrected to their real cost when they end,
+-- and must not put it behind them for good.
+local function fget(h, key) return tonumber(redis.call('HGET', P .. h, key) or '0') end
+
+local function fadd(h, key, d)
   if key == '' or d == 0 then return end
-  local v = tonumber(redis.call('HGET', P .. ':kv', key) or '0')
-  redis.call('HSET', P .. ':kv', key, string.format('%.17g', v + d))
+  local v = fget(h, key) + d
+  if h == ':kf' and v < 1e-6 then v = 0 end
+  redis.call('HSET', P .. h, key, string.format('%.17g', v))
 end
+
+local function tag(key) return fget(':kv', key) + fget(':kf', key) end
+
+local function ratio(key) return tonumber(redis.call('HGET', P .. ':kr', key) or '1') end
 
 -- holdEnd releases what h still holds and deletes it; cancel takes back
 -- its request (and its charge to the key).
@@ -245,7 +263,14 @@ local function holdEnd(h, cancel, keyday)
   -- what the request consumed.
   if h.key ~= '' then
     if keyday and h.kt ~= final then redis.call('HINCRBY', keyday, h.key, s(final - h.kt)) end
-    tagAdd(h.key, (final - h.kt) / h.w)
+    fadd(':kf', h.key, -h.kc)
+    fadd(':kv', h.key, final / h.w)
+    if not cancel and h.kt > 0 then
+      local r = math.min(final / h.kt, 1)
+      local old = redis.call('HGET', P .. ':kr', h.key)
+      if old then r = tonumber(old) + (r - tonumber(old)) / 4 end
+      redis.call('HSET', P .. ':kr', h.key, string.format('%.17g', r))
+    end
   end
   redis.call('DEL', P .. ':h:' .. h.id)
   redis.call('SREM', P .. ':rh:' .. h.rep, h.id)
@@ -255,6 +280,19 @@ local function saveHold(h)
   redis.call('HSET', P .. ':h:' .. h.id, 'h0', s(h.held[0]), 'h1', s(h.held[1]), 'h2', s(h.held[2]),
     'c0', s(h.charged[0]), 'c1', s(h.charged[1]), 'c2', s(h.charged[2]))
 end
+
+-- spend counts every minute bucket as spent at t: what the replicas
+-- consumed in the last minute of a ledger Redis lost is not known.
+local function spend()
+  for i = 0, nb - 1 do
+    local b = load(i)
+    if b.period == MIN then
+      advance(b, t)
+      if b.used < b.eff then consume(b, t, b.eff - b.used) end
+    end
+  end
+end
+if wiped then spend() end
 
 -- Replicas: a lease per replica; the holds of one whose lease ran out are
 -- settled at what they hold (the upstream may have run them).
@@ -278,34 +316,33 @@ end
 
 -- Fair order across replicas -----------------------------------------
 
--- backlog returns the smallest tag among keys other than key that some
--- replica has waiting (nil when none), and whether key itself is
--- backlogged.
+-- backlog returns the smallest tag and the smallest kv among keys other
+-- than key that some replica has waiting (nil when none), and whether key
+-- itself is backlogged.
 local function backlog(key)
   redis.call('ZREMRANGEBYSCORE', P .. ':kb', '-inf', '(' .. s(t))
-  local vmin = nil
+  local tmin, dmin = nil, nil
   local mine = false
   for _, m in ipairs(redis.call('ZRANGE', P .. ':kb', 0, -1)) do
     local k = string.sub(m, string.find(m, '|', 1, true) + 1)
     if k == key then
       mine = true
     else
-      local v = tonumber(redis.call('HGET', P .. ':kv', k) or '0')
-      if vmin == nil or v < vmin then vmin = v end
+      local d = fget(':kv', k)
+      local v = d + fget(':kf', k)
+      if tmin == nil or v < tmin then tmin = v end
+      if dmin == nil or d < dmin then dmin = d end
     end
   end
-  return vmin, mine
+  return tmin, dmin, mine
 end
 
--- join moves a key that was not backlogged up to vmin: no credit for the
+-- join moves a key that was not backlogged up to dmin: no credit for the
 -- time it sent nothing.
-local function join(key, vmin)
-  local v = tonumber(redis.call('HGET', P .. ':kv', key) or '0')
-  if vmin and v < vmin then
-    redis.call('HSET', P .. ':kv', key, string.format('%.17g', vmin))
-    return vmin
+local function join(key, dmin)
+  if dmin and fget(':kv', key) < dmin then
+    redis.call('HSET', P .. ':kv', key, string.format('%.17g', dmin))
   end
-  return v
 end
 
 local function markBacklog(key, ttl)
@@ -341,16 +378,15 @@ if op == 'reserve' then
     local used = tonumber(redis.call('HGET', KD, key) or '0')
     if used + kt > budget then return state({'budget', s(used)}) end
   end
-  local vmin, mine = nil, false
   if key ~= '' then
-    vmin, mine = backlog(key)
-    local v = tonumber(redis.call('HGET', P .. ':kv', key) or '0')
-    if not mine then v = join(key, vmin) end
+    local tmin, dmin, mine = backlog(key)
+    if not mine then join(key, dmin) end
     -- A key may run at most one request ahead of the most-behind key
     -- another replica has waiting.
-    if vmin and v > vmin + kt / w then
+    local v = tag(key)
+    if tmin and v > tmin + kt * ratio(key) / w then
       markBacklog(key, bttl)
-      return state({'fair', string.format('%.17g', v - vmin)})
+      return state({'fair', string.format('%.17g', v - tmin)})
     end
   end
   local never = false
@@ -385,9 +421,11 @@ if op == 'reserve' then
     'c0', '0', 'c1', '0', 'c2', '0', 're', s(re), 'key', key, 'kt', s(kt), 'w', string.format('%.17g', w), 'rep', rep)
   redis.call('SADD', P .. ':rh:' .. rep, id)
   if key ~= '' then
+    local kc = kt * ratio(key) / w
+    redis.call('HSET', P .. ':h:' .. id, 'kc', string.format('%.17g', kc))
     redis.call('HINCRBY', KD, key, s(kt))
     redis.call('EXPIRE', KD, 172800)
-    tagAdd(key, kt / w)
+    fadd(':kf', key, kc)
   end
   return state({'ok', ''})
 end
@@ -433,8 +471,8 @@ if op == 'beat' then
     end
   end
   for k, _ in pairs(want) do
-    local vmin, mine = backlog(k)
-    if not mine then join(k, vmin) end
+    local _, dmin, mine = backlog(k)
+    if not mine then join(k, dmin) end
     markBacklog(k, bttl)
   end
   return state({'ok', ''})
@@ -464,15 +502,7 @@ if op == 'restore' then
     redis.call('HINCRBY', KD, ARGV[k], ARGV[k + 1])
     k = k + 2
   end
-  if fill then
-    for i = 0, nb - 1 do
-      local b = load(i)
-      if b.period == MIN then
-        advance(b, t)
-        if b.used < b.eff then consume(b, t, b.eff - b.used) end
-      end
-    end
-  end
+  if fill then spend() end
   while k + 7 <= #ARGV do
     local id, setstr = ARGV[k], ARGV[k + 1]
     if redis.call('EXISTS', P .. ':h:' .. id) == 0 then
@@ -486,7 +516,12 @@ if op == 'restore' then
       redis.call('HSET', P .. ':h:' .. id, 'set', setstr, 'h0', s(c[0]), 'h1', s(c[1]), 'h2', s(c[2]),
         'c0', '0', 'c1', '0', 'c2', '0', 're', '0', 'key', ARGV[k + 5], 'kt', ARGV[k + 6], 'w', ARGV[k + 7], 'rep', rep)
       redis.call('SADD', P .. ':rh:' .. rep, id)
-      if ARGV[k + 5] ~= '' then redis.call('HINCRBY', KD, ARGV[k + 5], ARGV[k + 6]) end
+      if ARGV[k + 5] ~= '' then
+        local kc = tonumber(ARGV[k + 6]) * ratio(ARGV[k + 5]) / tonumber(ARGV[k + 7])
+        redis.call('HSET', P .. ':h:' .. id, 'kc', string.format('%.17g', kc))
+        redis.call('HINCRBY', KD, ARGV[k + 5], ARGV[k + 6])
+        fadd(':kf', ARGV[k + 5], kc)
+      end
     end
     k = k + 8
   end

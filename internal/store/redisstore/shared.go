@@ -1,0 +1,387 @@
+package redisstore
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/headroomhq/headroom/internal/admission"
+	"github.com/headroomhq/headroom/internal/quota"
+)
+
+var _ admission.Shared = (*Shared)(nil)
+
+// SharedOptions configure a Shared.
+type SharedOptions struct {
+	LedgerOptions
+	// Poll is how often the shared state is read while requests wait
+	// here (0: 50 ms); Beat how often otherwise (0: 1 s, under the lease).
+	Poll, Beat time.Duration
+	// Timeout bounds each call to Redis (0: 1 s); a call that fails marks
+	// the ledger unreachable until a beat succeeds.
+	Timeout time.Duration
+	Log     *slog.Logger
+}
+
+// Shared is one upstream's ledger shared by replicas, as an admission
+// controller uses it (admission.Shared): the reserve on the request path,
+// everything else (adjustments, settlements, throttles, beats, and the
+// re-publishing after Redis lost the ledger) on its own goroutine (Run).
+//
+// While Redis cannot be reached, reserves are refused at once with
+// *admission.Unavailable (the gateway answers 503): the replicas cannot
+// know what the others admit, and the account's quota is what Headroom
+// protects. Requests already admitted run on; their settlements wait in
+// order and are sent when Redis answers again, so nothing settled is
+// lost. If Redis came back empty, the replica first re-publishes what it
+// holds and what it consumed today (Restore).
+type Shared struct {
+	l     *Ledger
+	local *quota.Ledger
+	opts  SharedOptions
+	log   *slog.Logger
+	kick  chan struct{}
+
+	mu      sync.Mutex
+	ctl     *admission.Controller
+	changed chan struct{}
+	gen     string
+	restore bool // Redis lost the ledger: re-publish before anything else
+	down    error
+	busyAt  time.Time // last busy refusal: poll fast for a while
+	ops     []sharedOp
+	live    map[string]admission.SharedHold // by Redis ID
+	day     string
+	dayUsed map[int]int64    // own consumption of each day bucket, day
+	keyUsed map[string]int64 // own charge of each key, day
+}
+
+type sharedOp struct {
+	due  time.Time
+	kind string // adjust, settle, cancel, throttle
+	id   string
+	day  string
+	cost quota.Cost
+	set  quota.Set
+}
+
+// NewShared returns the shared ledger of the upstream whose local mirror
+// is local (its buckets, in order, are the shared ledger's). Run must be
+// started for it to settle, beat and recover.
+func NewShared(l *Ledger, local *quota.Ledger, opts SharedOptions) *Shared {
+	if opts.Poll <= 0 {
+		opts.Poll = 50 * time.Millisecond
+	}
+	if opts.Beat <= 0 {
+		opts.Beat = time.Second
+	}
+	if opts.Timeout <= 0 {
+		opts.Timeout = time.Second
+	}
+	if opts.Log == nil {
+		opts.Log = slog.New(slog.DiscardHandler)
+	}
+	return &Shared{l: l, local: local, opts: opts, log: opts.Log, kick: make(chan struct{}, 1),
+		changed: make(chan struct{}), live: map[string]admission.SharedHold{},
+		dayUsed: map[int]int64{}, keyUsed: map[string]int64{}}
+}
+
+func (s *Shared) rid(h admission.SharedHold) string { return s.l.Replica() + ":" + h.ID }
+
+// Reserve implements admission.Shared.
+func (s *Shared) Reserve(ctx context.Context, h admission.SharedHold) error {
+	s.mu.Lock()
+	down := s.down
+	s.mu.Unlock()
+	if down != nil {
+		return &admission.Unavailable{Err: down, RetryAfter: 2 * time.Second}
+	}
+	ctx, cancel := context.WithTimeout(ctx, s.opts.Timeout)
+	defer cancel()
+	id := s.rid(h)
+	rep, err := s.l.Reserve(ctx, ReserveArgs{ID: id, Set: h.Set, Cost: h.Cost, Key: h.Key.Name,
+		Weight: h.Key.Weight, DailyTokens: h.Key.DailyTokens, Day: h.Day})
+	if err != nil {
+		// The hold may have been made and its reply lost: cancel it
+		// (a hold that does not exist cancels to nothing).
+		s.mu.Lock()
+		s.ops = append(s.ops, sharedOp{due: time.Now(), kind: "cancel", id: id, day: h.Day})
+		s.fail(err)
+		s.mu.Unlock()
+		return &admission.Unavailable{Err: err, RetryAfter: 2 * time.Second}
+	}
+	if rep.Outcome == OK {
+		s.apply(rep, 0, quota.Cost{})
+	} else {
+		// The caller gives its local hold back next: the local ledger
+		// must then have what the shared one has, not that much more.
+		s.apply(rep, h.Set, h.Cost)
+	}
+	switch rep.Outcome {
+	case OK:
+		s.mu.Lock()
+		s.live[id] = h
+		s.mu.Unlock()
+		return nil
+	case Full, Fair:
+		s.mu.Lock()
+		s.busyAt = time.Now()
+		s.mu.Unlock()
+		s.wake()
+		return &admission.Busy{Fair: rep.Outcome == Fair}
+	case Budget:
+		return &admission.Refusal{Daily: true, Budget: true, RetryAfter: time.Hour,
+			Message: "Headroom: this key's daily token budget is spent (counted across every replica of the gateway); it renews at the start of the next day."}
+	}
+	return &admission.TooLarge{Cost: h.Cost.Total(),
+		Hint: "a bucket's limit in the ledger the gateway's replicas share is smaller than the request: check that every replica has the same bucket configuration"}
+}
+
+// Adjust implements admission.Shared.
+func (s *Shared) Adjust(h admission.SharedHold, cost quota.Cost) {
+	s.push(sharedOp{due: time.Now(), kind: "adjust", id: s.rid(h), day: h.Day, cost: cost})
+}
+
+// End implements admission.Shared.
+func (s *Shared) End(h admission.SharedHold, cost quota.Cost, cancel bool, delay time.Duration) {
+	id := s.rid(h)
+	op := sharedOp{due: time.Now().Add(max(delay, 0)), kind: "settle", id: id, day: h.Day, cost: cost}
+	s.mu.Lock()
+	delete(s.live, id)
+	if cancel {
+		op.kind = "cancel"
+	} else {
+		// What this replica consumed today, for re-publishing.
+		if h.Day != s.day {
+			s.day, s.dayUsed, s.keyUsed = h.Day, map[int]int64{}, map[string]int64{}
+		}
+		h.Set.Each(func(i int) {
+			if sp := s.local.Spec(i); sp.Kind == quota.TokensPerDay {
+				s.dayUsed[i] += cost.Of(sp.Kind)
+			}
+		})
+		if h.Key.Name != "" {
+			s.keyUsed[h.Key.Name] += cost.Total()
+		}
+	}
+	s.ops = append(s.ops, op)
+	s.mu.Unlock()
+	s.wake()
+}
+
+// Throttled implements admission.Shared.
+func (s *Shared) Throttled(set quota.Set) {
+	s.push(sharedOp{due: time.Now(), kind: "throttle", set: set})
+}
+
+// Changed implements admission.Shared.
+func (s *Shared) Changed() <-chan struct{} {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.changed
+}
+
+// Waiting implements admission.Shared.
+func (s *Shared) Waiting() { s.wake() }
+
+func (s *Shared) push(op sharedOp) {
+	s.mu.Lock()
+	s.ops = append(s.ops, op)
+	s.mu.Unlock()
+	s.wake()
+}
+
+func (s *Shared) wake() {
+	select {
+	case s.kick <- struct{}{}:
+	default:
+	}
+}
+
+// fail marks Redis unreachable. Callers hold s.mu.
+func (s *Shared) fail(err error) {
+	if s.down == nil {
+		s.log.Warn("shared ledger unreachable: refusing new requests until it answers", "upstream", s.l.opts.Upstream, "err", err)
+	}
+	s.down = err
+}
+
+// apply takes a reply's shared state into the local ledger and wakes
+// whoever waits for a change. The local ledger holds cost in the buckets
+// of set that the shared one does not: it is about to give it back.
+func (s *Shared) apply(rep Reply, set quota.Set, cost quota.Cost) {
+	now := time.Now()
+	for i, b := range rep.Buckets {
+		avail := b.Available()
+		if set.Has(i) {
+			avail -= cost.Of(s.local.Spec(i).Kind)
+		}
+		s.local.SetShared(now, i, avail)
+	}
+	s.mu.Lock()
+	if s.gen != "" && rep.Gen != s.gen {
+		s.restore = true
+	}
+	s.gen = rep.Gen
+	close(s.changed)
+	s.changed = make(chan struct{})
+	s.mu.Unlock()
+	if s.restore {
+		s.wake()
+	}
+}
+
+// Run beats, settles and recovers until ctx ends, pumping ctl whenever
+// the shared state changed. Its last act is to send what is pending.
+func (s *Shared) Run(ctx context.Context, ctl *admission.Controller) {
+	s.mu.Lock()
+	s.ctl = ctl
+	s.mu.Unlock()
+	timer := time.NewTimer(0)
+	defer timer.Stop()
+	var backlog []admission.Key
+	for {
+		select {
+		case <-ctx.Done():
+			s.flush(context.WithoutCancel(ctx))
+			return
+		case <-s.kick:
+		case <-timer.C:
+		}
+		backlog = ctl.Backlog(time.Now(), backlog[:0])
+		next := s.step(ctx, backlog)
+		timer.Reset(next)
+	}
+}
+
+// step does one round: re-publish if Redis lost the ledger, send the
+// operations that are due, beat. It returns when to come back.
+func (s *Shared) step(ctx context.Context, backlog []admission.Key) time.Duration {
+	s.mu.Lock()
+	restore := s.restore
+	s.mu.Unlock()
+	if restore {
+		if err := s.republish(ctx); err != nil {
+			return s.opts.Poll
+		}
+	}
+	if !s.flush(ctx) {
+		return s.opts.Poll
+	}
+	names := make([]string, len(backlog))
+	for i, k := range backlog {
+		names[i] = k.Name
+	}
+	cctx, cancel := context.WithTimeout(ctx, s.opts.Timeout)
+	rep, err := s.l.Beat(cctx, names)
+	cancel()
+	s.mu.Lock()
+	if err != nil {
+		s.fail(err)
+		s.mu.Unlock()
+		return s.opts.Poll
+	}
+	if s.down != nil {
+		s.log.Info("shared ledger reachable again", "upstream", s.l.opts.Upstream)
+	}
+	s.down = nil
+	ctl := s.ctl
+	busy := time.Since(s.busyAt) < 2*s.opts.Beat
+	next := s.opts.Beat
+	if len(backlog) > 0 || busy {
+		next = s.opts.Poll
+	}
+	if len(s.ops) > 0 {
+		next = min(next, max(time.Until(s.ops[0].due), time.Millisecond))
+		for _, op := range s.ops {
+			next = min(next, max(time.Until(op.due), time.Millisecond))
+		}
+	}
+	s.mu.Unlock()
+	s.apply(rep, 0, quota.Cost{})
+	if ctl != nil {
+		ctl.Poke(time.Now())
+	}
+	return next
+}
+
+// flush sends the operations that are due, in order, and reports whether
+// Redis took them all.
+func (s *Shared) flush(ctx context.Context) bool {
+	now := time.Now()
+	s.mu.Lock()
+	var due, later []sharedOp
+	for _, op := range s.ops {
+		if !op.due.After(now) {
+			due = append(due, op)
+		} else {
+			later = append(later, op)
+		}
+	}
+	s.ops = later
+	s.mu.Unlock()
+	for i, op := range due {
+		cctx, cancel := context.WithTimeout(ctx, s.opts.Timeout)
+		var rep Reply
+		var err error
+		switch op.kind {
+		case "adjust":
+			rep, err = s.l.Adjust(cctx, op.id, op.day, op.cost)
+		case "settle":
+			rep, err = s.l.Settle(cctx, op.id, op.day, op.cost)
+		case "cancel":
+			rep, err = s.l.Cancel(cctx, op.id, op.day)
+		case "throttle":
+			rep, err = s.l.Throttled(cctx, op.set)
+		}
+		cancel()
+		if err != nil {
+			// Keep the rest, in order, ahead of what came meanwhile.
+			s.mu.Lock()
+			s.ops = append(append([]sharedOp{}, due[i:]...), s.ops...)
+			s.fail(err)
+			s.mu.Unlock()
+			return false
+		}
+		s.apply(rep, 0, quota.Cost{})
+	}
+	return true
+}
+
+// republish gives a ledger Redis lost this replica's share of it: its
+// live holds, what it consumed today in each day bucket and what it
+// charged each key today; minute buckets start spent.
+func (s *Shared) republish(ctx context.Context) error {
+	s.mu.Lock()
+	a := RestoreArgs{Fill: true, Used: map[int]int64{}, Keys: map[string]int64{}, Day: s.day}
+	for i, n := range s.dayUsed {
+		a.Used[i] = n
+	}
+	for k, n := range s.keyUsed {
+		a.Keys[k] = n
+	}
+	for id, h := range s.live {
+		a.Holds = append(a.Holds, Hold{ID: id, Set: h.Set, Held: h.Cost, Key: h.Key.Name, Tokens: h.Cost.Total(), Weight: h.Key.Weight})
+		if a.Day == "" {
+			a.Day = h.Day
+		}
+	}
+	s.mu.Unlock()
+	cctx, cancel := context.WithTimeout(ctx, s.opts.Timeout)
+	defer cancel()
+	rep, err := s.l.Restore(cctx, a)
+	if err != nil {
+		s.mu.Lock()
+		s.fail(err)
+		s.mu.Unlock()
+		return err
+	}
+	s.mu.Lock()
+	s.restore = false
+	s.mu.Unlock()
+	s.log.Warn("shared ledger was lost by Redis (restarted empty?): re-published this replica's holds and today's usage",
+		"upstream", s.l.opts.Upstream, "holds", len(a.Holds))
+	s.apply(rep, 0, quota.Cost{})
+	return nil
+}
