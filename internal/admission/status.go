@@ -28,6 +28,8 @@ type Status struct {
 type BucketStatus struct {
 	quota.BucketState
 	ProtectedPerWeight int64 `json:"protected_per_weight,omitempty"`
+	// Queued counts the waiting requests that need this bucket.
+	Queued int `json:"queued"`
 }
 
 // KeyStatus is one key's usage today. UsedToday and HeldNow are the key's
@@ -66,6 +68,13 @@ func (c *Controller) Status(now time.Time) Status {
 		Keys: []KeyStatus{}}
 	for _, b := range c.l.Snapshot(now) {
 		st.Buckets = append(st.Buckets, BucketStatus{BucketState: b})
+	}
+	for _, ks := range c.waiting {
+		for _, t := range ks.queue {
+			for m := t.req.Set; m != 0; m &= m - 1 {
+				st.Buckets[lowBit(m)].Queued++
+			}
+		}
 	}
 	if c.opts.ProtectedFraction > 0 && c.totalWeight > 0 {
 		for m := c.daily; m != 0; m &= m - 1 {

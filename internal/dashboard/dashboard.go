@@ -102,7 +102,7 @@ func (d *Dashboard) Sample(now time.Time) {
 	for _, u := range st.Upstreams {
 		for _, b := range u.Buckets {
 			names = append(names, SeriesName{Upstream: u.Name, Bucket: b.Name, Kind: b.KindName})
-			v = append(v, b.Limit, b.Effective, b.Used, b.Reserved, int64(u.Queued))
+			v = append(v, b.Limit, b.Effective, b.Used, b.Reserved, int64(b.Queued))
 		}
 	}
 	var c *counters

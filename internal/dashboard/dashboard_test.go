@@ -75,7 +75,7 @@ func TestQuantile(t *testing.T) {
 type fakeStatus struct{ used int64 }
 
 func (f *fakeStatus) status(now time.Time) gateway.Status {
-	b := admission.BucketStatus{BucketState: quota.BucketState{Name: "tpm", KindName: "tpm", Limit: 1000, Effective: 800, Used: f.used}}
+	b := admission.BucketStatus{BucketState: quota.BucketState{Name: "tpm", KindName: "tpm", Limit: 1000, Effective: 800, Used: f.used}, Queued: 2}
 	return gateway.Status{Time: now.UTC().Format(time.RFC3339), Day: now.UTC().Format(time.DateOnly),
 		Upstreams: []gateway.UpstreamStatus{{Name: "emu", Queued: 2, Buckets: []gateway.BucketStatus{{BucketStatus: b}}}},
 		Keys:      []gateway.KeyStatus{{Name: "alice", Weight: 1, UsedToday: f.used}}}

@@ -10,7 +10,7 @@ const (
 	fEffective
 	fUsed
 	fReserved
-	fQueued // the upstream's queue, shown with each of its buckets
+	fQueued // requests waiting for the bucket
 	nFields
 )
 
