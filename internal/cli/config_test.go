@@ -13,6 +13,7 @@ import (
 
 func TestConfigValidate(t *testing.T) {
 	bad := filepath.Join("..", "config", "testdata", "serve-many-problems.yaml")
+	yamlTerms := filepath.Join("..", "config", "testdata", "serve-yaml-types-all-at-once.yaml")
 	emu := filepath.Join(t.TempDir(), "emulate.yaml")
 	writeFile(t, emu, "default_region: us-east-1\n")
 	tests := []struct {
@@ -26,7 +27,8 @@ func TestConfigValidate(t *testing.T) {
 		{"emulator example", []string{"validate", filepath.Join("..", "..", "examples", "serve-emulator.yaml")}, 0, ": OK", 0},
 		{"emulator file", []string{"validate", "--emulator", emu}, 0, ": OK", 0},
 		{"every problem", []string{"validate", bad}, 1, "", 6},
-		{"emulator file as serve", []string{"validate", emu}, 1, "", 0},
+		{"emulator file as serve", []string{"validate", emu}, 1, "", 2},
+		{"YAML terms, all at once", []string{"validate", yamlTerms}, 1, "", 7},
 		{"missing file", []string{"validate", "nope.yaml"}, 1, "", 0},
 		{"no file", []string{"validate"}, 2, "", 0},
 		{"two files", []string{"validate", "a", "b"}, 2, "", 0},
@@ -44,6 +46,12 @@ func TestConfigValidate(t *testing.T) {
 			}
 			if got := strings.Count(errOut, "\n  - "); got != tt.wantLines {
 				t.Errorf("%d problem lines, want %d:\n%s", got, tt.wantLines, errOut)
+			}
+			// A user writes YAML: Go's type names mean nothing to them.
+			for _, goTerm := range []string{"config.", "int64", "!!str", "unmarshal", "float64"} {
+				if strings.Contains(errOut, goTerm) {
+					t.Errorf("stderr speaks Go (%q):\n%s", goTerm, errOut)
+				}
 			}
 		})
 	}

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"reflect"
 	"strings"
 
 	"gopkg.in/yaml.v3"
@@ -38,15 +39,47 @@ func (p Problems) err() error {
 	return p
 }
 
-// decodeYAML decodes data into v, refusing unknown fields so that a typo is a
-// problem rather than a silently ignored setting.
+// decodeYAML decodes data into v. A file that is not YAML is a parse
+// error; one whose fields or values do not fit v's type (a typo in a key,
+// a word where a number goes) is Problems, every one at once and named by
+// its path in the file (checkYAML), so that a typo is a problem rather than
+// a silently ignored setting. What does fit is decoded, so that the
+// caller's validation can add its own problems.
 func decodeYAML(data []byte, v any) error {
-	dec := yaml.NewDecoder(bytes.NewReader(data))
-	dec.KnownFields(true)
-	if err := dec.Decode(v); err != nil && !errors.Is(err, io.EOF) {
+	var doc yaml.Node
+	if err := yaml.Unmarshal(data, &doc); err != nil {
 		return fmt.Errorf("parse: %w", err)
 	}
-	return nil
+	var p Problems
+	checkYAML(&doc, reflect.TypeOf(v).Elem(), &p)
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	err := dec.Decode(v)
+	var te *yaml.TypeError
+	switch {
+	case err == nil, errors.Is(err, io.EOF):
+	case errors.As(err, &te) && len(p) > 0:
+		// checkYAML reported these in the file's terms.
+	default:
+		return fmt.Errorf("parse: %w", err)
+	}
+	return p.err()
+}
+
+// decodeAndValidate decodes data over v and validates it, returning every
+// problem of both steps at once.
+func decodeAndValidate(data []byte, v any, applyAndValidate func() error) error {
+	err := decodeYAML(data, v)
+	var p Problems
+	if err != nil && !errors.As(err, &p) {
+		return err
+	}
+	var more Problems
+	if verr := applyAndValidate(); errors.As(verr, &more) {
+		p = append(p, more...)
+	} else if verr != nil {
+		return verr
+	}
+	return p.err()
 }
 
 func readFile(path string) ([]byte, error) {

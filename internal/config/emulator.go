@@ -2,7 +2,6 @@ package config
 
 import (
 	_ "embed"
-	"net"
 	"path"
 	"regexp"
 	"slices"
@@ -159,10 +158,7 @@ func LoadEmulator(path string) (Emulator, error) {
 // ParseEmulator is LoadEmulator for a file already read.
 func ParseEmulator(data []byte) (Emulator, error) {
 	e := DefaultEmulator()
-	if err := decodeYAML(data, &e); err != nil {
-		return Emulator{}, err
-	}
-	if err := e.Validate(); err != nil {
+	if err := decodeAndValidate(data, &e, func() error { return e.Validate() }); err != nil {
 		return Emulator{}, err
 	}
 	return e, nil
@@ -186,9 +182,7 @@ var (
 // Validate reports every problem at once as Problems, or nil.
 func (e *Emulator) Validate() error {
 	var p Problems
-	if _, _, err := net.SplitHostPort(e.Listen); err != nil {
-		p.add("listen: %q is not HOST:PORT", e.Listen)
-	}
+	validateListen(e.Listen, &p)
 	if !accountID.MatchString(e.AccountID) {
 		p.add("account_id: %q is not a 12-digit AWS account ID", e.AccountID)
 	}

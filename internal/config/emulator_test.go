@@ -134,14 +134,17 @@ func TestParseEmulatorBad(t *testing.T) {
 	}
 }
 
-// TestParseEmulatorSyntax: files that cannot be decoded fail before
-// validation, with a parse error rather than Problems.
-func TestParseEmulatorSyntax(t *testing.T) {
-	for _, f := range []string{"emulator-bad-unknown-field.yaml", "emulator-bad-duration.yaml"} {
+// TestParseEmulatorYAMLTerms: a misspelt field and a value of the wrong
+// kind are problems named by their place in the file, in YAML's terms.
+func TestParseEmulatorYAMLTerms(t *testing.T) {
+	for f, want := range map[string]string{
+		"emulator-bad-unknown-field.yaml": "line 2: generation.tokens_per_minute: unknown field (known fields: chunk_tokens,",
+		"emulator-bad-duration.yaml":      "line 2: generation.time_to_first_token: expected a duration with its unit like 60s or 1m30s, got the bare number 5",
+	} {
 		_, err := LoadEmulator(filepath.Join("testdata", f))
 		var p Problems
-		if err == nil || errors.As(err, &p) {
-			t.Errorf("%s: got %v, want a parse error", f, err)
+		if !errors.As(err, &p) || len(p) != 1 || !strings.HasPrefix(p[0], want) {
+			t.Errorf("%s: got %v, want one problem %q", f, err, want)
 		}
 	}
 }

@@ -3,7 +3,6 @@ package config
 import (
 	"fmt"
 	"maps"
-	"net"
 	"net/url"
 	"regexp"
 	"slices"
@@ -464,13 +463,18 @@ type Duration struct{ time.Duration }
 
 // UnmarshalYAML reads a duration string; a bare number is refused because its
 // unit would be a guess.
+// Its errors are yaml.TypeErrors, which let decoding go on to the other
+// fields, so that every problem of a file is found at once.
 func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
 	if n.Kind != yaml.ScalarNode {
-		return fmt.Errorf("line %d: a duration must be a string like 60s", n.Line)
+		return &yaml.TypeError{Errors: []string{"expected a duration like 60s or 1m30s, got a " + map[bool]string{true: "list", false: "mapping"}[n.Kind == yaml.SequenceNode]}}
 	}
 	v, err := time.ParseDuration(n.Value)
 	if err != nil {
-		return fmt.Errorf("line %d: %q is not a duration like 60s or 1m30s", n.Line, n.Value)
+		if _, numErr := strconv.ParseFloat(n.Value, 64); numErr == nil {
+			return &yaml.TypeError{Errors: []string{fmt.Sprintf("expected a duration with its unit like 60s or 1m30s, got the bare number %s", n.Value)}}
+		}
+		return &yaml.TypeError{Errors: []string{fmt.Sprintf("expected a duration like 60s or 1m30s, got %q", n.Value)}}
 	}
 	d.Duration = v
 	return nil
@@ -509,11 +513,11 @@ func ParseServe(data []byte) (Serve, error) {
 	// Decoding over the defaults keeps every field the file leaves out, and
 	// lets a file set a default away explicitly (protected_fraction: 0).
 	s := DefaultServe()
-	if err := decodeYAML(data, &s); err != nil {
-		return Serve{}, err
-	}
-	s.ApplyDefaults()
-	if err := s.Validate(); err != nil {
+	err := decodeAndValidate(data, &s, func() error {
+		s.ApplyDefaults()
+		return s.Validate()
+	})
+	if err != nil {
 		return Serve{}, err
 	}
 	return s, nil
@@ -538,11 +542,7 @@ func (s *Serve) ApplyDefaults() {
 // Validate reports every problem at once as Problems, or nil.
 func (s *Serve) Validate() error {
 	var p Problems
-	if s.Listen == "" {
-		p.add("listen: required (HOST:PORT)")
-	} else if _, _, err := net.SplitHostPort(s.Listen); err != nil {
-		p.add("listen: %q is not HOST:PORT", s.Listen)
-	}
+	validateListen(s.Listen, &p)
 	if (s.TLS.CertFile == "") != (s.TLS.KeyFile == "") {
 		p.add("tls: cert_file and key_file must both be set, or neither")
 	}
