@@ -3,6 +3,8 @@ package bedrock
 import (
 	"encoding/json"
 	"testing"
+
+	"github.com/headroomhq/headroom/internal/bedrock/bedrocktest"
 )
 
 // The request-path benchmarks use the 86 KB Claude Code-shaped body from
@@ -16,6 +18,21 @@ func BenchmarkReadInvoke86KB(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		if _, err := ReadInvoke(body); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkReadMessagesSpans86KB is the gateway's read of an 86 KB Claude
+// Code-shaped Messages API body (its Mantle-mode shape): one scan that
+// validates the document, finds the admission fields and their spans, and
+// estimates the input.
+func BenchmarkReadMessagesSpans86KB(b *testing.B) {
+	body := bedrocktest.ClaudeCodeMessagesBody(claudeCodeBodySize, 32000, "us.anthropic.claude-sonnet-4-20250514-v1:0")
+	b.SetBytes(int64(len(body)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, _, err := ReadMessagesSpans(body); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"syscall"
 	"testing"
 	"time"
 
@@ -221,4 +222,77 @@ func BenchmarkGatewayProtocols(b *testing.B) {
 			})
 		})
 	}
+}
+
+// BenchmarkAddedLatency is what scripts/bench-gateway.sh measures with wrk,
+// in one process: one client sending requests one after another over
+// loopback TCP (keep-alive), straight to the replaying upstream ("direct")
+// and through the gateway served as `headroom serve` serves it, with serve's
+// default output policy and settle delay ("gateway"). The difference of the
+// two ns/op is the wall-clock time the gateway adds to a request; run both
+// in the same run (and alternate runs) to compare commits.
+func BenchmarkAddedLatency(b *testing.B) {
+	msgs := bedrocktest.ClaudeCodeMessagesBody(86<<10, 32000, sonnet)
+	invoke := []byte(fmt.Sprintf(smallMsg, 32000))
+	for _, c := range []struct {
+		name, path string
+		body       []byte
+	}{
+		{"Messages86KB", "/anthropic/v1/messages", msgs},
+		{"InvokeSmall", "/model/" + sonnet + "/invoke", invoke},
+	} {
+		rp := recordPath(b, c.path, c.body)
+		s := admission.DefaultOutputSettings()
+		h := newHarness(b, harnessOpts{
+			buckets:  testBuckets(1e15, 1e18),
+			keys:     []keys.Key{{Name: "alice", Weight: 1}},
+			upstream: rp,
+			output:   &s,
+		})
+		for _, to := range []struct{ name, base string }{{"direct", h.emuURL}, {"gateway", h.gwServe}} {
+			b.Run(c.name+"/"+to.name, func(b *testing.B) {
+				tr := http.DefaultTransport.(*http.Transport).Clone()
+				tr.DisableCompression = true
+				client := &http.Client{Transport: tr}
+				defer tr.CloseIdleConnections()
+				auth := "Bearer " + h.secret["alice"]
+				send := func() {
+					req, _ := http.NewRequest(http.MethodPost, to.base+c.path, bytes.NewReader(c.body))
+					req.Header.Set("Authorization", auth)
+					req.Header.Set("Content-Type", "application/json")
+					resp, err := client.Do(req)
+					if err != nil {
+						b.Fatal(err)
+					}
+					_, _ = io.Copy(io.Discard, resp.Body)
+					resp.Body.Close()
+					if resp.StatusCode != http.StatusOK {
+						b.Fatalf("status %d", resp.StatusCode)
+					}
+				}
+				send() // the connections are open before the clock starts
+				b.SetBytes(int64(len(c.body)))
+				b.ReportAllocs()
+				cpu0 := processCPU(b)
+				b.ResetTimer()
+				for b.Loop() {
+					send()
+				}
+				b.StopTimer()
+				// CPU of the whole process (client, gateway, upstream) per
+				// request: on a shared machine a steadier measure than the
+				// wall clock, and gateway minus direct is the gateway's own.
+				b.ReportMetric(float64(processCPU(b)-cpu0)/1e3/float64(b.N), "cpu-µs/op")
+			})
+		}
+	}
+}
+
+// processCPU is the user and system CPU time this process has used.
+func processCPU(tb testing.TB) time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		tb.Fatal(err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

@@ -220,12 +220,23 @@ func passSSE(w http.ResponseWriter, resp *http.Response, adjust func(bedrock.Usa
 // can no longer be metered; the bytes reach the client either way. The
 // meter is a function, not an interface, so that the callers' scanners and
 // meters stay on their stacks.
+//
+// No write waits for the upstream, and none is made alone that could go
+// with the next: the head is flushed at once unless the answer's first
+// bytes are already here (then they leave with it), and the read that ends
+// the answer is not flushed by itself but leaves with the answer's end when
+// the handler returns, moments later (nothing there waits on the upstream
+// or the client). An answer that came in one piece thus costs one write to
+// the client instead of three (head, bytes, end), and the client one
+// wake-up instead of three (BENCHMARKS.md).
 func passThrough(w http.ResponseWriter, resp *http.Response, meter func(chunk []byte) bool) result {
 	copyHeader(w.Header(), resp.Header)
 	w.Header().Del("Content-Length")
 	w.WriteHeader(resp.StatusCode)
 	rc := http.NewResponseController(w)
-	_ = rc.Flush()
+	if !bodyReady(resp.Body) {
+		_ = rc.Flush()
+	}
 
 	meterOK := true
 	res := result{}
@@ -237,8 +248,10 @@ func passThrough(w http.ResponseWriter, resp *http.Response, meter func(chunk []
 			chunk := (*bp)[:n]
 			if _, werr := w.Write(chunk); werr != nil {
 				res.clientGone = true
-			} else if ferr := rc.Flush(); ferr != nil {
-				res.clientGone = true
+			} else if !errors.Is(err, io.EOF) {
+				if ferr := rc.Flush(); ferr != nil {
+					res.clientGone = true
+				}
 			}
 			if meterOK {
 				meterOK = meter(chunk)
@@ -256,6 +269,13 @@ func passThrough(w http.ResponseWriter, resp *http.Response, meter func(chunk []
 		}
 	}
 	return res
+}
+
+// bodyReady reports whether an upstream answer's first Read returns at once
+// (upstream's HTTP/1.1 bodies say; any other body is taken to wait).
+func bodyReady(body io.Reader) bool {
+	r, ok := body.(interface{ Ready() bool })
+	return ok && r.Ready()
 }
 
 // metered records what a stream's meter saw once the copy ends; the last

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -150,3 +151,70 @@ func TestUpstreamCutMidStream(t *testing.T) {
 }
 
 func nopLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
+
+// TestStreamHeadAndPieces: a stream's head reaches the client at once
+// when the upstream pauses before its first event (the gateway sends the
+// head alone rather than wait for bytes to send it with), and an answer the
+// upstream sends in one piece (which the gateway sends on in one write,
+// its end included) arrives whole and settles at its usage; over HTTP/1.1
+// and h2c.
+func TestStreamHeadAndPieces(t *testing.T) {
+	h2cOrH1(t, func(t *testing.T, client *http.Client, wantMajor int) {
+		release := make(chan struct{})
+		var heldTooLong atomic.Bool
+		h := newHarness(t, harnessOpts{upstream: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			b, _ := io.ReadAll(r.Body)
+			w.Header().Set("Content-Type", "text/event-stream")
+			events := strings.Join(fakeEvents(sonnet, false), "")
+			if !strings.Contains(string(b), "pause") {
+				_, _ = io.WriteString(w, events) // one piece: head, events and end together
+				return
+			}
+			w.WriteHeader(http.StatusOK)
+			_ = http.NewResponseController(w).Flush()
+			select {
+			case <-release:
+			case <-time.After(5 * time.Second):
+				heldTooLong.Store(true)
+			}
+			_, _ = io.WriteString(w, events)
+		})})
+		call := func(pause bool) string {
+			t.Helper()
+			text := "hi" // the upstream pauses after the head when asked to
+			if pause {
+				text = "pause"
+			}
+			body := fmt.Sprintf(`{"model":%q,"max_tokens":100,"stream":true,"messages":[{"role":"user","content":%q}]}`, sonnet, text)
+			req, _ := http.NewRequest(http.MethodPost, h.gwServe+"/anthropic/v1/messages", strings.NewReader(body))
+			req.Header.Set("Authorization", "Bearer "+h.secret["alice"])
+			resp, err := client.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			if pause {
+				if heldTooLong.Load() {
+					t.Fatal("the head reached the client only with the first event: it waited for the upstream")
+				}
+				close(release)
+			}
+			b, err := io.ReadAll(resp.Body)
+			if err != nil || resp.StatusCode != http.StatusOK || resp.ProtoMajor != wantMajor {
+				t.Fatalf("%s %d, %v, want HTTP/%d 200", resp.Proto, resp.StatusCode, err, wantMajor)
+			}
+			return string(b)
+		}
+		for _, pause := range []bool{false, true} {
+			before := tpdUsed(h)
+			if got := call(pause); got != strings.Join(fakeEvents(sonnet, false), "") {
+				t.Fatalf("pause %v: the client got %q, want the upstream's events byte for byte", pause, got)
+			}
+			waitFor(t, "the reservation to settle", func() bool { return h.reserved() == 0 })
+			// Sonnet 4's output burns down 5 times in the daily bucket.
+			if used, want := tpdUsed(h)-before, int64(fakeInput+5*fakeOutput); used != want {
+				t.Errorf("pause %v: settled %d tokens, want the answer's usage %d", pause, used, want)
+			}
+		}
+	})
+}

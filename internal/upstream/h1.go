@@ -2,6 +2,7 @@ package upstream
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -10,6 +11,7 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -305,7 +307,7 @@ func (pc *h1Conn) roundTrip(ctx context.Context, req *http.Request) (*http.Respo
 			return fail(err)
 		}
 	}
-	b := &h1Body{pc: pc, body: resp.Body, stop: stop, ctx: ctx, keep: !resp.Close}
+	b := &h1Body{pc: pc, body: resp.Body, stop: stop, ctx: ctx, keep: !resp.Close, chunked: len(resp.TransferEncoding) > 0}
 	b.eof.Store(resp.Body == http.NoBody)
 	resp.Body = b
 	return resp, nil
@@ -347,13 +349,55 @@ func (pc *h1Conn) write(req *http.Request) error {
 // the pool; closed before, it closes the connection rather than read the
 // rest (an event stream may have minutes left).
 type h1Body struct {
-	pc   *h1Conn
-	body io.ReadCloser
-	stop func() bool
-	ctx  context.Context
-	keep bool // the connection may serve another request
-	eof  atomic.Bool
-	done atomic.Bool
+	pc      *h1Conn
+	body    io.ReadCloser
+	stop    func() bool
+	ctx     context.Context
+	keep    bool // the connection may serve another request
+	chunked bool // Transfer-Encoding: chunked
+	eof     atomic.Bool
+	done    atomic.Bool
+}
+
+// Ready reports, before the body's first Read, whether that Read returns
+// without waiting for the upstream: the answer's first bytes came with its
+// head and are buffered. A streaming proxy uses it to send the head together
+// with those bytes, in one write, and the head alone at once otherwise.
+// net/http's chunked reader reads whole chunks before it returns, so a
+// chunked body is ready when its first chunk is buffered whole (the last,
+// empty chunk with the blank line after it).
+func (b *h1Body) Ready() bool {
+	if b.eof.Load() {
+		return true
+	}
+	n := b.pc.br.Buffered()
+	if n == 0 || !b.chunked {
+		return n > 0
+	}
+	p, _ := b.pc.br.Peek(n)
+	i := bytes.IndexByte(p, '\n')
+	if i < 0 {
+		return false
+	}
+	size, ok := chunkSize(p[:i])
+	if !ok {
+		return false
+	}
+	if size == 0 {
+		size = 2 // the blank line that ends the answer
+	}
+	return uint64(n-i-1) >= size
+}
+
+// chunkSize reads the size of a chunk-size line (RFC 9112 section 7.1;
+// the line without its '\n'): hexadecimal digits, then perhaps extensions.
+func chunkSize(line []byte) (uint64, bool) {
+	line = bytes.TrimSuffix(line, []byte("\r"))
+	if i := bytes.IndexByte(line, ';'); i >= 0 {
+		line = line[:i]
+	}
+	size, err := strconv.ParseUint(string(bytes.TrimRight(line, " \t")), 16, 63)
+	return size, err == nil
 }
 
 func (b *h1Body) Read(p []byte) (int, error) {

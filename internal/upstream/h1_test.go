@@ -577,3 +577,93 @@ func FuzzH1Response(f *testing.F) {
 		h.CloseIdleConnections()
 	})
 }
+
+// TestH1BodyReady: an answer's body says it is ready exactly when its first
+// Read can return without waiting for the upstream: with a fixed length,
+// when a byte of the body came with the head; chunked, when the whole first
+// chunk did. The upstream holds the rest
+// back until the check is done, so a wrong "ready" would block the Read
+// below until the test's deadline.
+func TestH1BodyReady(t *testing.T) {
+	const chunkedHead = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+	const fixedHead = "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n"
+	for _, c := range []struct {
+		name, first, rest string
+		ready             bool
+	}{
+		{"fixed, head alone", fixedHead, "hello", false},
+		{"fixed, with a byte", fixedHead + "h", "ello", true},
+		{"fixed, whole", fixedHead + "hello", "", true},
+		{"empty", "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n", "", true},
+		{"chunked, head alone", chunkedHead, "5\r\nhello\r\n0\r\n\r\n", false},
+		{"chunked, part of the size line", chunkedHead + "5", "\r\nhello\r\n0\r\n\r\n", false},
+		{"chunked, size line alone", chunkedHead + "5\r\n", "hello\r\n0\r\n\r\n", false},
+		{"chunked, part of the first chunk", chunkedHead + "5\r\nhell", "o\r\n0\r\n\r\n", false},
+		{"chunked, the first chunk", chunkedHead + "5\r\nhello", "\r\n0\r\n\r\n", true},
+		{"chunked, with an extension", chunkedHead + "5;x=y\r\nhello", "\r\n0\r\n\r\n", true},
+		{"chunked, whole", chunkedHead + "5\r\nhello\r\n0\r\n\r\n", "", true},
+		{"chunked, empty, without its blank line", chunkedHead + "0\r\n", "\r\n", false},
+		{"chunked, empty", chunkedHead + "0\r\n\r\n", "", true},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			ln, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer ln.Close()
+			release := make(chan struct{})
+			go func() {
+				conn, err := ln.Accept()
+				if err != nil {
+					return
+				}
+				defer conn.Close()
+				br := bufio.NewReader(conn)
+				req, err := http.ReadRequest(br)
+				if err != nil {
+					return
+				}
+				_, _ = io.Copy(io.Discard, req.Body)
+				_, _ = io.WriteString(conn, c.first)
+				<-release
+				_, _ = io.WriteString(conn, c.rest)
+			}()
+			cl, _ := h1Client(t, "http://"+ln.Addr().String(), Options{})
+			resp, err := invoke(context.Background(), cl, "{}")
+			if err != nil {
+				close(release)
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			rb, ok := resp.Body.(interface{ Ready() bool })
+			if !ok {
+				close(release)
+				t.Fatalf("body %T has no Ready", resp.Body)
+			}
+			// The upstream wrote the head and what comes with it in one
+			// write, so reading the head buffered all of it.
+			got := rb.Ready()
+			if got != c.ready {
+				close(release)
+				t.Fatalf("Ready() = %v, want %v", got, c.ready)
+			}
+			if got {
+				// Ready: the first Read must not need the held-back bytes.
+				done := make(chan struct{})
+				go func() {
+					defer close(done)
+					_, _ = resp.Body.Read(make([]byte, 64))
+				}()
+				select {
+				case <-done:
+				case <-time.After(2 * time.Second):
+					t.Error("said ready, but the first Read waited for the upstream")
+				}
+			}
+			close(release)
+			if b, err := io.ReadAll(resp.Body); err != nil {
+				t.Fatalf("rest of the body: %q, %v", b, err)
+			}
+		})
+	}
+}
