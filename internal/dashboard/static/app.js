@@ -194,14 +194,24 @@
         : 'This gateway computes no forecast.'));
       return;
     }
-    const when = (f) => (f.at ? Date.parse(f.at) : Infinity);
+    // Those that run out today (or are spent) get a card, soonest first;
+    // the rest are named on one line.
+    const when = (f) => (f.left <= 0 ? 0 : f.at ? Date.parse(f.at) : Infinity);
     items.sort((a, b) => when(a.f) - when(b.f) || a.what.localeCompare(b.what));
-    box.replaceChildren(el('div', { class: 'forecasts' }, ...items.map(({ what, f }) => {
-      const cls = f.left <= 0 ? 'bad' : f.at ? 'warn' : 'good'; // "at" only when it runs out today
-      return el('div', { class: 'card forecast' }, el('h3', {}, what),
-        el('p', { class: cls }, f.text || f.status || ''),
-        el('p', { class: 'muted' }, tok(f.left) + ' of ' + tok(f.limit) + ' left'));
-    })));
+    const soon = items.filter((x) => when(x.f) < Infinity);
+    const later = items.filter((x) => when(x.f) === Infinity);
+    const kids = [];
+    if (soon.length) {
+      kids.push(el('div', { class: 'forecasts' }, ...soon.map(({ what, f }) =>
+        el('div', { class: 'card forecast' }, el('h3', {}, what),
+          el('p', { class: f.left <= 0 ? 'bad' : 'warn' }, f.text || f.status || ''),
+          el('p', { class: 'muted' }, tok(Math.max(f.left, 0)) + ' of ' + tok(f.limit) + ' left')))));
+    }
+    if (later.length) {
+      kids.push(el('p', { class: 'forecast-later' }, el('span', { class: 'good' }, (soon.length ? 'The others do' : 'Nothing does') +
+        ' not run out today at the recent rate: '), later.map((x) => x.what + ' (' + tok(x.f.left) + ' left)').join(', ')));
+    }
+    box.replaceChildren(...kids);
   }
 
   function seriesIndex(u, b) {
@@ -367,7 +377,8 @@
         for (const p of pts) {
           if (!p[5]) continue;
           const hh = Math.max(2, (p[5] / qmax) * (QB - 2));
-          g.fillRect(x(p[0]), qTop + QB - 1 - hh, bw, hh);
+          const x1 = x(p[0]), x0 = Math.max(L, x1 - bw); // the step that ends at the sample
+          g.fillRect(x0, qTop + QB - 1 - hh, Math.max(1, x1 - x0), hh);
         }
       }
     }
@@ -448,8 +459,12 @@
     const walk = (obj, prefix) => {
       for (const [k, val] of Object.entries(obj)) {
         const name = prefix ? prefix + ' ' + k : k;
-        if (val && typeof val === 'object' && !Array.isArray(val)) walk(val, name);
-        else rows.push(el('dt', {}, name.replaceAll('_', ' ')), el('dd', {}, Array.isArray(val) ? val.length + ' entries' : String(val)));
+        if (val && typeof val === 'object' && !Array.isArray(val)) { walk(val, name); continue; }
+        let text = Array.isArray(val) ? val.length + ' entries' : val === null ? '–' : String(val);
+        if (typeof val === 'number' && (/share|agreement/.test(k))) text = pct(val);
+        else if (typeof val === 'number' && /seconds/.test(k)) text = dur(val);
+        else if (typeof val === 'number') text = tok(val);
+        rows.push(el('dt', {}, name.replaceAll('_', ' ')), el('dd', {}, text));
       }
     };
     walk(sh, '');
