@@ -19,16 +19,27 @@ import (
 var _ keys.Store = (*Store)(nil)
 
 // Developer keys live in three hashes, so that every script declares the
-// keys it touches:
+// keys it touches, and a generation:
 //
 //	PREFIX keys          name -> the key's record (JSON, immutable once written)
 //	PREFIX keys:revoked  name -> revocation time, Unix nanoseconds
 //	PREFIX keys:byhash   hex SHA-256 of the secret -> name
+//	PREFIX keys:gen      a random token, set when keys are first written
 //
 // The revocation is kept apart from the record so that revoking never
 // rewrites the record inside a script (Lua numbers would lose nanoseconds).
+//
+// A Redis without persistence that restarts comes back empty: without
+// care every developer key would vanish and every replica refuse every
+// request at its next refresh. So each Store remembers the keys it last
+// listed and the generation it saw then; when a List finds another
+// generation (or none), the Redis lost its keys since, and the Store writes
+// back what it remembers before listing. Restoring only fills gaps and
+// keeps the newer of two keys of one name (keys are never deleted, only
+// revoked or replaced by a newer key of the same name), so replicas that
+// remember different moments can all restore, in any order.
 func (s *Store) keysKeys() []string {
-	return []string{s.prefix + "keys", s.prefix + "keys:revoked", s.prefix + "keys:byhash"}
+	return []string{s.prefix + "keys", s.prefix + "keys:revoked", s.prefix + "keys:byhash", s.prefix + "keys:gen"}
 }
 
 // record is a key as stored, without its revocation.
@@ -59,25 +70,18 @@ if cur then redis.call('HDEL', KEYS[3], cjson.decode(cur).hash) end
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[3])
 redis.call('HSET', KEYS[3], ARGV[2], ARGV[1])
 if ARGV[4] == '' then redis.call('HDEL', KEYS[2], ARGV[1]) else redis.call('HSET', KEYS[2], ARGV[1], ARGV[4]) end
+redis.call('SET', KEYS[4], ARGV[5], 'NX')
 return 1
 `)
 
 // Create implements keys.Store, in one script so that the check for an
 // active key of the same name and the write cannot race.
 func (s *Store) Create(ctx context.Context, k keys.Key) error {
-	rec := record{
-		Name: k.Name, Hash: hex.EncodeToString(k.Hash), Weight: k.Weight, DailyTokens: k.DailyTokens,
-		MaxConcurrency: k.MaxConcurrency, MaxOutputTokens: k.MaxOutputTokens,
-	}
-	if !k.CreatedAt.IsZero() {
-		ns := k.CreatedAt.UnixNano()
-		rec.CreatedAt = &ns
-	}
-	b, err := json.Marshal(rec)
+	rec, b, err := encodeRecord(k)
 	if err != nil {
 		return fmt.Errorf("create key %q: %w", k.Name, err)
 	}
-	n, err := createScript.Run(ctx, s.rdb, s.keysKeys(), k.Name, rec.Hash, b, encodeTime(k.RevokedAt)).Int()
+	n, err := createScript.Run(ctx, s.rdb, s.keysKeys(), k.Name, rec.Hash, b, encodeTime(k.RevokedAt), newGen()).Int()
 	if err != nil {
 		return fmt.Errorf("create key %q: %w", k.Name, err)
 	}
@@ -91,11 +95,25 @@ func (s *Store) Create(ctx context.Context, k keys.Key) error {
 }
 
 // List implements keys.Store: both hashes read in one MULTI, so that a key
-// and its revocation come from the same moment.
+// and its revocation come from the same moment. After a Redis restart that
+// lost the keys, it first writes back the keys this Store listed last.
 func (s *Store) List(ctx context.Context) ([]keys.Key, error) {
 	kk := s.keysKeys()
+	gen, err := genScript.Run(ctx, s.rdb, kk[3:], newGen()).Text()
+	if err != nil {
+		return nil, fmt.Errorf("list keys: %w", err)
+	}
+	s.mu.Lock()
+	lost := s.gen != "" && s.gen != gen
+	remembered := s.listed
+	s.mu.Unlock()
+	if lost {
+		if err := s.restore(ctx, remembered); err != nil {
+			return nil, fmt.Errorf("list keys: restore after Redis lost them: %w", err)
+		}
+	}
 	var recs, revoked *redis.MapStringStringCmd
-	_, err := s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+	_, err = s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
 		recs = p.HGetAll(ctx, kk[0])
 		revoked = p.HGetAll(ctx, kk[1])
 		return nil
@@ -113,7 +131,70 @@ func (s *Store) List(ctx context.Context) ([]keys.Key, error) {
 		out = append(out, k)
 	}
 	slices.SortFunc(out, func(a, b keys.Key) int { return strings.Compare(a.Name, b.Name) })
-	return out, nil
+	s.mu.Lock()
+	s.gen, s.listed = gen, out
+	s.mu.Unlock()
+	return cloneKeys(out), nil
+}
+
+// genScript returns the keys' generation, starting a new one if there is
+// none (a new deployment, or a Redis that restarted empty).
+var genScript = redis.NewScript(`
+local g = redis.call('GET', KEYS[1])
+if g then return g end
+redis.call('SET', KEYS[1], ARGV[1])
+return ARGV[1]
+`)
+
+// restoreScript writes one remembered key back unless Redis has it, or has
+// a newer key of that name (created later: it replaced this one); a
+// remembered revocation of the same key is kept. Returns 1 if written.
+var restoreScript = redis.NewScript(`
+local cur = redis.call('HGET', KEYS[1], ARGV[1])
+if cur then
+  local c = cjson.decode(cur)
+  if c.hash == ARGV[2] then
+    if ARGV[4] ~= '' then redis.call('HSETNX', KEYS[2], ARGV[1], ARGV[4]) end
+    return 0
+  end
+  if tonumber(c.created_at or 0) >= tonumber(ARGV[5]) then return 0 end
+  redis.call('HDEL', KEYS[3], c.hash)
+  redis.call('HDEL', KEYS[2], ARGV[1])
+end
+if redis.call('HEXISTS', KEYS[3], ARGV[2]) == 1 then return 0 end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[3])
+redis.call('HSET', KEYS[3], ARGV[2], ARGV[1])
+if ARGV[4] ~= '' then redis.call('HSET', KEYS[2], ARGV[1], ARGV[4]) end
+return 1
+`)
+
+// restore writes ks back, one script per key in one pipeline (EVAL, not
+// EVALSHA: the Redis just restarted, and a pipeline does not retry NOSCRIPT).
+func (s *Store) restore(ctx context.Context, ks []keys.Key) error {
+	kk := s.keysKeys()
+	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for _, k := range ks {
+			rec, b, err := encodeRecord(k)
+			if err != nil {
+				return err
+			}
+			var created int64
+			if rec.CreatedAt != nil {
+				created = *rec.CreatedAt
+			}
+			restoreScript.Eval(ctx, p, kk[:3], k.Name, rec.Hash, b, encodeTime(k.RevokedAt), created)
+		}
+		return nil
+	})
+	return err
+}
+
+func cloneKeys(ks []keys.Key) []keys.Key {
+	out := slices.Clone(ks)
+	for i := range out {
+		out[i].Hash = slices.Clone(out[i].Hash)
+	}
+	return out
 }
 
 // revokeScript sets the revocation time unless there is one already.
@@ -163,6 +244,19 @@ func (s *Store) Lookup(ctx context.Context, hash []byte) (keys.Key, error) {
 		return keys.Key{}, fmt.Errorf("look up key: %w", err)
 	}
 	return k, nil
+}
+
+func encodeRecord(k keys.Key) (record, []byte, error) {
+	rec := record{
+		Name: k.Name, Hash: hex.EncodeToString(k.Hash), Weight: k.Weight, DailyTokens: k.DailyTokens,
+		MaxConcurrency: k.MaxConcurrency, MaxOutputTokens: k.MaxOutputTokens,
+	}
+	if !k.CreatedAt.IsZero() {
+		ns := k.CreatedAt.UnixNano()
+		rec.CreatedAt = &ns
+	}
+	b, err := json.Marshal(rec)
+	return rec, b, err
 }
 
 func decodeKey(raw, revoked string, isRevoked bool) (keys.Key, error) {

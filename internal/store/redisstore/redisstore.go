@@ -19,9 +19,12 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/headroomhq/headroom/internal/keys"
 )
 
 // DefaultPrefix starts the name of every key Headroom writes.
@@ -42,6 +45,10 @@ type Options struct {
 type Store struct {
 	rdb    *redis.Client
 	prefix string
+
+	mu     sync.Mutex
+	gen    string     // the keys' generation at the last List
+	listed []keys.Key // what the last List returned, to restore after Redis loses it
 }
 
 // URLError is a --redis URL (or redis.url) that is not one.

@@ -7,6 +7,9 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
 
 	"github.com/headroomhq/headroom/internal/keys"
 	"github.com/headroomhq/headroom/internal/keys/keystest"
@@ -136,3 +139,76 @@ func TestOpenErrors(t *testing.T) {
 		}
 	}
 }
+
+// A Redis without persistence that restarts has lost every key; the stores
+// of the replicas that listed them write them back at their next List, in
+// any order: a key revoked, and a revoked name given a newer key, come back
+// as they were, and the newer key wins whichever replica restores first.
+func TestKeysSurviveRedisRestartEmpty(t *testing.T) {
+	srv := redistest.Start(t)
+	ctx := context.Background()
+	open := func() *redisstore.Store {
+		s, err := redisstore.Open(ctx, srv.URL, redisstore.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		return s
+	}
+	stale, fresh, cli := open(), open(), open()
+	at := time.Date(2026, 3, 15, 0, 0, 0, 0, time.UTC)
+	for _, n := range []string{"alice", "bob", "carol"} {
+		if err := cli.Create(ctx, keystest.Key(n)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, n := range []string{"bob", "carol"} {
+		if err := cli.Revoke(ctx, n, at); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := stale.List(ctx); err != nil { // remembers carol's old, revoked key
+		t.Fatal(err)
+	}
+	carol2 := keystest.Key("carol")
+	carol2.Hash = keys.Hash(keystest.Secret("carol2"))
+	carol2.CreatedAt = at.Add(time.Hour)
+	if err := cli.Create(ctx, carol2); err != nil {
+		t.Fatal(err)
+	}
+	want, err := fresh.List(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	srv.Kill()
+	srv.Restart(t)
+	// The stale replica restores first, then the fresh one.
+	for _, s := range []*redisstore.Store{stale, fresh} {
+		var err error
+		for range 50 { // go-redis reconnects after a pause
+			if _, err = s.List(ctx); err == nil {
+				break
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		if err != nil {
+			t.Fatalf("List after the restart: %v", err)
+		}
+	}
+	got, err := open().List(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(want, got, timeEqual); diff != "" {
+		t.Errorf("keys after Redis restarted empty (-before +after):\n%s", diff)
+	}
+	if k, err := open().Lookup(ctx, carol2.Hash); err != nil || k.Revoked() {
+		t.Errorf("Lookup(carol's new key) = %v revoked=%v, %v; want active", k, k.Revoked(), err)
+	}
+	if _, err := open().Lookup(ctx, keystest.Key("carol").Hash); !errors.Is(err, keys.ErrNotFound) {
+		t.Errorf("Lookup(carol's replaced key) = %v, want ErrNotFound", err)
+	}
+}
+
+var timeEqual = cmp.Comparer(func(a, b time.Time) bool { return a.Equal(b) })
