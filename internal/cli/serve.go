@@ -214,6 +214,7 @@ type server struct {
 	upstreams []*gateway.Upstream
 	usage     *usageSaver
 	refresh   time.Duration
+	shared    *sharedLedgers // nil without Redis
 }
 
 // buildServer wires configuration, store, upstreams, ledgers, admission,
@@ -255,6 +256,10 @@ func buildServer(ctx context.Context, cfg config.Serve, st stateStore, logger *s
 		u.ModelPrefix, u.ModelIDs = uc.ModelPrefix, uc.ModelIDs
 		ups = append(ups, u)
 	}
+	shared, err := shareLedgers(st, cfg, ups, logger)
+	if err != nil {
+		return nil, err
+	}
 	saver := &usageSaver{store: st, upstreams: ups, log: logger}
 	if err := saver.restore(ctx, now); err != nil {
 		return nil, err
@@ -287,7 +292,7 @@ func buildServer(ctx context.Context, cfg config.Serve, st stateStore, logger *s
 	if err != nil {
 		return nil, err
 	}
-	return &server{log: logger, gw: gw, dash: dash, registry: registry, upstreams: ups, usage: saver, refresh: cfg.KeysRefresh.Duration}, nil
+	return &server{log: logger, gw: gw, dash: dash, registry: registry, upstreams: ups, usage: saver, refresh: cfg.KeysRefresh.Duration, shared: shared}, nil
 }
 
 // routing is how the config's routes spread their requests.
@@ -367,6 +372,7 @@ func (s *server) run(ctx context.Context, ln net.Listener, t config.TLS) int {
 	wg.Go(func() { s.registry.Run(bg, s.refresh, func() { setKeys(s.upstreams, s.registry) }) })
 	wg.Go(func() { s.checkCredentials(bg) })
 	wg.Go(func() { s.dash.Run(bg) })
+	wg.Go(func() { s.shared.run(bg) })
 
 	errc := make(chan error, 1)
 	go func() {

@@ -281,8 +281,7 @@ local function saveHold(h)
     'c0', s(h.charged[0]), 'c1', s(h.charged[1]), 'c2', s(h.charged[2]))
 end
 
--- spend counts every minute bucket as spent at t: what the replicas
--- consumed in the last minute of a ledger Redis lost is not known.
+-- spend counts every minute bucket as spent at t.
 local function spend()
   for i = 0, nb - 1 do
     local b = load(i)
@@ -292,7 +291,10 @@ local function spend()
     end
   end
 end
-if wiped then spend() end
+-- A ledger Redis lost admits nothing for half a lease, while every live
+-- replica (each beats at least once a second) re-publishes its holds and
+-- what it consumed (restore).
+if wiped then redis.call('SET', P .. ':recover', '1', 'PX', math.floor(lease / 2000)) end
 
 -- Replicas: a lease per replica; the holds of one whose lease ran out are
 -- settled at what they hold (the upstream may have run them).
@@ -374,6 +376,7 @@ if op == 'reserve' then
   local key, w, budget, bttl = ARGV[a + 5], tonumber(ARGV[a + 6]), tonumber(ARGV[a + 7]), tonumber(ARGV[a + 8])
   local kt = c[0] + c[1] + c[2]
   if redis.call('EXISTS', P .. ':h:' .. id) == 1 then return state({'ok', ''}) end
+  if redis.call('EXISTS', P .. ':recover') == 1 then return state({'full', 'recovering'}) end
   if key ~= '' and budget > 0 then
     local used = tonumber(redis.call('HGET', KD, key) or '0')
     if used + kt > budget then return state({'budget', s(used)}) end

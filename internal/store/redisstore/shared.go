@@ -55,6 +55,50 @@ type Shared struct {
 	day     string
 	dayUsed map[int]int64    // own consumption of each day bucket, day
 	keyUsed map[string]int64 // own charge of each key, day
+	minute  map[int]*lastMinute
+}
+
+// lastMinute is what this replica consumed in one minute bucket in the
+// last 60 s, by the second: an upper bound of its share of what a refill
+// or clock minute still counts (a minute window never counts consumption
+// older than its drain or its reset, unless settlements overran it).
+type lastMinute struct {
+	n  [60]int64
+	at [60]int64 // the Unix second slot i counts
+}
+
+func (m *lastMinute) add(now time.Time, n int64) {
+	sec := now.Unix()
+	i := sec % 60
+	if m.at[i] != sec {
+		m.at[i], m.n[i] = sec, 0
+	}
+	m.n[i] += n
+}
+
+func (m *lastMinute) sum(now time.Time) int64 {
+	var t int64
+	for i, at := range m.at {
+		if at > now.Unix()-60 {
+			t += m.n[i]
+		}
+	}
+	return t
+}
+
+// consumed records n consumed now in bucket i, for re-publishing. Callers
+// hold s.mu.
+func (s *Shared) consumed(now time.Time, i int, n int64) {
+	k := s.local.Spec(i).Kind
+	if k == quota.TokensPerDay || n <= 0 {
+		return
+	}
+	m := s.minute[i]
+	if m == nil {
+		m = &lastMinute{}
+		s.minute[i] = m
+	}
+	m.add(now, n)
 }
 
 type sharedOp struct {
@@ -84,7 +128,7 @@ func NewShared(l *Ledger, local *quota.Ledger, opts SharedOptions) *Shared {
 	}
 	return &Shared{l: l, local: local, opts: opts, log: opts.Log, kick: make(chan struct{}, 1),
 		changed: make(chan struct{}), live: map[string]admission.SharedHold{},
-		dayUsed: map[int]int64{}, keyUsed: map[string]int64{}}
+		dayUsed: map[int]int64{}, keyUsed: map[string]int64{}, minute: map[int]*lastMinute{}}
 }
 
 func (s *Shared) rid(h admission.SharedHold) string { return s.l.Replica() + ":" + h.ID }
@@ -120,8 +164,14 @@ func (s *Shared) Reserve(ctx context.Context, h admission.SharedHold) error {
 	}
 	switch rep.Outcome {
 	case OK:
+		now := time.Now()
 		s.mu.Lock()
 		s.live[id] = h
+		h.Set.Each(func(i int) {
+			if s.local.Spec(i).Kind == quota.RequestsPerMinute {
+				s.consumed(now, i, 1)
+			}
+		})
 		s.mu.Unlock()
 		return nil
 	case Full, Fair:
@@ -156,9 +206,14 @@ func (s *Shared) End(h admission.SharedHold, cost quota.Cost, cancel bool, delay
 		if h.Day != s.day {
 			s.day, s.dayUsed, s.keyUsed = h.Day, map[int]int64{}, map[string]int64{}
 		}
+		now := time.Now()
 		h.Set.Each(func(i int) {
-			if sp := s.local.Spec(i); sp.Kind == quota.TokensPerDay {
+			switch sp := s.local.Spec(i); sp.Kind {
+			case quota.TokensPerDay:
 				s.dayUsed[i] += cost.Of(sp.Kind)
+			case quota.RequestsPerMinute:
+			default:
+				s.consumed(now, i, cost.Of(sp.Kind))
 			}
 		})
 		if h.Key.Name != "" {
@@ -205,6 +260,9 @@ func (s *Shared) fail(err error) {
 		s.log.Warn("shared ledger unreachable: refusing new requests until it answers", "upstream", s.l.opts.Upstream, "err", err)
 	}
 	s.down = err
+	// Requests waiting for room try again, and are refused.
+	close(s.changed)
+	s.changed = make(chan struct{})
 }
 
 // apply takes a reply's shared state into the local ledger and wakes
@@ -350,13 +408,17 @@ func (s *Shared) flush(ctx context.Context) bool {
 }
 
 // republish gives a ledger Redis lost this replica's share of it: its
-// live holds, what it consumed today in each day bucket and what it
-// charged each key today; minute buckets start spent.
+// live holds, what it consumed today in each day bucket and in the last
+// minute in each minute bucket, and what it charged each key today.
 func (s *Shared) republish(ctx context.Context) error {
+	now := time.Now()
 	s.mu.Lock()
-	a := RestoreArgs{Fill: true, Used: map[int]int64{}, Keys: map[string]int64{}, Day: s.day}
+	a := RestoreArgs{Used: map[int]int64{}, Keys: map[string]int64{}, Day: s.day}
 	for i, n := range s.dayUsed {
 		a.Used[i] = n
+	}
+	for i, m := range s.minute {
+		a.Used[i] = m.sum(now)
 	}
 	for k, n := range s.keyUsed {
 		a.Keys[k] = n
