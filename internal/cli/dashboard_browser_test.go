@@ -194,6 +194,11 @@ func TestDashboardInBrowser(t *testing.T) {
 	}
 
 	shot := screenshot(t, tctx, "desktop-1366.png")
+	if dir := os.Getenv("HEADROOM_DASHBOARD_SHOTS"); dir != "" {
+		if b, err := chromedp.Run(tctx, chromedp.FullScreenshot(100)); err == nil {
+			_ = os.WriteFile(filepath.Join(dir, "desktop-1366-full.png"), b, 0o644)
+		}
+	}
 	var rects []rect
 	if err := evalInto(tctx, `[...document.querySelectorAll('#buckets canvas')].map(c => { const r = c.getBoundingClientRect(); return {x: r.x, y: r.y, w: r.width, h: r.height}; })`, &rects); err != nil {
 		t.Fatal(err)

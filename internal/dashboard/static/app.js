@@ -397,8 +397,16 @@
       const f = v.keys[k.name] || {};
       let budget = '–';
       if (k.daily_budget) budget = tok(k.used_today) + ' of ' + tok(k.daily_budget) + ' (' + pct(k.used_today / k.daily_budget) + ')';
-      let prot = perWeight.length ? 'all untouched' : 'off';
+      // A key that used no daily bucket has its whole share of each: show
+      // it in the busiest one.
+      let prot = 'off';
       let protCls = 'muted';
+      if (perWeight.length) {
+        const busiest = perWeight.reduce((a, x) => (util(x.b) > util(a.b) ? x : a));
+        const share = k.weight * busiest.b.protected_per_weight;
+        prot = tok(share) + ' of ' + tok(share) + ' in ' + busiest.b.name;
+        protCls = '';
+      }
       if (k.protected && k.protected.length) {
         let worst = null;
         for (const p of k.protected) {
