@@ -163,3 +163,29 @@ func TestServeRedisErrors(t *testing.T) {
 		}
 	}
 }
+
+// `keys` with a configuration whose redis.url is set manages the keys in
+// that Redis; --data-dir on the command line overrides the file's Redis.
+func TestKeysFollowConfigRedis(t *testing.T) {
+	srv := redistest.Start(t)
+	cfgPath := emulatorConfig(t, "redis: {url: \""+srv.URL+"\"}\n")
+	if code, _, errOut := run(t, "keys", "create", "alice", "--config", cfgPath); code != 0 {
+		t.Fatalf("keys create --config: %d %s", code, errOut)
+	}
+	data := t.TempDir()
+	if code, _, errOut := run(t, "keys", "create", "bob", "--config", cfgPath, "--data-dir", data); code != 0 {
+		t.Fatalf("keys create --config --data-dir: %d %s", code, errOut)
+	}
+	for _, tc := range []struct {
+		args      []string
+		want, not string
+	}{
+		{[]string{"keys", "list", "--redis", srv.URL}, "alice", "bob"},
+		{[]string{"keys", "list", "--data-dir", data}, "bob", "alice"},
+	} {
+		code, out, errOut := run(t, tc.args...)
+		if code != 0 || !strings.Contains(out, tc.want) || strings.Contains(out, tc.not) {
+			t.Errorf("%v: %d %q %s; want %s and not %s", tc.args, code, out, errOut, tc.want, tc.not)
+		}
+	}
+}

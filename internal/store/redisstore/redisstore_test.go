@@ -212,3 +212,59 @@ func TestKeysSurviveRedisRestartEmpty(t *testing.T) {
 }
 
 var timeEqual = cmp.Comparer(func(a, b time.Time) bool { return a.Equal(b) })
+
+// The same benchmarks as sqlitestore's, for comparison in one run: a
+// Lookup runs when a secret is not in a replica's cache, List at every
+// keys refresh, SaveUsage when the day's usage changed (at most ten a second).
+func benchStore(b *testing.B, n int) *redisstore.Store {
+	srv := redistest.Start(b)
+	s, err := redisstore.Open(context.Background(), srv.URL, redisstore.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { s.Close() })
+	for i := range n {
+		if err := s.Create(context.Background(), keystest.Key("dev"+strconv.Itoa(i))); err != nil {
+			b.Fatal(err)
+		}
+	}
+	return s
+}
+
+func BenchmarkLookup(b *testing.B) {
+	s := benchStore(b, 1000)
+	h := keystest.Key("dev500").Hash
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := s.Lookup(context.Background(), h); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkList1000(b *testing.B) {
+	s := benchStore(b, 1000)
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := s.List(context.Background()); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkSaveUsage(b *testing.B) {
+	s := benchStore(b, 0)
+	u := map[string]int64{}
+	for i := range 20 {
+		u["key:dev"+strconv.Itoa(i)] = int64(i) * 1000
+	}
+	for i := range 10 {
+		u["us-east-1/bucket-"+strconv.Itoa(i)] = int64(i) * 1_000_000
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := s.SaveUsage(context.Background(), "2026-03-14", u); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
