@@ -17,6 +17,7 @@ import (
 
 	"github.com/headroomhq/headroom/internal/claudecodetest"
 	"github.com/headroomhq/headroom/internal/config"
+	"github.com/headroomhq/headroom/internal/doctor"
 	"github.com/headroomhq/headroom/internal/emulator"
 )
 
@@ -147,4 +148,49 @@ func grepLines(s, sub string) string {
 		}
 	}
 	return strings.Join(out, "\n")
+}
+
+// TestDoctorKnowsRoutes: `doctor --probe` through a gateway whose route
+// spans two regions says so (no advice about Claude Code's own region,
+// which the gateway's upstreams override), and reports the upstream the
+// circuit breaker took out, with its cause.
+func TestDoctorKnowsRoutes(t *testing.T) {
+	noAWSCredentials(t)
+	base, key, east429 := twoRegionServe(t)
+	for range 3 { // east throttles each: out after the third
+		req, _ := http.NewRequest(http.MethodPost, base+"/model/us.anthropic.claude-sonnet-4-20250514-v1:0/invoke",
+			strings.NewReader(`{"anthropic_version":"bedrock-2023-05-31","max_tokens":100,"messages":[{"role":"user","content":"hi"}]}`))
+		req.Header.Set("Authorization", "Bearer "+key)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("request through serve: %d %s", resp.StatusCode, b)
+		}
+	}
+	if east429.Load() != 3 {
+		t.Fatalf("east throttled %d requests, want 3", east429.Load())
+	}
+	project := claudeProject(t, map[string]string{
+		doctor.EnvUseBedrock: "1", doctor.EnvRegion: "eu-central-1", doctor.EnvBaseURL: base, doctor.EnvBearer: key,
+	})
+	_, r, raw := doctorJSON(t, project, "--probe")
+	if !r.Probe.ThroughGateway() {
+		t.Fatalf("the probe did not go through the gateway:\n%s", raw)
+	}
+	if f, ok := findingOf(r, doctor.FindRoute); !ok || f.Severity != doctor.OK || !strings.Contains(f.Title, "over 2 upstreams (us-east-1, us-west-2)") {
+		t.Errorf("route finding %+v, want OK over both regions", f)
+	}
+	if f, ok := findingOf(r, doctor.FindUpstreamOut); !ok || f.Severity != doctor.Warning || !strings.Contains(f.Title, "east") || !strings.Contains(f.Why, "throttled") {
+		t.Errorf("upstream-out finding %+v, want a warning naming east and its cause", f)
+	}
+	if f, ok := findingOf(r, doctor.FindRegion); ok {
+		t.Errorf("a region finding through a gateway, whose upstreams choose the region: %+v", f)
+	}
+	if doing := strings.Join(r.Verdict.Gateway, "\n"); !strings.Contains(doing, "or to west when it has no room now or fails before the first byte") {
+		t.Errorf("the verdict does not say how Headroom routes:\n%s", doing)
+	}
 }

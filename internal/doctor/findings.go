@@ -46,6 +46,8 @@ const (
 	FindCaching         = "prompt-caching"
 	FindAppliedQuota    = "applied-quota"
 	FindProbeError      = "probe-error"
+	FindRoute           = "route"
+	FindUpstreamOut     = "upstream-out"
 )
 
 // Finding is one thing the doctor noticed: how much it matters, one plain
@@ -119,7 +121,13 @@ func findings(s Settings, opt Options, r Report) []Finding {
 			Why:   "Without it Claude Code talks to Anthropic's API, not Bedrock, so none of the Bedrock numbers below apply until it is set.",
 			Fix:   envFix(EnvUseBedrock, "1")})
 	}
-	add(regionFinding(r.AWS.Region))
+	if g := r.Probe.gatewayInfo(); g != nil {
+		// Through Headroom, the gateway's upstreams decide the region, not
+		// Claude Code's AWS_REGION.
+		fs = append(fs, routeFindings(g, r.Models[0].ID)...)
+	} else {
+		add(regionFinding(r.AWS.Region))
+	}
 
 	main := r.Models[0]
 	if r.AWS.UseMantle {

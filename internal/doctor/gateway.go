@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -38,6 +39,17 @@ type GatewayUpstream struct {
 	Queued   int             `json:"queued"`
 	InFlight int             `json:"in_flight"`
 	Buckets  []GatewayBucket `json:"buckets"`
+	// Routing is the upstream's place in its routes (nil from a gateway
+	// older than routing).
+	Routing *GatewayRouting `json:"routing,omitempty"`
+}
+
+// GatewayRouting is an upstream's circuit breaker: State in, out or
+// probing, and the Cause of its last failure.
+type GatewayRouting struct {
+	State      string    `json:"state"`
+	Cause      string    `json:"cause,omitempty"`
+	ProbeAfter time.Time `json:"probe_after,omitzero"`
 }
 
 // GatewayBucket is one quota bucket the gateway mirrors.
@@ -259,7 +271,10 @@ func gatewayDoing(r Report) []string {
 		if i == 0 {
 			used = gm.Buckets
 		}
-		route := "sends " + gm.ID + " to upstream " + strings.Join(gm.Route, ", then ")
+		route := "sends " + gm.ID + " to upstream " + gm.Route[0]
+		if len(gm.Route) > 1 {
+			route += ", or to " + strings.Join(gm.Route[1:], ", then ") + " when it has no room now or fails before the first byte (a started stream is never retried)"
+		}
 		if gm.MaxTokens < gm.Asked {
 			out = append(out, fmt.Sprintf("It caps max_tokens of %s at %s (%s policy: %s) where Claude Code asks %s, and %s.",
 				mr.Role+" model "+gm.ID, commas(int64(gm.MaxTokens)), g.PolicyMode, gm.Reason, commas(int64(gm.Asked)), route))
@@ -286,6 +301,9 @@ func gatewayDoing(r Report) []string {
 		}
 	}
 	for _, u := range g.Upstreams {
+		if u.Routing != nil && u.Routing.State != "in" {
+			out = append(out, fmt.Sprintf("Upstream %s is out of its routes (%s) until a probe brings it back; its requests go to the others.", u.Name, u.Routing.Cause))
+		}
 		if u.Queued > 0 || u.InFlight > 0 {
 			out = append(out, fmt.Sprintf("Upstream %s has %d requests in flight and %d queued.", u.Name, u.InFlight, u.Queued))
 		}
@@ -309,4 +327,47 @@ func GatewayURL(s Settings) string {
 		return v.Value
 	}
 	return ""
+}
+
+// gatewayInfo is the gateway the probe asked, or nil.
+func (p *ProbeResult) gatewayInfo() *GatewayInfo {
+	if !p.ThroughGateway() {
+		return nil
+	}
+	return p.Gateway
+}
+
+// routeFindings judge the gateway's route for the main model: one region
+// has no failover; several regions or accounts fail over before the first
+// byte; an upstream out of its routes is reported with its cause.
+func routeFindings(g *GatewayInfo, model string) []Finding {
+	var fs []Finding
+	for _, u := range g.Upstreams {
+		if u.Routing != nil && u.Routing.State != "in" {
+			fs = append(fs, Finding{ID: FindUpstreamOut, Severity: Warning,
+				Title: fmt.Sprintf("Upstream %s (%s) is out of Headroom's routes", u.Name, u.Region),
+				Why: fmt.Sprintf("It kept failing (last: %s), so the gateway sends its requests to the other upstreams of their routes and probes it again later; a daily_quota cause means Bedrock said its daily quota is spent, or applied as 0.",
+					u.Routing.Cause),
+				Fix: &Fix{Action: "Check the upstream's applied quotas (headroom doctor --probe against it, or the Service Quotas console) and its credentials; the gateway's log says when it went out and when it is back."}})
+		}
+	}
+	gm, ok := g.Model(model)
+	if !ok || len(gm.Route) == 0 {
+		return fs
+	}
+	var regions []string
+	for _, name := range gm.Route {
+		if u, ok := g.upstream(name); ok && !slices.Contains(regions, u.Region) {
+			regions = append(regions, u.Region)
+		}
+	}
+	if len(gm.Route) == 1 {
+		return append(fs, Finding{ID: FindRoute, Severity: Info,
+			Title: "Headroom sends " + model + " to one upstream, " + gm.Route[0],
+			Why:   "When its quota is spent, requests wait in the queue or get a 429: every region keeps its own quota, and the gateway fails over only between the upstreams of a route.",
+			Fix:   &Fix{Action: "Ask the operator to add an upstream in another region or account to the route (routes: [{upstreams: [" + gm.Route[0] + ", OTHER]}])."}})
+	}
+	return append(fs, Finding{ID: FindRoute, Severity: OK,
+		Title: fmt.Sprintf("Headroom routes %s over %d upstreams (%s)", model, len(gm.Route), strings.Join(regions, ", ")),
+		Why:   "A request goes to the first with room now, and moves to the next on a throttle, a 503 or a connection error before its first byte; each region keeps its own quota, so one exhausted there leaves the others."})
 }

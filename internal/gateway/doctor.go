@@ -43,6 +43,8 @@ type DoctorUpstream struct {
 	Queued   int            `json:"queued"`
 	InFlight int            `json:"in_flight"`
 	Buckets  []DoctorBucket `json:"buckets"`
+	// Routing is the upstream's circuit breaker (in, out or probing).
+	Routing BreakerState `json:"routing"`
 }
 
 // DoctorBucket is one mirrored quota: Limit is the applied value the
@@ -107,7 +109,7 @@ func (g *Gateway) serveDoctor(w http.ResponseWriter, r *http.Request) error {
 	for _, u := range g.ordered {
 		st := u.Admission.Status(now)
 		du := DoctorUpstream{Name: u.Name, Region: u.Client.Region(), Service: string(u.Client.Service()),
-			Queued: st.Queued, InFlight: st.InFlight, Buckets: []DoctorBucket{}}
+			Queued: st.Queued, InFlight: st.InFlight, Buckets: []DoctorBucket{}, Routing: u.brk.state()}
 		for _, b := range st.Buckets {
 			du.Buckets = append(du.Buckets, DoctorBucket{Name: b.Name, Kind: b.KindName, Limit: b.Limit,
 				Effective: b.Effective, Used: b.Used, Reserved: b.Reserved, Available: b.Available})
@@ -147,8 +149,9 @@ func (g *Gateway) doctorModel(now time.Time, id string, k keys.Key, asked int) D
 		if u == nil {
 			continue
 		}
-		set := u.set(m)
-		if err := u.matched(m, set); err != nil && dm.Error == "" {
+		um := u.modelFor(m)
+		set := u.set(um)
+		if err := u.matched(um, set); err != nil && dm.Error == "" {
 			var be *bedrock.Error
 			if errors.As(err, &be) {
 				dm.Error = be.Message
