@@ -8,34 +8,16 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
-)
 
-// chromiumBinary returns a Chromium for the browser test: HEADROOM_CHROMIUM,
-// else /usr/bin/chromium. Outside CI the test is skipped without one; in CI
-// (which installs Debian's chromium) a missing browser fails it.
-func chromiumBinary(t *testing.T) string {
-	t.Helper()
-	for _, p := range []string{os.Getenv("HEADROOM_CHROMIUM"), "/usr/bin/chromium"} {
-		if p == "" {
-			continue
-		}
-		if _, err := os.Stat(p); err == nil {
-			return p
-		}
-	}
-	if os.Getenv("CI") != "" {
-		t.Fatal("no Chromium in CI: .ci/run installs Debian's chromium package")
-	}
-	t.Skip("no Chromium (apt-get install chromium, or set HEADROOM_CHROMIUM)")
-	return ""
-}
+	"github.com/headroomhq/headroom/internal/browsertest"
+)
 
 // TestReportInBrowser renders the HTML report in headless Chromium and checks
 // from a screenshot that the charts, which the page embeds as SVG images,
 // were drawn: the page's own text and links are black, grey and blue, while
 // the charts' bars and lines are red and green.
 func TestReportInBrowser(t *testing.T) {
-	chromium := chromiumBinary(t)
+	chromium := browsertest.Chromium(t)
 	once := seedCharts()
 	if once.err != nil {
 		t.Fatal(once.err)
