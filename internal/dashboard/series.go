@@ -2,7 +2,8 @@ package dashboard
 
 // series keeps the buckets' state over time in two rings of fixed size:
 // the last hour at the sampling step and the last day a point a minute,
-// so memory stays bounded however long serve runs (about 50 KB per bucket).
+// so memory stays bounded however long serve runs: (1,800 + 1,440) points
+// of five int64s, about 130 KB per bucket.
 
 // Fields of a bucket's point, in order.
 const (
