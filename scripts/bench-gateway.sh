@@ -14,7 +14,9 @@
 #    gateway clamps and rewrites), and an 86 KB Claude Code-shaped Messages
 #    API stream (POST /anthropic/v1/messages, stream: true, Anthropic
 #    server-sent events; max_tokens 32,000 with adaptive thinking, clamped
-#    and rewritten, anthropic_version added), 50-token answers.
+#    and rewritten, anthropic_version added), 50-token answers; and the
+#    Messages stream through the raw TCP relay (scripts/tcprelay.go), the
+#    floor of what any proxy adds on the machine at the time.
 # 2. Throughput at saturation (64 connections, small InvokeModel), twice:
 #    shared (wrk, emulator and proxy all on both cores) and pinned (wrk and
 #    the emulator on core 1, the proxy alone on core 0, as a gateway runs
@@ -109,6 +111,10 @@ serve_config "$fast_url" >"$work/serve-fast.yaml"
 serve_config "$slow_url" >"$work/serve-slow.yaml"
 key=$("$work/headroom" keys create bench --data-dir "$work/data" --json | sed -n 's/.*"secret": *"\([^"]*\)".*/\1/p')
 [[ -n $key ]] || { echo "no key"; exit 1; }
+# One data directory per serve (a serve refuses a directory another one
+# holds), each a copy made before any starts, so the one key works on all.
+cp -r "$work/data" "$work/data-pinned"
+cp -r "$work/data" "$work/data-slow"
 start gw "$work/headroom" serve --config "$work/serve-fast.yaml" --data-dir "$work/data"
 start bare "$work/bareproxy" "$fast_url"
 start relay "$work/tcprelay" "${fast_url#http://}"
@@ -120,13 +126,13 @@ fi
 # the load generator, each proxy alone on core 0 (GOMAXPROCS follows).
 start pemu taskset -c 1 "$work/headroom" emulate --addr 127.0.0.1:0 --config "$work/fast.yaml" --log-level warn
 serve_config "$pemu_url" >"$work/serve-pinned.yaml"
-start pgw taskset -c 0 "$work/headroom" serve --config "$work/serve-pinned.yaml" --data-dir "$work/data"
+start pgw taskset -c 0 "$work/headroom" serve --config "$work/serve-pinned.yaml" --data-dir "$work/data-pinned"
 start pbare taskset -c 0 "$work/bareproxy" "$pemu_url"
 start prelay taskset -c 0 "$work/tcprelay" "${pemu_url#http://}"
 if [[ -x $work/fasthttpproxy ]]; then
 	start pfh taskset -c 0 "$work/fasthttpproxy" "${pemu_url#http://}"
 fi
-start gwslow "$work/headroom" serve --config "$work/serve-slow.yaml" --data-dir "$work/data" --log-level warn
+start gwslow "$work/headroom" serve --config "$work/serve-slow.yaml" --data-dir "$work/data-slow" --log-level warn
 
 rss() { awk '/VmRSS/ {printf "%.1f MB", $2/1024}' "/proc/$1/status"; }
 model=us.anthropic.claude-sonnet-4-20250514-v1:0
@@ -170,7 +176,7 @@ wrkrun warm_gateway "$gw_url" invoke "$work/small.json" 8 2s >/dev/null
 
 echo "== latency at moderate load (4 connections, each pausing 10 ms between requests; wrk, time to the whole answer)"
 echo "   $rounds rounds of ${duration}s per path, direct and gateway alternating, so a noisy spell hits both"
-added_small=() added_stream=() added_messages=()
+added_small=() added_stream=() added_messages=() relay_added=()
 for round in $(seq "$rounds"); do
 	echo "-- round $round"
 	wrkrun direct_small "$fast_url" invoke "$work/small.json" 4 "${duration}s" 10
@@ -180,9 +186,13 @@ for round in $(seq "$rounds"); do
 	added_small+=("$(awk -v a="$direct_small_p50" -v b="$gateway_small_p50" -v c="$direct_small_p99" -v d="$gateway_small_p99" 'BEGIN {printf "%.3f %.3f", b-a, d-c}')")
 	wrkrun direct_messages "$fast_url" /anthropic/v1/messages "$work/cc86k-messages.json" 4 "${duration}s" 10
 	wrkrun gateway_messages "$gw_url" /anthropic/v1/messages "$work/cc86k-messages.json" 4 "${duration}s" 10
+	# The floor: the raw TCP relay (no HTTP, no work) in front of the same
+	# emulator adds the wake-ups and loopback copies any proxy adds.
+	wrkrun relay_messages "$relay_url" /anthropic/v1/messages "$work/cc86k-messages.json" 4 "${duration}s" 10
+	relay_added+=("$(awk -v a="$direct_messages_p50" -v b="$relay_messages_p50" -v c="$direct_messages_p99" -v d="$relay_messages_p99" 'BEGIN {printf "%.3f %.3f", b-a, d-c}')")
 	added_stream+=("$(awk -v a="$direct_stream_p50" -v b="$gateway_stream_p50" -v c="$direct_stream_p99" -v d="$gateway_stream_p99" 'BEGIN {printf "%.3f %.3f", b-a, d-c}')")
 	added_messages+=("$(awk -v a="$direct_messages_p50" -v b="$gateway_messages_p50" -v c="$direct_messages_p99" -v d="$gateway_messages_p99" 'BEGIN {printf "%.3f %.3f", b-a, d-c}')")
-	echo "   added: small p50/p99 ${added_small[-1]/ / / } ms; 86 KB stream p50/p99 ${added_stream[-1]/ / / } ms; 86 KB Messages stream p50/p99 ${added_messages[-1]/ / / } ms"
+	echo "   added: small p50/p99 ${added_small[-1]/ / / } ms; 86 KB stream p50/p99 ${added_stream[-1]/ / / } ms; 86 KB Messages stream p50/p99 ${added_messages[-1]/ / / } ms (TCP relay ${relay_added[-1]/ / / } ms)"
 done
 # median COLUMN VALUES...: the median of one column of "p50 p99" pairs.
 median() {
@@ -193,6 +203,8 @@ median() {
 echo "added, small InvokeModel (median of $rounds rounds):            p50 $(median 1 "${added_small[@]}") ms, p99 $(median 2 "${added_small[@]}") ms"
 echo "added, 86 KB Claude Code-shaped stream (median of $rounds rounds): p50 $(median 1 "${added_stream[@]}") ms, p99 $(median 2 "${added_stream[@]}") ms"
 echo "added, 86 KB Claude Code-shaped Messages stream (median of $rounds rounds): p50 $(median 1 "${added_messages[@]}") ms, p99 $(median 2 "${added_messages[@]}") ms"
+echo "added by the raw TCP relay to the same Messages stream, the floor for any proxy (median of $rounds rounds): p50 $(median 1 "${relay_added[@]}") ms, p99 $(median 2 "${relay_added[@]}") ms"
+echo "load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
 if [[ ${BENCH_ONLY:-} == latency ]]; then
 	exit 0 # BENCH_ONLY=latency: the latency rounds alone
 fi
