@@ -211,6 +211,22 @@ func TestDashboardInBrowser(t *testing.T) {
 
 	checkAccessibility(t, tctx)
 
+	// The day's range, chosen from the keyboard, redraws the charts from
+	// the day's ring.
+	var day string
+	if err := chromedp.Do(tctx, chromedp.Focus("#range-day"), chromedp.KeyEvent(kb.Enter)); err != nil {
+		t.Fatal(err)
+	}
+	if err := evalInto(tctx, `document.getElementById('range-day').getAttribute('aria-pressed') + ' ' + document.querySelector('#buckets canvas').getAttribute('aria-label')`, &day); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(day, "true ") || !strings.Contains(day, "over the last day") {
+		t.Errorf("after choosing the last day: %q", day)
+	}
+	if err := chromedp.Do(tctx, chromedp.Click("#range-hour")); err != nil {
+		t.Fatal(err)
+	}
+
 	// A phone: nothing wider than the screen; the key table scrolls inside
 	// its own box.
 	var phone struct {
