@@ -224,3 +224,77 @@ func TestAdmitAnyBlocksUntilOneFrees(t *testing.T) {
 	}
 	a2.Cancel(time.Now())
 }
+
+// TestPlaceFairAcrossRoute: a heavy key (eight requests always queued) and
+// a light key (two) on a route of two upstreams, each request on both
+// candidates: the route's capacity is shared evenly (Jain's index of the
+// tokens served at least 0.9) on a virtual clock, however unequal the
+// backlogs.
+func TestPlaceFairAcrossRoute(t *testing.T) {
+	east, west := twoRegions()
+	ctrls := []*Controller{east, west}
+	type live struct {
+		g   *Group
+		key string
+	}
+	backlog := map[string]int{"heavy": 8, "light": 2}
+	queued := map[string]int{}
+	served := map[string]int64{}
+	var waiting []live
+	type running struct {
+		t   *Ticket
+		end time.Time
+	}
+	var inflight []running
+	now := t0
+	for step := 0; step < 6000; step++ { // 10 virtual minutes, 100 ms steps
+		now = t0.Add(time.Duration(step) * 100 * time.Millisecond)
+		// Requests end a second after their grant, costing what they reserved.
+		keep := inflight[:0]
+		for _, r := range inflight {
+			if now.Before(r.end) {
+				keep = append(keep, r)
+				continue
+			}
+			r.t.Settle(now, quota.Tokens(100))
+		}
+		inflight = keep
+		for _, c := range ctrls {
+			c.Pump(now)
+		}
+		left := waiting[:0]
+		for _, w := range waiting {
+			if _, tk := w.g.Winner(); tk != nil {
+				served[w.key] += 100
+				queued[w.key]--
+				inflight = append(inflight, running{tk, now.Add(time.Second)})
+				continue
+			}
+			if w.g.Err() != nil {
+				queued[w.key]--
+				continue
+			}
+			left = append(left, w)
+		}
+		waiting = left
+		for _, k := range []string{"heavy", "light"} {
+			for queued[k] < backlog[k] {
+				g, err := Place(now, cands(Key{Name: k}, 100, now.Add(time.Minute), east, west))
+				if err != nil {
+					t.Fatal(err)
+				}
+				queued[k]++
+				waiting = append(waiting, live{g, k})
+			}
+		}
+	}
+	h, l := float64(served["heavy"]), float64(served["light"])
+	jain := (h + l) * (h + l) / (2 * (h*h + l*l))
+	t.Logf("served: heavy %v, light %v tokens (route capacity 1,200/min for 10 min); Jain %.3f", h, l, jain)
+	if jain < 0.9 {
+		t.Errorf("Jain's index %.3f < 0.9: heavy %v, light %v", jain, h, l)
+	}
+	if h+l < 10_000 {
+		t.Errorf("served %v tokens in 10 minutes of 1,200/min: the route's capacity went unused", h+l)
+	}
+}
