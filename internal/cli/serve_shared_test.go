@@ -136,16 +136,7 @@ upstreams:
 	// 3. Redis back, empty: the replicas re-publish; the day's usage is
 	// the emulator's (not lost, not counted twice) and the load runs again.
 	srv.Restart(t)
-	// The developer keys were in the Redis that was lost too (keep keys
-	// in a Redis with persistence): made again, with new secrets.
-	for i, k := range []string{"a", "b", "c"} {
-		code, out, errOut := run(t, "keys", "create", k, "--redis", srv.URL)
-		if code != 0 {
-			t.Fatalf("keys create: %s", errOut)
-		}
-		procs[i].secret = secretRE.FindString(out)
-	}
-	time.Sleep(2500 * time.Millisecond) // a beat, the recovery hold, a keys refresh
+	time.Sleep(2500 * time.Millisecond) // a beat, the recovery hold, the keys re-published
 	_, tpd := ledger("used")
 	want := emuTPD()
 	t.Logf("after Redis restarted empty: shared tpd used %d, emulator's %d", tpd, want)

@@ -50,7 +50,7 @@ type replica struct {
 
 // addReplica starts a gateway in front of h's emulator; with rdb, its
 // upstream shares its ledger there (as replica name).
-func addReplica(t *testing.T, h *harness, rdb *redisstoreClient, name string) *replica {
+func addReplica(t testing.TB, h *harness, rdb *redisstoreClient, name string) *replica {
 	t.Helper()
 	client, err := upstream.New(context.Background(), upstream.Options{Name: "emu", Region: region,
 		Endpoint: h.emuURL, Auth: upstream.AuthNone})
@@ -96,7 +96,7 @@ func addReplica(t *testing.T, h *harness, rdb *redisstoreClient, name string) *r
 type redisstoreClient = redistest.Server
 
 // shareUpstream makes up's controller share its ledger in the Redis of srv.
-func shareUpstream(t *testing.T, srv *redistest.Server, up *Upstream, name string) *redisstore.Shared {
+func shareUpstream(t testing.TB, srv *redistest.Server, up *Upstream, name string) *redisstore.Shared {
 	t.Helper()
 	rdb := srv.Client(t)
 	l := up.Ledger()
@@ -126,7 +126,7 @@ type replicaLoad struct {
 
 // runReplicas runs every load's clients back to back for warmup+window and
 // returns the answers received within the window.
-func runReplicas(t *testing.T, h *harness, warmup, window time.Duration, loads []replicaLoad) []served {
+func runReplicas(t testing.TB, h *harness, warmup, window time.Duration, loads []replicaLoad) []served {
 	t.Helper()
 	from := time.Now().Add(warmup)
 	ctx, cancel := context.WithDeadline(context.Background(), from.Add(window))

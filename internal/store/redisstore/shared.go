@@ -3,6 +3,7 @@ package redisstore
 import (
 	"context"
 	"log/slog"
+	"math"
 	"sync"
 	"time"
 
@@ -325,6 +326,7 @@ func (s *Shared) step(ctx context.Context, backlog []admission.Key) time.Duratio
 		}
 	}
 	if !s.flush(ctx) {
+		s.refuseWaiting(s.controller())
 		return s.opts.Poll
 	}
 	names := make([]string, len(backlog))
@@ -337,7 +339,9 @@ func (s *Shared) step(ctx context.Context, backlog []admission.Key) time.Duratio
 	s.mu.Lock()
 	if err != nil {
 		s.fail(err)
+		ctl := s.ctl
 		s.mu.Unlock()
+		s.refuseWaiting(ctl)
 		return s.opts.Poll
 	}
 	if s.down != nil {
@@ -362,6 +366,26 @@ func (s *Shared) step(ctx context.Context, backlog []admission.Key) time.Duratio
 		ctl.Poke(time.Now())
 	}
 	return next
+}
+
+func (s *Shared) controller() *admission.Controller {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.ctl
+}
+
+// refuseWaiting lets the requests waiting in the local queue for room the
+// other replicas held go on to their shared reserve, which refuses them
+// at once while Redis is unreachable: they must not wait out their
+// deadline for news that cannot come.
+func (s *Shared) refuseWaiting(ctl *admission.Controller) {
+	now := time.Now()
+	for i := range s.local.Len() {
+		s.local.SetShared(now, i, math.MaxInt64/2)
+	}
+	if ctl != nil {
+		ctl.Poke(now)
+	}
 }
 
 // flush sends the operations that are due, in order, and reports whether

@@ -1,0 +1,93 @@
+package gateway
+
+import (
+	"bytes"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/headroomhq/headroom/internal/keys"
+	"github.com/headroomhq/headroom/internal/store/redistest"
+)
+
+// BenchmarkSharedLedger is the cost per request of sharing the ledger on
+// Redis: a small InvokeModel through the gateway to a replaying upstream,
+// with the upstream's ledger in the process alone (local) and shared in a
+// real redis-server on loopback (redis: one reserve round trip on the
+// request path; the settlement is sent by the Shared's goroutine). The
+// two run in the same process and binary; p50 and p99 are per request.
+func BenchmarkSharedLedger(b *testing.B) {
+	body := []byte(fmt.Sprintf(smallMsg, 32000))
+	rp := record(b, "invoke", body)
+	for _, shared := range []bool{false, true} {
+		b.Run(map[bool]string{false: "local", true: "redis"}[shared], func(b *testing.B) {
+			h := newHarness(b, harnessOpts{buckets: testBuckets(1e15, 1e18), keys: []keys.Key{{Name: "alice", Weight: 1}},
+				settleDelay: -1, upstream: rp})
+			if shared {
+				shareUpstream(b, redistest.Start(b), h.up, "r0")
+			}
+			secret := h.secret["alice"]
+			path := "/model/" + sonnet + "/invoke"
+			var lat []time.Duration
+			b.ReportAllocs()
+			b.ResetTimer()
+			for b.Loop() {
+				req := httptest.NewRequest(http.MethodPost, path, bytes.NewReader(body))
+				req.Header.Set("Authorization", "Bearer "+secret)
+				rec := httptest.NewRecorder()
+				start := time.Now()
+				h.gw.ServeHTTP(rec, req)
+				lat = append(lat, time.Since(start))
+				if rec.Code != 200 {
+					b.Fatalf("status %d: %s", rec.Code, rec.Body.String())
+				}
+			}
+			slices.Sort(lat)
+			b.ReportMetric(float64(lat[len(lat)/2].Microseconds()), "p50-us")
+			b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds()), "p99-us")
+		})
+	}
+}
+
+// BenchmarkReplicasSaturated is the throughput of gateways whose quota is
+// the bottleneck: the emulator of the replica tests (four requests at a
+// time, 100 ms each, 200 ms settle delay) under eight clients for 3 s,
+// through one replica alone, one replica on Redis, and two replicas on
+// Redis (four clients each). Sharing must not cost the account capacity:
+// two replicas should serve what one does. Run with -benchtime=1x: each
+// run is one 3 s load; req/s is the metric.
+func BenchmarkReplicasSaturated(b *testing.B) {
+	for _, c := range []struct {
+		name     string
+		replicas int
+		redis    bool
+	}{{"one", 1, false}, {"one-redis", 1, true}, {"two-redis", 2, true}} {
+		b.Run(c.name, func(b *testing.B) {
+			for b.Loop() {
+				h := newHarness(b, harnessOpts{buckets: testBuckets(replicaTPM, replicaTPD), emu: replicaEmulator,
+					keys: []keys.Key{{Name: "a", Weight: 1}, {Name: "b", Weight: 1}}})
+				var srv *redistest.Server
+				if c.redis {
+					srv = redistest.Start(b)
+				}
+				var loads []replicaLoad
+				for i := range c.replicas {
+					r := addReplica(b, h, srv, fmt.Sprintf("r%d", i))
+					loads = append(loads, replicaLoad{key: []string{"a", "b"}[i], clients: 8 / c.replicas, url: r.url})
+				}
+				out := runReplicas(b, h, 0, 3*time.Second, loads)
+				ok := 0
+				for _, s := range out {
+					if s.status == http.StatusOK {
+						ok++
+					}
+				}
+				b.ReportMetric(float64(ok)/3, "req/s")
+				b.ReportMetric(float64(h.throttle.Load()), "upstream-429s")
+			}
+		})
+	}
+}
