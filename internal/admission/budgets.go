@@ -129,14 +129,28 @@ func (b *Budgets) take(u *keyUse, k *Key, tokens int64, day string, self *Contro
 	b.lock()
 	ok := u.allows(k, tokens, self, b.private)
 	if ok {
-		u.inflight++
-		if day == b.day {
-			u.total += tokens
-			u.held += tokens
-		}
+		u.count(tokens, day, b.day)
 	}
 	b.unlock()
 	return ok
+}
+
+// claim is take without the check: shadow mode forwards a request whatever
+// the key's limits say, and its usage counts all the same.
+func (b *Budgets) claim(u *keyUse, tokens int64, day string) {
+	b.lock()
+	u.count(tokens, day, b.day)
+	b.unlock()
+}
+
+// count puts a request in flight, its tokens in day's usage when day is
+// the one counted (today). Callers hold the Budgets' lock.
+func (u *keyUse) count(tokens int64, day, today string) {
+	u.inflight++
+	if day == today {
+		u.total += tokens
+		u.held += tokens
+	}
 }
 
 func (u *keyUse) allows(k *Key, tokens int64, self *Controller, private bool) bool {

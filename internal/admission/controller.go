@@ -125,6 +125,11 @@ type Controller struct {
 	blockingWaiting int
 	timedRefunds    int
 	timer           *time.Timer
+
+	// Shadow mode: tickets granted but not yet held in the ledger, and
+	// how many ever were (shadow.go).
+	pending    int
+	pendingSeq uint64
 }
 
 // keyState is one key's queue and usage.

@@ -6,7 +6,8 @@
 // cap, and computes Retry-After from the ledger when a deadline cannot be
 // met; a request that a daily limit keeps out past its deadline is refused
 // as soon as that is certain, not at the deadline. It also holds the
-// max_tokens policy (policy.go).
+// max_tokens policy (policy.go). In shadow mode, Controller.Shadow grants
+// every request at once and says what Admit would have done (shadow.go).
 //
 // Each upstream has its own Controller, but a key's daily budget and
 // concurrency cap are the key's across all of them: the controllers of one

@@ -59,6 +59,13 @@ type Ticket struct {
 	grp       *Group      // the request's placement across a route (Place), or nil
 	gi        int         // its candidate index in grp
 	shared    *SharedHold // its hold in Options.Shared, while granted
+	// Shadow mode: pending is set while the ledger does not hold it yet
+	// (Confirm); pendingSeen is the controller's pendingSeq it was
+	// granted at, contested whether a pending ticket was in flight then
+	// (Contested).
+	pending     bool
+	contested   bool
+	pendingSeen uint64
 
 	// A settlement whose ledger refund is held back (SettleAfter).
 	refundAt   time.Time
@@ -217,6 +224,7 @@ func (t *Ticket) Cancel(now time.Time) bool {
 // pumps. Fair order counts what the request really cost, so that served
 // tokens, not reservations, are shared by weight.
 func (c *Controller) end(now time.Time, t *Ticket, tokens int64, s State) {
+	c.unpend(t)
 	c.rollDay(now)
 	dd := c.charge(t, tokens)
 	c.unfair(t, tokens, s == Settled)

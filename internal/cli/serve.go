@@ -169,7 +169,10 @@ func runServe(ctx context.Context, e env) int {
 		return fail(err)
 	}
 	url := gatewayURL(ln.Addr().String(), cfg.TLS.Enabled())
-	logger.Info("headroom serve listening", "url", url, "data_dir", dir, "redis", where.redisURL, "upstreams", len(cfg.Upstreams))
+	logger.Info("headroom serve listening", "url", url, "data_dir", dir, "redis", where.redisURL, "upstreams", len(cfg.Upstreams), "enforcement", cfg.Policy.Enforcement)
+	if cfg.Policy.Shadow() {
+		logger.Warn("shadow mode (policy.enforcement: shadow): every request is forwarded as sent, with no clamp, queue or refusal; what enforce mode would have done is in the logs (shadow), /metrics (headroom_shadow_*) and /v1/status (shadow)")
+	}
 	lw.flush()
 	if demo != nil {
 		// A stop signal while the keys are made is a stop, not a failure:
@@ -288,6 +291,7 @@ func buildServer(ctx context.Context, cfg config.Serve, st stateStore, logger *s
 		MaxWait: cfg.Queue.MaxWait.Duration, OpsToken: opsToken, MaxBodyMemory: int64(cfg.Limits.MaxBodyMemoryMB) << 20,
 		OpsClosed: !loopbackListen(cfg.Listen), Options: cfg.OptionsFor, BodyReadTimeout: cfg.Limits.BodyReadTimeout.Duration,
 		Dashboard: dash,
+		Shadow:    cfg.Policy.Shadow(),
 	})
 	if err != nil {
 		return nil, err

@@ -320,6 +320,10 @@ func (s *Serve) OptionsFor(model, keyName string) (headers, tiers []string) {
 // is one hard cap (max_tokens_cap), which cuts long answers and large file
 // edits (README, "The max_tokens policy").
 type Policy struct {
+	// Enforcement is "enforce" (default): the gateway clamps, queues and
+	// refuses; or "shadow": it forwards every request untouched and only
+	// records what enforce would have done (README, "Shadow mode").
+	Enforcement string `yaml:"enforcement"`
 	// Mode is "learned" (default) or "fixed".
 	Mode string `yaml:"mode"`
 	// MaxTokensCap is the fixed mode's largest max_tokens forwarded; a
@@ -393,16 +397,25 @@ type Escalation struct {
 // Learned reports whether the policy is the learned one.
 func (p Policy) Learned() bool { return p.Mode != PolicyFixed }
 
+// Shadow reports whether the gateway only watches (policy.enforcement: shadow).
+func (p Policy) Shadow() bool { return p.Enforcement == EnforcementShadow }
+
 // Policy modes.
 const (
 	PolicyLearned = "learned"
 	PolicyFixed   = "fixed"
 )
 
+// Enforcement modes (Policy.Enforcement).
+const (
+	EnforcementEnforce = "enforce"
+	EnforcementShadow  = "shadow"
+)
+
 // DefaultPolicy is the learned policy with every default.
 func DefaultPolicy() Policy {
 	return Policy{
-		Mode: PolicyLearned, MaxTokensCap: 4096, ThinkingBudgetCap: 1024,
+		Enforcement: EnforcementEnforce, Mode: PolicyLearned, MaxTokensCap: 4096, ThinkingBudgetCap: 1024,
 		Percentile: 0.95, Floor: 4096,
 		Priors: []Prior{
 			{Match: "claude-opus-5", Median: 1500, P99: 12288},
@@ -679,8 +692,14 @@ func (pol Policy) validate(p *Problems) {
 	if pol.ThinkingBudgetCap < 1024 {
 		p.add("policy.thinking_budget_cap: %d must be at least 1024 (Bedrock's minimum budget)", pol.ThinkingBudgetCap)
 	}
-	if pol.Mode != PolicyLearned && pol.Mode != PolicyFixed {
+	switch {
+	case pol.Mode == EnforcementShadow || pol.Mode == EnforcementEnforce:
+		p.add("policy.mode: %q is not learned or fixed (policy.mode is the max_tokens policy; to watch without enforcing, write policy.enforcement: shadow)", pol.Mode)
+	case pol.Mode != PolicyLearned && pol.Mode != PolicyFixed:
 		p.add("policy.mode: %q is not learned or fixed", pol.Mode)
+	}
+	if pol.Enforcement != EnforcementEnforce && pol.Enforcement != EnforcementShadow {
+		p.add("policy.enforcement: %q is not enforce or shadow", pol.Enforcement)
 	}
 	if !(pol.Percentile > 0 && pol.Percentile <= 1) {
 		p.add("policy.percentile: %v is not in (0, 1]", pol.Percentile)

@@ -30,7 +30,7 @@ func TestLoadServeMinimalGetsDefaults(t *testing.T) {
 	}
 	// The defaults the issue promises, spelled out once.
 	if got.Listen != "127.0.0.1:8080" || got.Policy.MaxTokensCap != 4096 || got.Policy.ThinkingBudgetCap != 1024 ||
-		got.Policy.Mode != "learned" || got.Policy.Percentile != 0.95 || got.Policy.RoomFraction != 0 || got.Policy.Floor != 4096 ||
+		got.Policy.Mode != "learned" || got.Policy.Enforcement != "enforce" || got.Policy.Shadow() || got.Policy.Percentile != 0.95 || got.Policy.RoomFraction != 0 || got.Policy.Floor != 4096 ||
 		got.Fairness.ProtectedFraction != 0.5 || got.Queue.MaxWait.Duration != 60*time.Second ||
 		got.KeysRefresh.Duration != 2*time.Second || got.Windows != DefaultWindows() || got.Accounting.Profile != "seed" {
 		t.Errorf("defaults = %+v", got)
@@ -119,6 +119,8 @@ func TestLoadServeProblems(t *testing.T) {
 		{"serve-route-empty-model", Problems{"routes[0].models: an empty entry would match every model; leave the list empty instead"}},
 		{"serve-policy-max-tokens-cap", Problems{"policy.max_tokens_cap: 0 must be at least 1"}},
 		{"serve-policy-mode", Problems{`policy.mode: "hard" is not learned or fixed`}},
+		{"serve-policy-enforcement", Problems{`policy.enforcement: "watch" is not enforce or shadow`}},
+		{"serve-policy-mode-shadow", Problems{`policy.mode: "shadow" is not learned or fixed (policy.mode is the max_tokens policy; to watch without enforcing, write policy.enforcement: shadow)`}},
 		{"serve-policy-percentile", Problems{"policy.percentile: 1.5 is not in (0, 1]"}},
 		{"serve-policy-prior", Problems{"policy.priors[opus]: median 900 and p99 800 must satisfy 1 <= median < p99"}},
 		{"serve-policy-escalation", Problems{"policy.escalation.factor: -1 must not be negative", "policy.escalation.ttl: 0s must be positive"}},
@@ -406,5 +408,20 @@ func TestRedisValidate(t *testing.T) {
 		if err != nil && strings.Contains(err.Error(), "pw") {
 			t.Errorf("Validate(%q) = %q shows the password", tc.url, err)
 		}
+	}
+}
+
+// TestShadowEnforcement: policy.enforcement: shadow is read beside the
+// max_tokens policy's mode, which it leaves alone.
+func TestShadowEnforcement(t *testing.T) {
+	s, err := ParseServe([]byte(`
+upstreams: [{name: main, region: us-east-1}]
+policy: {enforcement: shadow, mode: fixed}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !s.Policy.Shadow() || s.Policy.Learned() {
+		t.Errorf("policy = %+v, want shadow with the fixed policy", s.Policy)
 	}
 }

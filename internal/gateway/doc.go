@@ -3,7 +3,9 @@
 // through), authenticates developer keys, applies the max_tokens policy,
 // admits each request through the fair queue over the mirrored ledger, sends
 // it upstream, passes the answer through (streams frame by frame, flushed at
-// once), and settles the ledger with the real usage.
+// once), and settles the ledger with the real usage. In shadow mode
+// (Options.Shadow, shadow.go) the same path forwards every request
+// untouched and records what it would have done.
 //
 // Invariants it keeps: every admitted request ends in exactly one settle or
 // cancel on every path (errors, timeouts, panics, a client gone mid-stream,

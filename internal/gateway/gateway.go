@@ -113,6 +113,9 @@ type Options struct {
 	// /dashboard/ (open: they hold no data), and its data at
 	// /v1/dashboard, guarded like /v1/status.
 	Dashboard http.Handler
+	// Shadow forwards every request untouched and records what enforce
+	// mode would have done (shadow.go; config policy.enforcement: shadow).
+	Shadow bool
 }
 
 // Gateway is the http.Handler for `headroom serve`.
@@ -153,6 +156,9 @@ type Gateway struct {
 	// usage counts settled tokens by key and bucket, for the top
 	// consumers and the forecasts (forecast.go).
 	usage *forecast.Tracker
+	// shadow is Options.Shadow; record is what it judged.
+	shadow bool
+	record shadowRecord
 }
 
 // New checks o and builds a Gateway.
@@ -172,6 +178,7 @@ func New(o Options) (*Gateway, error) {
 		g.opsToken = []byte(o.OpsToken)
 	}
 	g.opsClosed, g.options, g.dashboard = o.OpsClosed, o.Options, o.Dashboard
+	g.shadow, g.record.since = o.Shadow, g.now()
 	if g.maxWait <= 0 {
 		g.maxWait = DefaultMaxWait
 	}
@@ -380,7 +387,7 @@ func (g *Gateway) logRequest(r *http.Request, rw *responseWriter, c *call) {
 	if !g.log.Enabled(r.Context(), level) {
 		return
 	}
-	var buf [22]slog.Attr // on the stack: the line costs no allocation of its own
+	var buf [23]slog.Attr // on the stack: the line costs no allocation of its own
 	attrs := append(buf[:0],
 		slog.String("request_id", c.rid),
 		slog.String("method", r.Method),
@@ -411,6 +418,9 @@ func (g *Gateway) logRequest(r *http.Request, rw *responseWriter, c *call) {
 	}
 	if c.clamp != "" {
 		attrs = append(attrs, slog.String("max_tokens", c.clamp))
+	}
+	if c.shadow.on {
+		attrs = append(attrs, slog.String("shadow", c.shadow.String()))
 	}
 	if c.tier != bedrock.TierNone {
 		attrs = append(attrs, slog.String("service_tier", c.tier))
@@ -460,6 +470,7 @@ type call struct {
 	err      error
 	abort    bool // end by aborting the connection
 	body     bodyGuard
+	shadow   shadowCall // what enforce mode would have done (shadow mode)
 }
 
 // responseWriter remembers whether anything reached the client (after which

@@ -77,6 +77,10 @@ type harnessOpts struct {
 	// appended to the upstream server's URL (Mantle under /mantle).
 	service      upstream.Service
 	endpointPath string
+	// shadow is Options.Shadow; tap sees every request that reaches the
+	// emulator (it may read the body, and must put it back).
+	shadow bool
+	tap    func(*http.Request)
 }
 
 // harness is an emulator, a gateway in front of it, and developer keys.
@@ -134,6 +138,9 @@ func newHarness(t testing.TB, o harnessOpts) *harness {
 		behind = o.upstream
 	}
 	es := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if o.tap != nil {
+			o.tap(r)
+		}
 		behind.ServeHTTP(&statusSpy{ResponseWriter: w, on429: func() { h.throttle.Add(1) }}, r)
 	}))
 	t.Cleanup(es.Close)
@@ -185,7 +192,7 @@ func newHarness(t testing.TB, o harnessOpts) *harness {
 		},
 		Caps:    config.DefaultServe().Policy.Caps,
 		Profile: profile, Burndown: burndown, MaxWait: o.maxWait, MaxBody: o.maxBody, SettleDelay: o.settleDelay,
-		OpsToken: o.opsToken, Dashboard: o.dashboard, BodyReadTimeout: o.bodyRead, MaxBodyMemory: o.bodyMem,
+		OpsToken: o.opsToken, Dashboard: o.dashboard, BodyReadTimeout: o.bodyRead, MaxBodyMemory: o.bodyMem, Shadow: o.shadow,
 	})
 	if err != nil {
 		t.Fatal(err)

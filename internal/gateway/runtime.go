@@ -75,7 +75,16 @@ func (g *Gateway) handle(w *responseWriter, r *http.Request, d door, rawModel st
 		}
 	}
 	dec := g.output.Decide(g.now(), ask)
+	asked := modelMax
+	if req.HasMaxTokens {
+		asked = req.MaxTokens
+	}
+	// cl is what goes upstream: the policy's clamp, or in shadow mode the
+	// request's own limit (the clamp is only recorded).
 	cl := dec.Clamped
+	if g.shadow {
+		cl = unclamped(req, asked)
+	}
 	if body, err = d.rewrite(body, &p, cl, u.Client.Service()); err != nil {
 		return err
 	}
@@ -90,18 +99,17 @@ func (g *Gateway) handle(w *responseWriter, r *http.Request, d door, rawModel st
 	if dec.Reason.Escalated() {
 		g.m.Escalations.WithLabelValues(k.Name, dec.Reason.Label()).Inc()
 	}
-	asked := modelMax
-	if req.HasMaxTokens {
-		asked = req.MaxTokens
-	}
 	capped := cl.MaxTokens < asked
 
 	for i := range pls {
 		pls[i].cost = g.admissionCost(pls[i].u, est, cl.MaxTokens, rate)
 	}
 	areq := admission.Request{Key: akey, Deadline: g.deadline(r, c.start)}
-	i, t, err := g.admitPlaced(r.Context(), pls, areq, c)
-	if err != nil {
+	var i int
+	var t *admission.Ticket
+	if g.shadow {
+		t = g.shadowAdmit(pls[0], areq, g.admissionCost(pls[0].u, est, dec.Clamped.MaxTokens, rate), dec.Clamped, c)
+	} else if i, t, err = g.admitPlaced(r.Context(), pls, areq, c); err != nil {
 		return err
 	}
 	won := pls[i]
@@ -127,6 +135,9 @@ func (g *Gateway) handle(w *responseWriter, r *http.Request, d door, rawModel st
 	resp, err := g.send(r, &ex, c)
 	if err != nil {
 		return err
+	}
+	if g.shadow {
+		g.shadowAnswered(ex.u, resp, ch, c)
 	}
 	if c.queued >= time.Millisecond {
 		w.Header().Set(HeaderQueued, strconv.FormatInt(c.queued.Milliseconds(), 10))

@@ -43,10 +43,11 @@ const (
 )
 
 // send calls the upstream, retrying throttles and transient failures before
-// anything reached the client, within the deadline. It returns a response
-// to pass on (2xx, or an error answer that is final) or an error of its
-// own. Every path leaves the charge correct: held while the upstream works
-// on the request, cancelled when it refused it.
+// anything reached the client, within the deadline (never in shadow mode,
+// which passes the first answer on as it is). It returns a response to
+// pass on (2xx, or an error answer that is final) or an error of its own.
+// Every path leaves the charge correct: held while the upstream works on
+// the request, cancelled when it refused it.
 func (g *Gateway) send(r *http.Request, ex *exchange, c *call) (*http.Response, error) {
 	ctx := r.Context()
 	for attempt := 1; ; attempt++ {
@@ -60,7 +61,7 @@ func (g *Gateway) send(r *http.Request, ex *exchange, c *call) (*http.Response, 
 				ex.ch.inputOnly = true
 				return nil, ctx.Err()
 			}
-			if upstream.ClassifyError(err) == upstream.Retryable {
+			if upstream.ClassifyError(err) == upstream.Retryable && !g.shadow {
 				g.upstreamFailed(ex.u, causeConnection, false)
 				if moved, tried := g.failover(r, ex, c, causeConnection); moved {
 					continue
@@ -84,14 +85,26 @@ func (g *Gateway) send(r *http.Request, ex *exchange, c *call) (*http.Response, 
 		case upstream.Throttled:
 			g.m.UpstreamThrottles.WithLabelValues(ex.u.Name).Inc()
 			last, msg := keepAnswer(resp)
-			l := ex.u.Admission.Ledger()
-			ex.u.Admission.Throttled(g.now(), ex.req.Set&throttledKinds(l, msg))
+			// The mirror lowers its capacity when it was wrong: it
+			// admitted a request the upstream throttled. In shadow mode a
+			// throttle teaches it only that: not one of a request it
+			// judged would not fit, nor one that a request forwarded
+			// though it would not fit may have beaten to the upstream
+			// (enforce mode would have sent neither of those).
+			if !g.shadow || c.shadow.fits.Fits() && !ex.ch.t.Contested() {
+				l := ex.u.Admission.Ledger()
+				ex.u.Admission.Throttled(g.now(), ex.req.Set&throttledKinds(l, msg))
+			}
 			daily := msg == bedrock.MsgTooManyTokensPerDay
 			cause := causeThrottled
 			if daily {
 				cause = causeDailyQuota
 			}
 			g.upstreamFailed(ex.u, cause, daily)
+			if g.shadow {
+				ex.ch.cancel()
+				return last, nil
+			}
 			// The mirror was off: give the reservation back and go to
 			// another upstream of the route with room, or else queue again
 			// here behind the lowered capacity, after a short pause.
@@ -107,6 +120,9 @@ func (g *Gateway) send(r *http.Request, ex *exchange, c *call) (*http.Response, 
 			g.m.UpstreamRetries.WithLabelValues(ex.u.Name, class.String()).Inc()
 		case upstream.Retryable:
 			g.upstreamFailed(ex.u, causeUnavailable, false)
+			if g.shadow {
+				return resp, nil
+			}
 			if len(ex.pls) > 1 {
 				last, _ := keepAnswer(resp)
 				if moved, tried := g.failover(r, ex, c, causeUnavailable); moved {

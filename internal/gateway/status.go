@@ -17,8 +17,12 @@ import (
 // Earlier versions nested the keys in every upstream and repeated every
 // daily bucket in every key; the field names are those of then.
 type Status struct {
-	Time      string             `json:"time"`
-	Day       string             `json:"day"`
+	Time string `json:"time"`
+	Day  string `json:"day"`
+	// Mode is policy.enforcement: enforce or shadow; Shadow is shadow
+	// mode's record (shadow.go), absent in enforce mode.
+	Mode      string             `json:"mode"`
+	Shadow    *ShadowStatus      `json:"shadow,omitempty"`
 	Upstreams []UpstreamStatus   `json:"upstreams"`
 	Keys      []KeyStatus        `json:"keys"`
 	Estimates map[string]float64 `json:"input_estimate_factors"`
@@ -82,7 +86,10 @@ type KeyShare struct {
 // Status returns the gateway's state at now.
 func (g *Gateway) Status(now time.Time) Status {
 	out := Status{Time: now.UTC().Format("2006-01-02T15:04:05.000Z07:00"), Estimates: g.estimator.snapshot(),
-		Upstreams: []UpstreamStatus{}, Keys: []KeyStatus{}}
+		Upstreams: []UpstreamStatus{}, Keys: []KeyStatus{}, Mode: "enforce"}
+	if g.shadow {
+		out.Mode, out.Shadow = "shadow", g.record.status()
+	}
 	snap := g.usage.Snapshot(now, topConsumers)
 	index := map[string]int{}
 	counted := map[string][]*admission.Budgets{} // per key, the budgets already added in

@@ -68,6 +68,16 @@ type Metrics struct {
 	RoutedRequests     *prometheus.CounterVec // upstream, reason (gateway.Reason*)
 	Failovers          *prometheus.CounterVec // upstream (the one that failed), cause
 	UpstreamOut        *prometheus.GaugeVec   // upstream: 1 while its circuit breaker has it out
+	// Shadow mode's record of what enforce mode would have done (only
+	// shadow mode counts in them):
+	ShadowRequests    *prometheus.CounterVec // upstream
+	ShadowWouldClamp  *prometheus.CounterVec // key
+	ShadowWouldQueue  *prometheus.CounterVec // key
+	ShadowQueueWait   prometheus.Histogram
+	ShadowWouldRefuse *prometheus.CounterVec // key, reason: too_large, budget, daily, deadline
+	ShadowPredicted   *prometheus.CounterVec // upstream
+	ShadowMissed      *prometheus.CounterVec // upstream
+	ShadowFalseAlarms *prometheus.CounterVec // upstream
 }
 
 // New creates the collectors and registers them on reg.
@@ -151,8 +161,43 @@ func New(reg prometheus.Registerer) *Metrics {
 			Name: "headroom_upstream_out",
 			Help: "1 while an upstream is out of its routes (circuit breaker: it kept failing, or its daily quota throttled), 0 while it is in.",
 		}, []string{"upstream"}),
+		ShadowRequests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "headroom_shadow_requests_total",
+			Help: "Shadow mode: requests judged (what enforce mode would have done) that the upstream served or throttled, by upstream.",
+		}, []string{"upstream"}),
+		ShadowWouldClamp: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "headroom_shadow_would_clamp_total",
+			Help: "Shadow mode: requests whose max_tokens or thinking budget enforce mode would have changed, by key.",
+		}, []string{"key"}),
+		ShadowWouldQueue: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "headroom_shadow_would_queue_total",
+			Help: "Shadow mode: requests enforce mode would have queued before admitting them, by key.",
+		}, []string{"key"}),
+		ShadowQueueWait: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "headroom_shadow_would_queue_wait_seconds",
+			Help:    "Shadow mode: how long a request enforce mode would have queued would have waited (the ledger's estimate of when it fits).",
+			Buckets: []float64{0.001, 0.01, 0.1, 0.5, 1, 2.5, 5, 10, 20, 30, 60, 120},
+		}),
+		ShadowWouldRefuse: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "headroom_shadow_would_refuse_total",
+			Help: "Shadow mode: requests enforce mode would have refused, by key and reason (too_large, budget, daily, deadline).",
+		}, []string{"key", "reason"}),
+		ShadowPredicted: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "headroom_shadow_upstream_429_predicted_total",
+			Help: "Shadow mode: upstream throttles the mirror predicted (it would have queued or refused the request as forwarded), by upstream.",
+		}, []string{"upstream"}),
+		ShadowMissed: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "headroom_shadow_upstream_429_missed_total",
+			Help: "Shadow mode: upstream throttles the mirror missed (it would have admitted the request as forwarded at once), by upstream.",
+		}, []string{"upstream"}),
+		ShadowFalseAlarms: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "headroom_shadow_false_alarms_total",
+			Help: "Shadow mode: requests the mirror would have queued or refused as forwarded that the upstream served, by upstream.",
+		}, []string{"upstream"}),
 	}
 	reg.MustRegister(m.RoutedRequests, m.Failovers, m.UpstreamOut)
+	reg.MustRegister(m.ShadowRequests, m.ShadowWouldClamp, m.ShadowWouldQueue, m.ShadowQueueWait, m.ShadowWouldRefuse,
+		m.ShadowPredicted, m.ShadowMissed, m.ShadowFalseAlarms)
 	reg.MustRegister(m.Requests, m.QueueWait, m.ReservedTokens, m.SettledTokens,
 		m.UpstreamThrottles, m.UpstreamRetries, m.Clamps, m.Truncations, m.InFlight,
 		m.MaxTokensDecisions, m.Escalations, m.CutOutputTokens, m.UsageClamps, m.ServiceTiers,

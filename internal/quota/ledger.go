@@ -165,6 +165,26 @@ func (l *Ledger) Reserve(now time.Time, set Set, cost Cost) (Reservation, error)
 	return r, nil
 }
 
+// Overdraw is Reserve without the check: it holds cost in every bucket of
+// set even when that takes a bucket below zero (available goes negative
+// and later requests wait until it is regained). It is for shadow mode,
+// where every request is forwarded and the upstream charges whatever it
+// admits: holding the charge keeps the mirror the upstream's, and the
+// reservation ends by Settle or Cancel like any other.
+func (l *Ledger) Overdraw(now time.Time, set Set, cost Cost) Reservation {
+	c := cost.nonNegative().parts()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	t := l.clock(now)
+	for m := uint64(set & l.all); m != 0; m &= m - 1 {
+		l.b[bits.TrailingZeros64(m)].advance(t)
+	}
+	id := l.alloc(set & l.all)
+	s := &l.slots[id]
+	l.hold(s, t, &c)
+	return Reservation{l: l, id: id, gen: s.gen}
+}
+
 // Fits reports whether set has room for cost now: nil, or the *LimitError
 // Reserve would return. It reserves nothing.
 func (l *Ledger) Fits(now time.Time, set Set, cost Cost) error {
