@@ -82,7 +82,7 @@ func (f *storeFlags) open(ctx context.Context) (stateStore, error) {
 	if err != nil {
 		return nil, err
 	}
-	st, _, err := openState(ctx, redisURL, dir, false)
+	st, _, err := openState(ctx, redisURL, dir, false, nil)
 	return st, err
 }
 

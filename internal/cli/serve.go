@@ -154,7 +154,7 @@ func runServe(ctx context.Context, e env) int {
 	if err != nil {
 		return fail(err)
 	}
-	st, where, err := openState(ctx, redisURL, dir, true)
+	st, where, err := openState(ctx, redisURL, dir, true, logger)
 	if err != nil {
 		return fail(err)
 	}

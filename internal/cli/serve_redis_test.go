@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 	"net/http/httptest"
@@ -187,5 +188,32 @@ func TestKeysFollowConfigRedis(t *testing.T) {
 		if code != 0 || !strings.Contains(out, tc.want) || strings.Contains(out, tc.not) {
 			t.Errorf("%v: %d %q %s; want %s and not %s", tc.args, code, out, errOut, tc.want, tc.not)
 		}
+	}
+}
+
+// go-redis's own messages (here: dials to a Redis that is gone) reach the
+// serve log as JSON, at most one a second with a count of those dropped.
+func TestRedisClientMessagesInServeLog(t *testing.T) {
+	srv := redistest.Start(t)
+	srv.Kill()
+	var buf syncBuffer
+	logger := slog.New(slog.NewJSONHandler(&buf, nil))
+	if _, _, err := openState(context.Background(), srv.URL, "", true, logger); err == nil {
+		t.Fatal("openState on a stopped Redis succeeded")
+	}
+	if !strings.Contains(buf.String(), `"msg":"redis client"`) || !strings.Contains(buf.String(), "connection refused") {
+		t.Errorf("serve log has no go-redis dial message:\n%s", buf.String())
+	}
+
+	var buf2 syncBuffer // buf stays go-redis's logger's
+	now := time.Unix(1000, 0)
+	rl := &redisLog{log: slog.New(slog.NewJSONHandler(&buf2, nil)), now: func() time.Time { return now }}
+	for i := range 30 {
+		rl.Printf(context.Background(), "dial %d failed", i)
+		now = now.Add(100 * time.Millisecond)
+	}
+	lines := strings.Split(strings.TrimSpace(buf2.String()), "\n")
+	if len(lines) != 3 || !strings.Contains(lines[1], `"similar_dropped":9`) {
+		t.Errorf("30 messages over 3 s logged as %d lines, want 3 (the 2nd with 9 dropped):\n%s", len(lines), buf2.String())
 	}
 }

@@ -137,6 +137,9 @@ upstreams:
 	// the emulator's (not lost, not counted twice) and the load runs again.
 	srv.Restart(t)
 	time.Sleep(2500 * time.Millisecond) // a beat, the recovery hold, the keys re-published
+	if code, out, errOut := run(t, "keys", "list", "--redis", srv.URL); code != 0 || strings.Count(out, "\n") < 4 {
+		t.Errorf("keys after Redis restarted empty: %d %q %s; want a, b and c written back", code, out, errOut)
+	}
 	_, tpd := ledger("used")
 	want := emuTPD()
 	t.Logf("after Redis restarted empty: shared tpd used %d, emulator's %d", tpd, want)

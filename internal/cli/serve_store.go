@@ -4,6 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/redis/go-redis/v9"
 
 	"github.com/headroomhq/headroom/internal/config"
 	"github.com/headroomhq/headroom/internal/keys"
@@ -62,8 +67,13 @@ func chooseStore(redisFlag, dirFlag string, cfg *config.Serve) (redisURL, dir st
 // server on the same directory refuses to start instead of keeping a second
 // ledger that admits as much again as the account allows; the `keys`
 // commands do not lock, they may run beside a server.
-func openState(ctx context.Context, redisURL, dir string, lockDir bool) (stateStore, storeLocation, error) {
+//
+// A non-nil logger receives go-redis's own messages (see redisLog).
+func openState(ctx context.Context, redisURL, dir string, lockDir bool, logger *slog.Logger) (stateStore, storeLocation, error) {
 	if redisURL != "" {
+		if logger != nil {
+			redis.SetLogger(&redisLog{log: logger, now: time.Now})
+		}
 		loc := storeLocation{redisURL: redisstore.Redact(redisURL)}
 		st, err := redisstore.Open(ctx, redisURL, redisstore.Options{})
 		if err != nil {
@@ -96,6 +106,34 @@ func openState(ctx context.Context, redisURL, dir string, lockDir bool) (stateSt
 		return nil, loc, err
 	}
 	return &lockedStore{Store: st, lock: lock}, loc, nil
+}
+
+// redisLog sends go-redis's own messages (a failed dial, a pool that gives
+// up) to the serve log, as JSON like every other line, instead of plain
+// text on stderr; while Redis is down they come with every command, so at
+// most one a second is logged, with the count of those dropped. go-redis
+// has one logger per process (redis.SetLogger): `serve` sets it once.
+type redisLog struct {
+	log *slog.Logger
+	now func() time.Time
+
+	mu      sync.Mutex
+	last    time.Time
+	dropped int
+}
+
+func (r *redisLog) Printf(ctx context.Context, format string, v ...any) {
+	r.mu.Lock()
+	now := r.now()
+	if now.Sub(r.last) < time.Second {
+		r.dropped++
+		r.mu.Unlock()
+		return
+	}
+	dropped := r.dropped
+	r.last, r.dropped = now, 0
+	r.mu.Unlock()
+	r.log.Warn("redis client", "message", fmt.Sprintf(format, v...), "similar_dropped", dropped)
 }
 
 // lockedStore is the SQLite store of a server, which holds its directory's
