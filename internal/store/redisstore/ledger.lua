@@ -296,24 +296,27 @@ end
 -- what it consumed (restore).
 if wiped then redis.call('SET', P .. ':recover', '1', 'PX', math.floor(lease / 2000)) end
 
--- Replicas: a lease per replica; the holds of one whose lease ran out are
--- settled at what they hold (the upstream may have run them).
-redis.call('ZADD', P .. ':reps', s(t + lease), rep)
-local dead = redis.call('ZRANGEBYSCORE', P .. ':reps', '-inf', '(' .. s(t))
-for _, r in ipairs(dead) do
-  for _, id in ipairs(redis.call('SMEMBERS', P .. ':rh:' .. r)) do
-    local h = loadHold(id)
-    if h then
-      holdConsume(h, {[0] = h.charged[0] + h.held[0], h.charged[1] + h.held[1], h.charged[2] + h.held[2]})
-      holdEnd(h, false, nil)
+-- Replicas: a lease per replica, renewed by its beats (at least one a
+-- second); the holds of one whose lease ran out are settled at what they
+-- hold (the upstream may have run them) by the next beat of any replica.
+local function reap()
+  redis.call('ZADD', P .. ':reps', s(t + lease), rep)
+  local dead = redis.call('ZRANGEBYSCORE', P .. ':reps', '-inf', '(' .. s(t))
+  for _, r in ipairs(dead) do
+    for _, id in ipairs(redis.call('SMEMBERS', P .. ':rh:' .. r)) do
+      local h = loadHold(id)
+      if h then
+        holdConsume(h, {[0] = h.charged[0] + h.held[0], h.charged[1] + h.held[1], h.charged[2] + h.held[2]})
+        holdEnd(h, false, nil)
+      end
     end
-  end
-  redis.call('DEL', P .. ':rh:' .. r)
-  redis.call('ZREM', P .. ':reps', r)
-  local kb = redis.call('ZRANGE', P .. ':kb', 0, -1)
-  for _, m in ipairs(kb) do
-    if string.sub(m, 1, #r + 1) == r .. '|' then redis.call('ZREM', P .. ':kb', m) end
-  end
+    redis.call('DEL', P .. ':rh:' .. r)
+    redis.call('ZREM', P .. ':reps', r)
+    local kb = redis.call('ZRANGE', P .. ':kb', 0, -1)
+    for _, m in ipairs(kb) do
+      if string.sub(m, 1, #r + 1) == r .. '|' then redis.call('ZREM', P .. ':kb', m) end
+    end
+end
 end
 
 -- Fair order across replicas -----------------------------------------
@@ -322,10 +325,9 @@ end
 -- than key that some replica has waiting (nil when none), and whether key
 -- itself is backlogged.
 local function backlog(key)
-  redis.call('ZREMRANGEBYSCORE', P .. ':kb', '-inf', '(' .. s(t))
   local tmin, dmin = nil, nil
   local mine = false
-  for _, m in ipairs(redis.call('ZRANGE', P .. ':kb', 0, -1)) do
+  for _, m in ipairs(redis.call('ZRANGEBYSCORE', P .. ':kb', s(t), '+inf')) do
     local k = string.sub(m, string.find(m, '|', 1, true) + 1)
     if k == key then
       mine = true
@@ -465,6 +467,8 @@ end
 
 if op == 'beat' then
   -- backlog_ttl, then the keys this replica has waiting (replaces its list)
+  reap()
+  redis.call('ZREMRANGEBYSCORE', P .. ':kb', '-inf', '(' .. s(t))
   local bttl = tonumber(ARGV[a])
   local want = {}
   for k = a + 1, #ARGV do want[ARGV[k]] = true end
@@ -485,6 +489,7 @@ if op == 'restore' then
   -- fill (1: minute buckets start spent), n consumption entries (bucket,
   -- tokens), m key entries (key, tokens today), then holds: id, set, h0,
   -- h1, h2, key, kt, weight
+  reap()
   local fill = tonumber(ARGV[a]) == 1
   local done = P .. ':restored:' .. gen
   if redis.call('SISMEMBER', done, rep) == 1 then return state({'ok', 'again'}) end

@@ -2,6 +2,7 @@ package redisstore
 
 import (
 	"context"
+	"regexp"
 	"strconv"
 	"testing"
 	"time"
@@ -9,6 +10,8 @@ import (
 	"github.com/headroomhq/headroom/internal/quota"
 	"github.com/headroomhq/headroom/internal/store/redistest"
 )
+
+var evalshaRE = regexp.MustCompile(`cmdstat_evalsha:calls=\d+,usec=\d+,usec_per_call=([\d.]+)`)
 
 // BenchmarkLedgerRoundTrip is one shared-ledger call (a reserve; its
 // settlement follows as a second call, timed apart) against a PING on the
@@ -48,5 +51,16 @@ func BenchmarkLedgerRoundTrip(b *testing.B) {
 		}
 		b.ReportMetric(float64(settle.Microseconds())/float64(b.N), "settle-us/op")
 		settle = 0
+		// Redis's own time per script call (reserves and settles), which
+		// the machine's scheduling affects less than the round trip.
+		info, err := rdb.Info(ctx, "commandstats").Result()
+		if err != nil {
+			b.Fatal(err)
+		}
+		if m := evalshaRE.FindStringSubmatch(info); m != nil {
+			us, _ := strconv.ParseFloat(m[1], 64)
+			b.ReportMetric(us, "script-us/call")
+		}
+		rdb.ConfigResetStat(ctx)
 	})
 }
