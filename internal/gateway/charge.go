@@ -3,6 +3,7 @@ package gateway
 import (
 	"github.com/headroomhq/headroom/internal/admission"
 	"github.com/headroomhq/headroom/internal/bedrock"
+	"github.com/headroomhq/headroom/internal/metrics"
 	"github.com/headroomhq/headroom/internal/quota"
 )
 
@@ -146,6 +147,11 @@ func (ch *charge) countReserved() {
 // keeps its reservation: the model ran, and how much it wrote is unknown.
 func (ch *charge) finish(res result, c *call) {
 	u := ch.bounded(res.usage)
+	if in := u.InputTokens + u.CacheReadInputTokens + u.CacheWriteInputTokens; res.known || c.stream && in > 0 {
+		// What the model reported (a cut stream's so far), before any
+		// estimate fills a gap: the convention counts reported tokens.
+		ch.g.m.GenAI.ObserveTokens(metrics.GenAIOperationChat, ch.model.ID, in, u.OutputTokens)
+	}
 	switch {
 	case res.known:
 		actual := u.InputTokens + u.CacheWriteInputTokens

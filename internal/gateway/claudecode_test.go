@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	dto "github.com/prometheus/client_model/go"
+
 	"github.com/headroomhq/headroom/internal/bedrock"
 	"github.com/headroomhq/headroom/internal/claudecodetest"
 	"github.com/headroomhq/headroom/internal/config"
@@ -97,6 +99,49 @@ func TestClaudeCodeTwoAtOnce(t *testing.T) {
 	if waited := queuedCount(t, h); waited == 0 {
 		t.Error("no request waited in the queue: the two Claude Codes did not contend")
 	}
+	// Who used the day, and the OpenTelemetry token usage, as Claude Code's
+	// calls left them.
+	waitFor(t, "settlement", func() bool { return h.reserved() == 0 })
+	tpd := bucketUsage(t, h.gwStatus(), "opus-5-5-tpd")
+	if len(tpd.TopToday) != 2 || tpd.Forecast == nil || tpd.Forecast.Rates.Hour <= 0 {
+		t.Errorf("opus-5-5-tpd after two Claude Codes: top today %+v, forecast %+v; want ann and ben and a rate", tpd.TopToday, tpd.Forecast)
+	}
+	in, out := genAITokens(t, h, "input"), genAITokens(t, h, "output")
+	if in.GetSampleCount() < 2 || in.GetSampleSum() < 2*5000 || out.GetSampleCount() != in.GetSampleCount() || out.GetSampleSum() < 2 {
+		t.Errorf("gen_ai_client_token_usage: input %d calls %v tokens, output %d calls %v tokens; want Claude Code's calls",
+			in.GetSampleCount(), in.GetSampleSum(), out.GetSampleCount(), out.GetSampleSum())
+	}
+}
+
+// genAITokens is the gen_ai_client_token_usage histogram of a token type,
+// summed over models.
+func genAITokens(t *testing.T, h *harness, tokenType string) *dto.Histogram {
+	t.Helper()
+	mfs, err := h.reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sum dto.Histogram
+	var n uint64
+	var total float64
+	for _, mf := range mfs {
+		if mf.GetName() != "gen_ai_client_token_usage" {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			labels := map[string]string{}
+			for _, l := range m.GetLabel() {
+				labels[l.GetName()] = l.GetValue()
+			}
+			if labels["gen_ai_token_type"] != tokenType || labels["gen_ai_provider_name"] != "aws.bedrock" || labels["gen_ai_operation_name"] != "chat" {
+				continue
+			}
+			n += m.GetHistogram().GetSampleCount()
+			total += m.GetHistogram().GetSampleSum()
+		}
+	}
+	sum.SampleCount, sum.SampleSum = &n, &total
+	return &sum
 }
 
 // queuedCount is the number of admitted requests that waited at least 10 ms.

@@ -140,6 +140,12 @@ func TestSpentDailyBucketNamesTopConsumers(t *testing.T) {
 		`headroom_forecast_exhaustion_seconds\{bound="low",bucket="sonnet-tpd",upstream="emu"\} [0-9.e+]+\n`,
 		`headroom_key_budget_exhaustion_seconds\{bound="high",key="carol"\} [0-9.e+]+\n`,
 		`headroom_key_queued_requests\{key="alice"\} 0\n`,
+		// Every served call wrote 1,000 tokens and read 7 (the emulator's
+		// count of smallMsg's).
+		fmt.Sprintf(`gen_ai_client_token_usage_sum\{gen_ai_operation_name="chat",gen_ai_provider_name="aws.bedrock",gen_ai_request_model="%s",gen_ai_system="aws.bedrock",gen_ai_token_type="output"\} %d\n`,
+			regexp.QuoteMeta(sonnet), 1000*(served+3)),
+		fmt.Sprintf(`gen_ai_client_token_usage_count\{gen_ai_operation_name="chat",gen_ai_provider_name="aws.bedrock",gen_ai_request_model="%s",gen_ai_system="aws.bedrock",gen_ai_token_type="input"\} %d\n`,
+			regexp.QuoteMeta(sonnet), served+3),
 	} {
 		if !regexp.MustCompile(re).Match(page) {
 			t.Errorf("/metrics lacks %s", re)

@@ -78,6 +78,8 @@ type Metrics struct {
 	ShadowPredicted   *prometheus.CounterVec // upstream
 	ShadowMissed      *prometheus.CounterVec // upstream
 	ShadowFalseAlarms *prometheus.CounterVec // upstream
+	// GenAI is the OpenTelemetry GenAI token usage (genai.go).
+	GenAI GenAI
 }
 
 // New creates the collectors and registers them on reg.
@@ -202,6 +204,8 @@ func New(reg prometheus.Registerer) *Metrics {
 		m.UpstreamThrottles, m.UpstreamRetries, m.Clamps, m.Truncations, m.InFlight,
 		m.MaxTokensDecisions, m.Escalations, m.CutOutputTokens, m.UsageClamps, m.ServiceTiers,
 		m.Throttles, m.KeyQueueWait)
+	m.GenAI = newGenAI()
+	reg.MustRegister(m.GenAI.tokens)
 	return m
 }
 
