@@ -9,10 +9,12 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/headroomhq/headroom/internal/bedrock"
 	"github.com/headroomhq/headroom/internal/emulator"
 	"github.com/headroomhq/headroom/internal/forecast"
 	"github.com/headroomhq/headroom/internal/keys"
 	"github.com/headroomhq/headroom/internal/metrics"
+	"github.com/headroomhq/headroom/internal/quota"
 )
 
 // gwStatus reads GET /v1/status.
@@ -151,4 +153,34 @@ func TestSpentDailyBucketNamesTopConsumers(t *testing.T) {
 			t.Errorf("/metrics lacks %s", re)
 		}
 	}
+}
+
+// BenchmarkSettleAccounting is what settlement adds to a request beyond
+// the ledger, on the sonnet-tpm and sonnet-tpd buckets: "metrics" is the
+// settled-token counters main had before the forecast; "metrics+usage"
+// adds the usage tracker's Record and the OpenTelemetry token histogram,
+// the forecast's whole cost on the request path. Run together so the two
+// compare on the same machine state.
+func BenchmarkSettleAccounting(b *testing.B) {
+	h := newHarness(b, harnessOpts{keys: []keys.Key{{Name: "alice", Weight: 1}, {Name: "bob", Weight: 1}}})
+	model, err := bedrock.ParseModel(sonnet)
+	if err != nil {
+		b.Fatal(err)
+	}
+	ch := &charge{g: h.gw, u: h.up, key: "alice", set: h.up.Ledger().All(), model: model}
+	cost := quota.Tokens(5007)
+	b.Run("metrics", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			ch.count(cost)
+		}
+	})
+	b.Run("metrics+usage", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			ch.count(cost)
+			ch.record(cost)
+			ch.g.m.GenAI.ObserveTokens(metrics.GenAIOperationChat, ch.model.ID, 7, 1000)
+		}
+	})
 }

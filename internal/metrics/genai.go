@@ -1,6 +1,10 @@
 package metrics
 
-import "github.com/prometheus/client_golang/prometheus"
+import (
+	"sync"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
 
 // GenAI is the OpenTelemetry GenAI semantic conventions' client token
 // usage metric, gen_ai.client.token.usage ("Semantic conventions for
@@ -16,7 +20,13 @@ import "github.com/prometheus/client_golang/prometheus"
 // with output × burndown; this counts the model's tokens).
 type GenAI struct {
 	tokens *prometheus.HistogramVec // gen_ai_operation_name, gen_ai_request_model, gen_ai_token_type
+	// observers caches each (operation, model)'s input and output
+	// histograms: the label lookup hashes three strings, which costs more
+	// than the observation itself on the request path.
+	observers sync.Map // genAIKey -> *[2]prometheus.Observer
 }
+
+type genAIKey struct{ operation, model string }
 
 // genAITokenBuckets are the convention's ExplicitBucketBoundaries for
 // gen_ai.client.token.usage.
@@ -26,8 +36,8 @@ var genAITokenBuckets = []float64{1, 4, 16, 64, 256, 1024, 4096, 16384, 65536, 2
 // InvokeModel and Converse calls: a chat completion.
 const GenAIOperationChat = "chat"
 
-func newGenAI() GenAI {
-	return GenAI{tokens: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+func newGenAI() *GenAI {
+	return &GenAI{tokens: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Name:        "gen_ai_client_token_usage",
 		Help:        "Number of input and output tokens used, per call (OpenTelemetry gen_ai.client.token.usage). Input counts cache reads and writes too.",
 		Buckets:     genAITokenBuckets,
@@ -36,7 +46,16 @@ func newGenAI() GenAI {
 }
 
 // ObserveTokens records one call's reported input and output tokens.
-func (g GenAI) ObserveTokens(operation, model string, input, output int) {
-	g.tokens.WithLabelValues(operation, model, "input").Observe(float64(max(input, 0)))
-	g.tokens.WithLabelValues(operation, model, "output").Observe(float64(max(output, 0)))
+func (g *GenAI) ObserveTokens(operation, model string, input, output int) {
+	k := genAIKey{operation, model}
+	o, ok := g.observers.Load(k)
+	if !ok {
+		o, _ = g.observers.LoadOrStore(k, &[2]prometheus.Observer{
+			g.tokens.WithLabelValues(operation, model, "input"),
+			g.tokens.WithLabelValues(operation, model, "output"),
+		})
+	}
+	obs := o.(*[2]prometheus.Observer)
+	obs[0].Observe(float64(max(input, 0)))
+	obs[1].Observe(float64(max(output, 0)))
 }

@@ -79,7 +79,7 @@ type Metrics struct {
 	ShadowMissed      *prometheus.CounterVec // upstream
 	ShadowFalseAlarms *prometheus.CounterVec // upstream
 	// GenAI is the OpenTelemetry GenAI token usage (genai.go).
-	GenAI GenAI
+	GenAI *GenAI
 }
 
 // New creates the collectors and registers them on reg.
