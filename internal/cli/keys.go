@@ -106,10 +106,13 @@ type keyView struct {
 	MaxOutputTokens int        `json:"max_output_tokens"`
 	CreatedAt       time.Time  `json:"created_at"`
 	RevokedAt       *time.Time `json:"revoked_at,omitempty"`
+	// Replaced is set on a revoked key whose name a newer key has.
+	Replaced bool `json:"replaced,omitempty"`
 }
 
 func viewOf(k keys.Key) keyView {
-	v := keyView{Name: k.Name, Weight: k.Weight, DailyTokens: k.DailyTokens, MaxConcurrency: k.MaxConcurrency,
+	name, replaced := keys.BaseName(k.Name)
+	v := keyView{Name: name, Replaced: replaced, Weight: k.Weight, DailyTokens: k.DailyTokens, MaxConcurrency: k.MaxConcurrency,
 		MaxOutputTokens: k.MaxOutputTokens, CreatedAt: k.CreatedAt}
 	if k.Revoked() {
 		at := k.RevokedAt
@@ -174,6 +177,9 @@ func keysCreate(ctx context.Context, e env) int {
 		return writeJSON(e, out)
 	}
 	fmt.Fprintf(e.stdout, "Created key %q (%s).\n\n", k.Name, describeLimits(k))
+	if replacedRevoked(ctx, st, k.Name) {
+		fmt.Fprintf(e.stdout, "The revoked key named %q is kept, with its dates ('headroom keys list' shows it as replaced).\n\n", k.Name)
+	}
 	fmt.Fprintf(e.stdout, "Secret (shown only now; Headroom keeps only its hash):\n\n  %s\n\n", secret)
 	fmt.Fprintf(e.stdout, "Claude Code settings for this key: paste into ~/.claude/settings.json\n(merge into an existing \"env\" block) or a project's .claude/settings.local.json:\n\n%s\n", settings)
 	return 0
@@ -285,7 +291,11 @@ func writeKeyTable(w io.Writer, ks []keys.Key) {
 		if k.Revoked() {
 			status = "revoked " + k.RevokedAt.UTC().Format(time.RFC3339)
 		}
-		fmt.Fprintf(tw, "%s\t%g\t%s\t%s\t%s\t%s\t%s\n", k.Name, k.Weight, orNone(k.DailyTokens),
+		name, replaced := keys.BaseName(k.Name)
+		if replaced {
+			status += ", replaced"
+		}
+		fmt.Fprintf(tw, "%s\t%g\t%s\t%s\t%s\t%s\t%s\n", name, k.Weight, orNone(k.DailyTokens),
 			orNone(int64(k.MaxConcurrency)), orNone(int64(k.MaxOutputTokens)),
 			k.CreatedAt.UTC().Format(time.RFC3339), status)
 	}
@@ -296,7 +306,7 @@ const revokeUsage = `Usage: headroom keys revoke NAME [flags]
 
 Revokes a key. A running gateway refuses it (403 AccessDeniedException)
 within its keys_refresh interval. A new key may then be created under the
-same name.
+same name; the revoked one stays listed, marked replaced.
 
 Flags:
 `
@@ -334,4 +344,19 @@ func writeJSON(e env, v any) int {
 		return 1
 	}
 	return 0
+}
+
+// replacedRevoked reports whether the store keeps a revoked key that had
+// name before the one just created.
+func replacedRevoked(ctx context.Context, st keys.Store, name string) bool {
+	ks, err := st.List(ctx)
+	if err != nil {
+		return false
+	}
+	for _, k := range ks {
+		if base, archived := keys.BaseName(k.Name); archived && base == name {
+			return true
+		}
+	}
+	return false
 }

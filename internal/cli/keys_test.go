@@ -174,8 +174,9 @@ func TestKeysLifecycle(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(ks) != 1 || ks[0].Name != "alice" || ks[0].Revoked() {
-		t.Errorf("keys after lifecycle = %v, want one active alice", ks)
+	// The new alice, and the revoked one kept under its archived name.
+	if len(ks) != 2 || ks[0].Name != "alice" || ks[0].Revoked() || !ks[1].Revoked() {
+		t.Errorf("keys after lifecycle = %v, want an active alice and the revoked one kept", ks)
 	}
 }
 

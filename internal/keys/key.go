@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
+	"strings"
 	"time"
 )
 
@@ -96,4 +98,24 @@ func ValidateName(name string) error {
 		}
 	}
 	return nil
+}
+
+// archiveSep joins a revoked key's name and its revocation time when a new
+// key takes the name. ValidateName refuses it, so that no created key can
+// have an archived key's name.
+const archiveSep = "~"
+
+// ArchivedName is the name a revoked key is kept under when a new key is
+// created with its name: NAME~REVOKED, the revocation time in Unix
+// nanoseconds. Stores keep the old record there, so that its history (who
+// had the name, when it was created and revoked) stays listed.
+func ArchivedName(name string, revokedAt time.Time) string {
+	return name + archiveSep + strconv.FormatInt(revokedAt.UnixNano(), 10)
+}
+
+// BaseName returns the name a key was created under, and whether name is
+// an archived one (ArchivedName).
+func BaseName(name string) (string, bool) {
+	base, _, archived := strings.Cut(name, archiveSep)
+	return base, archived
 }

@@ -11,8 +11,11 @@ import (
 // manages keys while the server runs).
 type Store interface {
 	// Create adds k. It returns ErrExists when an active key has the same
-	// name; a revoked key of the same name is replaced, so that a developer
-	// can be given a new key under their old name.
+	// name. A revoked key of the same name is kept, renamed
+	// ArchivedName(name, its revocation time), so that a developer can be
+	// given a new key under their old name without losing the old key's
+	// history: List still shows it, and Lookup of its secret finds it,
+	// revoked.
 	Create(ctx context.Context, k Key) error
 	// List returns every key, revoked ones included, sorted by name.
 	List(ctx context.Context) ([]Key, error)

@@ -169,11 +169,30 @@ func testRecreate(t *testing.T, s keys.Store) {
 	fresh.Weight = 2
 	fresh.CreatedAt = t0.Add(2 * time.Hour)
 	mustCreate(t, s, fresh)
-	if diff := cmp.Diff([]keys.Key{fresh}, list(t, s), timeEqual); diff != "" {
+	// The revoked key keeps its record, under its archived name.
+	archived := old
+	archived.Name, archived.RevokedAt = keys.ArchivedName("alice", t0.Add(time.Hour)), t0.Add(time.Hour)
+	if diff := cmp.Diff([]keys.Key{fresh, archived}, list(t, s), timeEqual); diff != "" {
 		t.Errorf("List after recreating a revoked name (-want +got):\n%s", diff)
 	}
-	if _, err := s.Lookup(ctx, old.Hash); !errors.Is(err, keys.ErrNotFound) {
-		t.Errorf("Lookup(replaced secret) = %v, want ErrNotFound", err)
+	if got, err := s.Lookup(ctx, old.Hash); err != nil || got.Name != archived.Name || !got.Revoked() {
+		t.Errorf("Lookup(the old secret) = %+v, %v; want the archived key, revoked", got, err)
+	}
+	if got, err := s.Lookup(ctx, fresh.Hash); err != nil || got.Name != "alice" || got.Revoked() {
+		t.Errorf("Lookup(the new secret) = %+v, %v; want the new alice", got, err)
+	}
+	// Revoked and recreated again: both old records stay.
+	if err := s.Revoke(ctx, "alice", t0.Add(3*time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	third := Key("alice")
+	third.Hash = keys.Hash(Secret("alice3"))
+	mustCreate(t, s, third)
+	if n := len(list(t, s)); n != 3 {
+		t.Errorf("after a second recreation List has %d keys, want the new one and two archived", n)
+	}
+	if err := s.Revoke(ctx, archived.Name, t0.Add(4*time.Hour)); err != nil {
+		t.Errorf("Revoke(archived name) = %v; want nil (already revoked: the first time counts)", err)
 	}
 }
 

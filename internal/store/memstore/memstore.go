@@ -38,8 +38,12 @@ func New() *Store {
 func (s *Store) Create(_ context.Context, k keys.Key) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if old, ok := s.keys[k.Name]; ok && !old.Revoked() {
-		return keys.ErrExists
+	if old, ok := s.keys[k.Name]; ok {
+		if !old.Revoked() {
+			return keys.ErrExists
+		}
+		old.Name = keys.ArchivedName(old.Name, old.RevokedAt)
+		s.keys[old.Name] = old
 	}
 	s.keys[k.Name] = cloneKey(k)
 	return nil

@@ -59,14 +59,22 @@ type record struct {
 var errHashTaken = errors.New("another key has the same secret")
 
 // createScript adds a key unless an active one has its name; a revoked one
-// is replaced, and its hash leaves the index. Returns 1 created, 0 exists,
-// -1 hash taken by another name.
+// is kept under keys.ArchivedName (NAME~REVOKED-NANOS: the record moves
+// as is, never re-encoded, and the name a key is listed under is its field
+// name), with its hash pointing there. Returns 1 created, 0 exists, -1
+// hash taken by another name.
 var createScript = redis.NewScript(`
 local cur = redis.call('HGET', KEYS[1], ARGV[1])
-if cur and redis.call('HEXISTS', KEYS[2], ARGV[1]) == 0 then return 0 end
+local rev = redis.call('HGET', KEYS[2], ARGV[1])
+if cur and not rev then return 0 end
 local owner = redis.call('HGET', KEYS[3], ARGV[2])
 if owner and owner ~= ARGV[1] then return -1 end
-if cur then redis.call('HDEL', KEYS[3], cjson.decode(cur).hash) end
+if cur then
+  local old = ARGV[1] .. '~' .. rev
+  redis.call('HSET', KEYS[1], old, cur)
+  redis.call('HSET', KEYS[2], old, rev)
+  redis.call('HSET', KEYS[3], cjson.decode(cur).hash, old)
+end
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[3])
 redis.call('HSET', KEYS[3], ARGV[2], ARGV[1])
 if ARGV[4] == '' then redis.call('HDEL', KEYS[2], ARGV[1]) else redis.call('HSET', KEYS[2], ARGV[1], ARGV[4]) end
@@ -124,7 +132,7 @@ func (s *Store) List(ctx context.Context) ([]keys.Key, error) {
 	out := make([]keys.Key, 0, len(recs.Val()))
 	for name, raw := range recs.Val() {
 		rev, ok := revoked.Val()[name]
-		k, err := decodeKey(raw, rev, ok)
+		k, err := decodeKey(name, raw, rev, ok)
 		if err != nil {
 			return nil, fmt.Errorf("list keys: %q: %w", name, err)
 		}
@@ -222,7 +230,7 @@ func (s *Store) Revoke(ctx context.Context, name string, at time.Time) error {
 var lookupScript = redis.NewScript(`
 local name = redis.call('HGET', KEYS[3], ARGV[1])
 if not name then return false end
-return {redis.call('HGET', KEYS[1], name), redis.call('HGET', KEYS[2], name)}
+return {redis.call('HGET', KEYS[1], name), redis.call('HGET', KEYS[2], name), name}
 `)
 
 // Lookup implements keys.Store.
@@ -239,7 +247,8 @@ func (s *Store) Lookup(ctx context.Context, hash []byte) (keys.Key, error) {
 	}
 	raw, _ := res[0].(string)
 	rev, revoked := res[1].(string) // a Lua false (no revocation) arrives as nil
-	k, err := decodeKey(raw, rev, revoked)
+	name, _ := res[2].(string)
+	k, err := decodeKey(name, raw, rev, revoked)
 	if err != nil {
 		return keys.Key{}, fmt.Errorf("look up key: %w", err)
 	}
@@ -259,7 +268,9 @@ func encodeRecord(k keys.Key) (record, []byte, error) {
 	return rec, b, err
 }
 
-func decodeKey(raw, revoked string, isRevoked bool) (keys.Key, error) {
+// decodeKey decodes a stored record listed under name (which differs from
+// the record's own once the key is archived).
+func decodeKey(name, raw, revoked string, isRevoked bool) (keys.Key, error) {
 	var r record
 	if err := json.Unmarshal([]byte(raw), &r); err != nil {
 		return keys.Key{}, fmt.Errorf("stored key is not valid: %w", err)
@@ -269,7 +280,7 @@ func decodeKey(raw, revoked string, isRevoked bool) (keys.Key, error) {
 		return keys.Key{}, fmt.Errorf("stored key's hash is not valid: %w", err)
 	}
 	k := keys.Key{
-		Name: r.Name, Hash: h, Weight: r.Weight, DailyTokens: r.DailyTokens,
+		Name: name, Hash: h, Weight: r.Weight, DailyTokens: r.DailyTokens,
 		MaxConcurrency: r.MaxConcurrency, MaxOutputTokens: r.MaxOutputTokens,
 	}
 	if r.CreatedAt != nil {

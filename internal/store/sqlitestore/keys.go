@@ -14,26 +14,36 @@ var _ keys.Store = (*Store)(nil)
 
 const keyColumns = `name, hash, weight, daily_tokens, max_concurrency, max_output_tokens, created_at, revoked_at`
 
-// Create implements keys.Store. A revoked key of the same name is replaced
-// in the same statement, so that the check and the write cannot race.
+// Create implements keys.Store. The check for an active key of the same
+// name, the archiving of a revoked one and the insert are one immediate
+// transaction, so that two processes cannot race between them.
 func (s *Store) Create(ctx context.Context, k keys.Key) error {
-	res, err := s.db.ExecContext(ctx, `INSERT INTO keys (`+keyColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-		ON CONFLICT (name) DO UPDATE SET
-			hash = excluded.hash, weight = excluded.weight, daily_tokens = excluded.daily_tokens,
-			max_concurrency = excluded.max_concurrency, max_output_tokens = excluded.max_output_tokens,
-			created_at = excluded.created_at, revoked_at = excluded.revoked_at
-		WHERE keys.revoked_at IS NOT NULL`,
-		k.Name, k.Hash, k.Weight, k.DailyTokens, k.MaxConcurrency, k.MaxOutputTokens,
-		encodeTime(k.CreatedAt), encodeTime(k.RevokedAt))
+	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("create key %q: %w", k.Name, err)
 	}
-	n, err := res.RowsAffected()
-	if err != nil {
+	defer tx.Rollback()
+	var revoked sql.NullInt64
+	err = tx.QueryRowContext(ctx, `SELECT revoked_at FROM keys WHERE name = ?`, k.Name).Scan(&revoked)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+	case err != nil:
 		return fmt.Errorf("create key %q: %w", k.Name, err)
-	}
-	if n == 0 {
+	case !revoked.Valid:
 		return keys.ErrExists
+	default:
+		if _, err := tx.ExecContext(ctx, `UPDATE keys SET name = ? WHERE name = ?`,
+			keys.ArchivedName(k.Name, decodeTime(revoked)), k.Name); err != nil {
+			return fmt.Errorf("create key %q: keep the revoked one: %w", k.Name, err)
+		}
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO keys (`+keyColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+		k.Name, k.Hash, k.Weight, k.DailyTokens, k.MaxConcurrency, k.MaxOutputTokens,
+		encodeTime(k.CreatedAt), encodeTime(k.RevokedAt)); err != nil {
+		return fmt.Errorf("create key %q: %w", k.Name, err)
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("create key %q: %w", k.Name, err)
 	}
 	return nil
 }
