@@ -419,7 +419,7 @@ func (g *Gateway) logRequest(r *http.Request, rw *responseWriter, c *call) {
 	if c.clamp != "" {
 		attrs = append(attrs, slog.String("max_tokens", c.clamp))
 	}
-	if c.shadow.on {
+	if c.shadow != nil {
 		attrs = append(attrs, slog.String("shadow", c.shadow.String()))
 	}
 	if c.tier != bedrock.TierNone {
@@ -470,7 +470,7 @@ type call struct {
 	err      error
 	abort    bool // end by aborting the connection
 	body     bodyGuard
-	shadow   shadowCall // what enforce mode would have done (shadow mode)
+	shadow   *shadowCall // what enforce mode would have done (shadow mode only)
 }
 
 // responseWriter remembers whether anything reached the client (after which

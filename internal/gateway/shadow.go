@@ -27,7 +27,6 @@ import (
 
 // shadowCall is what shadow mode judged of one request.
 type shadowCall struct {
-	on bool
 	// clamp is the x-headroom-max-tokens enforce mode would have sent
 	// ("32000->4096"), "" when it would not have changed the request.
 	clamp string
@@ -77,7 +76,7 @@ func (g *Gateway) shadowAdmit(pl placement, req admission.Request, enforced quot
 	req.Set, req.Cost = pl.set, pl.cost
 	t, would, fits := pl.u.Admission.Shadow(g.now(), req, enforced)
 	c.reserved = req.Cost.Total()
-	c.shadow = shadowCall{on: true, clamp: cl.Header, would: would, fits: fits}
+	c.shadow = &shadowCall{clamp: cl.Header, would: would, fits: fits}
 	g.record.judged(g, c)
 	return t
 }
@@ -125,7 +124,7 @@ type shadowRecord struct {
 }
 
 func (r *shadowRecord) judged(g *Gateway, c *call) {
-	s := &c.shadow
+	s := c.shadow
 	if s.clamp != "" {
 		g.m.ShadowWouldClamp.WithLabelValues(c.key).Inc()
 	}
