@@ -5,11 +5,8 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -20,9 +17,6 @@ import (
 	"syscall"
 	"testing"
 	"time"
-
-	"github.com/headroomhq/headroom/internal/config"
-	"github.com/headroomhq/headroom/internal/emulator"
 )
 
 const serveChildEnv = "HEADROOM_TEST_SERVE_ARGS"
@@ -130,27 +124,8 @@ func invoke(t *testing.T, base, secret string) int {
 // TestServeSurvivesKill9: keys and the day's usage (ledger and per key)
 // are back after the server is killed without warning and restarted.
 func TestServeSurvivesKill9(t *testing.T) {
-	emu, err := emulator.New(config.DefaultEmulator(), slog.New(slog.DiscardHandler), time.Now)
-	if err != nil {
-		t.Fatal(err)
-	}
-	es := httptest.NewServer(emu)
-	defer es.Close()
+	cfgPath := emulatorConfig(t, "")
 	dir := t.TempDir()
-	cfgPath := filepath.Join(dir, "serve.yaml")
-	cfg := fmt.Sprintf(`listen: 127.0.0.1:0
-upstreams:
-  - name: emu
-    region: us-east-1
-    endpoint: %s
-    auth: {mode: none}
-    buckets:
-      - {name: tpm, kind: tpm, limit: 200000, models: [claude-sonnet-4], inference: cross-region}
-      - {name: tpd, kind: tpd, limit: 144000000, models: [claude-sonnet-4], inference: cross-region}
-`, es.URL)
-	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
-		t.Fatal(err)
-	}
 	data := filepath.Join(dir, "data")
 	code, out, errOut := run(t, "keys", "create", "alice", "--data-dir", data)
 	if code != 0 {
@@ -182,6 +157,7 @@ upstreams:
 	}
 	st := openStore(t, data)
 	var saved map[string]int64
+	var err error
 	deadline = time.Now().Add(10 * time.Second)
 	for ; time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
 		if saved, err = st.LoadUsage(context.Background(), day); err != nil {
