@@ -246,7 +246,7 @@ func TestPlaceFairAcrossRoute(t *testing.T) {
 		end time.Time
 	}
 	var inflight []running
-	now := t0
+	var now time.Time
 	for step := 0; step < 6000; step++ { // 10 virtual minutes, 100 ms steps
 		now = t0.Add(time.Duration(step) * 100 * time.Millisecond)
 		// Requests end a second after their grant, costing what they reserved.
