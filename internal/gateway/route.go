@@ -64,9 +64,17 @@ func (g *Gateway) plan(m bedrock.Model, key string, op bedrock.Operation, sessio
 	var ups []*Upstream
 	for _, name := range names {
 		u := g.upstreams[name]
-		if u != nil && (op.Anthropic() || u.Client.Service() == upstream.ServiceRuntime) && !slices.Contains(ups, u) {
-			ups = append(ups, u)
+		if u == nil || !op.Anthropic() && u.Client.Service() != upstream.ServiceRuntime || slices.Contains(ups, u) {
+			continue
 		}
+		if ups == nil {
+			ups = u.alone // the common one-upstream route allocates nothing
+			continue
+		}
+		if len(ups) == 1 && cap(ups) == 1 {
+			ups = append(make([]*Upstream, 0, len(names)), ups[0])
+		}
+		ups = append(ups, u)
 	}
 	if len(ups) == 0 {
 		if len(names) > 0 {

@@ -46,6 +46,7 @@ type Upstream struct {
 	modelIDKeys []string // of ModelIDs, sorted
 
 	brk      breaker
+	alone    []*Upstream // just u: a one-upstream route's candidates (read only)
 	servedMu sync.Mutex
 	served   map[string]int64 // requests served, by route reason
 
@@ -96,6 +97,7 @@ func (u *Upstream) check() error {
 	}
 	u.profiles.static = u.Profiles
 	u.modelIDKeys = slices.Sorted(maps.Keys(u.ModelIDs))
+	u.alone = []*Upstream{u}
 	return nil
 }
 
