@@ -550,6 +550,12 @@ func (s *Serve) ApplyDefaults() {
 	if len(s.Routes) == 0 && len(s.Upstreams) > 0 && s.Upstreams[0].Name != "" {
 		s.Routes = []Route{{Upstreams: []string{s.Upstreams[0].Name}}}
 	}
+	// `policy.mode: shadow` (or enforce), the spelling operators reach
+	// for, sets the enforcement and keeps the default learned max_tokens
+	// policy running beside it.
+	if m := s.Policy.Mode; m == EnforcementShadow || m == EnforcementEnforce {
+		s.Policy.Enforcement, s.Policy.Mode = m, PolicyLearned
+	}
 }
 
 // Validate reports every problem at once as Problems, or nil.
@@ -692,11 +698,8 @@ func (pol Policy) validate(p *Problems) {
 	if pol.ThinkingBudgetCap < 1024 {
 		p.add("policy.thinking_budget_cap: %d must be at least 1024 (Bedrock's minimum budget)", pol.ThinkingBudgetCap)
 	}
-	switch {
-	case pol.Mode == EnforcementShadow || pol.Mode == EnforcementEnforce:
-		p.add("policy.mode: %q is not learned or fixed (policy.mode is the max_tokens policy; to watch without enforcing, write policy.enforcement: shadow)", pol.Mode)
-	case pol.Mode != PolicyLearned && pol.Mode != PolicyFixed:
-		p.add("policy.mode: %q is not learned or fixed", pol.Mode)
+	if pol.Mode != PolicyLearned && pol.Mode != PolicyFixed {
+		p.add("policy.mode: %q is not learned, fixed or shadow (shadow: watch without enforcing, the same as policy.enforcement: shadow)", pol.Mode)
 	}
 	if pol.Enforcement != EnforcementEnforce && pol.Enforcement != EnforcementShadow {
 		p.add("policy.enforcement: %q is not enforce or shadow", pol.Enforcement)

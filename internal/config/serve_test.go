@@ -118,9 +118,8 @@ func TestLoadServeProblems(t *testing.T) {
 		{"serve-route-no-upstreams", Problems{"routes[0].upstreams: at least one upstream is required"}},
 		{"serve-route-empty-model", Problems{"routes[0].models: an empty entry would match every model; leave the list empty instead"}},
 		{"serve-policy-max-tokens-cap", Problems{"policy.max_tokens_cap: 0 must be at least 1"}},
-		{"serve-policy-mode", Problems{`policy.mode: "hard" is not learned or fixed`}},
+		{"serve-policy-mode", Problems{`policy.mode: "hard" is not learned, fixed or shadow (shadow: watch without enforcing, the same as policy.enforcement: shadow)`}},
 		{"serve-policy-enforcement", Problems{`policy.enforcement: "watch" is not enforce or shadow`}},
-		{"serve-policy-mode-shadow", Problems{`policy.mode: "shadow" is not learned or fixed (policy.mode is the max_tokens policy; to watch without enforcing, write policy.enforcement: shadow)`}},
 		{"serve-policy-percentile", Problems{"policy.percentile: 1.5 is not in (0, 1]"}},
 		{"serve-policy-prior", Problems{"policy.priors[opus]: median 900 and p99 800 must satisfy 1 <= median < p99"}},
 		{"serve-policy-escalation", Problems{"policy.escalation.factor: -1 must not be negative", "policy.escalation.ttl: 0s must be positive"}},
@@ -423,5 +422,20 @@ policy: {enforcement: shadow, mode: fixed}
 	}
 	if !s.Policy.Shadow() || s.Policy.Learned() {
 		t.Errorf("policy = %+v, want shadow with the fixed policy", s.Policy)
+	}
+}
+
+// TestPolicyModeShadow: policy.mode: shadow, as operators write it, turns
+// on shadow enforcement with the learned max_tokens policy beside it.
+func TestPolicyModeShadow(t *testing.T) {
+	s, err := ParseServe([]byte(`
+upstreams: [{name: main, region: us-east-1}]
+policy: {mode: shadow}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !s.Policy.Shadow() || !s.Policy.Learned() {
+		t.Errorf("policy = %+v, want shadow with the learned policy", s.Policy)
 	}
 }
