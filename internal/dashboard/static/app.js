@@ -208,8 +208,8 @@
           el('p', { class: 'muted' }, tok(Math.max(f.left, 0)) + ' of ' + tok(f.limit) + ' left')))));
     }
     if (later.length) {
-      kids.push(el('p', { class: 'forecast-later' }, el('span', { class: 'good' }, (soon.length ? 'The others do' : 'Nothing does') +
-        ' not run out today at the recent rate: '), later.map((x) => x.what + ' (' + tok(x.f.left) + ' left)').join(', ')));
+      kids.push(el('p', { class: 'forecast-later' }, el('span', { class: 'good' }, (soon.length ? 'The others do not run out today' : 'Nothing runs out today') +
+        ' at the recent rate: '), later.map((x) => x.what + ' (' + tok(x.f.left) + ' left)').join(', ')));
     }
     box.replaceChildren(...kids);
   }
