@@ -2,9 +2,9 @@ package admission
 
 import (
 	"fmt"
-	"strconv"
 	"time"
 
+	"github.com/dustin/go-humanize"
 	"github.com/headroomhq/headroom/internal/quota"
 )
 
@@ -23,12 +23,12 @@ type TooLarge struct {
 }
 
 func (e *TooLarge) Error() string {
-	what := fmt.Sprintf("the %s bucket %q has a limit of %s", e.Kind.Phrase(), e.Bucket, commas(e.Capacity))
+	what := fmt.Sprintf("the %s bucket %q has a limit of %s", e.Kind.Phrase(), e.Bucket, humanize.Comma(e.Capacity))
 	if e.Budget {
-		what = "the key's daily budget is " + commas(e.Capacity) + " tokens"
+		what = "the key's daily budget is " + humanize.Comma(e.Capacity) + " tokens"
 	}
 	return fmt.Sprintf("Headroom: this request reserves %s tokens, but %s, so it can never be admitted; %s",
-		commas(e.Cost), what, e.Hint)
+		humanize.Comma(e.Cost), what, e.Hint)
 }
 
 // Refusal is a request that could not be admitted before its deadline. The
@@ -59,26 +59,6 @@ type Refusal struct {
 }
 
 func (e *Refusal) Error() string { return e.Message }
-
-// commas formats n with thousands separators, as in 200,000.
-func commas(n int64) string {
-	s := strconv.FormatInt(n, 10)
-	neg := n < 0
-	if neg {
-		s = s[1:]
-	}
-	var out []byte
-	for i := range len(s) {
-		if i > 0 && (len(s)-i)%3 == 0 {
-			out = append(out, ',')
-		}
-		out = append(out, s[i])
-	}
-	if neg {
-		return "-" + string(out)
-	}
-	return string(out)
-}
 
 // human formats a wait for people: "12s", "3m20s", "5h4m".
 func human(d time.Duration) string {

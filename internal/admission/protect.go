@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/dustin/go-humanize"
 	"github.com/headroomhq/headroom/internal/quota"
 )
 
@@ -236,11 +237,11 @@ func (c *Controller) refusalAt(now time.Time, t *Ticket) *Refusal {
 			wait := c.untilDayEnd(now)
 			return &Refusal{Daily: true, Budget: true, RetryAfter: wait, KeyShare: b, KeyUsed: settled,
 				Message: fmt.Sprintf("Headroom: key %s's daily budget of %s tokens is spent (used %s, this request reserves %s); it resets in %s",
-					name, commas(b), commas(settled), commas(t.req.tokens()), human(wait))}
+					name, humanize.Comma(b), humanize.Comma(settled), humanize.Comma(t.req.tokens()), human(wait))}
 		}
 		return &Refusal{RetryAfter: budgetHeldRetry, Holds: true, Budget: true, KeyShare: b, KeyUsed: total,
 			Message: fmt.Sprintf("Headroom: key %s's daily budget of %s tokens has %s left, but its requests in flight hold %s of it until they settle (this request reserves %s); retry in %s",
-				name, commas(b), commas(max(b-total+held, 0)), commas(held), commas(t.req.tokens()), human(budgetHeldRetry))}
+				name, humanize.Comma(b), humanize.Comma(max(b-total+held, 0)), humanize.Comma(held), humanize.Comma(t.req.tokens()), human(budgetHeldRetry))}
 	}
 	if i, r := c.protectedBy(now, ks, t.req); i >= 0 {
 		st := c.l.Bucket(now, i)
@@ -253,7 +254,7 @@ func (c *Controller) refusalAt(now time.Time, t *Ticket) *Refusal {
 		}
 		return &Refusal{Bucket: st.Name, Kind: st.Kind, Daily: daily, RetryAfter: wait, Holds: !daily && wait > MaxRetryAfter, KeyShare: share, KeyUsed: ks.today[i],
 			Message: fmt.Sprintf("Headroom: %s bucket %q has %s left, of which %s is protected for other keys; key %s's protected share is %s of %s and it has used %s today; %s",
-				st.Kind.Phrase(), st.Name, commas(max(st.Available, 0)), commas(r), name, commas(share), commas(st.Effective), commas(ks.today[i]), when)}
+				st.Kind.Phrase(), st.Name, humanize.Comma(max(st.Available, 0)), humanize.Comma(r), name, humanize.Comma(share), humanize.Comma(st.Effective), humanize.Comma(ks.today[i]), when)}
 	}
 	if err := c.l.Fits(now, t.req.Set, t.req.Cost); err != nil {
 		le := err.(*quota.LimitError)
@@ -279,7 +280,7 @@ func (c *Controller) refusalAt(now time.Time, t *Ticket) *Refusal {
 		}
 		return &Refusal{Bucket: le.Bucket, Kind: le.Kind, Daily: daily, RetryAfter: le.RetryAfter, Holds: le.Holds, KeyShare: share, KeyUsed: used,
 			Message: fmt.Sprintf("Headroom: %s bucket %q %s; key %s's fair share is %s of %s; %s",
-				le.Kind.Phrase(), le.Bucket, full, name, commas(share), commas(le.Effective), when)}
+				le.Kind.Phrase(), le.Bucket, full, name, humanize.Comma(share), humanize.Comma(le.Effective), when)}
 	}
 	if m := ks.key.MaxConcurrency; m > 0 && inflight >= m {
 		return &Refusal{RetryAfter: time.Second,

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 
+	"github.com/dustin/go-humanize"
 	"github.com/headroomhq/headroom/internal/bedrock"
 )
 
@@ -303,7 +304,7 @@ func applyGatewayCap(mr *ModelReport, opt Options, probe *ProbeResult) {
 	mr.Gateway = &GatewayCap{Asked: asked, MaxTokens: gm.MaxTokens, Reason: gm.Reason,
 		AskedReservation: bedrock.ProfileSeed.Admission(bedrock.Demand{InputTokens: opt.InputTokens, MaxTokens: asked}, mr.Burndown)}
 	mr.Output.MaxTokens = gm.MaxTokens
-	mr.Output.MaxTokensFrom = fmt.Sprintf("the gateway's cap (%s; Claude Code asks %s)", gm.Reason, commas(int64(asked)))
+	mr.Output.MaxTokensFrom = fmt.Sprintf("the gateway's cap (%s; Claude Code asks %s)", gm.Reason, humanize.Comma(int64(asked)))
 	if mr.Output.Thinking == ThinkingEnabled && mr.Output.Budget >= gm.MaxTokens {
 		mr.Output.Budget, mr.Output.BudgetFrom = gm.MaxTokens-1, "the gateway's cap − 1"
 	}

@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/dustin/go-humanize"
 	"github.com/headroomhq/headroom/internal/bedrock"
 )
 
@@ -209,9 +210,9 @@ func gatewayMaxOutputFinding(m ModelReport) (Finding, bool) {
 	}
 	cur, _ := m.Fit(bedrock.ProfileSeed.Name)
 	return Finding{ID: FindMaxOutput, Severity: Info, Model: m.Role,
-		Title: fmt.Sprintf("Claude Code asks max_tokens %s; the gateway caps it at %s", commas(int64(g.Asked)), commas(int64(g.MaxTokens))),
+		Title: fmt.Sprintf("Claude Code asks max_tokens %s; the gateway caps it at %s", humanize.Comma(int64(g.Asked)), humanize.Comma(int64(g.MaxTokens))),
 		Why: fmt.Sprintf("The Headroom gateway forwards max_tokens %s (its %s policy), so each call reserves %s quota tokens instead of %s (seed reading); CLAUDE_CODE_MAX_OUTPUT_TOKENS needs no change.",
-			commas(int64(g.MaxTokens)), g.Reason, commas(cur.Reservation), commas(g.AskedReservation))}, true
+			humanize.Comma(int64(g.MaxTokens)), g.Reason, humanize.Comma(cur.Reservation), humanize.Comma(g.AskedReservation))}, true
 }
 
 func settingsMaxOutputFinding(s Settings, opt Options, m ModelReport) Finding {
@@ -225,7 +226,7 @@ func settingsMaxOutputFinding(s Settings, opt Options, m ModelReport) Finding {
 		valid = valid && n > 0
 	}
 	numbers := fmt.Sprintf("each call reserves %s quota tokens before writing a word (seed reading; %s under AWS's), while 4,096 reserves %s: %s more calls from the same quota",
-		commas(cur.Reservation), commas(aws.Reservation), commas(adv.Reservation), ratio(cur.Reservation, adv.Reservation))
+		humanize.Comma(cur.Reservation), humanize.Comma(aws.Reservation), humanize.Comma(adv.Reservation), ratio(cur.Reservation, adv.Reservation))
 	fix := envFix(EnvMaxOutput, strconv.Itoa(AdvisedMaxOutputTokens))
 	sev := Critical
 	if cur.Spike <= m.Limits.TPM && cur.TasksPerDay >= fewTasksPerDay {
@@ -235,26 +236,26 @@ func settingsMaxOutputFinding(s Settings, opt Options, m ModelReport) Finding {
 	switch {
 	case !set:
 		return Finding{ID: FindMaxOutput, Severity: sev, Model: RoleMain,
-			Title: fmt.Sprintf("CLAUDE_CODE_MAX_OUTPUT_TOKENS is unset, so every request asks for %s output tokens", commas(int64(m.Output.MaxTokens))),
+			Title: fmt.Sprintf("CLAUDE_CODE_MAX_OUTPUT_TOKENS is unset, so every request asks for %s output tokens", humanize.Comma(int64(m.Output.MaxTokens))),
 			Why: fmt.Sprintf("The documentation trap: Claude Code's settings page says unset means %s while its Bedrock page recommended 4,096; %s.",
-				commas(int64(m.Output.MaxTokens)), numbers),
+				humanize.Comma(int64(m.Output.MaxTokens)), numbers),
 			Fix: fix}
 	case !valid:
 		return Finding{ID: FindMaxOutput, Severity: sev, Model: RoleMain,
 			Title: fmt.Sprintf("CLAUDE_CODE_MAX_OUTPUT_TOKENS=%s is not a positive number", quoteShort(v.Value)),
-			Why:   fmt.Sprintf("Claude Code ignores it and asks for %s output tokens; %s.", commas(int64(m.Output.MaxTokens)), numbers),
+			Why:   fmt.Sprintf("Claude Code ignores it and asks for %s output tokens; %s.", humanize.Comma(int64(m.Output.MaxTokens)), numbers),
 			Fix:   fix}
 	case m.Output.MaxTokens > AdvisedMaxOutputTokens:
 		if m.Output.MaxTokens < DefaultMaxOutputTokens {
 			sev = Warning
 		}
 		return Finding{ID: FindMaxOutput, Severity: sev, Model: RoleMain,
-			Title: fmt.Sprintf("CLAUDE_CODE_MAX_OUTPUT_TOKENS is %s (from %s)", commas(int64(m.Output.MaxTokens)), v.From),
+			Title: fmt.Sprintf("CLAUDE_CODE_MAX_OUTPUT_TOKENS is %s (from %s)", humanize.Comma(int64(m.Output.MaxTokens)), v.From),
 			Why:   "Bedrock reserves max_tokens at admission, not what the answer uses: " + numbers + ".",
 			Fix:   fix}
 	case m.Output.MaxTokens < AdvisedMaxOutputTokens:
 		return Finding{ID: FindMaxOutput, Severity: Warning, Model: RoleMain,
-			Title: fmt.Sprintf("CLAUDE_CODE_MAX_OUTPUT_TOKENS is %s, below 4,096", commas(int64(m.Output.MaxTokens))),
+			Title: fmt.Sprintf("CLAUDE_CODE_MAX_OUTPUT_TOKENS is %s, below 4,096", humanize.Comma(int64(m.Output.MaxTokens))),
 			Why: "Claude Code's Bedrock page warned that Bedrock charges at least 4,096 anyway (the seed reading) and that less cuts off long tool uses, " +
 				"so the agent loop can fail over and over; under AWS's reading it saves quota, but large file edits still break.",
 			Fix: fix}
@@ -262,7 +263,7 @@ func settingsMaxOutputFinding(s Settings, opt Options, m ModelReport) Finding {
 	return Finding{ID: FindMaxOutput, Severity: OK, Model: RoleMain,
 		Title: "CLAUDE_CODE_MAX_OUTPUT_TOKENS is 4,096",
 		Why: fmt.Sprintf("Each call reserves %s quota tokens (seed reading; %s under AWS's) instead of %s with the unset default of 32,000.",
-			commas(cur.Reservation), commas(aws.Reservation), commas(reservationAt(opt, m, DefaultMaxOutputTokens)))}
+			humanize.Comma(cur.Reservation), humanize.Comma(aws.Reservation), humanize.Comma(reservationAt(opt, m, DefaultMaxOutputTokens)))}
 }
 
 func reservationAt(opt Options, m ModelReport, maxTokens int) int64 {
@@ -284,18 +285,18 @@ func thinkingFinding(m ModelReport) (Finding, bool) {
 			fix = envFix(EnvThinking, strconv.Itoa(AdvisedThinkingTokens), EnvMaxOutput, strconv.Itoa(AdvisedMaxOutputTokens))
 		}
 		return Finding{ID: FindThinking, Severity: Warning, Model: m.Role,
-			Title: fmt.Sprintf("%s: thinking budget %s is below Bedrock's minimum of 1,024", roleTitle(m), commas(int64(o.Budget))),
+			Title: fmt.Sprintf("%s: thinking budget %s is below Bedrock's minimum of 1,024", roleTitle(m), humanize.Comma(int64(o.Budget))),
 			Why:   "Claude Code sends the budget as is and Bedrock refuses any budget_tokens under 1,024 with a ValidationException, so every request fails.",
 			Fix:   fix}, true
 	case o.BudgetFrom == "max_tokens − 1":
 		return Finding{ID: FindThinking, Severity: Info, Model: m.Role,
-			Title: fmt.Sprintf("%s: MAX_THINKING_TOKENS is unset, so the thinking budget is %s", roleTitle(m), commas(int64(o.Budget))),
+			Title: fmt.Sprintf("%s: MAX_THINKING_TOKENS is unset, so the thinking budget is %s", roleTitle(m), humanize.Comma(int64(o.Budget))),
 			Why: fmt.Sprintf("Claude Code sends budget_tokens = max_tokens − 1, so thinking may spend the whole output, and every output token costs %d quota tokens at settlement; 1,024 keeps thinking short.",
 				m.Burndown),
 			Fix: envFix(EnvThinking, strconv.Itoa(AdvisedThinkingTokens))}, true
 	}
 	return Finding{ID: FindThinking, Severity: OK, Model: m.Role,
-		Title: fmt.Sprintf("%s: thinking budget is %s (from %s)", roleTitle(m), commas(int64(o.Budget)), o.BudgetFrom),
+		Title: fmt.Sprintf("%s: thinking budget is %s (from %s)", roleTitle(m), humanize.Comma(int64(o.Budget)), o.BudgetFrom),
 		Why:   "The budget is within what Bedrock accepts and bounds how much of the output thinking may spend."}, true
 }
 
@@ -303,7 +304,7 @@ func quotaFitFinding(opt Options, m ModelReport) Finding {
 	f, _ := m.Fit(opt.SeverityProfile)
 	l := m.Limits
 	numbers := fmt.Sprintf("%s reserved per request against TPM %s and TPD %s (%s) leaves room for %s a minute (%s tasks of %d calls) and %s a day (%s tasks)",
-		commas(f.Reservation), commas(l.TPM), commas(l.TPD), l.Source,
+		humanize.Comma(f.Reservation), humanize.Comma(l.TPM), humanize.Comma(l.TPD), l.Source,
 		plural(f.RequestsPerMinute, "request"), decimal(f.TasksPerMinute, 2), opt.CallsPerTask, plural(f.RequestsPerDay, "request"), decimal(f.TasksPerDay, 1))
 	var fix *Fix
 	if f.MaxTokens > AdvisedMaxOutputTokens && m.Advised.Reservation <= l.TPM {
@@ -352,7 +353,7 @@ func quotaFitFinding(opt Options, m ModelReport) Finding {
 func spikeFinding(opt Options, m ModelReport) Finding {
 	f, _ := m.Fit(opt.SeverityProfile)
 	tpm := m.Limits.TPM
-	numbers := fmt.Sprintf("%d parallel calls × %s reserved = %s against a TPM of %s", m.ToolCalls, commas(f.Reservation), commas(f.Spike), commas(tpm))
+	numbers := fmt.Sprintf("%d parallel calls × %s reserved = %s against a TPM of %s", m.ToolCalls, humanize.Comma(f.Reservation), humanize.Comma(f.Spike), humanize.Comma(tpm))
 	if f.Spike <= tpm && m.Limits.AppliedLow {
 		return Finding{ID: FindSpike, Severity: Info, Model: RoleMain,
 			Title: "A burst of parallel tool calls would fit the documented per-minute quota, not the applied one",
@@ -415,26 +416,6 @@ func cachingFinding(s Settings) Finding {
 		Why:   "Cache reads are not counted against the quota at settlement and cache writes count once, so long sessions cost less quota."}
 }
 
-// commas formats n with thousands separators.
-func commas(n int64) string {
-	s := strconv.FormatInt(n, 10)
-	neg := strings.HasPrefix(s, "-")
-	if neg {
-		s = s[1:]
-	}
-	var b strings.Builder
-	for i, c := range s {
-		if i > 0 && (len(s)-i)%3 == 0 {
-			b.WriteByte(',')
-		}
-		b.WriteRune(c)
-	}
-	if neg {
-		return "-" + b.String()
-	}
-	return b.String()
-}
-
 // decimal formats x with prec decimals and thousands separators.
 func decimal(x float64, prec int) string {
 	s := strconv.FormatFloat(x, 'f', prec, 64)
@@ -444,9 +425,9 @@ func decimal(x float64, prec int) string {
 		return s
 	}
 	if frac == "" {
-		return commas(n)
+		return humanize.Comma(n)
 	}
-	return commas(n) + "." + frac
+	return humanize.Comma(n) + "." + frac
 }
 
 // roleTitle names a model in a finding's title: "Main model ID".
@@ -459,5 +440,5 @@ func plural(n int64, unit string) string {
 	if n == 1 {
 		return "1 " + unit
 	}
-	return commas(n) + " " + unit + "s"
+	return humanize.Comma(n) + " " + unit + "s"
 }

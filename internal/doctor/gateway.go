@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/dustin/go-humanize"
 	"github.com/headroomhq/headroom/internal/bedrock"
 )
 
@@ -277,9 +278,9 @@ func gatewayDoing(r Report) []string {
 		}
 		if gm.MaxTokens < gm.Asked {
 			out = append(out, fmt.Sprintf("It caps max_tokens of %s at %s (%s policy: %s) where Claude Code asks %s, and %s.",
-				mr.Role+" model "+gm.ID, commas(int64(gm.MaxTokens)), g.PolicyMode, gm.Reason, commas(int64(gm.Asked)), route))
+				mr.Role+" model "+gm.ID, humanize.Comma(int64(gm.MaxTokens)), g.PolicyMode, gm.Reason, humanize.Comma(int64(gm.Asked)), route))
 		} else {
-			out = append(out, fmt.Sprintf("It forwards max_tokens %s of %s as asked, and %s.", commas(int64(gm.MaxTokens)), mr.Role+" model "+gm.ID, route))
+			out = append(out, fmt.Sprintf("It forwards max_tokens %s of %s as asked, and %s.", humanize.Comma(int64(gm.MaxTokens)), mr.Role+" model "+gm.ID, route))
 		}
 	}
 	for _, ref := range used {
@@ -294,10 +295,10 @@ func gatewayDoing(r Report) []string {
 			}
 			eff := ""
 			if b.Effective != b.Limit {
-				eff = fmt.Sprintf(", lowered to %s after upstream throttles", commas(b.Effective))
+				eff = fmt.Sprintf(", lowered to %s after upstream throttles", humanize.Comma(b.Effective))
 			}
 			out = append(out, fmt.Sprintf("It mirrors %s %s of upstream %s (%s): limit %s%s; used %s, reserved %s, available %s now.",
-				strings.ToUpper(b.Kind), b.Name, u.Name, u.Region, commas(b.Limit), eff, commas(b.Used), commas(b.Reserved), commas(b.Available)))
+				strings.ToUpper(b.Kind), b.Name, u.Name, u.Region, humanize.Comma(b.Limit), eff, humanize.Comma(b.Used), humanize.Comma(b.Reserved), humanize.Comma(b.Available)))
 		}
 	}
 	for _, u := range g.Upstreams {

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strconv"
 
+	"github.com/dustin/go-humanize"
 	"github.com/headroomhq/headroom/internal/bedrock"
 )
 
@@ -64,7 +65,7 @@ func mantleFit(opt Options, mr ModelReport) *MantleFit {
 func mantleFinding(a AWSEnv, m ModelReport) Finding {
 	f := m.Mantle
 	numbers := fmt.Sprintf("each call reserves input + %s = %s of the input TPM %s (%s) at admission, no burndown, so at most %s start in a minute and %d parallel tool calls hold %s; output tokens then count against the output TPM %s as they are generated",
-		commas(int64(f.MaxTokens)), commas(f.Reservation), commas(f.InputTPM), f.Source, plural(f.RequestsPerMinute, "call"), m.ToolCalls, commas(f.Spike), commas(f.OutputTPM))
+		humanize.Comma(int64(f.MaxTokens)), humanize.Comma(f.Reservation), humanize.Comma(f.InputTPM), f.Source, plural(f.RequestsPerMinute, "call"), m.ToolCalls, humanize.Comma(f.Spike), humanize.Comma(f.OutputTPM))
 	sev := Info
 	switch {
 	case f.Reservation > f.InputTPM:
@@ -73,7 +74,7 @@ func mantleFinding(a AWSEnv, m ModelReport) Finding {
 		sev = Warning
 	}
 	fix := envFix(EnvMaxOutput, strconv.Itoa(MantleAdvisedMaxOutputTokens))
-	action := fmt.Sprintf("Lower max_tokens (%s writes a 6,000-word file; 4,096 cuts long tool calls)", commas(MantleAdvisedMaxOutputTokens))
+	action := fmt.Sprintf("Lower max_tokens (%s writes a 6,000-word file; 4,096 cuts long tool calls)", humanize.Comma(MantleAdvisedMaxOutputTokens))
 	if a.MantleBaseURL.Value == "" {
 		action += ", or point " + EnvMantleBaseURL + " at a Headroom gateway (" + gatewayURL + "), which sizes max_tokens per call and queues instead of failing."
 	} else {
@@ -84,7 +85,7 @@ func mantleFinding(a AWSEnv, m ModelReport) Finding {
 		fix = nil
 	}
 	return Finding{ID: FindMantle, Severity: sev, Model: RoleMain,
-		Title: fmt.Sprintf("Mantle mode: every call reserves input + %s against the input tokens per minute", commas(int64(f.MaxTokens))),
+		Title: fmt.Sprintf("Mantle mode: every call reserves input + %s against the input tokens per minute", humanize.Comma(int64(f.MaxTokens))),
 		Why:   "Claude Code calls bedrock-mantle, whose quotas are its own: " + numbers + ".",
 		Fix:   fix}
 }

@@ -5,6 +5,8 @@ import (
 	"io"
 	"strings"
 	"text/tabwriter"
+
+	"github.com/dustin/go-humanize"
 )
 
 // wrapWidth is where long sentences wrap in text output.
@@ -67,7 +69,7 @@ func WriteText(w io.Writer, r Report) error {
 	as := r.Assumptions
 	p("  Assumed: %s input tokens per request (--input-tokens), %d calls per agent task (--calls-per-task);\n"+
 		"  counts hold each request's full reservation, as admission checks it.\n",
-		commas(int64(as.InputTokens)), as.CallsPerTask)
+		humanize.Comma(int64(as.InputTokens)), as.CallsPerTask)
 
 	if r.Probe != nil {
 		writeProbe(ew, r.Probe)
@@ -130,27 +132,27 @@ func writeModels(w io.Writer, r Report) {
 	row("model", func(m ModelReport) string { return m.ID })
 	row("chosen by", func(m ModelReport) string { return m.From })
 	row("max_tokens", func(m ModelReport) string {
-		return commas(int64(m.Output.MaxTokens)) + " (" + m.Output.MaxTokensFrom + ")"
+		return humanize.Comma(int64(m.Output.MaxTokens)) + " (" + m.Output.MaxTokensFrom + ")"
 	})
 	row("thinking", func(m ModelReport) string {
 		if m.Output.Thinking != ThinkingEnabled {
 			return m.Output.Thinking
 		}
-		return "budget " + commas(int64(m.Output.Budget)) + " (" + m.Output.BudgetFrom + ")"
+		return "budget " + humanize.Comma(int64(m.Output.Budget)) + " (" + m.Output.BudgetFrom + ")"
 	})
 	row("output burndown", func(m ModelReport) string { return fmt.Sprintf("%dx", m.Burndown) })
-	row("quota TPM / TPD", func(m ModelReport) string { return commas(m.Limits.TPM) + " / " + commas(m.Limits.TPD) })
+	row("quota TPM / TPD", func(m ModelReport) string { return humanize.Comma(m.Limits.TPM) + " / " + humanize.Comma(m.Limits.TPD) })
 	row("quota from", func(m ModelReport) string { return shorten(m.Limits.Source, 48) })
-	row("reserved per request", fits(func(f Fit) string { return commas(f.Reservation) }))
-	row("  with max_tokens 4,096", func(m ModelReport) string { return "seed " + commas(m.Advised.Reservation) })
-	row("requests per minute", fits(func(f Fit) string { return commas(f.RequestsPerMinute) }))
-	row("requests per day", fits(func(f Fit) string { return commas(f.RequestsPerDay) }))
+	row("reserved per request", fits(func(f Fit) string { return humanize.Comma(f.Reservation) }))
+	row("  with max_tokens 4,096", func(m ModelReport) string { return "seed " + humanize.Comma(m.Advised.Reservation) })
+	row("requests per minute", fits(func(f Fit) string { return humanize.Comma(f.RequestsPerMinute) }))
+	row("requests per day", fits(func(f Fit) string { return humanize.Comma(f.RequestsPerDay) }))
 	row("agent tasks per minute", fits(func(f Fit) string { return decimal(f.TasksPerMinute, 2) }))
 	row("agent tasks per day", fits(func(f Fit) string { return decimal(f.TasksPerDay, 1) }))
 	row("parallel burst", func(m ModelReport) string {
 		var parts []string
 		for _, f := range m.Fits {
-			parts = append(parts, f.Profile+" "+commas(f.Spike))
+			parts = append(parts, f.Profile+" "+humanize.Comma(f.Spike))
 		}
 		return fmt.Sprintf("%d calls: %s", m.ToolCalls, strings.Join(parts, " | "))
 	})
@@ -163,10 +165,10 @@ func writeModels(w io.Writer, r Report) {
 				return get(m.Mantle)
 			}
 		}
-		row("Mantle: input / output TPM", mantle(func(f *MantleFit) string { return commas(f.InputTPM) + " / " + commas(f.OutputTPM) }))
-		row("Mantle: reserved per request", mantle(func(f *MantleFit) string { return commas(f.Reservation) + " (input + max_tokens)" }))
-		row("Mantle: requests per minute", mantle(func(f *MantleFit) string { return commas(f.RequestsPerMinute) }))
-		row("Mantle: parallel burst", mantle(func(f *MantleFit) string { return commas(f.Spike) }))
+		row("Mantle: input / output TPM", mantle(func(f *MantleFit) string { return humanize.Comma(f.InputTPM) + " / " + humanize.Comma(f.OutputTPM) }))
+		row("Mantle: reserved per request", mantle(func(f *MantleFit) string { return humanize.Comma(f.Reservation) + " (input + max_tokens)" }))
+		row("Mantle: requests per minute", mantle(func(f *MantleFit) string { return humanize.Comma(f.RequestsPerMinute) }))
+		row("Mantle: parallel burst", mantle(func(f *MantleFit) string { return humanize.Comma(f.Spike) }))
 	}
 	_ = tw.Flush()
 }
@@ -198,7 +200,7 @@ func writeProbe(w io.Writer, p *ProbeResult) {
 			if !c.OK {
 				result = fmt.Sprintf("%d %s: %s", c.Status, c.ErrorType, shorten(c.Message, 60))
 			}
-			fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\n", rp.Region, c.Kind, commas(int64(c.MaxTokens)), result, orUnknown(c.RequestID))
+			fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\n", rp.Region, c.Kind, humanize.Comma(int64(c.MaxTokens)), result, orUnknown(c.RequestID))
 		}
 	}
 	_ = tw.Flush()

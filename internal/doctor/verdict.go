@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+
+	"github.com/dustin/go-humanize"
 )
 
 // Situations, as the seed names them.
@@ -74,7 +76,7 @@ func classify(rp RegionProbe) regionState {
 		return regionState{failed: true, reason: at + "the probe failed: " + tiny.ErrorType + ": " + tiny.Message}
 	case sized != nil && sized.Throttled():
 		return regionState{burning: true, reason: fmt.Sprintf("%sa max_tokens 1 request passed but the same request with max_tokens %s (Claude Code's setting) was throttled (%q)",
-			at, commas(int64(sized.MaxTokens)), sized.Message)}
+			at, humanize.Comma(int64(sized.MaxTokens)), sized.Message)}
 	}
 	return regionState{reason: at + "requests pass"}
 }
@@ -208,7 +210,7 @@ func optCommas(v *int64) string {
 	if v == nil {
 		return "unknown"
 	}
-	return commas(*v)
+	return humanize.Comma(*v)
 }
 
 func orUnknown(s string) string {

@@ -5,6 +5,8 @@ import (
 	"math"
 	"strings"
 	"time"
+
+	"github.com/dustin/go-humanize"
 )
 
 // Status is a forecast's verdict.
@@ -98,7 +100,7 @@ func Project(in Input) Forecast {
 		return f
 	case rates[0] <= 0:
 		f.Status = Never
-		f.Text = fmt.Sprintf("%s: nothing used in the last hour, so it does not run out at this rate (%s left)", in.Name, commas(in.Left))
+		f.Text = fmt.Sprintf("%s: nothing used in the last hour, so it does not run out at this rate (%s left)", in.Name, humanize.Comma(in.Left))
 		return f
 	}
 	fast, slow := 0, 0
@@ -115,7 +117,7 @@ func Project(in Input) Forecast {
 	f.Latest = runOut(in, rates[slow])
 	if f.At == nil {
 		f.Status = NotToday
-		f.Text = fmt.Sprintf("at the last hour's rate (%s tokens/min), %s does not run out today: %s with %s left", commas(int64(rates[0])), in.Name, ends, commas(in.Left))
+		f.Text = fmt.Sprintf("at the last hour's rate (%s tokens/min), %s does not run out today: %s with %s left", humanize.Comma(int64(rates[0])), in.Name, ends, humanize.Comma(in.Left))
 		if f.Earliest != nil {
 			f.Text += fmt.Sprintf("; at %s rate it would at %s", rateNames[fast], clock(*f.Earliest))
 		}
@@ -123,7 +125,7 @@ func Project(in Input) Forecast {
 	}
 	f.Status = RunsOut
 	var b strings.Builder
-	fmt.Fprintf(&b, "at the last hour's rate (%s tokens/min), %s runs out at %s", commas(int64(rates[0])), in.Name, clock(*f.At))
+	fmt.Fprintf(&b, "at the last hour's rate (%s tokens/min), %s runs out at %s", humanize.Comma(int64(rates[0])), in.Name, clock(*f.At))
 	switch {
 	case f.Latest == nil && f.Earliest.Equal(*f.At):
 		fmt.Fprintf(&b, " (not today at %s rate)", rateNames[slow])
@@ -174,21 +176,3 @@ func until(t, end time.Time) *time.Time {
 
 func hhmm(t time.Time) string  { return t.UTC().Format("15:04") }
 func clock(t time.Time) string { return hhmm(t) + " UTC" }
-
-// commas writes n with thousands separators.
-func commas(n int64) string {
-	s := fmt.Sprint(n)
-	neg := strings.HasPrefix(s, "-")
-	s = strings.TrimPrefix(s, "-")
-	var b strings.Builder
-	for i, c := range s {
-		if i > 0 && (len(s)-i)%3 == 0 {
-			b.WriteByte(',')
-		}
-		b.WriteRune(c)
-	}
-	if neg {
-		return "-" + b.String()
-	}
-	return b.String()
-}

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strconv"
 
+	"github.com/dustin/go-humanize"
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/font"
 	"gonum.org/v1/plot/vg"
@@ -43,7 +44,7 @@ func (r *Result) Charts() ([]Chart, error) {
 	specs := []spec{
 		{"reservation", "One request's reservation over time",
 			fmt.Sprintf("The seed's example request (%s input tokens, a %d-token answer) as the emulated Bedrock account books it under the %s profile: reserved at admission, adjusted as the answer streams, settled at the end.",
-				commas(int64(r.Figures.Input)), traceOutput, r.Profile),
+				humanize.Comma(int64(r.Figures.Input)), traceOutput, r.Profile),
 			10 * vg.Inch, 4.5 * vg.Inch, r.drawReservation},
 		{"drain", r.drainTitle(),
 			"The quota that binds (the one the team's demand presses hardest), per developer, stacked: a daily quota as it fills (the red line adds what calls in flight hold reserved), a per-minute quota as tokens settled per minute (the red line is what calls in flight hold reserved). The dashed line is the limit. account-per-dev is drawn on its own scale against all its accounts' limits together.",
@@ -175,7 +176,7 @@ func (tokenTicks) Ticks(min, max float64) []plot.Tick { return niceTicks(min, ma
 type countTicks struct{}
 
 func (countTicks) Ticks(min, max float64) []plot.Tick {
-	return niceTicks(min, max, true, func(v float64) string { return commas(int64(v)) })
+	return niceTicks(min, max, true, func(v float64) string { return humanize.Comma(int64(v)) })
 }
 
 // niceTicks puts about six labelled ticks on 1-2-5 steps, with four

@@ -5,6 +5,7 @@ import (
 	"math"
 	"strconv"
 
+	"github.com/dustin/go-humanize"
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/vg"
@@ -60,7 +61,7 @@ func (r *Result) reservationBars() (*plot.Plot, error) {
 		b.LineStyle.Width = 0
 		p.Add(b)
 		labels.XYs = append(labels.XYs, plotter.XY{X: float64(i), Y: v})
-		labels.Labels = append(labels.Labels, commas(int64(v)))
+		labels.Labels = append(labels.Labels, humanize.Comma(int64(v)))
 	}
 	if err := addBarLabels(p, labels); err != nil {
 		return nil, err
@@ -139,7 +140,7 @@ func (r *Result) throttleBars() (*plot.Plot, error) {
 		b.LineStyle.Width = 0
 		p.Add(b)
 		labels.XYs = append(labels.XYs, plotter.XY{X: float64(i), Y: v})
-		labels.Labels = append(labels.Labels, commas(int64(s.Client429s)))
+		labels.Labels = append(labels.Labels, humanize.Comma(int64(s.Client429s)))
 	}
 	if err := addBarLabels(p, labels); err != nil {
 		return nil, err

@@ -3,6 +3,7 @@ package simulate
 import (
 	"fmt"
 
+	"github.com/dustin/go-humanize"
 	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/vg"
 	"gonum.org/v1/plot/vg/draw"
@@ -34,9 +35,9 @@ func (r *Result) drawReservation(dc draw.Canvas) error {
 		l.LineStyle.Width = vg.Points(2.5)
 		l.LineStyle.Color = palette[colors[i%len(colors)]]
 		p.Add(l)
-		p.Legend.Add(fmt.Sprintf("%s: reserves %s, settles at %s", ln.label, commas(int64(ln.held[2])), commas(int64(ln.settled))), l)
+		p.Legend.Add(fmt.Sprintf("%s: reserves %s, settles at %s", ln.label, humanize.Comma(int64(ln.held[2])), humanize.Comma(int64(ln.settled))), l)
 		labels.XYs = append(labels.XYs, plotter.XY{X: 0.3, Y: ln.held[2]})
-		labels.Labels = append(labels.Labels, commas(int64(ln.held[2]))+" reserved")
+		labels.Labels = append(labels.Labels, humanize.Comma(int64(ln.held[2]))+" reserved")
 	}
 	if len(r.trace) > 0 {
 		ln := r.trace[len(r.trace)-1]
@@ -55,7 +56,7 @@ func (r *Result) drawReservation(dc draw.Canvas) error {
 		p.Legend.Add("counted as used so far (input + output × burndown)", l)
 		end := ln.t[len(ln.t)-1]
 		labels.XYs = append(labels.XYs, plotter.XY{X: end - 2.5, Y: ln.settled})
-		labels.Labels = append(labels.Labels, "settled "+commas(int64(ln.settled)))
+		labels.Labels = append(labels.Labels, "settled "+humanize.Comma(int64(ln.settled)))
 		if lim := float64(r.Figures.QuotaLimit); lim > 0 && lim <= 2*top {
 			q, err := plotter.NewLine(plotter.XYs{{X: ln.t[0], Y: lim}, {X: end, Y: lim}})
 			if err != nil {
@@ -65,7 +66,7 @@ func (r *Result) drawReservation(dc draw.Canvas) error {
 			q.LineStyle.Color = colGrey
 			q.LineStyle.Dashes = []vg.Length{vg.Points(6), vg.Points(3)}
 			p.Add(q)
-			p.Legend.Add(fmt.Sprintf("the %s quota: %s", r.Figures.Quota, commas(r.Figures.QuotaLimit)), q)
+			p.Legend.Add(fmt.Sprintf("the %s quota: %s", r.Figures.Quota, humanize.Comma(r.Figures.QuotaLimit)), q)
 			top = lim
 		}
 	}

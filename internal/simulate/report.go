@@ -7,6 +7,8 @@ import (
 	"html/template"
 	"os"
 	"path/filepath"
+
+	"github.com/dustin/go-humanize"
 )
 
 // WriteReport writes an HTML page, dir/index.html, with the result's
@@ -43,15 +45,15 @@ func (d reportData) Rows() []StrategyResult {
 var reportTemplate = template.Must(template.New("report").Funcs(template.FuncMap{
 	"commas": func(v any) string {
 		if n, ok := v.(int64); ok {
-			return commas(n)
+			return humanize.Comma(n)
 		}
 		switch n := v.(type) {
 		case int:
-			return commas(int64(n))
+			return humanize.Comma(int64(n))
 		case int64:
-			return commas(n)
+			return humanize.Comma(n)
 		case float64:
-			return commas(int64(n))
+			return humanize.Comma(int64(n))
 		}
 		return fmt.Sprint(v)
 	},

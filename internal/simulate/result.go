@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 
+	"github.com/dustin/go-humanize"
 	"github.com/headroomhq/headroom/internal/config"
 )
 
@@ -170,7 +171,7 @@ func summarize(sc *Scenario, runs []*world, demand *world) (*Result, error) {
 	}
 	labels := []string{"max_tokens unset", "Claude Code default", "the hard cap"}
 	for i := range trace {
-		trace[i].label = fmt.Sprintf("%s (%s)", labels[i], commas(int64(trace[i].maxTokens)))
+		trace[i].label = fmt.Sprintf("%s (%s)", labels[i], humanize.Comma(int64(trace[i].maxTokens)))
 	}
 	res.trace = trace
 	res.Verdict = res.verdict()

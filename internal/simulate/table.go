@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 	"text/tabwriter"
+
+	"github.com/dustin/go-humanize"
 )
 
 // WriteText writes the result as tables for people: the seed's figures,
@@ -22,12 +24,12 @@ func (r *Result) WriteText(out io.Writer) error {
 	}
 	var quotas []string
 	for _, b := range r.Buckets {
-		quotas = append(quotas, fmt.Sprintf("%s (%s %s)", b.Name, b.Kind, commas(b.Limit)))
+		quotas = append(quotas, fmt.Sprintf("%s (%s %s)", b.Name, b.Kind, humanize.Comma(b.Limit)))
 	}
 	fmt.Fprintf(ew, "Quotas: %s; binding: %s\n\n", strings.Join(quotas, ", "), r.Binding)
 
 	f := r.Figures
-	fmt.Fprintf(ew, "Reservation per request at admission (%s profile, burndown %d, %s input tokens):\n", f.Profile, f.Burndown, commas(int64(f.Input)))
+	fmt.Fprintf(ew, "Reservation per request at admission (%s profile, burndown %d, %s input tokens):\n", f.Profile, f.Burndown, humanize.Comma(int64(f.Input)))
 	tw := tabwriter.NewWriter(ew, 0, 0, 2, ' ', tabwriter.AlignRight)
 	width := 0
 	for _, row := range f.Rows {
@@ -35,13 +37,13 @@ func (r *Result) WriteText(out io.Writer) error {
 	}
 	fmt.Fprintf(tw, "%-*s\tmax_tokens\tmax_tokens x %d\treserved\tof %s\tfit at once\t\n", width, "setting", f.Burndown, f.Quota)
 	for _, row := range f.Rows {
-		fmt.Fprintf(tw, "%-*s\t%s\t%s\t%s\t%s\t%d\t\n", width, row.Setting, commas(int64(row.MaxTokens)), commas(row.OutputReserve),
-			commas(row.Reserved), pct(row.QuotaShare), row.CallsThatFit)
+		fmt.Fprintf(tw, "%-*s\t%s\t%s\t%s\t%s\t%d\t\n", width, row.Setting, humanize.Comma(int64(row.MaxTokens)), humanize.Comma(row.OutputReserve),
+			humanize.Comma(row.Reserved), pct(row.QuotaShare), row.CallsThatFit)
 	}
 	tw.Flush()
-	fmt.Fprintf(ew, "4,096 instead of %s: %sx more calls from the same quota.\n", commas(int64(f.Default)), fmtFloat(f.MoreCalls))
+	fmt.Fprintf(ew, "4,096 instead of %s: %sx more calls from the same quota.\n", humanize.Comma(int64(f.Default)), fmtFloat(f.MoreCalls))
 	fmt.Fprintf(ew, "Workload: %d tasks with no quota, %s calls and %s quota tokens per task; the day's demand is %s tokens of %s.\n\n",
-		f.Workload.Tasks, fmtFloat(f.Workload.CallsPerTask), commas(int64(f.Workload.TokensPerTask)), commas(int64(f.Workload.DemandTokens)), f.Quota)
+		f.Workload.Tasks, fmtFloat(f.Workload.CallsPerTask), humanize.Comma(int64(f.Workload.TokensPerTask)), humanize.Comma(int64(f.Workload.DemandTokens)), f.Quota)
 
 	tw = tabwriter.NewWriter(ew, 0, 0, 2, ' ', tabwriter.AlignRight)
 	rows := append([]StrategyResult{r.Demand}, r.Strategies...)
@@ -58,7 +60,7 @@ func (r *Result) WriteText(out io.Writer) error {
 		fmt.Fprintf(tw, "%-*s\t%d/%d\t%d\t%d\t%d\t%d\t%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\t%s\t\n", width, s.Name,
 			s.TasksCompleted, s.TasksDemanded, s.TasksFailed, s.TasksFailedByCap, s.TasksUnfinished, s.Client429s, first,
 			dur(s.TaskSecondsP50), dur(s.TaskSecondsP95), dur(s.QueueSecondsP95),
-			commas(int64(s.MeanReservation)), s.CutAnswers, commas(s.CutOutputTokens), fairness(s.Fairness), pct(s.Utilisation))
+			humanize.Comma(int64(s.MeanReservation)), s.CutAnswers, humanize.Comma(s.CutOutputTokens), fairness(s.Fairness), pct(s.Utilisation))
 	}
 	tw.Flush()
 	fmt.Fprintln(ew, "(no-quota is the same workload with no quota: it fixes the team's demand, the tasks every strategy faces. \"by the cap\": tasks failed because max_tokens cut an answer Claude Code could not complete; \"cut tokens\": output tokens generated in cut answers. Fairness is Jain's index of each developer's completed tasks over their demand.)")
@@ -111,25 +113,6 @@ func (r *Result) writeDevelopers(w io.Writer) {
 		fmt.Fprintf(tw, "%-*s\t%d\t%d\t%d\t%d\t\n", width, s.Name, int(xs[0]), int(quantile(xs, 0.5)), int(xs[len(xs)-1]), none)
 	}
 	tw.Flush()
-}
-
-func commas(n int64) string {
-	s := strconv.FormatInt(n, 10)
-	neg := n < 0
-	if neg {
-		s = s[1:]
-	}
-	var b strings.Builder
-	if neg {
-		b.WriteByte('-')
-	}
-	for i := range len(s) {
-		if i > 0 && (len(s)-i)%3 == 0 {
-			b.WriteByte(',')
-		}
-		b.WriteByte(s[i])
-	}
-	return b.String()
 }
 
 // fairness formats a Jain index, "-" when undefined.

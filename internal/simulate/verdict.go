@@ -3,6 +3,8 @@ package simulate
 import (
 	"fmt"
 	"strings"
+
+	"github.com/dustin/go-humanize"
 )
 
 // verdict is one sentence that says what the run shows, for the top of the
@@ -21,12 +23,12 @@ func (r *Result) verdict() string {
 	outcome := func(s *StrategyResult) string {
 		var parts []string
 		if s.TasksFailedByCap > 0 {
-			parts = append(parts, fmt.Sprintf("%s failed by the cap", commas(int64(s.TasksFailedByCap))))
+			parts = append(parts, fmt.Sprintf("%s failed by the cap", humanize.Comma(int64(s.TasksFailedByCap))))
 		} else {
 			parts = append(parts, "none failed by the cap")
 		}
 		if other := s.TasksFailed - s.TasksFailedByCap; other > 0 {
-			parts = append(parts, fmt.Sprintf("%s failed on 429s", commas(int64(other))))
+			parts = append(parts, fmt.Sprintf("%s failed on 429s", humanize.Comma(int64(other))))
 		}
 		switch s.Client429s {
 		case 0:
@@ -34,11 +36,11 @@ func (r *Result) verdict() string {
 		case 1:
 			parts = append(parts, "1 429")
 		default:
-			parts = append(parts, commas(int64(s.Client429s))+" 429s")
+			parts = append(parts, humanize.Comma(int64(s.Client429s))+" 429s")
 		}
-		return fmt.Sprintf("%s (%s)", commas(int64(s.TasksCompleted)), strings.Join(parts, ", "))
+		return fmt.Sprintf("%s (%s)", humanize.Comma(int64(s.TasksCompleted)), strings.Join(parts, ", "))
 	}
-	n := commas(int64(r.Demand.TasksDemanded))
+	n := humanize.Comma(int64(r.Demand.TasksDemanded))
 	var clauses []string
 	lead := ""
 	if h := find("headroom"); h != nil {
