@@ -14,88 +14,15 @@ import (
 
 	"github.com/dustin/go-humanize"
 	"github.com/headroomhq/headroom/internal/bedrock"
+	"github.com/headroomhq/headroom/internal/doctorapi"
 )
 
-// GatewayPath is where a Headroom gateway answers the doctor (the gateway
-// package's DoctorPath; the doctor does not import the gateway).
-const GatewayPath = "/v1/doctor"
+// GatewayPath is where a Headroom gateway answers the doctor.
+const GatewayPath = doctorapi.Path
 
 // GatewayInfo is what a Headroom gateway says about the account behind it
-// and what it does about it (GET /v1/doctor). Its JSON is the gateway's
-// DoctorAnswer.
-type GatewayInfo struct {
-	Gateway    string            `json:"gateway"`
-	Key        string            `json:"key,omitempty"`
-	Upstreams  []GatewayUpstream `json:"upstreams"`
-	Models     []GatewayModel    `json:"models"`
-	MaxWaitMS  int64             `json:"max_wait_ms"`
-	PolicyMode string            `json:"policy_mode"`
-}
-
-// GatewayUpstream is one upstream of the gateway and its mirrored buckets.
-type GatewayUpstream struct {
-	Name     string          `json:"name"`
-	Region   string          `json:"region"`
-	Service  string          `json:"service"`
-	Queued   int             `json:"queued"`
-	InFlight int             `json:"in_flight"`
-	Buckets  []GatewayBucket `json:"buckets"`
-	// Routing is the upstream's place in its routes (nil from a gateway
-	// older than routing).
-	Routing *GatewayRouting `json:"routing,omitempty"`
-}
-
-// GatewayRouting is an upstream's circuit breaker: State in, out or
-// probing, and the Cause of its last failure.
-type GatewayRouting struct {
-	State      string    `json:"state"`
-	Cause      string    `json:"cause,omitempty"`
-	ProbeAfter time.Time `json:"probe_after,omitzero"`
-}
-
-// GatewayBucket is one quota bucket the gateway mirrors.
-type GatewayBucket struct {
-	Name      string `json:"name"`
-	Kind      string `json:"kind"`
-	Limit     int64  `json:"limit"`
-	Effective int64  `json:"effective"`
-	Used      int64  `json:"used"`
-	Reserved  int64  `json:"reserved"`
-	Available int64  `json:"available"`
-}
-
-// GatewayModel is what the gateway does with one model's requests.
-type GatewayModel struct {
-	ID        string   `json:"id"`
-	Asked     int      `json:"asked_max_tokens"`
-	MaxTokens int      `json:"max_tokens"`
-	Reason    string   `json:"reason"`
-	Route     []string `json:"route"`
-	Buckets   []string `json:"buckets"`
-	Error     string   `json:"error,omitempty"`
-}
-
-// Model returns what the gateway said about model id.
-func (g *GatewayInfo) Model(id string) (GatewayModel, bool) {
-	if g == nil {
-		return GatewayModel{}, false
-	}
-	for _, m := range g.Models {
-		if m.ID == id {
-			return m, true
-		}
-	}
-	return GatewayModel{}, false
-}
-
-func (g *GatewayInfo) upstream(name string) (GatewayUpstream, bool) {
-	for _, u := range g.Upstreams {
-		if u.Name == name {
-			return u, true
-		}
-	}
-	return GatewayUpstream{}, false
-}
+// and what it does about it (GET /v1/doctor).
+type GatewayInfo = doctorapi.Answer
 
 // Ask is a model the doctor asks a gateway about, with the max_tokens
 // Claude Code sends it.
@@ -198,7 +125,7 @@ func gatewayQuotas(info *GatewayInfo, model string) []Quota {
 	var out []Quota
 	for _, ref := range gm.Buckets {
 		name, bucket, _ := strings.Cut(ref, "/")
-		u, ok := info.upstream(name)
+		u, ok := info.Upstream(name)
 		if !ok {
 			continue
 		}
@@ -285,7 +212,7 @@ func gatewayDoing(r Report) []string {
 	}
 	for _, ref := range used {
 		name, bucket, _ := strings.Cut(ref, "/")
-		u, ok := g.upstream(name)
+		u, ok := g.Upstream(name)
 		if !ok {
 			continue
 		}
@@ -358,7 +285,7 @@ func routeFindings(g *GatewayInfo, model string) []Finding {
 	}
 	var regions []string
 	for _, name := range gm.Route {
-		if u, ok := g.upstream(name); ok && !slices.Contains(regions, u.Region) {
+		if u, ok := g.Upstream(name); ok && !slices.Contains(regions, u.Region) {
 			regions = append(regions, u.Region)
 		}
 	}

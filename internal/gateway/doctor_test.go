@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/headroomhq/headroom/internal/bedrock"
+	"github.com/headroomhq/headroom/internal/doctorapi"
 )
 
 // TestDoctorEndpoint: GET /v1/doctor answers a developer key or the
@@ -18,7 +19,7 @@ func TestDoctorEndpoint(t *testing.T) {
 	const token = "ops-s3cret"
 	h := newHarness(t, harnessOpts{opsToken: token})
 	const model = "us.anthropic.claude-sonnet-4-20250514-v1:0"
-	get := func(method, query, auth string) (int, string, DoctorAnswer) {
+	get := func(method, query, auth string) (int, string, doctorapi.Answer) {
 		t.Helper()
 		req, _ := http.NewRequest(method, h.gwURL+DoctorPath+query, nil)
 		if auth != "" {
@@ -30,7 +31,7 @@ func TestDoctorEndpoint(t *testing.T) {
 		}
 		defer resp.Body.Close()
 		body, _ := io.ReadAll(resp.Body)
-		var a DoctorAnswer
+		var a doctorapi.Answer
 		if resp.StatusCode == 200 {
 			if err := json.Unmarshal(body, &a); err != nil {
 				t.Fatalf("not JSON: %v\n%s", err, body)
