@@ -30,8 +30,8 @@ import (
 // of an emulator, with an operations token and n keys: "alice" (a daily
 // budget of 25,000 tokens, which one 4,000-token answer nearly spends),
 // "bob", "carol", then "dev-04"... It returns the base URL, the token and
-// the keys' secrets.
-func dashboardServe(t *testing.T, n int) (base, token string, secrets map[string]string) {
+// the keys' secrets. extra is appended to the config file.
+func dashboardServe(t *testing.T, n int, extra string) (base, token string, secrets map[string]string) {
 	t.Helper()
 	emu, err := emulator.New(config.DefaultEmulator(), slog.New(slog.DiscardHandler), time.Now)
 	if err != nil {
@@ -51,7 +51,7 @@ upstreams:
     buckets:
       - {name: sonnet-tpm, kind: tpm, limit: 60000}
       - {name: sonnet-tpd, kind: tpd, limit: 5000000}
-`, es.URL)
+`, es.URL) + extra
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -134,7 +134,7 @@ func (c *console) take() []string {
 // HEADROOM_DASHBOARD_SHOTS=DIR keeps the screenshots.
 func TestDashboardInBrowser(t *testing.T) {
 	browsertest.Chromium(t)
-	base, token, secrets := dashboardServe(t, 50)
+	base, token, secrets := dashboardServe(t, 50, "")
 	// Traffic: alice's first call spends most of her budget, her second is
 	// refused by the gateway (budget); bob and carol are served.
 	for _, c := range []struct {
@@ -169,6 +169,7 @@ func TestDashboardInBrowser(t *testing.T) {
 		Throttle  string   `json:"throttle"`
 		Forecasts []string `json:"forecasts"`
 		Live      string   `json:"live"`
+		Shadow    bool     `json:"shadowShown"`
 	}
 	if err := evalInto(tctx, `({
 		keys: [...document.querySelectorAll('#keys tbody th')].map(e => e.textContent),
@@ -176,6 +177,7 @@ func TestDashboardInBrowser(t *testing.T) {
 		throttle: document.querySelector('[data-throttle="gateway/budget"]')?.textContent ?? '',
 		forecasts: [...document.querySelectorAll('#forecast .forecast')].map(e => e.textContent),
 		live: document.getElementById('live').textContent,
+		shadowShown: !document.getElementById('shadow').hidden,
 	})`, &dom); err != nil {
 		t.Fatal(err)
 	}
@@ -188,6 +190,9 @@ func TestDashboardInBrowser(t *testing.T) {
 	}
 	if dom.Throttle != "1" {
 		t.Errorf("gateway budget throttles on the page: %q, want 1", dom.Throttle)
+	}
+	if dom.Shadow {
+		t.Error("the page shows the shadow-mode section while the gateway enforces")
 	}
 	if forecasts && !strings.Contains(strings.Join(dom.Forecasts, " "), "alice") {
 		t.Errorf("the gateway forecasts, but the page shows no forecast of alice's budget: %q", dom.Forecasts)
@@ -261,6 +266,45 @@ func TestDashboardInBrowser(t *testing.T) {
 		if !strings.Contains(e, "403") && !strings.Contains(e, "401") {
 			t.Errorf("console error after the token form: %s", e)
 		}
+	}
+}
+
+// TestDashboardShadowInBrowser opens the dashboard of a serve in shadow mode
+// (policy.mode: shadow) in headless Chromium. Alice's second call is over
+// her daily budget: forwarded all the same (shadow mode never refuses), it
+// must show on the page as a would-be budget refusal, beside the judged and
+// answered counts, with no console errors.
+func TestDashboardShadowInBrowser(t *testing.T) {
+	browsertest.Chromium(t)
+	base, token, secrets := dashboardServe(t, 3, "policy: {mode: shadow}\n")
+	for _, c := range []struct {
+		key string
+		out int
+	}{{"alice", 4000}, {"bob", 300}, {"alice", 100}} {
+		if got := invokeAs(t, base, secrets[c.key], c.out); got != http.StatusOK {
+			t.Fatalf("%s: status %d, want 200 (shadow mode forwards everything)", c.key, got)
+		}
+	}
+	ctx := browsertest.Context(t, t.Context(), 1366, 768)
+	var con console
+	con.listen(ctx)
+	tctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if err := chromedp.Do(tctx, chromedp.Navigate(base+"/#token="+token), chromedp.WaitVisible("#shadow-body dl")); err != nil {
+		t.Fatalf("the page shows no shadow-mode section: %v", err)
+	}
+	var rows map[string]string
+	if err := evalInto(tctx, `Object.fromEntries([...document.querySelectorAll('#shadow-body dt')].map(dt => [dt.textContent, dt.nextElementSibling.textContent]))`, &rows); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("shadow section: %v", rows)
+	for name, want := range map[string]string{"requests": "3", "would refuse budget": "1", "answered": "3", "upstream 429": "0", "would queue wait max": "0 ms"} {
+		if rows[name] != want {
+			t.Errorf("shadow section %q = %q, want %q", name, rows[name], want)
+		}
+	}
+	if errs := con.take(); len(errs) != 0 {
+		t.Errorf("console errors: %q", errs)
 	}
 }
 

@@ -472,7 +472,9 @@
         if (typeof val === 'number' && (/share|agreement/.test(k))) text = pct(val);
         else if (typeof val === 'number' && /seconds/.test(k)) text = dur(val);
         else if (typeof val === 'number') text = tok(val);
-        rows.push(el('dt', {}, name.replaceAll('_', ' ')), el('dd', {}, text));
+        // A duration is shown with its unit, so the name drops "seconds".
+        const label = (typeof val === 'number' && /seconds/.test(k) ? name.replace(/_seconds$/, '') : name).replaceAll('_', ' ');
+        rows.push(el('dt', {}, label), el('dd', {}, text));
       }
     };
     walk(sh, '');
