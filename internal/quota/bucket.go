@@ -78,6 +78,10 @@ type bucket struct {
 	// ledger last heard (Ledger.SetShared): counted like a hold, since
 	// only their settlements or the window can give it back.
 	ext int64
+
+	// share is set while the bucket admits against a part of itself
+	// (Ledger.Share).
+	share shareState
 }
 
 func newBucket(s BucketSpec, w Windows, t int64) bucket {
@@ -384,6 +388,7 @@ func (b *bucket) state() BucketState {
 		Used:      b.used,
 		Reserved:  b.reserved,
 		External:  b.ext,
+		Share:     int(b.share.n),
 		InFlight:  b.inflight,
 		Available: b.available(),
 	}

@@ -21,6 +21,9 @@ type LimitError struct {
 	RetryAfter time.Duration
 	// Never is set when Need exceeds the bucket's limit: no wait helps.
 	Never bool
+	// Share is n when the bucket admits against 1/n of itself (Ledger.Share):
+	// Limit is then the part's, and Never may pass when it is whole again.
+	Share int
 	// Holds is set when the window alone can never make room: live
 	// reservations hold too much of the limit and must end first, which no
 	// clock can tell. RetryAfter is then an estimate: the longer of what

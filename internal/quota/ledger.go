@@ -131,7 +131,7 @@ func (l *Ledger) check(t int64, set Set, c *[numParts]int64) (LimitError, bool) 
 			worstWait = d
 			worst = LimitError{Bucket: b.name, Index: i, Kind: b.kind, Need: n,
 				Available: b.available(), Limit: b.limit, Effective: b.eff,
-				RetryAfter: time.Duration(d), Never: isNever}
+				RetryAfter: time.Duration(d), Never: isNever, Share: int(b.share.n)}
 		}
 	}
 	if worstWait < 0 {
@@ -310,7 +310,11 @@ type BucketState struct {
 	Reserved int64 `json:"reserved"`
 	// External is what other replicas sharing the bucket hold and use
 	// (SetShared), as this ledger last heard.
-	External  int64 `json:"external,omitempty"`
+	External int64 `json:"external,omitempty"`
+	// Share is n while the bucket admits against 1/n of itself (Share:
+	// the shared ledger is unreachable); Limit and Effective are then the
+	// part's.
+	Share     int   `json:"share,omitempty"`
 	InFlight  int   `json:"in_flight"`
 	Available int64 `json:"available"`
 }
