@@ -78,7 +78,27 @@ type Redis struct {
 	// URL is redis://[user:password@]HOST:PORT[/DB], rediss:// for TLS, or
 	// unix:///PATH for a socket. Empty: no Redis, the embedded SQLite store.
 	URL string `yaml:"url"`
+	// WhenDown is what a replica does while the ledger's Redis does not
+	// answer: refuse (the default) answers new requests 503; local_share
+	// admits them against 1/N of every bucket, each key's remaining budget
+	// included, and publishes what it used when Redis answers again
+	// (README, "Replicas on Redis").
+	WhenDown string `yaml:"when_down"`
+	// Replicas is the least N that local_share divides by: a replica
+	// divides by the larger of it and the replicas it last saw alive in
+	// Redis. 0: the replicas seen alone.
+	Replicas int `yaml:"replicas"`
 }
+
+// What Redis.WhenDown may be.
+const (
+	WhenDownRefuse     = "refuse"
+	WhenDownLocalShare = "local_share"
+)
+
+// LocalShare reports whether the replicas carry on, on a local share, while
+// Redis is down.
+func (r Redis) LocalShare() bool { return r.WhenDown == WhenDownLocalShare }
 
 // Validate reports what is wrong with the URL in the configuration's terms
 // (field is its name in the file or on the command line); it does not
@@ -500,6 +520,7 @@ func (d Duration) MarshalYAML() (any, error) { return d.String(), nil }
 func DefaultServe() Serve {
 	return Serve{
 		Listen:      "127.0.0.1:8080",
+		Redis:       Redis{WhenDown: WhenDownRefuse},
 		Accounting:  Accounting{Profile: "seed"},
 		Windows:     DefaultWindows(),
 		Policy:      DefaultPolicy(),
@@ -588,6 +609,12 @@ func (s *Serve) Validate() error {
 	s.Limits.validate(&p)
 	if err := s.Redis.Validate("redis.url"); err != nil {
 		p.add("%s", err)
+	}
+	if w := s.Redis.WhenDown; w != WhenDownRefuse && w != WhenDownLocalShare {
+		p.add("redis.when_down: %q is not refuse or local_share", w)
+	}
+	if n := s.Redis.Replicas; n < 0 || n > 1000 {
+		p.add("redis.replicas: %d is not between 0 and 1000", n)
 	}
 	return p.err()
 }

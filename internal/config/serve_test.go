@@ -32,7 +32,7 @@ func TestLoadServeMinimalGetsDefaults(t *testing.T) {
 	if got.Listen != "127.0.0.1:8080" || got.Policy.MaxTokensCap != 4096 || got.Policy.ThinkingBudgetCap != 1024 ||
 		got.Policy.Mode != "learned" || got.Policy.Enforcement != "enforce" || got.Policy.Shadow() || got.Policy.Percentile != 0.95 || got.Policy.RoomFraction != 0 || got.Policy.Floor != 4096 ||
 		got.Fairness.ProtectedFraction != 0.5 || got.Queue.MaxWait.Duration != 60*time.Second ||
-		got.KeysRefresh.Duration != 2*time.Second || got.Windows != DefaultWindows() || got.Accounting.Profile != "seed" {
+		got.KeysRefresh.Duration != 2*time.Second || got.Redis.WhenDown != WhenDownRefuse || got.Windows != DefaultWindows() || got.Accounting.Profile != "seed" {
 		t.Errorf("defaults = %+v", got)
 	}
 }
@@ -46,7 +46,7 @@ func TestLoadServeFull(t *testing.T) {
 		Listen:  "0.0.0.0:8443",
 		TLS:     TLS{CertFile: "/etc/headroom/cert.pem", KeyFile: "/etc/headroom/key.pem"},
 		DataDir: "/var/lib/headroom",
-		Redis:   Redis{URL: "redis://redis.internal:6379/2"},
+		Redis:   Redis{URL: "redis://redis.internal:6379/2", WhenDown: WhenDownLocalShare, Replicas: 3},
 		Accounting: Accounting{Profile: "aws", CacheReadAtAdmission: true,
 			Burndown: bedrock.Burndown{{Match: "claude", Rate: 5}}},
 		Windows: Windows{Minute: MinuteClock, Day: DayRolling, DayResetHourUTC: 7},
@@ -143,6 +143,7 @@ func TestLoadServeProblems(t *testing.T) {
 		{"serve-limits", Problems{"limits.max_connections: 0 must be positive", "limits.max_body_memory_mb: -1 must be positive"}},
 		{"serve-keys-refresh", Problems{"keys_refresh: -1s must be positive"}},
 		{"serve-redis-url", Problems{`redis.url: scheme "http" is not redis, rediss or unix (want redis://HOST:PORT)`}},
+		{"serve-redis-when-down", Problems{`redis.when_down: "carry_on" is not refuse or local_share`, "redis.replicas: -2 is not between 0 and 1000"}},
 		{"serve-operations-token-env", Problems{`operations.token_env: "HEADROOM OPS TOKEN" is not an environment variable name`}},
 		{"serve-listen-empty", Problems{"listen: required (HOST:PORT)"}},
 		{"serve-listen-no-port", Problems{`listen: "localhost" is not HOST:PORT`}},
