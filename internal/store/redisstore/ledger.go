@@ -344,21 +344,5 @@ func (l *Ledger) Restore(ctx context.Context, a RestoreArgs) (Reply, error) {
 	if a.Fill {
 		fill = 1
 	}
-	args := []any{fill, len(a.Used)}
-	for i, n := range a.Used {
-		args = append(args, i, n)
-	}
-	args = append(args, len(a.Keys))
-	for k, n := range a.Keys {
-		args = append(args, k, n)
-	}
-	for _, h := range a.Holds {
-		w := h.Weight
-		if w <= 0 {
-			w = 1
-		}
-		args = append(args, h.ID, setArg(h.Set&l.all()), h.Held.Tokens, h.Held.Input, h.Held.Output,
-			h.Key, h.Tokens, strconv.FormatFloat(w, 'g', -1, 64))
-	}
-	return l.run(ctx, "restore", a.Day, args...)
+	return l.run(ctx, "restore", a.Day, l.publishArgs([]any{fill}, a)...)
 }

@@ -61,6 +61,11 @@ end
 local last = tonumber(redis.call('GET', P .. ':last') or '0')
 local t = now
 if t < last then t = last else redis.call('SET', P .. ':last', s(t)) end
+-- No call from any replica for longer than a lease: Redis was out of
+-- reach of all of them (stopped, paused, cut off), not every replica dead.
+-- Leases start again: none is reaped for one lease, in which the live
+-- ones beat.
+if last > 0 and t - last > lease then redis.call('SET', P .. ':grace', s(t + lease)) end
 
 local gen = redis.call('GET', P .. ':gen')
 local wiped = false
@@ -301,6 +306,7 @@ if wiped then redis.call('SET', P .. ':recover', '1', 'PX', math.floor(lease / 2
 -- hold (the upstream may have run them) by the next beat of any replica.
 local function reap()
   redis.call('ZADD', P .. ':reps', s(t + lease), rep)
+  if tonumber(redis.call('GET', P .. ':grace') or '0') > t then return end
   local dead = redis.call('ZRANGEBYSCORE', P .. ':reps', '-inf', '(' .. s(t))
   for _, r in ipairs(dead) do
     for _, id in ipairs(redis.call('SMEMBERS', P .. ':rh:' .. r)) do
@@ -485,18 +491,13 @@ if op == 'beat' then
   return state({'ok', ''})
 end
 
-if op == 'restore' then
-  -- fill (1: minute buckets start spent), n consumption entries (bucket,
-  -- tokens), m key entries (key, tokens today), then holds: id, set, h0,
-  -- h1, h2, key, kt, weight
-  reap()
-  local fill = tonumber(ARGV[a]) == 1
-  local done = P .. ':restored:' .. gen
-  if redis.call('SISMEMBER', done, rep) == 1 then return state({'ok', 'again'}) end
-  redis.call('SADD', done, rep)
-  redis.call('EXPIRE', done, 86400)
-  local nc = tonumber(ARGV[a + 1])
-  local k = a + 2
+-- publish adds a replica's share of the ledger from ARGV[k] on (restore's
+-- and absorb's arguments): n consumption entries (bucket, tokens), m key
+-- entries (key, tokens today), then holds: id, set, h0, h1, h2, key, kt,
+-- weight. A hold that exists already is left alone.
+local function publish(k)
+  local nc = tonumber(ARGV[k])
+  k = k + 1
   for _ = 1, nc do
     local b = load(tonumber(ARGV[k]))
     advance(b, t)
@@ -508,9 +509,9 @@ if op == 'restore' then
   k = k + 1
   for _ = 1, nk do
     redis.call('HINCRBY', KD, ARGV[k], ARGV[k + 1])
+    redis.call('EXPIRE', KD, 172800)
     k = k + 2
   end
-  if fill then spend() end
   while k + 7 <= #ARGV do
     local id, setstr = ARGV[k], ARGV[k + 1]
     if redis.call('EXISTS', P .. ':h:' .. id) == 0 then
@@ -528,11 +529,37 @@ if op == 'restore' then
         local kc = tonumber(ARGV[k + 6]) * ratio(ARGV[k + 5]) / tonumber(ARGV[k + 7])
         redis.call('HSET', P .. ':h:' .. id, 'kc', string.format('%.17g', kc))
         redis.call('HINCRBY', KD, ARGV[k + 5], ARGV[k + 6])
+        redis.call('EXPIRE', KD, 172800)
         fadd(':kf', ARGV[k + 5], kc)
       end
     end
     k = k + 8
   end
+end
+
+if op == 'restore' then
+  -- fill (1: minute buckets start spent), then publish's arguments
+  reap()
+  local fill = tonumber(ARGV[a]) == 1
+  local done = P .. ':restored:' .. gen
+  if redis.call('SISMEMBER', done, rep) == 1 then return state({'ok', 'again'}) end
+  redis.call('SADD', done, rep)
+  redis.call('EXPIRE', done, 86400)
+  publish(a + 1)
+  if fill then spend() end
+  return state({'ok', ''})
+end
+
+if op == 'absorb' then
+  -- token, the generation the replica counted its share in, then
+  -- publish's arguments: what a replica used on its own while Redis did
+  -- not answer. Once per token: a retry after a lost reply changes
+  -- nothing. Refused ('gone') when Redis lost that generation since: the
+  -- replica then re-publishes everything (restore).
+  reap()
+  if ARGV[a + 1] ~= gen then return state({'gone', 'gen'}) end
+  if not redis.call('SET', P .. ':absorbed:' .. ARGV[a], '1', 'NX', 'EX', 86400) then return state({'ok', 'again'}) end
+  publish(a + 2)
   return state({'ok', ''})
 end
 
