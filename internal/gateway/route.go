@@ -160,26 +160,29 @@ func (g *Gateway) placements(p plan, m bedrock.Model) ([]placement, error) {
 	return out, nil
 }
 
-// admitPlaced admits a request on the first of pls whose mirror admits it
-// now, or else on the first that frees (admission.AdmitAny), and returns
-// the placement's index.
-func (g *Gateway) admitPlaced(ctx context.Context, pls []placement, req admission.Request, c *call) (int, *admission.Ticket, error) {
-	begin := g.now()
-	var t *admission.Ticket
-	var err error
-	i := 0
+// placeOn admits a request on the first of pls whose mirror admits it
+// now, or else on the first that frees before req.Deadline
+// (admission.AdmitAny), and returns the placement's index.
+func (g *Gateway) placeOn(ctx context.Context, pls []placement, req admission.Request) (int, *admission.Ticket, error) {
 	if len(pls) == 1 {
 		req.Set, req.Cost = pls[0].set, pls[0].cost
-		t, err = pls[0].u.Admission.Admit(ctx, req)
-	} else {
-		cands := make([]admission.Candidate, len(pls))
-		for j, pl := range pls {
-			r := req
-			r.Set, r.Cost = pl.set, pl.cost
-			cands[j] = admission.Candidate{C: pl.u.Admission, Req: r}
-		}
-		i, t, err = admission.AdmitAny(ctx, cands)
+		t, err := pls[0].u.Admission.Admit(ctx, req)
+		return 0, t, err
 	}
+	cands := make([]admission.Candidate, len(pls))
+	for j, pl := range pls {
+		r := req
+		r.Set, r.Cost = pl.set, pl.cost
+		cands[j] = admission.Candidate{C: pl.u.Admission, Req: r}
+	}
+	return admission.AdmitAny(ctx, cands)
+}
+
+// admitPlaced is placeOn for a request's admission: the wait is counted,
+// and a refusal turned into what the client sees.
+func (g *Gateway) admitPlaced(ctx context.Context, pls []placement, req admission.Request, c *call) (int, *admission.Ticket, error) {
+	begin := g.now()
+	i, t, err := g.placeOn(ctx, pls, req)
 	waited := g.now().Sub(begin)
 	c.queued += waited
 	if err != nil {
@@ -324,37 +327,124 @@ func (s *sessions) put(id, upstream string) {
 	s.last[id] = upstream
 }
 
-// failover moves ex, which the upstream ex.u failed with cause before the
-// first byte, to another placement of its route that has not failed it:
-// the reservation at ex.u is given back and the request admitted on the
-// first of the others with room (or the first that frees, within its
-// deadline). tried reports that it gave the reservation back; moved, that
-// another upstream admitted the request.
-func (g *Gateway) failover(r *http.Request, ex *exchange, c *call, cause string) (moved, tried bool) {
-	ex.failed |= 1 << ex.cur
-	var rest []placement
-	var idx []int
-	for i, pl := range ex.pls {
-		if ex.failed&(1<<i) == 0 {
-			rest = append(rest, pl)
-			idx = append(idx, i)
+// reroute places ex again after the upstream ex.u refused it before the
+// first byte with cause (a throttle, an unavailable upstream, a lost
+// connection). Its reservation is given back first. Then the request goes
+// at once to an upstream of its route that has not refused it yet and has
+// room now (a failover). When none has, it pauses (backoff, growing with
+// attempt) and waits in the fair queue of every upstream of its route until
+// its deadline, the first that frees taking it: those that refused it
+// least recently first, one whose day is spent (a daily throttle) not at
+// all, one out of the route (circuit breaker) only when no other is left.
+// So a request is never handed an upstream's refusal while any upstream
+// of its route may still serve it within its wait.
+//
+// capped limits the attempts to maxAttempts (failures that are not
+// throttles: a broken upstream is not waited on for a whole deadline). It
+// reports whether the request was placed; when not, refused is the
+// queue's refusal (nil when the deadline, the attempts or the route left
+// nothing to wait for).
+func (g *Gateway) reroute(r *http.Request, ex *exchange, c *call, cause string, capped bool, attempt int) (placed bool, refused error) {
+	ex.ch.cancel()
+	ex.refused(cause == causeDailyQuota)
+	ctx := r.Context()
+	if untried := ex.candidates(true); len(untried) > 0 {
+		req := ex.req
+		req.Deadline = g.now() // at once: no waiting behind a fuller upstream
+		if j, t, err := g.placeOn(ctx, ex.pick(untried), req); err == nil {
+			g.m.Failovers.WithLabelValues(ex.u.Name, cause).Inc()
+			g.moveTo(ex, c, untried[j], t, cause)
+			return true, nil
 		}
 	}
-	if len(rest) == 0 {
-		return false, false
+	if capped && attempt >= maxAttempts || !g.pause(ctx, ex.req.Deadline, attempt) {
+		return false, nil
+	}
+	all := ex.candidates(false)
+	if len(all) == 0 {
+		return false, nil
+	}
+	if in := g.inRoute(ex, all); len(in) > 0 {
+		all = in
+	}
+	j, t, err := g.admitPlaced(ctx, ex.pick(all), ex.req, c)
+	if err != nil {
+		return false, err
+	}
+	if all[j] == ex.cur {
+		ex.ch.renew(t)
+		class := upstream.Throttled // the metric's class label
+		if capped {
+			class = upstream.Retryable
+		}
+		g.m.UpstreamRetries.WithLabelValues(ex.u.Name, class.String()).Inc()
+		return true, nil
 	}
 	g.m.Failovers.WithLabelValues(ex.u.Name, cause).Inc()
-	ex.ch.cancel()
-	j, t, err := g.admitPlaced(r.Context(), rest, ex.req, c)
-	if err != nil {
-		return false, true
+	g.moveTo(ex, c, all[j], t, cause)
+	return true, nil
+}
+
+// refused records that the current placement refused the request: it
+// goes to the end of the order to try (spent: out of it).
+func (ex *exchange) refused(spent bool) {
+	if ex.order == nil {
+		ex.order = make([]int, len(ex.pls))
+		for i := range ex.order {
+			ex.order[i] = i
+		}
 	}
-	pl := rest[j]
+	ex.failed |= 1 << ex.cur
+	ex.order = slices.DeleteFunc(ex.order, func(i int) bool { return i == ex.cur })
+	if !spent {
+		ex.order = append(ex.order, ex.cur)
+	}
+}
+
+// candidates returns the placements (indices) to try next, in order; only
+// those that have not refused the request when untried.
+func (ex *exchange) candidates(untried bool) []int {
+	var out []int
+	for _, i := range ex.order {
+		if !untried || ex.failed&(1<<i) == 0 {
+			out = append(out, i)
+		}
+	}
+	return out
+}
+
+// pick returns the placements at idx.
+func (ex *exchange) pick(idx []int) []placement {
+	out := make([]placement, len(idx))
+	for k, i := range idx {
+		out[k] = ex.pls[i]
+	}
+	return out
+}
+
+// inRoute returns those of idx whose upstream is in its routes (or due a
+// probe) now.
+func (g *Gateway) inRoute(ex *exchange, idx []int) []int {
+	now := g.now()
+	var in []int
+	for _, i := range idx {
+		if ex.pls[i].u.brk.allow(now, g.breakerOpts) {
+			in = append(in, i)
+		}
+	}
+	return in
+}
+
+// moveTo sends ex to placement i, admitted there with t, after the
+// upstream before it refused the request with cause.
+func (g *Gateway) moveTo(ex *exchange, c *call, i int, t *admission.Ticket, cause string) {
+	pl := ex.pls[i]
 	g.log.Info("request failed over", "request_id", c.rid, "from", ex.u.Name, "to", pl.u.Name, "cause", cause)
-	ex.cur = idx[j]
+	ex.cur = i
 	ex.u, ex.call.ModelID = pl.u, pl.model.ID
 	ex.req.Set, ex.req.Cost = pl.set, pl.cost
 	ex.ch.move(pl, t)
+	c.reserved = pl.cost.Total()
 	ex.inflight.Dec()
 	ex.inflight = g.m.InFlight.WithLabelValues(pl.u.Name)
 	ex.inflight.Inc()
@@ -363,5 +453,4 @@ func (g *Gateway) failover(r *http.Request, ex *exchange, c *call, cause string)
 		c.upstreamModel = pl.model.ID
 	}
 	g.served(c, pl.u, ReasonFailover, ex.session, ex.affinity)
-	return true, true
 }

@@ -42,6 +42,7 @@ type routeOpts struct {
 	routing func(model, key string) RouteOptions
 	prefix  map[string]string
 	gen     func(*config.Generation)
+	faults  func(*config.Faults) // the emulator's
 	log     *slog.Logger
 	maxWait time.Duration
 }
@@ -85,6 +86,9 @@ func newRouteHarness(t *testing.T, o routeOpts) *routeHarness {
 	ec.Generation.OutputTokens = config.Distribution{Distribution: config.DistFixed, Mean: 20, Min: 1, Max: 8000}
 	if o.gen != nil {
 		o.gen(&ec.Generation)
+	}
+	if o.faults != nil {
+		o.faults(&ec.Faults)
 	}
 	emu, err := emulator.New(ec, logger, time.Now)
 	if err != nil {

@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"math/rand/v2"
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -24,11 +26,13 @@ type exchange struct {
 	call upstream.Call
 	ch   *charge
 	req  admission.Request // to queue again after an upstream throttle; its Deadline bounds retries
-	// The route's placements, the current one, and those that failed this
-	// request (bits by index): failover moves it to one not failed yet.
+	// The route's placements, the current one, those that refused this
+	// request (bits by index), and the order to try them in after a refusal
+	// (nil until the first: reroute).
 	pls      []placement
 	cur      int
 	failed   uint64
+	order    []int
 	session  string
 	affinity bool
 	inflight prometheus.Gauge // ex.u's in-flight gauge, incremented
@@ -63,13 +67,7 @@ func (g *Gateway) send(r *http.Request, ex *exchange, c *call) (*http.Response, 
 			}
 			if upstream.ClassifyError(err) == upstream.Retryable && !g.shadow {
 				g.upstreamFailed(ex.u, causeConnection, false)
-				if moved, tried := g.failover(r, ex, c, causeConnection); moved {
-					continue
-				} else if tried {
-					return nil, upstreamUnavailable(err)
-				}
-				if g.backoff(ctx, ex, attempt) {
-					g.m.UpstreamRetries.WithLabelValues(ex.u.Name, upstream.Retryable.String()).Inc()
+				if placed, _ := g.reroute(r, ex, c, causeConnection, true, attempt); placed {
 					continue
 				}
 			}
@@ -106,53 +104,42 @@ func (g *Gateway) send(r *http.Request, ex *exchange, c *call) (*http.Response, 
 				return last, nil
 			}
 			// The mirror was off: give the reservation back and go to
-			// another upstream of the route with room, or else queue again
-			// here behind the lowered capacity, after a short pause.
-			if moved, tried := g.failover(r, ex, c, cause); moved {
+			// another upstream of the route with room, or else wait in
+			// the route's queues behind the lowered capacity, after a
+			// short pause, until the deadline. Only then does the client
+			// get the throttle, with when to retry.
+			placed, refused := g.reroute(r, ex, c, cause, false, attempt)
+			if placed {
 				continue
-			} else if tried {
-				return last, nil
 			}
-			ex.ch.cancel()
-			if !g.backoff(ctx, ex, attempt) || !g.requeue(r, ex, c) {
-				return last, nil
+			if !daily {
+				g.retryAfter(last, ex, refused)
 			}
-			g.m.UpstreamRetries.WithLabelValues(ex.u.Name, class.String()).Inc()
+			return last, nil
 		case upstream.Retryable:
 			g.upstreamFailed(ex.u, causeUnavailable, false)
 			if g.shadow {
 				return resp, nil
 			}
-			if len(ex.pls) > 1 {
-				last, _ := keepAnswer(resp)
-				if moved, tried := g.failover(r, ex, c, causeUnavailable); moved {
-					continue
-				} else if tried {
-					return last, nil
-				}
-				resp = last
+			last, _ := keepAnswer(resp)
+			if placed, _ := g.reroute(r, ex, c, causeUnavailable, true, attempt); placed {
+				continue
 			}
-			if attempt >= maxAttempts || !g.backoff(ctx, ex, attempt) {
-				return resp, nil
-			}
-			upstream.Drain(resp)
-			g.m.UpstreamRetries.WithLabelValues(ex.u.Name, class.String()).Inc()
+			return last, nil
 		}
 	}
 }
 
-// backoff sleeps before attempt+1 and reports whether the deadline leaves
-// room for it.
-func (g *Gateway) backoff(ctx context.Context, ex *exchange, attempt int) bool {
-	if attempt >= maxAttempts {
+// pause sleeps before attempt+1, never past deadline, and reports whether
+// time is left for it.
+func (g *Gateway) pause(ctx context.Context, deadline time.Time, attempt int) bool {
+	left := deadline.Sub(g.now())
+	if left <= 0 {
 		return false
 	}
-	d := min(baseBackoff<<(attempt-1), maxBackoff)
+	d := min(baseBackoff<<min(attempt-1, 16), maxBackoff)
 	d = d/2 + rand.N(d/2+1) // jitter: two clients throttled together do not retry together
-	if g.now().Add(d).After(ex.req.Deadline) {
-		return false
-	}
-	t := time.NewTimer(d)
+	t := time.NewTimer(min(d, left))
 	defer t.Stop()
 	select {
 	case <-ctx.Done():
@@ -162,15 +149,23 @@ func (g *Gateway) backoff(ctx context.Context, ex *exchange, attempt int) bool {
 	}
 }
 
-// requeue admits the request again after an upstream throttle; false when
-// the queue refused it (the deadline is gone).
-func (g *Gateway) requeue(r *http.Request, ex *exchange, c *call) bool {
-	_, t, err := g.admitPlaced(r.Context(), []placement{ex.pls[ex.cur]}, ex.req, c)
-	if err != nil {
-		return false
+// retryAfter gives an upstream throttle passed on at the deadline a
+// Retry-After when it has none: the queue's, when it refused the request,
+// else when the mirror expects room on the request's upstream (at least
+// a second).
+func (g *Gateway) retryAfter(resp *http.Response, ex *exchange, refused error) {
+	if resp.Header.Get("Retry-After") != "" {
+		return
 	}
-	ex.ch.renew(t)
-	return true
+	var be *bedrock.Error
+	if errors.As(refused, &be) {
+		if v := be.Header.Get("Retry-After"); v != "" {
+			resp.Header.Set("Retry-After", v)
+			return
+		}
+	}
+	wait, _ := ex.u.Ledger().Wait(g.now(), ex.req.Set, ex.req.Cost)
+	resp.Header.Set("Retry-After", strconv.FormatInt(int64(max(wait, time.Second)+time.Second-1)/int64(time.Second), 10))
 }
 
 // keepAnswer reads a small error answer so it can be passed on later, and
