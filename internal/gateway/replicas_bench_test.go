@@ -2,10 +2,13 @@ package gateway
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"regexp"
 	"slices"
+	"strconv"
 	"testing"
 	"time"
 
@@ -26,8 +29,11 @@ func BenchmarkSharedLedger(b *testing.B) {
 		b.Run(map[bool]string{false: "local", true: "redis"}[shared], func(b *testing.B) {
 			h := newHarness(b, harnessOpts{buckets: testBuckets(1e15, 1e18), keys: []keys.Key{{Name: "alice", Weight: 1}},
 				settleDelay: -1, upstream: rp})
+			var srv *redistest.Server
 			if shared {
-				shareUpstream(b, redistest.Start(b), h.up, "r0")
+				srv = redistest.Start(b)
+				shareUpstream(b, srv, h.up, "r0")
+				srv.Client(b).ConfigResetStat(context.Background())
 			}
 			secret := h.secret["alice"]
 			path := "/model/" + sonnet + "/invoke"
@@ -45,12 +51,42 @@ func BenchmarkSharedLedger(b *testing.B) {
 					b.Fatalf("status %d: %s", rec.Code, rec.Body.String())
 				}
 			}
+			b.StopTimer()
 			slices.Sort(lat)
 			b.ReportMetric(float64(lat[len(lat)/2].Microseconds()), "p50-us")
 			b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds()), "p99-us")
+			if srv != nil {
+				// Script calls per request: the reserve, and what the
+				// Shared's goroutine sent (settlements, beats).
+				calls, us := scriptCalls(b, srv)
+				b.ReportMetric(float64(calls)/float64(len(lat)), "scripts/op")
+				b.ReportMetric(us, "script-us/call")
+			}
 		})
 	}
 }
+
+// scriptCalls is how many ledger script calls srv ran since its stats
+// were reset (EVALSHA and EVAL: each is one round trip), and the Redis
+// time each took on average.
+func scriptCalls(b *testing.B, srv *redistest.Server) (calls int64, usPerCall float64) {
+	info, err := srv.Client(b).Info(context.Background(), "commandstats").Result()
+	if err != nil {
+		b.Fatal(err)
+	}
+	var usec int64
+	for _, m := range evalRE.FindAllStringSubmatch(info, -1) {
+		c, _ := strconv.ParseInt(m[1], 10, 64)
+		u, _ := strconv.ParseInt(m[2], 10, 64)
+		calls, usec = calls+c, usec+u
+	}
+	if calls > 0 {
+		usPerCall = float64(usec) / float64(calls)
+	}
+	return calls, usPerCall
+}
+
+var evalRE = regexp.MustCompile(`cmdstat_eval(?:sha)?:calls=(\d+),usec=(\d+)`)
 
 // BenchmarkReplicasSaturated is the throughput of gateways whose quota is
 // the bottleneck: the emulator of the replica tests (four requests at a
