@@ -20,6 +20,8 @@ import (
 	"github.com/headroomhq/headroom/internal/bedrock"
 	"github.com/headroomhq/headroom/internal/config"
 	"github.com/headroomhq/headroom/internal/emulator"
+	"github.com/headroomhq/headroom/internal/quota"
+	"github.com/headroomhq/headroom/internal/store/redisstore"
 	"github.com/headroomhq/headroom/internal/store/redistest"
 )
 
@@ -81,10 +83,20 @@ upstreams:
 		cmd, url := startServeChild(t, "--config "+cfgPath+" --redis "+srv.URL)
 		procs = append(procs, &replicaProc{cmd: cmd, url: url, secret: secrets[k]})
 	}
+	peek, err := redisstore.NewLedger(rdb, []quota.BucketSpec{{Name: "tpm", Kind: quota.TokensPerMinute, Limit: 100_000},
+		{Name: "tpd", Kind: quota.TokensPerDay, Limit: 250_000}}, quota.Windows{}, redisstore.LedgerOptions{Upstream: "emu", Replica: "test"})
+	if err != nil {
+		t.Fatal(err)
+	}
 	ledger := func(field string) (tpm, tpd int64) {
-		tpm, _ = rdb.HGet(context.Background(), "headroom:{ledger}:up:emu:b:0", field).Int64()
-		tpd, _ = rdb.HGet(context.Background(), "headroom:{ledger}:up:emu:b:1", field).Int64()
-		return tpm, tpd
+		rep, err := peek.Peek(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if field == "res" {
+			return rep.Buckets[0].Reserved, rep.Buckets[1].Reserved
+		}
+		return rep.Buckets[0].Used, rep.Buckets[1].Used
 	}
 	emuTPD := func() int64 {
 		for _, b := range emu.Account().State(time.Now()).Regions[0].Buckets {

@@ -324,6 +324,13 @@ func (l *Ledger) Beat(ctx context.Context, waiting []string) (Reply, error) {
 	return l.run(ctx, "beat", "", args...)
 }
 
+// Peek returns the shared state as it is, without renewing a lease or
+// writing anything (tests, tools). The ledger's buckets must be the
+// replicas'.
+func (l *Ledger) Peek(ctx context.Context) (Reply, error) {
+	return l.run(ctx, "peek", "")
+}
+
 // RestoreArgs is what a replica re-publishes into a ledger Redis lost.
 type RestoreArgs struct {
 	// Fill counts every minute bucket as spent (used = effective limit):

@@ -22,9 +22,22 @@
 -- Numbers are Lua doubles: exact below 2^53. A refill minute drains
 -- r*eff with r < 60e6 us, so it is exact for effective limits below
 -- 150 million tokens per minute.
+--
+-- Layout, for few Redis calls per operation (a call costs what a dozen
+-- lines of arithmetic here cost): one hash P:m holds the clock (last), the
+-- generation (gen), the ends of a recovery (rec) and of a grace (grace),
+-- and every bucket (b0, b1, ...: its 13 numbers packed as doubles with
+-- struct), read with one HMGET and written with one HSET per call; a hold
+-- is one string (P:h:ID, cmsgpack); each key's fair-order state is one
+-- field of P:k (kv, kf, kr packed; kr < 0: none yet). Doubles round-trip
+-- exactly.
 
 local P = KEYS[1]
 local KD = KEYS[2]
+local M = P .. ':m'
+local KH = P .. ':k'
+local BF = '<ddddddddddddd'
+local KF = '<ddd'
 local MIN = 60000000
 local HOLD = 1000000
 local ROLL = 1440
@@ -52,29 +65,35 @@ for i = 0, nb - 1 do
   a = a + 5
 end
 
+local fields = {'last', 'gen', 'rec', 'grace'}
+for i = 0, nb - 1 do fields[5 + i] = 'b' .. i end
+local mv = redis.call('HMGET', M, unpack(fields))
+
 -- The clock: Redis's unless the caller gives one (tests), never earlier
 -- than a time already seen, as quota.Ledger's.
 if now == 0 then
   local tm = redis.call('TIME')
   now = tonumber(tm[1]) * 1000000 + tonumber(tm[2])
 end
-local last = tonumber(redis.call('GET', P .. ':last') or '0')
-local t = now
-if t < last then t = last else redis.call('SET', P .. ':last', s(t)) end
+local last = tonumber(mv[1] or '0')
+local t = math.max(now, last)
 -- No call from any replica for longer than a lease: Redis was out of
 -- reach of all of them (stopped, paused, cut off), not every replica dead.
 -- Leases start again: none is reaped for one lease, in which the live
 -- ones beat.
-if last > 0 and t - last > lease then redis.call('SET', P .. ':grace', s(t + lease)) end
+local grace = tonumber(mv[4] or '0')
+local graceset = false
+if last > 0 and t - last > lease then grace, graceset = t + lease, true end
 
-local gen = redis.call('GET', P .. ':gen')
+local gen = mv[2]
+local gennew = false
 local wiped = false
 if not gen then
-  redis.call('SET', P .. ':gen', gencand)
-  gen = gencand
+  gen, gennew = gencand, true
   -- A caller that knew a generation finds none: Redis lost the ledger.
   wiped = prevgen ~= ''
 end
+local rec = tonumber(mv[3] or '0')
 
 -- Buckets ------------------------------------------------------------
 
@@ -84,13 +103,14 @@ local function load(i)
   local b = B[i]
   if b then return b end
   local sp = spec[i]
-  local v = redis.call('HMGET', P .. ':b:' .. i, 'lim', 'eff', 'floor', 'step', 'ai', 'cut', 'used', 'frac', 'at', 'epoch', 'res', 'inf', 'head')
+  -- lim, eff, floor, step, ai, cut, used, frac, at, epoch, res, inf, head
+  local v = {}
+  if mv[5 + i] then v = {struct.unpack(BF, mv[5 + i])} end
   b = {i = i, win = sp.win, part = sp.part, period = sp.period, off = sp.off}
-  if v[1] and tonumber(v[1]) == sp.lim then
+  if v[1] == sp.lim then
     b.lim = sp.lim
-    b.eff, b.floor, b.step = tonumber(v[2]), tonumber(v[3]), tonumber(v[4])
-    b.ai, b.cut, b.used, b.frac = tonumber(v[5]), tonumber(v[6]), tonumber(v[7]), tonumber(v[8])
-    b.at, b.epoch, b.res, b.inf, b.head = tonumber(v[9]), tonumber(v[10]), tonumber(v[11]), tonumber(v[12]), tonumber(v[13])
+    b.eff, b.floor, b.step, b.ai, b.cut, b.used, b.frac = v[2], v[3], v[4], v[5], v[6], v[7], v[8]
+    b.at, b.epoch, b.res, b.inf, b.head = v[9], v[10], v[11], v[12], v[13]
   else
     -- New, or its limit changed (a replica with another configuration):
     -- start the limit afresh, keeping what is used and held.
@@ -100,27 +120,13 @@ local function load(i)
     if b.floor < 1 and lim > 0 then b.floor = 1 end
     b.step = math.max(idiv(lim * 5, 100), 1)
     b.ai, b.cut, b.at = t, t - HOLD, t
-    b.used = tonumber(v[7] or '0')
-    b.frac = tonumber(v[8] or '0')
-    b.res = tonumber(v[11] or '0')
-    b.inf = tonumber(v[12] or '0')
+    b.used, b.frac, b.res, b.inf = v[7] or 0, v[8] or 0, v[11] or 0, v[12] or 0
     b.epoch = idiv(t - b.off, b.period)
     b.head = idiv(t, MIN)
-    if v[9] then b.at, b.epoch, b.head = tonumber(v[9]), tonumber(v[10]), tonumber(v[13]) end
+    if v[9] then b.at, b.epoch, b.head = v[9], v[10], v[13] end
   end
-  b.dirty = true
   B[i] = b
   return b
-end
-
-local function save()
-  for i, b in pairs(B) do
-    if b.dirty then
-      redis.call('HSET', P .. ':b:' .. i, 'lim', s(b.lim), 'eff', s(b.eff), 'floor', s(b.floor), 'step', s(b.step),
-        'ai', s(b.ai), 'cut', s(b.cut), 'used', s(b.used), 'frac', s(b.frac), 'at', s(b.at),
-        'epoch', s(b.epoch), 'res', s(b.res), 'inf', s(b.inf), 'head', s(b.head))
-    end
-  end
 end
 
 -- rolling: forget the minutes that left the last 24 hours at minute m.
@@ -204,12 +210,23 @@ local function parseSet(str)
   return set
 end
 
+local function hkey(id) return P .. ':h:' .. id end
+
+-- A hold: its buckets (set, as the caller wrote them), what it holds
+-- (held) and has consumed (charged) per part, the request's epoch (re),
+-- its key, the tokens charged to the key (kt), the key's weight (w), its
+-- replica (rep) and its expected cost in fair order (kc).
+local function saveHold(h)
+  redis.call('SET', hkey(h.id), cmsgpack.pack(h.setstr, h.held[0], h.held[1], h.held[2],
+    h.charged[0], h.charged[1], h.charged[2], h.re, h.key, h.kt, h.w, h.rep, h.kc))
+end
+
 local function loadHold(id)
-  local v = redis.call('HMGET', P .. ':h:' .. id, 'set', 'h0', 'h1', 'h2', 'c0', 'c1', 'c2', 're', 'key', 'kt', 'w', 'rep', 'kc')
-  if not v[1] then return nil end
-  return {id = id, set = parseSet(v[1]), held = {[0] = tonumber(v[2]), tonumber(v[3]), tonumber(v[4])},
-          charged = {[0] = tonumber(v[5]), tonumber(v[6]), tonumber(v[7])}, re = tonumber(v[8]),
-          key = v[9], kt = tonumber(v[10]), w = tonumber(v[11]), rep = v[12], kc = tonumber(v[13] or '0')}
+  local raw = redis.call('GET', hkey(id))
+  if not raw then return nil end
+  local setstr, h0, h1, h2, c0, c1, c2, re, key, kt, w, rp, kc = cmsgpack.unpack(raw)
+  return {id = id, setstr = setstr, set = parseSet(setstr), held = {[0] = h0, h1, h2},
+          charged = {[0] = c0, c1, c2}, re = re, key = key, kt = kt, w = w, rep = rp, kc = kc}
 end
 
 -- holdConsume counts tok (per part) as consumed, out of the hold first.
@@ -238,18 +255,49 @@ end
 -- internal/admission's fair.go charges them), both divided by its weight. A key coming back is moved up to the others' kv only: their
 -- reservations in flight are corrected to their real cost when they end,
 -- and must not put it behind them for good.
-local function fget(h, key) return tonumber(redis.call('HGET', P .. h, key) or '0') end
+local K = {}
 
-local function fadd(h, key, d)
-  if key == '' or d == 0 then return end
-  local v = fget(h, key) + d
-  if h == ':kf' and v < 1e-6 then v = 0 end
-  redis.call('HSET', P .. h, key, string.format('%.17g', v))
+-- kload reads the fair state of the keys of list not read yet, in one call.
+local function kload(list)
+  local need, seen = {}, {}
+  for _, k in ipairs(list) do
+    if not K[k] and not seen[k] then
+      seen[k] = true
+      need[#need + 1] = k
+    end
+  end
+  if #need == 0 then return end
+  local v = redis.call('HMGET', KH, unpack(need))
+  for j, k in ipairs(need) do
+    local e = {kv = 0, kf = 0, kr = -1}
+    if v[j] then e.kv, e.kf, e.kr = struct.unpack(KF, v[j]) end
+    K[k] = e
+  end
 end
 
-local function tag(key) return fget(':kv', key) + fget(':kf', key) end
+local function kget(key)
+  if not K[key] then kload({key}) end
+  return K[key]
+end
 
-local function ratio(key) return tonumber(redis.call('HGET', P .. ':kr', key) or '1') end
+local function fadd(f, key, d)
+  if key == '' or d == 0 then return end
+  local e = kget(key)
+  local v = e[f] + d
+  if f == 'kf' and v < 1e-6 then v = 0 end
+  e[f], e.dirty = v, true
+end
+
+local function tag(key)
+  local e = kget(key)
+  return e.kv + e.kf
+end
+
+local function ratio(key)
+  local r = kget(key).kr
+  if r < 0 then return 1 end
+  return r
+end
 
 -- holdEnd releases what h still holds and deletes it; cancel takes back
 -- its request (and its charge to the key).
@@ -268,22 +316,30 @@ local function holdEnd(h, cancel, keyday)
   -- what the request consumed.
   if h.key ~= '' then
     if keyday and h.kt ~= final then redis.call('HINCRBY', keyday, h.key, s(final - h.kt)) end
-    fadd(':kf', h.key, -h.kc)
-    fadd(':kv', h.key, final / h.w)
+    fadd('kf', h.key, -h.kc)
+    fadd('kv', h.key, final / h.w)
     if not cancel and h.kt > 0 then
       local r = math.min(final / h.kt, 1)
-      local old = redis.call('HGET', P .. ':kr', h.key)
-      if old then r = tonumber(old) + (r - tonumber(old)) / 4 end
-      redis.call('HSET', P .. ':kr', h.key, string.format('%.17g', r))
+      local e = kget(h.key)
+      if e.kr >= 0 then r = e.kr + (r - e.kr) / 4 end
+      e.kr, e.dirty = r, true
     end
   end
-  redis.call('DEL', P .. ':h:' .. h.id)
+  redis.call('DEL', hkey(h.id))
   redis.call('SREM', P .. ':rh:' .. h.rep, h.id)
 end
 
-local function saveHold(h)
-  redis.call('HSET', P .. ':h:' .. h.id, 'h0', s(h.held[0]), 'h1', s(h.held[1]), 'h2', s(h.held[2]),
-    'c0', s(h.charged[0]), 'c1', s(h.charged[1]), 'c2', s(h.charged[2]))
+-- newHold records a hold this replica just made (or re-publishes).
+local function newHold(id, setstr, c, re, key, kt, w)
+  local kc = 0
+  if key ~= '' then kc = kt * ratio(key) / w end
+  saveHold({id = id, setstr = setstr, held = c, charged = {[0] = 0, 0, 0}, re = re, key = key, kt = kt, w = w, rep = rep, kc = kc})
+  redis.call('SADD', P .. ':rh:' .. rep, id)
+  if key ~= '' then
+    redis.call('HINCRBY', KD, key, s(kt))
+    redis.call('EXPIRE', KD, 172800)
+    fadd('kf', key, kc)
+  end
 end
 
 -- spend counts every minute bucket as spent at t.
@@ -299,14 +355,15 @@ end
 -- A ledger Redis lost admits nothing for half a lease, while every live
 -- replica (each beats at least once a second) re-publishes its holds and
 -- what it consumed (restore).
-if wiped then redis.call('SET', P .. ':recover', '1', 'PX', math.floor(lease / 2000)) end
+local recset = false
+if wiped then rec, recset = t + math.floor(lease / 2), true end
 
 -- Replicas: a lease per replica, renewed by its beats (at least one a
 -- second); the holds of one whose lease ran out are settled at what they
 -- hold (the upstream may have run them) by the next beat of any replica.
 local function reap()
   redis.call('ZADD', P .. ':reps', s(t + lease), rep)
-  if tonumber(redis.call('GET', P .. ':grace') or '0') > t then return end
+  if grace > t then return end
   local dead = redis.call('ZRANGEBYSCORE', P .. ':reps', '-inf', '(' .. s(t))
   for _, r in ipairs(dead) do
     for _, id in ipairs(redis.call('SMEMBERS', P .. ':rh:' .. r)) do
@@ -333,13 +390,18 @@ end
 local function backlog(key)
   local tmin, dmin = nil, nil
   local mine = false
+  local ks = {key}
   for _, m in ipairs(redis.call('ZRANGEBYSCORE', P .. ':kb', s(t), '+inf')) do
-    local k = string.sub(m, string.find(m, '|', 1, true) + 1)
+    ks[#ks + 1] = string.sub(m, string.find(m, '|', 1, true) + 1)
+  end
+  kload(ks)
+  for j = 2, #ks do
+    local k = ks[j]
     if k == key then
       mine = true
     else
-      local d = fget(':kv', k)
-      local v = d + fget(':kf', k)
+      local d = K[k].kv
+      local v = d + K[k].kf
       if tmin == nil or v < tmin then tmin = v end
       if dmin == nil or d < dmin then dmin = d end
     end
@@ -350,9 +412,8 @@ end
 -- join moves a key that was not backlogged up to dmin: no credit for the
 -- time it sent nothing.
 local function join(key, dmin)
-  if dmin and fget(':kv', key) < dmin then
-    redis.call('HSET', P .. ':kv', key, string.format('%.17g', dmin))
-  end
+  local e = kget(key)
+  if dmin and e.kv < dmin then e.kv, e.dirty = dmin, true end
 end
 
 local function markBacklog(key, ttl)
@@ -361,17 +422,41 @@ end
 
 -- Replies ------------------------------------------------------------
 
+-- save writes what this call changed: the clock, the generation, the
+-- buckets and the keys' fair state, in one call each.
+local function save()
+  local m = {'HSET', M, 'last', s(t)}
+  if gennew then m[#m + 1], m[#m + 2] = 'gen', gen end
+  if recset then m[#m + 1], m[#m + 2] = 'rec', s(rec) end
+  if graceset then m[#m + 1], m[#m + 2] = 'grace', s(grace) end
+  for i, b in pairs(B) do
+    m[#m + 1] = 'b' .. i
+    m[#m + 1] = struct.pack(BF, b.lim, b.eff, b.floor, b.step, b.ai, b.cut, b.used, b.frac, b.at, b.epoch, b.res, b.inf, b.head)
+  end
+  redis.call(unpack(m))
+  local k = {'HSET', KH}
+  for key, e in pairs(K) do
+    if e.dirty then
+      k[#k + 1] = key
+      k[#k + 1] = struct.pack(KF, e.kv, e.kf, e.kr)
+    end
+  end
+  if #k > 2 then redis.call(unpack(k)) end
+end
+
+-- state ends every operation: it saves, and replies with the generation,
+-- the live replicas and every bucket's eff, used and reserved (integers).
 local function state(out)
   out[#out + 1] = gen
   out[#out + 1] = redis.call('ZCARD', P .. ':reps')
   for i = 0, nb - 1 do
     local b = load(i)
     advance(b, t)
-    out[#out + 1] = s(b.eff)
-    out[#out + 1] = s(b.used)
-    out[#out + 1] = s(b.res)
+    out[#out + 1] = b.eff
+    out[#out + 1] = b.used
+    out[#out + 1] = b.res
   end
-  save()
+  if op ~= 'peek' then save() end
   return out
 end
 
@@ -383,8 +468,8 @@ if op == 'reserve' then
   local c = {[0] = tonumber(ARGV[a + 2]), tonumber(ARGV[a + 3]), tonumber(ARGV[a + 4])}
   local key, w, budget, bttl = ARGV[a + 5], tonumber(ARGV[a + 6]), tonumber(ARGV[a + 7]), tonumber(ARGV[a + 8])
   local kt = c[0] + c[1] + c[2]
-  if redis.call('EXISTS', P .. ':h:' .. id) == 1 then return state({'ok', ''}) end
-  if redis.call('EXISTS', P .. ':recover') == 1 then return state({'full', 'recovering'}) end
+  if redis.call('EXISTS', hkey(id)) == 1 then return state({'ok', ''}) end
+  if rec > t then return state({'full', 'recovering'}) end
   if key ~= '' and budget > 0 then
     local used = tonumber(redis.call('HGET', KD, key) or '0')
     if used + kt > budget then return state({'budget', s(used)}) end
@@ -428,16 +513,7 @@ if op == 'reserve' then
     end
     b.inf = b.inf + 1
   end
-  redis.call('HSET', P .. ':h:' .. id, 'set', ARGV[a + 1], 'h0', s(c[0]), 'h1', s(c[1]), 'h2', s(c[2]),
-    'c0', '0', 'c1', '0', 'c2', '0', 're', s(re), 'key', key, 'kt', s(kt), 'w', string.format('%.17g', w), 'rep', rep)
-  redis.call('SADD', P .. ':rh:' .. rep, id)
-  if key ~= '' then
-    local kc = kt * ratio(key) / w
-    redis.call('HSET', P .. ':h:' .. id, 'kc', string.format('%.17g', kc))
-    redis.call('HINCRBY', KD, key, s(kt))
-    redis.call('EXPIRE', KD, 172800)
-    fadd(':kf', key, kc)
-  end
+  newHold(id, ARGV[a + 1], c, re, key, kt, w)
   return state({'ok', ''})
 end
 
@@ -514,7 +590,7 @@ local function publish(k)
   end
   while k + 7 <= #ARGV do
     local id, setstr = ARGV[k], ARGV[k + 1]
-    if redis.call('EXISTS', P .. ':h:' .. id) == 0 then
+    if redis.call('EXISTS', hkey(id)) == 0 then
       local c = {[0] = tonumber(ARGV[k + 2]), tonumber(ARGV[k + 3]), tonumber(ARGV[k + 4])}
       for _, i in ipairs(parseSet(setstr)) do
         local b = load(i)
@@ -522,16 +598,7 @@ local function publish(k)
         if b.part >= 0 then b.res = b.res + c[b.part] end
         b.inf = b.inf + 1
       end
-      redis.call('HSET', P .. ':h:' .. id, 'set', setstr, 'h0', s(c[0]), 'h1', s(c[1]), 'h2', s(c[2]),
-        'c0', '0', 'c1', '0', 'c2', '0', 're', '0', 'key', ARGV[k + 5], 'kt', ARGV[k + 6], 'w', ARGV[k + 7], 'rep', rep)
-      redis.call('SADD', P .. ':rh:' .. rep, id)
-      if ARGV[k + 5] ~= '' then
-        local kc = tonumber(ARGV[k + 6]) * ratio(ARGV[k + 5]) / tonumber(ARGV[k + 7])
-        redis.call('HSET', P .. ':h:' .. id, 'kc', string.format('%.17g', kc))
-        redis.call('HINCRBY', KD, ARGV[k + 5], ARGV[k + 6])
-        redis.call('EXPIRE', KD, 172800)
-        fadd(':kf', ARGV[k + 5], kc)
-      end
+      newHold(id, setstr, c, 0, ARGV[k + 5], tonumber(ARGV[k + 6]), tonumber(ARGV[k + 7]))
     end
     k = k + 8
   end
@@ -560,6 +627,11 @@ if op == 'absorb' then
   if ARGV[a + 1] ~= gen then return state({'gone', 'gen'}) end
   if not redis.call('SET', P .. ':absorbed:' .. ARGV[a], '1', 'NX', 'EX', 86400) then return state({'ok', 'again'}) end
   publish(a + 2)
+  return state({'ok', ''})
+end
+
+if op == 'peek' then
+  -- nothing: the state as it is, written nowhere (tests, tools)
   return state({'ok', ''})
 end
 
