@@ -275,6 +275,51 @@ type ReserveArgs struct {
 	DailyTokens int64
 	// Day labels the key's day (quota.Ledger.Day).
 	Day string
+	// Before are operations run first in the same call (Op): a replica's
+	// settlements carried by its next reserve need no round trip of their
+	// own. Those that end holds must be of Day.
+	Before []Op
+}
+
+// OpKind is what an Op does.
+type OpKind uint8
+
+const (
+	OpAdjust OpKind = iota
+	OpSettle
+	OpCancel
+	OpThrottle
+)
+
+// Op is an adjustment, settlement, cancellation or throttle carried by
+// another call (ReserveArgs.Before, Batch). A call retried after a lost
+// reply counts none twice.
+type Op struct {
+	Kind OpKind
+	ID   string     // the hold (not for OpThrottle)
+	Cost quota.Cost // OpAdjust, OpSettle
+	Set  quota.Set  // OpThrottle
+}
+
+// opArgs appends the count of ops and their arguments, as runOps in
+// ledger.lua reads them.
+func (l *Ledger) opArgs(args []any, ops []Op) []any {
+	args = append(args, len(ops))
+	for _, o := range ops {
+		if o.Kind == OpThrottle {
+			args = append(args, "throttle", setArg(o.Set&l.all()), 0, 0, 0)
+			continue
+		}
+		c := o.Cost
+		args = append(args, [...]string{"adjust", "settle", "cancel"}[o.Kind], o.ID, c.Tokens, c.Input, c.Output)
+	}
+	return args
+}
+
+// Batch runs ops in order in one call; those that end holds must be of
+// day.
+func (l *Ledger) Batch(ctx context.Context, day string, ops []Op) (Reply, error) {
+	return l.run(ctx, "batch", day, l.opArgs(nil, ops)...)
 }
 
 // Reserve holds a.Cost in every bucket of a.Set at once, or none, as
@@ -287,8 +332,10 @@ func (l *Ledger) Reserve(ctx context.Context, a ReserveArgs) (Reply, error) {
 	if w <= 0 {
 		w = 1
 	}
-	return l.run(ctx, "reserve", a.Day, a.ID, setArg(a.Set&l.all()), c.Tokens, c.Input, c.Output,
+	args := make([]any, 0, 10+5*len(a.Before))
+	args = append(args, a.ID, setArg(a.Set&l.all()), c.Tokens, c.Input, c.Output,
 		a.Key, strconv.FormatFloat(w, 'g', -1, 64), a.DailyTokens, l.opts.Backlog.Microseconds())
+	return l.run(ctx, "reserve", a.Day, l.opArgs(args, a.Before)...)
 }
 
 // Adjust counts cost as consumed so far (quota.Reservation.Adjust).

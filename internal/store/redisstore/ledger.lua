@@ -462,8 +462,59 @@ end
 
 -- Operations ---------------------------------------------------------
 
+-- holdOp adjusts (counts cost as consumed so far), settles or cancels
+-- the hold id; 'gone' if there is none (ended already: a retried or late
+-- operation changes nothing).
+local function holdOp(kind, id, c0, c1, c2)
+  local h = loadHold(id)
+  if not h then return 'gone' end
+  if kind ~= 'cancel' then
+    holdConsume(h, {[0] = math.max(tonumber(c0), 0), math.max(tonumber(c1), 0), math.max(tonumber(c2), 0)})
+  end
+  if kind == 'adjust' then
+    saveHold(h)
+  else
+    holdEnd(h, kind == 'cancel', KD)
+  end
+  return 'ok'
+end
+
+-- throttle cuts the buckets of setstr (an upstream throttled).
+local function throttle(setstr)
+  for _, i in ipairs(parseSet(setstr)) do
+    local b = load(i)
+    advance(b, t)
+    b.ai = t
+    if t - b.cut >= HOLD then
+      b.cut = t
+      b.eff = math.max(b.floor, idiv(b.eff * 7, 10))
+    end
+  end
+end
+
+-- runOps runs the operations from ARGV[k]: their count, then five
+-- values each: adjust, settle or cancel, the hold, its cost0, cost1,
+-- cost2; or throttle, the set, and three unused. A call retried after a
+-- lost reply changes nothing more (a hold ends once, an adjustment counts
+-- what was consumed so far, a bucket is cut at most once a second); their
+-- outcomes are not replied.
+local function runOps(k)
+  local n = tonumber(ARGV[k] or '0')
+  for j = 0, n - 1 do
+    local i = k + 1 + 5 * j
+    if ARGV[i] == 'throttle' then
+      throttle(ARGV[i + 1])
+    else
+      holdOp(ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4])
+    end
+  end
+end
+
 if op == 'reserve' then
-  -- id, set, cost0, cost1, cost2, key, weight, budget, backlog_ttl
+  -- id, set, cost0, cost1, cost2, key, weight, budget, backlog_ttl, then
+  -- operations to run first (runOps): the replica's settlements carried
+  -- along, so that they need no round trip of their own
+  runOps(a + 9)
   local id, set = ARGV[a], parseSet(ARGV[a + 1])
   local c = {[0] = tonumber(ARGV[a + 2]), tonumber(ARGV[a + 3]), tonumber(ARGV[a + 4])}
   local key, w, budget, bttl = ARGV[a + 5], tonumber(ARGV[a + 6]), tonumber(ARGV[a + 7]), tonumber(ARGV[a + 8])
@@ -519,31 +570,18 @@ end
 
 if op == 'adjust' or op == 'settle' or op == 'cancel' then
   -- id, cost0, cost1, cost2
-  local h = loadHold(ARGV[a])
-  if not h then return state({'gone', ''}) end
-  if op ~= 'cancel' then
-    local tok = {[0] = math.max(tonumber(ARGV[a + 1]), 0), math.max(tonumber(ARGV[a + 2]), 0), math.max(tonumber(ARGV[a + 3]), 0)}
-    holdConsume(h, tok)
-  end
-  if op == 'adjust' then
-    saveHold(h)
-  else
-    holdEnd(h, op == 'cancel', KD)
-  end
-  return state({'ok', ''})
+  return state({holdOp(op, ARGV[a], ARGV[a + 1], ARGV[a + 2], ARGV[a + 3]), ''})
 end
 
 if op == 'throttle' then
   -- set
-  for _, i in ipairs(parseSet(ARGV[a])) do
-    local b = load(i)
-    advance(b, t)
-    b.ai = t
-    if t - b.cut >= HOLD then
-      b.cut = t
-      b.eff = math.max(b.floor, idiv(b.eff * 7, 10))
-    end
-  end
+  throttle(ARGV[a])
+  return state({'ok', ''})
+end
+
+if op == 'batch' then
+  -- n, then n operations (see runOps)
+  runOps(a)
   return state({'ok', ''})
 end
 

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"testing"
 	"time"
 
@@ -19,7 +20,11 @@ import (
 // mirror test pits quota.Ledger against the emulator). One replica driving
 // the shared ledger must admit and refuse exactly what one process's
 // ledger does, and leave every bucket with the same effective limit, use
-// and holds, whatever the windows.
+// and holds, whatever the windows. A third of the adjustments,
+// settlements, cancellations and throttles are carried by the next call
+// instead (ReserveArgs.Before, or a Batch in place of a beat), and a
+// batch is sometimes sent twice (a retry after a lost reply), which must
+// change nothing.
 
 type diffLive struct {
 	id    string
@@ -82,6 +87,22 @@ func diffRun(t *testing.T, rdb *redis.Client, seed uint64, steps int) {
 	}
 	check(0, "start", rep)
 	var live []*diffLive
+	// carried: operations applied to the local ledger (do) and sent to
+	// the shared one (op) with the next call.
+	type carriedOp struct {
+		do func()
+		op Op
+	}
+	var carried []carriedOp
+	carry := func() []Op {
+		var ops []Op
+		for _, c := range carried {
+			c.do()
+			ops = append(ops, c.op)
+		}
+		carried = nil
+		return ops
+	}
 	admitted, refused := 0, 0
 	for step := 1; step <= steps; step++ {
 		switch r := rng.IntN(100); {
@@ -104,8 +125,9 @@ func diffRun(t *testing.T, rdb *redis.Client, seed uint64, steps int) {
 			}
 			cost := quota.Cost{Tokens: rng.Int64N(9000), Input: rng.Int64N(9000), Output: rng.Int64N(3) * rng.Int64N(2000)}
 			id := fmt.Sprintf("h%d", step)
+			before := carry()
 			res, lerr := local.Reserve(now, set, cost)
-			rep, err = shared.Reserve(ctx, ReserveArgs{ID: id, Set: set, Cost: cost, Day: "d"})
+			rep, err = shared.Reserve(ctx, ReserveArgs{ID: id, Set: set, Cost: cost, Day: "d", Before: before})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -128,6 +150,11 @@ func diffRun(t *testing.T, rdb *redis.Client, seed uint64, steps int) {
 		case r < 60 && len(live) > 0:
 			l := live[rng.IntN(len(live))]
 			l.used = l.used.Max(quota.Cost{Tokens: rng.Int64N(l.cost.Tokens + 3000), Input: rng.Int64N(l.cost.Input + 3000), Output: rng.Int64N(4000)})
+			if rng.IntN(3) == 0 {
+				used := l.used
+				carried = append(carried, carriedOp{func() { l.local.Adjust(now, used) }, Op{Kind: OpAdjust, ID: l.id, Cost: used}})
+				continue
+			}
 			l.local.Adjust(now, l.used)
 			if rep, err = shared.Adjust(ctx, l.id, "d", l.used); err != nil {
 				t.Fatal(err)
@@ -137,6 +164,15 @@ func diffRun(t *testing.T, rdb *redis.Client, seed uint64, steps int) {
 			i := rng.IntN(len(live))
 			l := live[i]
 			live = append(live[:i], live[i+1:]...)
+			if rng.IntN(3) == 0 {
+				if rng.IntN(4) == 0 {
+					carried = append(carried, carriedOp{func() { l.local.Cancel(now) }, Op{Kind: OpCancel, ID: l.id}})
+				} else {
+					final := l.used.Max(quota.Cost{Tokens: rng.Int64N(l.cost.Tokens + 4000), Input: rng.Int64N(l.cost.Input + 4000), Output: rng.Int64N(5000)})
+					carried = append(carried, carriedOp{func() { l.local.Settle(now, final) }, Op{Kind: OpSettle, ID: l.id, Cost: final}})
+				}
+				continue
+			}
 			if rng.IntN(4) == 0 {
 				l.local.Cancel(now)
 				rep, err = shared.Cancel(ctx, l.id, "d")
@@ -155,18 +191,45 @@ func diffRun(t *testing.T, rdb *redis.Client, seed uint64, steps int) {
 			}
 		case r < 90:
 			set := quota.Set(rng.Uint64()) & local.All()
+			if rng.IntN(3) == 0 {
+				carried = append(carried, carriedOp{func() { local.Throttled(now, set) }, Op{Kind: OpThrottle, Set: set}})
+				continue
+			}
 			local.Throttled(now, set)
 			if rep, err = shared.Throttled(ctx, set); err != nil {
 				t.Fatal(err)
 			}
 			what = "throttle"
 		default:
+			if len(carried) > 0 {
+				ops := carry()
+				if rep, err = shared.Batch(ctx, "d", ops); err != nil {
+					t.Fatal(err)
+				}
+				what = "batch"
+				if rng.IntN(4) == 0 {
+					again, err := shared.Batch(ctx, "d", ops)
+					if err != nil {
+						t.Fatal(err)
+					}
+					if !slices.Equal(again.Buckets, rep.Buckets) {
+						t.Fatalf("step %d: a batch sent again changed the ledger: %+v, then %+v", step, rep.Buckets, again.Buckets)
+					}
+				}
+				break
+			}
 			if rep, err = shared.Beat(ctx, nil); err != nil {
 				t.Fatal(err)
 			}
 			what = "beat"
 		}
 		check(step, what, rep)
+	}
+	if len(carried) > 0 {
+		if rep, err = shared.Batch(ctx, "d", carry()); err != nil {
+			t.Fatal(err)
+		}
+		check(steps+1, "batch", rep)
 	}
 	if admitted == 0 || refused == 0 {
 		t.Logf("%s: %d admitted, %d refused", desc, admitted, refused)

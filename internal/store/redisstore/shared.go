@@ -140,6 +140,12 @@ func (s *Shared) rid(h admission.SharedHold) string { return s.l.Replica() + ":"
 func (s *Shared) Reserve(ctx context.Context, h admission.SharedHold) error {
 	s.mu.Lock()
 	down := s.down
+	var carry []sharedOp
+	if down == nil {
+		// The settlements (and adjustments, throttles) that are due ride
+		// on this reserve, with no round trip of their own.
+		carry = s.takeOps(time.Now(), h.Day, 0, maxCarry)
+	}
 	s.mu.Unlock()
 	if down != nil {
 		return &admission.Unavailable{Err: down, RetryAfter: 2 * time.Second}
@@ -148,12 +154,14 @@ func (s *Shared) Reserve(ctx context.Context, h admission.SharedHold) error {
 	defer cancel()
 	id := s.rid(h)
 	rep, err := s.l.Reserve(ctx, ReserveArgs{ID: id, Set: h.Set, Cost: h.Cost, Key: h.Key.Name,
-		Weight: h.Key.Weight, DailyTokens: h.Key.DailyTokens, Day: h.Day})
+		Weight: h.Key.Weight, DailyTokens: h.Key.DailyTokens, Day: h.Day, Before: ledgerOps(carry)})
 	if err != nil {
 		// The hold may have been made and its reply lost: cancel it
-		// (a hold that does not exist cancels to nothing).
+		// (a hold that does not exist cancels to nothing). What it
+		// carried goes back first, to be sent again (a second time
+		// counts nothing twice).
 		s.mu.Lock()
-		s.ops = append(s.ops, sharedOp{due: time.Now(), kind: "cancel", id: id, day: h.Day})
+		s.ops = append(append(carry, s.ops...), sharedOp{due: time.Now(), kind: "cancel", id: id, day: h.Day})
 		s.fail(err)
 		s.mu.Unlock()
 		return &admission.Unavailable{Err: err, RetryAfter: 2 * time.Second}
@@ -310,7 +318,7 @@ func (s *Shared) Run(ctx context.Context, ctl *admission.Controller) {
 	for {
 		select {
 		case <-ctx.Done():
-			s.flush(context.WithoutCancel(ctx))
+			s.flush(context.WithoutCancel(ctx), 0)
 			return
 		case <-s.kick:
 		case <-timer.C:
@@ -332,7 +340,7 @@ func (s *Shared) step(ctx context.Context, backlog []admission.Key) time.Duratio
 			return s.opts.Poll
 		}
 	}
-	if !s.flush(ctx) {
+	if !s.flush(ctx, carryFor) {
 		s.refuseWaiting(s.controller())
 		return s.opts.Poll
 	}
@@ -371,11 +379,8 @@ func (s *Shared) step(ctx context.Context, backlog []admission.Key) time.Duratio
 	if len(backlog) > 0 || busy {
 		next = s.opts.Poll
 	}
-	if len(s.ops) > 0 {
-		next = min(next, max(time.Until(s.ops[0].due), time.Millisecond))
-		for _, op := range s.ops {
-			next = min(next, max(time.Until(op.due), time.Millisecond))
-		}
+	for _, op := range s.ops {
+		next = min(next, max(time.Until(op.due.Add(carryFor)), time.Millisecond))
 	}
 	s.mu.Unlock()
 	s.apply(rep, 0, quota.Cost{})
@@ -401,7 +406,7 @@ func (s *Shared) beatIn(now time.Time, backlog bool) time.Duration {
 	}
 	wait := s.beatAt.Add(every).Sub(now)
 	for _, op := range s.ops {
-		wait = min(wait, max(op.due.Sub(now), time.Millisecond))
+		wait = min(wait, max(op.due.Add(carryFor).Sub(now), time.Millisecond))
 	}
 	return max(wait, 0)
 }
@@ -426,47 +431,90 @@ func (s *Shared) refuseWaiting(ctl *admission.Controller) {
 	}
 }
 
-// flush sends the operations that are due, in order, and reports whether
-// Redis took them all.
-func (s *Shared) flush(ctx context.Context) bool {
-	now := time.Now()
-	s.mu.Lock()
-	var due, later []sharedOp
+// carryFor is how long a due settlement, adjustment or throttle waits for
+// a reserve to carry it (ReserveArgs.Before) before Run sends it in a
+// batch of its own: under load a request's settlement rides on a later
+// request's reserve, and costs no round trip of its own. It is a bound on
+// how late a settlement reaches Redis when no request comes, not a delay
+// when one does; a late settlement only holds its tokens longer.
+const carryFor = 5 * time.Millisecond
+
+// maxCarry and maxBatch bound how many operations a reserve carries (on
+// the request path) and a batch sends, hence the script's time.
+const (
+	maxCarry = 16
+	maxBatch = 64
+)
+
+// takeOps takes, in order, up to n operations due lag ago or earlier
+// that may go in one call on day (a throttle goes on any). Callers hold
+// s.mu.
+func (s *Shared) takeOps(now time.Time, day string, lag time.Duration, n int) []sharedOp {
+	var took []sharedOp
+	keep := s.ops[:0]
 	for _, op := range s.ops {
-		if !op.due.After(now) {
-			due = append(due, op)
+		if len(took) < n && !op.due.Add(lag).After(now) && (op.kind == "throttle" || op.day == day) {
+			took = append(took, op)
 		} else {
-			later = append(later, op)
+			keep = append(keep, op)
 		}
 	}
-	s.ops = later
-	s.mu.Unlock()
-	for i, op := range due {
-		cctx, cancel := context.WithTimeout(ctx, s.opts.Timeout)
-		var rep Reply
-		var err error
+	clear(s.ops[len(keep):])
+	s.ops = keep
+	return took
+}
+
+// ledgerOps is ops as the ledger takes them.
+func ledgerOps(ops []sharedOp) []Op {
+	if len(ops) == 0 {
+		return nil
+	}
+	out := make([]Op, len(ops))
+	for i, op := range ops {
 		switch op.kind {
 		case "adjust":
-			rep, err = s.l.Adjust(cctx, op.id, op.day, op.cost)
+			out[i] = Op{Kind: OpAdjust, ID: op.id, Cost: op.cost}
 		case "settle":
-			rep, err = s.l.Settle(cctx, op.id, op.day, op.cost)
+			out[i] = Op{Kind: OpSettle, ID: op.id, Cost: op.cost}
 		case "cancel":
-			rep, err = s.l.Cancel(cctx, op.id, op.day)
+			out[i] = Op{Kind: OpCancel, ID: op.id}
 		case "throttle":
-			rep, err = s.l.Throttled(cctx, op.set)
+			out[i] = Op{Kind: OpThrottle, Set: op.set}
 		}
+	}
+	return out
+}
+
+// flush sends, in batches, the operations due lag ago or earlier, and
+// reports whether Redis took them all.
+func (s *Shared) flush(ctx context.Context, lag time.Duration) bool {
+	for {
+		now := time.Now()
+		s.mu.Lock()
+		var batch []sharedOp
+		for _, op := range s.ops {
+			if !op.due.Add(lag).After(now) {
+				batch = s.takeOps(now, op.day, lag, maxBatch)
+				break
+			}
+		}
+		s.mu.Unlock()
+		if len(batch) == 0 {
+			return true
+		}
+		cctx, cancel := context.WithTimeout(ctx, s.opts.Timeout)
+		rep, err := s.l.Batch(cctx, batch[0].day, ledgerOps(batch))
 		cancel()
 		if err != nil {
-			// Keep the rest, in order, ahead of what came meanwhile.
+			// Keep them, in order, ahead of what came meanwhile.
 			s.mu.Lock()
-			s.ops = append(append([]sharedOp{}, due[i:]...), s.ops...)
+			s.ops = append(batch, s.ops...)
 			s.fail(err)
 			s.mu.Unlock()
 			return false
 		}
 		s.apply(rep, 0, quota.Cost{})
 	}
-	return true
 }
 
 // republish gives a ledger Redis lost this replica's share of it: its
