@@ -9,6 +9,7 @@ import (
 	"regexp"
 	"slices"
 	"strconv"
+	"sync"
 	"testing"
 	"time"
 
@@ -127,3 +128,117 @@ func BenchmarkReplicasSaturated(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkReplicasThroughput is the saturation throughput of the gateway
+// where nothing but the gateways themselves binds: a replaying upstream
+// (an answer recorded once from the emulator, sent back at once) and a
+// quota too large to bind. Sixteen closed-loop clients over loopback HTTP
+// for 2 s (after 0.3 s of warm-up) drive one replica alone (its ledger in
+// the process), one replica on Redis, and two replicas on Redis with the
+// clients split between them. Each reports req/s, the p50 and p99 of a
+// request, the CPU time per request of this process (clients, gateways,
+// upstream) and of redis-server, and script calls per request. Run with
+// -benchtime=1x: each run is one load.
+func BenchmarkReplicasThroughput(b *testing.B) {
+	const clients = 16
+	window, warmup := 2*time.Second, 300*time.Millisecond
+	body := fmt.Sprintf(smallMsg, 1000)
+	rp := record(b, "invoke", []byte(body))
+	for _, c := range []struct {
+		name     string
+		replicas int
+		redis    bool
+	}{{"one", 1, false}, {"one-redis", 1, true}, {"two-redis", 2, true}} {
+		b.Run(c.name, func(b *testing.B) {
+			for b.Loop() {
+				h := newHarness(b, harnessOpts{buckets: testBuckets(1e15, 1e18), upstream: rp,
+					keys: []keys.Key{{Name: "a", Weight: 1}, {Name: "b", Weight: 1}}})
+				var srv *redistest.Server
+				if c.redis {
+					srv = redistest.Start(b)
+				}
+				var urls []string
+				for i := range c.replicas {
+					urls = append(urls, addReplicaWith(b, h, srv, fmt.Sprintf("r%d", i), testBuckets(1e15, 1e18)).url)
+				}
+				from := time.Now().Add(warmup)
+				ctx, cancel := context.WithDeadline(context.Background(), from.Add(window))
+				var (
+					mu      sync.Mutex
+					lat     []time.Duration
+					failed  int
+					wg      sync.WaitGroup
+					cpu0    = processCPU(b)
+					redis0  time.Duration
+					started bool
+				)
+				// Stats and CPU are read when the window opens.
+				go func() {
+					time.Sleep(time.Until(from))
+					mu.Lock()
+					defer mu.Unlock()
+					cpu0, started = processCPU(b), true
+					if srv != nil {
+						redis0 = redisCPU(b, srv)
+						srv.Client(b).ConfigResetStat(context.Background())
+					}
+				}()
+				for i := range clients {
+					url, key := urls[i%len(urls)], []string{"a", "b"}[i%len(urls)]
+					wg.Go(func() {
+						for ctx.Err() == nil {
+							start := time.Now()
+							s, ok := invokeOnce(ctx, url, h.secret[key], body, 20)
+							if !ok || start.Before(from) {
+								continue
+							}
+							mu.Lock()
+							if s.status == http.StatusOK {
+								lat = append(lat, s.done.Sub(start))
+							} else {
+								failed++
+							}
+							mu.Unlock()
+						}
+					})
+				}
+				wg.Wait()
+				cancel()
+				mu.Lock()
+				if !started || len(lat) == 0 {
+					b.Fatalf("no request answered in the window (started %v)", started)
+				}
+				cpu := processCPU(b) - cpu0
+				slices.Sort(lat)
+				n := float64(len(lat))
+				b.ReportMetric(n/window.Seconds(), "req/s")
+				b.ReportMetric(float64(lat[len(lat)/2].Microseconds())/1000, "p50-ms")
+				b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds())/1000, "p99-ms")
+				b.ReportMetric(float64(cpu.Microseconds())/n, "cpu-us/req")
+				b.ReportMetric(float64(failed), "failed")
+				if srv != nil {
+					calls, _ := scriptCalls(b, srv)
+					b.ReportMetric(float64(calls)/n, "scripts/req")
+					b.ReportMetric(float64((redisCPU(b, srv)-redis0).Microseconds())/n, "redis-cpu-us/req")
+				}
+				mu.Unlock()
+			}
+		})
+	}
+}
+
+// redisCPU is the CPU time (user and system) srv's process used so far.
+func redisCPU(b *testing.B, srv *redistest.Server) time.Duration {
+	info, err := srv.Client(b).Info(context.Background(), "cpu").Result()
+	if err != nil {
+		b.Fatal(err)
+	}
+	var t float64
+	for _, m := range cpuRE.FindAllStringSubmatch(info, -1) {
+		v, _ := strconv.ParseFloat(m[1], 64)
+		t += v
+	}
+	return time.Duration(t * float64(time.Second))
+}
+
+var cpuRE = regexp.MustCompile(`(?m)^used_cpu_(?:sys|user):([\d.]+)`)

@@ -51,13 +51,18 @@ type replica struct {
 // addReplica starts a gateway in front of h's emulator; with rdb, its
 // upstream shares its ledger there (as replica name).
 func addReplica(t testing.TB, h *harness, rdb *redisstoreClient, name string) *replica {
+	return addReplicaWith(t, h, rdb, name, testBuckets(replicaTPM, replicaTPD))
+}
+
+// addReplicaWith is addReplica with the upstream's buckets.
+func addReplicaWith(t testing.TB, h *harness, rdb *redisstoreClient, name string, buckets []config.Bucket) *replica {
 	t.Helper()
 	client, err := upstream.New(context.Background(), upstream.Options{Name: "emu", Region: region,
 		Endpoint: h.emuURL, Auth: upstream.AuthNone})
 	if err != nil {
 		t.Fatal(err)
 	}
-	up, err := NewUpstream("emu", client, testBuckets(replicaTPM, replicaTPD), config.DefaultWindows(), admission.Options{}, time.Now())
+	up, err := NewUpstream("emu", client, buckets, config.DefaultWindows(), admission.Options{}, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
