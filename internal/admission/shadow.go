@@ -2,6 +2,7 @@ package admission
 
 import (
 	"errors"
+	"strconv"
 	"time"
 
 	"github.com/headroomhq/headroom/internal/quota"
@@ -92,6 +93,14 @@ func (c *Controller) Shadow(now time.Time, req Request, enforced quota.Cost) (t 
 	t = &Ticket{c: c, k: ks, req: req, state: Granted, enqueued: now, granted: now,
 		pendingSeen: c.pendingSeq, contested: c.pending > 0}
 	t.res = c.l.Overdraw(now, req.Set, req.Cost)
+	if c.opts.Shared != nil {
+		// Every replica's mirror counts it too: their verdicts judge the
+		// whole account's use, as enforce mode's shared reserve would.
+		c.holdSeq++
+		h := SharedHold{ID: strconv.FormatUint(c.holdSeq, 36), Key: req.Key, Set: req.Set, Cost: req.Cost, Day: c.day}
+		t.shared = &h
+		c.opts.Shared.Overdraw(h)
+	}
 	if !fits.Fits() {
 		t.pending = true
 		c.pending++

@@ -23,12 +23,15 @@ import (
 // Only Reserve may block (on the network): it is called outside the
 // controller's lock, from Admit only. The other methods are called under
 // the lock and must return at once; the implementation does their network
-// work on its own goroutine.
+// work on its own goroutine (in order: a hold's Overdraw before its End).
 type Shared interface {
 	// Reserve holds h's cost across replicas. It returns nil when held,
 	// *Busy when the shared ledger has no room now (try again after
 	// Changed), a *Refusal or *TooLarge that stands, or *Unavailable.
 	Reserve(ctx context.Context, h SharedHold) error
+	// Overdraw holds h's cost across replicas whether or not it fits
+	// (shadow mode: the request goes upstream anyway); it returns at once.
+	Overdraw(h SharedHold)
 	// Adjust counts cost as consumed so far by a held h.
 	Adjust(h SharedHold, cost quota.Cost)
 	// End settles a held h at cost, its refund held back for delay, or

@@ -159,7 +159,7 @@ func BenchmarkReplicasThroughput(b *testing.B) {
 				}
 				var urls []string
 				for i := range c.replicas {
-					urls = append(urls, addReplicaWith(b, h, srv, fmt.Sprintf("r%d", i), testBuckets(1e15, 1e18)).url)
+					urls = append(urls, addReplicaWith(b, h, srv, fmt.Sprintf("r%d", i), replicaOpts{buckets: testBuckets(1e15, 1e18)}).url)
 				}
 				from := time.Now().Add(warmup)
 				ctx, cancel := context.WithDeadline(context.Background(), from.Add(window))

@@ -51,18 +51,30 @@ type replica struct {
 // addReplica starts a gateway in front of h's emulator; with rdb, its
 // upstream shares its ledger there (as replica name).
 func addReplica(t testing.TB, h *harness, rdb *redisstoreClient, name string) *replica {
-	return addReplicaWith(t, h, rdb, name, testBuckets(replicaTPM, replicaTPD))
+	t.Helper()
+	return addReplicaWith(t, h, rdb, name, replicaOpts{})
 }
 
-// addReplicaWith is addReplica with the upstream's buckets.
-func addReplicaWith(t testing.TB, h *harness, rdb *redisstoreClient, name string, buckets []config.Bucket) *replica {
+// replicaOpts are a replica's differences from the default: shadow mode,
+// its buckets (nil: replicaTPM and replicaTPD), Options.SettleDelay.
+type replicaOpts struct {
+	shadow      bool
+	buckets     []config.Bucket
+	settleDelay time.Duration
+}
+
+// addReplicaWith is addReplica with o.
+func addReplicaWith(t testing.TB, h *harness, rdb *redisstoreClient, name string, o replicaOpts) *replica {
 	t.Helper()
+	if o.buckets == nil {
+		o.buckets = testBuckets(replicaTPM, replicaTPD)
+	}
 	client, err := upstream.New(context.Background(), upstream.Options{Name: "emu", Region: region,
 		Endpoint: h.emuURL, Auth: upstream.AuthNone})
 	if err != nil {
 		t.Fatal(err)
 	}
-	up, err := NewUpstream("emu", client, buckets, config.DefaultWindows(), admission.Options{}, time.Now())
+	up, err := NewUpstream("emu", client, o.buckets, config.DefaultWindows(), admission.Options{}, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -89,6 +101,7 @@ func addReplicaWith(t testing.TB, h *harness, rdb *redisstoreClient, name string
 			return nil
 		},
 		Caps: config.DefaultServe().Policy.Caps, Profile: profile, Burndown: burndown,
+		Shadow: o.shadow, SettleDelay: o.settleDelay,
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -289,6 +289,11 @@ const (
 	OpSettle
 	OpCancel
 	OpThrottle
+	// OpOverdraw makes shadow mode's hold ID of Cost in Set for Key
+	// whether or not it fits, and checks neither the key's budget nor fair
+	// order (quota.Ledger.Overdraw): the request goes upstream anyway.
+	// It ends as a reserved hold does.
+	OpOverdraw
 )
 
 // Op is an adjustment, settlement, cancellation or throttle carried by
@@ -297,8 +302,11 @@ const (
 type Op struct {
 	Kind OpKind
 	ID   string     // the hold (not for OpThrottle)
-	Cost quota.Cost // OpAdjust, OpSettle
-	Set  quota.Set  // OpThrottle
+	Cost quota.Cost // OpAdjust, OpSettle, OpOverdraw
+	Set  quota.Set  // OpThrottle, OpOverdraw
+	// Key and Weight (0 means 1): OpOverdraw's developer key.
+	Key    string
+	Weight float64
 }
 
 // opArgs appends the count of ops and their arguments, as runOps in
@@ -306,12 +314,19 @@ type Op struct {
 func (l *Ledger) opArgs(args []any, ops []Op) []any {
 	args = append(args, len(ops))
 	for _, o := range ops {
-		if o.Kind == OpThrottle {
-			args = append(args, "throttle", setArg(o.Set&l.all()), 0, 0, 0)
-			continue
-		}
 		c := o.Cost
-		args = append(args, [...]string{"adjust", "settle", "cancel"}[o.Kind], o.ID, c.Tokens, c.Input, c.Output)
+		switch o.Kind {
+		case OpThrottle:
+			args = append(args, "throttle", setArg(o.Set&l.all()), 0, 0, 0)
+		case OpOverdraw:
+			c, w := c.Max(quota.Cost{}), o.Weight
+			if w <= 0 {
+				w = 1
+			}
+			args = append(args, "overdraw", o.ID, setArg(o.Set&l.all()), c.Tokens, c.Input, c.Output, o.Key, strconv.FormatFloat(w, 'g', -1, 64))
+		default:
+			args = append(args, [...]string{"adjust", "settle", "cancel"}[o.Kind], o.ID, c.Tokens, c.Input, c.Output)
+		}
 	}
 	return args
 }

@@ -460,6 +460,24 @@ local function state(out)
   return out
 end
 
+-- hold makes hold id of cost c in the buckets of set (loaded and
+-- advanced): held in each bucket, a request counted in a request bucket.
+local function hold(id, setstr, set, c, key, kt, w)
+  local re = 0
+  for _, i in ipairs(set) do
+    local b = B[i]
+    if b.part < 0 then
+      consume(b, t, 1)
+      re = b.epoch
+    else
+      b.res = b.res + c[b.part]
+    end
+    b.inf = b.inf + 1
+  end
+  newHold(id, setstr, c, re, key, kt, w)
+  return ''
+end
+
 -- Operations ---------------------------------------------------------
 
 -- holdOp adjusts (counts cost as consumed so far), settles or cancels
@@ -492,21 +510,40 @@ local function throttle(setstr)
   end
 end
 
--- runOps runs the operations from ARGV[k]: their count, then five
--- values each: adjust, settle or cancel, the hold, its cost0, cost1,
--- cost2; or throttle, the set, and three unused. A call retried after a
--- lost reply changes nothing more (a hold ends once, an adjustment counts
--- what was consumed so far, a bucket is cut at most once a second); their
--- outcomes are not replied.
+-- overdraw makes shadow mode's hold id of cost c0..c2 in the buckets of
+-- setstr for key (weight w) whether or not it fits, and checks neither the
+-- key's budget nor fair order (quota.Ledger.Overdraw): the request goes
+-- upstream anyway, and every replica's mirror must count it. A hold that
+-- exists already (a retried call) is left as it is.
+local function overdraw(id, setstr, c0, c1, c2, key, w)
+  if redis.call('EXISTS', hkey(id)) == 1 then return end
+  local set = parseSet(setstr)
+  local c = {[0] = tonumber(c0), tonumber(c1), tonumber(c2)}
+  for _, i in ipairs(set) do advance(load(i), t) end
+  hold(id, setstr, set, c, key, c[0] + c[1] + c[2], tonumber(w))
+end
+
+-- runOps runs the operations from ARGV[k]: their count, then each: adjust,
+-- settle or cancel, the hold, its cost0, cost1, cost2; throttle, the set,
+-- and three unused; or overdraw, the hold, its set, cost0, cost1, cost2,
+-- key and weight. A call retried after a lost reply changes nothing more
+-- (a hold is made and ends once, an adjustment counts what was consumed
+-- so far, a bucket is cut at most once a second); their outcomes are not
+-- replied.
 local function runOps(k)
   local n = tonumber(ARGV[k] or '0')
-  for j = 0, n - 1 do
-    local i = k + 1 + 5 * j
-    if ARGV[i] == 'throttle' then
+  local i = k + 1
+  for _ = 1, n do
+    local kind = ARGV[i]
+    if kind == 'throttle' then
       throttle(ARGV[i + 1])
+    elseif kind == 'overdraw' then
+      overdraw(ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4], ARGV[i + 5], ARGV[i + 6], ARGV[i + 7])
+      i = i + 3
     else
-      holdOp(ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4])
+      holdOp(kind, ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4])
     end
+    i = i + 5
   end
 end
 
@@ -553,19 +590,7 @@ if op == 'reserve' then
     if never then return state({'never', ''}) end
     return state({'full', ''})
   end
-  local re = 0
-  for _, i in ipairs(set) do
-    local b = B[i]
-    if b.part < 0 then
-      consume(b, t, 1)
-      re = b.epoch
-    else
-      b.res = b.res + c[b.part]
-    end
-    b.inf = b.inf + 1
-  end
-  newHold(id, ARGV[a + 1], c, re, key, kt, w)
-  return state({'ok', ''})
+  return state({'ok', hold(id, ARGV[a + 1], set, c, key, kt, w)})
 end
 
 if op == 'adjust' or op == 'settle' or op == 'cancel' then

@@ -20,7 +20,7 @@ import (
 // mirror test pits quota.Ledger against the emulator). One replica driving
 // the shared ledger must admit and refuse exactly what one process's
 // ledger does, and leave every bucket with the same effective limit, use
-// and holds, whatever the windows. A third of the adjustments,
+// and holds, whatever the windows (shadow mode's overdrafts included). A third of the adjustments,
 // settlements, cancellations and throttles are carried by the next call
 // instead (ReserveArgs.Before, or a Batch in place of a beat), and a
 // batch is sometimes sent twice (a retry after a lost reply), which must
@@ -140,13 +140,26 @@ func diffRun(t *testing.T, rdb *redis.Client, seed uint64, steps int) {
 			case errors.As(lerr, &le) && le.Never != (rep.Outcome == Never):
 				t.Fatalf("%s\nstep %d: local never=%v, shared %v", desc, step, le.Never, rep.Outcome)
 			}
+			what = "reserve"
+			if lerr != nil && rng.IntN(3) == 0 {
+				// Shadow mode's hold of a request forwarded anyway.
+				check(step, what, rep)
+				id += "o"
+				res, lerr = local.Overdraw(now, set, cost), nil
+				over := []Op{{Kind: OpOverdraw, ID: id, Set: set, Cost: cost}}
+				for range 1 + rng.IntN(2) { // sent again: a retry after a lost reply holds nothing more
+					if rep, err = shared.Batch(ctx, "d", over); err != nil {
+						t.Fatal(err)
+					}
+				}
+				what = "overdraw"
+			}
 			if lerr == nil {
 				live = append(live, &diffLive{id: id, local: res, cost: cost})
 				admitted++
 			} else {
 				refused++
 			}
-			what = "reserve"
 		case r < 60 && len(live) > 0:
 			l := live[rng.IntN(len(live))]
 			l.used = l.used.Max(quota.Cost{Tokens: rng.Int64N(l.cost.Tokens + 3000), Input: rng.Int64N(l.cost.Input + 3000), Output: rng.Int64N(4000)})

@@ -106,11 +106,12 @@ func (s *Shared) consumed(now time.Time, i int, n int64) {
 
 type sharedOp struct {
 	due  time.Time
-	kind string // adjust, settle, cancel, throttle
+	kind string // overdraw, adjust, settle, cancel, throttle
 	id   string
 	day  string
 	cost quota.Cost
 	set  quota.Set
+	key  admission.Key // overdraw
 }
 
 // NewShared returns the shared ledger of the upstream whose local mirror
@@ -197,6 +198,23 @@ func (s *Shared) Reserve(ctx context.Context, h admission.SharedHold) error {
 	}
 	return &admission.TooLarge{Cost: h.Cost.Total(),
 		Hint: "a bucket's limit in the ledger the gateway's replicas share is smaller than the request: check that every replica has the same bucket configuration"}
+}
+
+// Overdraw implements admission.Shared: the hold is sent by Run, before
+// any later step of it.
+func (s *Shared) Overdraw(h admission.SharedHold) {
+	id := s.rid(h)
+	now := time.Now()
+	s.mu.Lock()
+	s.live[id] = h
+	h.Set.Each(func(i int) {
+		if s.local.Spec(i).Kind == quota.RequestsPerMinute {
+			s.consumed(now, i, 1)
+		}
+	})
+	s.ops = append(s.ops, sharedOp{due: now, kind: "overdraw", id: id, day: h.Day, cost: h.Cost, set: h.Set, key: h.Key})
+	s.mu.Unlock()
+	s.wake()
 }
 
 // Adjust implements admission.Shared.
@@ -472,6 +490,8 @@ func ledgerOps(ops []sharedOp) []Op {
 	out := make([]Op, len(ops))
 	for i, op := range ops {
 		switch op.kind {
+		case "overdraw":
+			out[i] = Op{Kind: OpOverdraw, ID: op.id, Cost: op.cost, Set: op.set, Key: op.key.Name, Weight: op.key.Weight}
 		case "adjust":
 			out[i] = Op{Kind: OpAdjust, ID: op.id, Cost: op.cost}
 		case "settle":

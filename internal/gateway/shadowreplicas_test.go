@@ -1,0 +1,108 @@
+package gateway
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/headroomhq/headroom/internal/config"
+	"github.com/headroomhq/headroom/internal/keys"
+	"github.com/headroomhq/headroom/internal/store/redistest"
+)
+
+// TestShadowReplicasOnRedis: two replicas in shadow mode share their
+// ledger on Redis, each forwarding half of a load that the emulator's
+// tight minute bucket throttles. Each replica's mirror counts what the
+// other forwards (shadow mode's holds are made in the shared ledger too,
+// whether or not they fit), so together they predict the emulator's
+// throttles as one gateway does; with a ledger each, each sees half the
+// load and misses most of them.
+func TestShadowReplicasOnRedis(t *testing.T) {
+	for _, shared := range []bool{true, false} {
+		t.Run(map[bool]string{true: "redis", false: "alone"}[shared], func(t *testing.T) {
+			const clients, perClient = 16, 6
+			var ks []keys.Key
+			for i := range clients {
+				ks = append(ks, keys.Key{Name: "dev" + fmt.Sprint(i), Weight: 1})
+			}
+			buckets := testBuckets(100_000, 100_000_000) // about 4 reservations of 20,480 at once
+			h := newHarness(t, harnessOpts{buckets: buckets, keys: ks, emu: func(c *config.Emulator) {
+				c.Generation.TokensPerSecond = 4000
+				c.Generation.ChunkTokens = 4
+			}})
+			var srv *redistest.Server
+			if shared {
+				srv = redistest.Start(t)
+			}
+			var reps []*replica
+			for i := range 2 {
+				reps = append(reps, addReplicaWith(t, h, srv, fmt.Sprintf("r%d", i),
+					replicaOpts{shadow: true, buckets: buckets, settleDelay: -1}))
+			}
+			var wg sync.WaitGroup
+			for i, r := range reps {
+				var secrets []string
+				for _, k := range ks[i*clients/2 : (i+1)*clients/2] {
+					secrets = append(secrets, h.secret[k.Name])
+				}
+				wg.Go(func() { shadowLoad(t, r.url, secrets, perClient) })
+			}
+			wg.Wait()
+			var sum ShadowStatus
+			for _, r := range reps {
+				st := replicaShadow(t, r.url)
+				sum.Answered += st.Answered
+				sum.Upstream429 += st.Upstream429
+				sum.Predicted += st.Predicted
+				sum.Missed += st.Missed
+				sum.FalseAlarms += st.FalseAlarms
+			}
+			throttled := h.throttle.Load()
+			share := float64(sum.Predicted) / float64(max(sum.Upstream429, 1))
+			t.Logf("emulator 429s %d; both replicas: %d answered, %d upstream 429s, %d predicted (%.0f%%), %d missed, %d false alarms",
+				throttled, sum.Answered, sum.Upstream429, sum.Predicted, 100*share, sum.Missed, sum.FalseAlarms)
+			if sum.Upstream429 != throttled || throttled < clients {
+				t.Fatalf("the replicas recorded %d upstream 429s, the emulator answered %d: want equal, and enough to test", sum.Upstream429, throttled)
+			}
+			if shared && share < 0.8 {
+				t.Errorf("on Redis the replicas predicted %.0f%% of the emulator's 429s, want at least 80%% (one gateway: 85%%)", 100*share)
+			}
+			if shared && float64(sum.FalseAlarms) > 0.45*float64(sum.Answered) {
+				t.Errorf("%d false alarms of %d answers, want at most 45%%", sum.FalseAlarms, sum.Answered)
+			}
+			if !shared && share >= 0.85 {
+				t.Errorf("with a ledger each the replicas predicted %.0f%%: the load does not tell a whole-account view from a replica's", 100*share)
+			}
+			for _, r := range reps {
+				waitFor(t, "every replica's mirror to give its reservations back", func() bool {
+					for _, b := range r.up.Ledger().Snapshot(time.Now()) {
+						if b.Reserved != 0 {
+							return false
+						}
+					}
+					return true
+				})
+			}
+		})
+	}
+}
+
+// replicaShadow reads the shadow section of a replica's /v1/status.
+func replicaShadow(t *testing.T, base string) ShadowStatus {
+	t.Helper()
+	resp, err := http.Get(base + "/v1/status")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var st struct {
+		Shadow *ShadowStatus `json:"shadow"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&st); err != nil || st.Shadow == nil {
+		t.Fatalf("status: %v, shadow section %v", err, st.Shadow)
+	}
+	return *st.Shadow
+}
