@@ -32,6 +32,14 @@
 #    open streams against a second emulator that answers slowly.
 # Targets (issue 3): p50 <= 0.3 ms and p99 <= 1 ms added; throughput >= 60%
 # of direct; RSS <= 50 MB idle, <= 200 MB with 1,000 open streams.
+#
+# BENCH_ONLY=latency runs part 1 alone. BENCH_ONLY=messages runs only the
+# Messages stream's latency rounds, and with BASELINE=BINARY (a `headroom`
+# built from another commit) compares two gateways in the same rounds: each
+# round measures direct, the TCP relay, `serve` of this tree and `serve` of
+# BASELINE in front of the same emulator, in an order that rotates from round
+# to round (so neither gateway always runs right after the other), and the
+# result is the median of the rounds' differences, this tree minus BASELINE.
 set -euo pipefail
 
 duration=${1:-5}
@@ -116,6 +124,10 @@ key=$("$work/headroom" keys create bench --data-dir "$work/data" --json | sed -n
 cp -r "$work/data" "$work/data-pinned"
 cp -r "$work/data" "$work/data-slow"
 start gw "$work/headroom" serve --config "$work/serve-fast.yaml" --data-dir "$work/data"
+if [[ -n ${BASELINE:-} ]]; then
+	cp -r "$work/data" "$work/data-base"
+	start gwbase "$BASELINE" serve --config "$work/serve-fast.yaml" --data-dir "$work/data-base"
+fi
 start bare "$work/bareproxy" "$fast_url"
 start relay "$work/tcprelay" "${fast_url#http://}"
 fh_pid= fh_url= pfh_pid= pfh_url=
@@ -174,6 +186,48 @@ echo "== warm-up"
 wrkrun warm_direct "$fast_url" invoke "$work/small.json" 8 2s >/dev/null
 wrkrun warm_gateway "$gw_url" invoke "$work/small.json" 8 2s >/dev/null
 
+# median COLUMN VALUES...: the median of one column of "p50 p99" pairs.
+median() {
+	local col=$1
+	shift
+	printf '%s\n' "$@" | awk -v c="$col" '{print $c}' | sort -g | awk '{v[NR]=$1} END {printf "%.3f", NR%2 ? v[(NR+1)/2] : (v[NR/2]+v[NR/2+1])/2}'
+}
+# diff2 A B: "p50 p99" of B minus A (both variable prefixes of wrkrun).
+diff2() {
+	awk -v a="$(eval echo "\$${1}_p50")" -v b="$(eval echo "\$${2}_p50")" \
+		-v c="$(eval echo "\$${1}_p99")" -v d="$(eval echo "\$${2}_p99")" 'BEGIN {printf "%.3f %.3f", b-a, d-c}'
+}
+if [[ ${BENCH_ONLY:-} == messages ]]; then
+	echo "== 86 KB Messages stream at moderate load (4 connections pausing 10 ms; wrk), $rounds rounds of ${duration}s, order rotating"
+	names=(direct relay gateway)
+	[[ -n ${BASELINE:-} ]] && names+=(baseline)
+	declare -A url=([direct]=$fast_url [relay]=$relay_url [gateway]=$gw_url [baseline]=${gwbase_url:-})
+	m_relay=() m_gw=() m_base=() m_vs=()
+	for round in $(seq "$rounds"); do
+		echo "-- round $round"
+		k=$(((round - 1) % ${#names[@]}))
+		for j in $(seq 0 $((${#names[@]} - 1))); do
+			n=${names[$(((k + j) % ${#names[@]}))]}
+			wrkrun "m_$n" "${url[$n]}" /anthropic/v1/messages "$work/cc86k-messages.json" 4 "${duration}s" 10
+		done
+		m_relay+=("$(diff2 m_direct m_relay)")
+		m_gw+=("$(diff2 m_direct m_gateway)")
+		line="   added p50/p99: relay ${m_relay[-1]/ / / } ms, gateway ${m_gw[-1]/ / / } ms"
+		if [[ -n ${BASELINE:-} ]]; then
+			m_base+=("$(diff2 m_direct m_baseline)")
+			m_vs+=("$(diff2 m_baseline m_gateway)")
+			line+=", baseline ${m_base[-1]/ / / } ms; gateway - baseline ${m_vs[-1]/ / / } ms"
+		fi
+		echo "$line"
+	done
+	echo "added to direct, median of $rounds rounds, p50 / p99 (ms): relay $(median 1 "${m_relay[@]}") / $(median 2 "${m_relay[@]}"), gateway $(median 1 "${m_gw[@]}") / $(median 2 "${m_gw[@]}")"
+	if [[ -n ${BASELINE:-} ]]; then
+		echo "baseline $(median 1 "${m_base[@]}") / $(median 2 "${m_base[@]}"); gateway minus baseline, median of the rounds' differences: p50 $(median 1 "${m_vs[@]}") ms, p99 $(median 2 "${m_vs[@]}") ms"
+	fi
+	echo "load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
+	exit 0
+fi
+
 echo "== latency at moderate load (4 connections, each pausing 10 ms between requests; wrk, time to the whole answer)"
 echo "   $rounds rounds of ${duration}s per path, direct and gateway alternating, so a noisy spell hits both"
 added_small=() added_stream=() added_messages=() relay_added=()
@@ -194,12 +248,6 @@ for round in $(seq "$rounds"); do
 	added_messages+=("$(awk -v a="$direct_messages_p50" -v b="$gateway_messages_p50" -v c="$direct_messages_p99" -v d="$gateway_messages_p99" 'BEGIN {printf "%.3f %.3f", b-a, d-c}')")
 	echo "   added: small p50/p99 ${added_small[-1]/ / / } ms; 86 KB stream p50/p99 ${added_stream[-1]/ / / } ms; 86 KB Messages stream p50/p99 ${added_messages[-1]/ / / } ms (TCP relay ${relay_added[-1]/ / / } ms)"
 done
-# median COLUMN VALUES...: the median of one column of "p50 p99" pairs.
-median() {
-	local col=$1
-	shift
-	printf '%s\n' "$@" | awk -v c="$col" '{print $c}' | sort -g | awk '{v[NR]=$1} END {printf "%.3f", NR%2 ? v[(NR+1)/2] : (v[NR/2]+v[NR/2+1])/2}'
-}
 echo "added, small InvokeModel (median of $rounds rounds):            p50 $(median 1 "${added_small[@]}") ms, p99 $(median 2 "${added_small[@]}") ms"
 echo "added, 86 KB Claude Code-shaped stream (median of $rounds rounds): p50 $(median 1 "${added_stream[@]}") ms, p99 $(median 2 "${added_stream[@]}") ms"
 echo "added, 86 KB Claude Code-shaped Messages stream (median of $rounds rounds): p50 $(median 1 "${added_messages[@]}") ms, p99 $(median 2 "${added_messages[@]}") ms"

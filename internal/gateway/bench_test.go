@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"runtime/metrics"
 	"syscall"
 	"testing"
 	"time"
@@ -273,12 +274,16 @@ func BenchmarkAddedLatency(b *testing.B) {
 				send() // the connections are open before the clock starts
 				b.SetBytes(int64(len(c.body)))
 				b.ReportAllocs()
-				cpu0 := processCPU(b)
+				cpu0, gor0 := processCPU(b), goroutinesCreated()
 				b.ResetTimer()
 				for b.Loop() {
 					send()
 				}
 				b.StopTimer()
+				// Goroutines started per request (client, gateway and
+				// upstream): each is a wake-up the scheduler may hand to
+				// another thread.
+				b.ReportMetric(float64(goroutinesCreated()-gor0)/float64(b.N), "goroutines/op")
 				// CPU of the whole process (client, gateway, upstream) per
 				// request: on a shared machine a steadier measure than the
 				// wall clock, and gateway minus direct is the gateway's own.
@@ -286,6 +291,13 @@ func BenchmarkAddedLatency(b *testing.B) {
 			})
 		}
 	}
+}
+
+// goroutinesCreated is how many goroutines this process has started.
+func goroutinesCreated() uint64 {
+	s := []metrics.Sample{{Name: "/sched/goroutines-created:goroutines"}}
+	metrics.Read(s)
+	return s[0].Value.Uint64()
 }
 
 // processCPU is the user and system CPU time this process has used.
