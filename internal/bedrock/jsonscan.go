@@ -60,10 +60,15 @@ const (
 // end a run of plain string content: '"', '\\' and control characters. The
 // lowest marked lane is always a true match; lanes above it may be false
 // positives, which is all scanString needs.
+//
+// Two tests instead of three: x ^ 0x02 maps '"' (0x22) to 0x20 and the
+// control characters 0x00-0x1f onto themselves, and every other byte to
+// 0x21 or above, so "below 0x21 after the xor" is "a quote or a control
+// character"; the backslash has its own test.
 func stringStop(x uint64) uint64 {
-	q := x ^ (lanes01 * '"')
+	y := x ^ (lanes01 * 0x02)
 	bs := x ^ (lanes01 * '\\')
-	return ((q-lanes01)&^q | (bs-lanes01)&^bs | (x-lanes01*0x20)&^x) & lanes80
+	return ((y-lanes01*0x21)&^y | (bs-lanes01)&^bs) & lanes80
 }
 
 // scanString reads the string whose opening quote is at b[i]. It returns the
