@@ -64,18 +64,38 @@ func (c *Controller) admitLocal(ctx context.Context, req Request) (*Ticket, erro
 // arm keeps the timer at NextWake while blocking callers wait or refunds
 // of their tickets are held back (SettleAfter), and stops it otherwise.
 // Callers hold c.mu.
+//
+// While nothing waits, only held refunds need the timer, and nobody is kept
+// waiting by one that lands a little late: a request that comes pumps (and
+// so lands every refund due) before it is decided, and Room lands them
+// before it reads the ledger. The timer then wakes at the earliest refund's
+// refundBy, up to refundSlack after it is due, and lands every refund due
+// by then at once; a timer already set between the refund's due time and
+// that is left as it is. Under a steady load, where each request's refund
+// falls due moments after the previous one's, that is one timer goroutine
+// (a thread wake-up) per refundSlack instead of one per request, and no
+// timer reset per pump.
 func (c *Controller) arm(now time.Time) {
 	if c.blockingWaiting == 0 && c.timedRefunds == 0 {
 		if c.timer != nil {
 			c.timer.Stop()
 			c.timer = nil
 		}
+		c.timerSet = false
 		return
 	}
 	at, ok := c.nextWake(now)
 	if !ok {
 		return
 	}
+	if c.blockingWaiting == 0 && c.queued == 0 && len(c.refunds) > 0 {
+		by := c.refunds[0].refundBy
+		if c.timerSet && !c.timerAt.Before(at) && !c.timerAt.After(by) {
+			return
+		}
+		at = by
+	}
+	c.timerAt, c.timerSet = at, true
 	d := max(at.Sub(now), 0)
 	if c.timer == nil {
 		c.timer = time.AfterFunc(d, c.onTimer)
@@ -84,10 +104,20 @@ func (c *Controller) arm(now time.Time) {
 	c.timer.Reset(d)
 }
 
+// refundSlack is at most how late the timer lands a held refund while
+// nothing waits (see arm): an eighth of the refund's delay, at most
+// maxRefundSlack.
+func refundSlack(delay time.Duration) time.Duration {
+	return min(delay/8, maxRefundSlack)
+}
+
+const maxRefundSlack = 25 * time.Millisecond
+
 // onTimer pumps on the wall clock; the pump re-arms.
 func (c *Controller) onTimer() {
 	now := time.Now()
 	c.mu.Lock()
 	defer c.unlock(now)
+	c.timerSet = false
 	c.pump(now)
 }

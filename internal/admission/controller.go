@@ -125,6 +125,8 @@ type Controller struct {
 	blockingWaiting int
 	timedRefunds    int
 	timer           *time.Timer
+	timerAt         time.Time // when the timer fires, while timerSet
+	timerSet        bool
 
 	// Shadow mode: tickets granted but not yet held in the ledger, and
 	// how many ever were (shadow.go).

@@ -26,10 +26,10 @@ func (h *refunds) Pop() any {
 	return t
 }
 
-// holdRefund schedules the ledger settlement of the ended ticket t at at.
-// Callers hold c.mu.
-func (c *Controller) holdRefund(t *Ticket, at time.Time, cost quota.Cost) {
-	t.refundAt, t.refundCost = at, cost
+// holdRefund schedules the ledger settlement of the ended ticket t at at
+// (it ended at now). Callers hold c.mu.
+func (c *Controller) holdRefund(t *Ticket, now, at time.Time, cost quota.Cost) {
+	t.refundAt, t.refundBy, t.refundCost = at, at.Add(refundSlack(at.Sub(now))), cost
 	heap.Push(&c.refunds, t)
 	c.willConsume(t, cost.Sub(t.consumed))
 	if !t.core {

@@ -10,12 +10,15 @@ import (
 // about the buckets of set for key k at now: the least room any token
 // bucket has (after the other keys' protected daily remainders, which k
 // may not take), how many requests wait, and k's weighted share among the
-// keys active now of the smallest effective token limit. It only reads:
-// the ledger and the queue are as they were (a request admitted a moment
-// later sees them changed, so Room is advice, never a promise).
+// keys active now of the smallest effective token limit. It lands the
+// held refunds due at now first, as a pump would (the timer may land them
+// a little late, see arm), and otherwise only reads: the queue is as it
+// was (a request admitted a moment later sees it and the ledger changed,
+// so Room is advice, never a promise).
 func (c *Controller) Room(now time.Time, k Key, set quota.Set) Room {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	c.refundDue(now) // the timer may land them a little late (arm)
 	r := Room{Known: true, Waiting: c.queued, Available: -1}
 	ks := c.keys[k.Name]
 	weight := k.weight()

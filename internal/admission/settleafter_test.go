@@ -112,7 +112,7 @@ func TestSettleAfterFromAdmit(t *testing.T) {
 		if got := c.Ledger().Bucket(time.Now(), 0).Reserved; got != 600 {
 			t.Fatalf("reserved %d before the delay, want 600", got)
 		}
-		time.Sleep(200 * time.Millisecond)
+		time.Sleep(200*time.Millisecond + refundSlack(200*time.Millisecond))
 		synctest.Wait()
 		if got := c.Ledger().Bucket(time.Now(), 0); got.Reserved != 0 || got.Used != 100 {
 			t.Errorf("after the delay: reserved %d used %d, want 0 and 100", got.Reserved, got.Used)
@@ -181,4 +181,94 @@ func TestHopelessRefusedWhenItBecomesSo(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestHeldRefundsLandTogether: while nothing waits, held refunds that fall
+// due close together land at one timer wake-up, each at most refundSlack
+// after it is due; Room and an arriving request land every refund due at
+// once, without the timer; and a request waiting for a held refund is
+// granted when the refund is due, not refundSlack later.
+func TestHeldRefundsLandTogether(t *testing.T) {
+	const delay = 200 * time.Millisecond
+	slack := refundSlack(delay)
+	if slack <= 0 || slack > delay/8 {
+		t.Fatalf("refundSlack(%v) = %v", delay, slack)
+	}
+	synctest.Test(t, func(t *testing.T) {
+		c := New(quota.NewLedger([]quota.BucketSpec{{Name: "tpm", Kind: quota.TokensPerMinute, Limit: 6000}},
+			quota.Windows{}, time.Now()), Options{})
+		reserved := func() int64 { return c.Ledger().Bucket(time.Now(), 0).Reserved }
+		start := time.Now()
+		// Five requests hold 1,000 each and end 1 ms apart having used
+		// 100: refunds of 900 due at +200 ms, +201 ms, ... +204 ms.
+		for range 5 {
+			tk, err := c.Admit(t.Context(), Request{Key: alice, Set: 1, Cost: quota.Tokens(1000)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			tk.SettleAfter(time.Now(), quota.Tokens(100), delay)
+			time.Sleep(time.Millisecond)
+		}
+		// +202 ms: three are due; the timer waits for the first one's slack.
+		time.Sleep(time.Until(start.Add(delay + 2*time.Millisecond)))
+		synctest.Wait()
+		if got := reserved(); got != 5000 {
+			t.Fatalf("at +202 ms before anyone looks: reserved %d, want 5000 (the timer lands them together)", got)
+		}
+		c.Room(time.Now(), alice, 1) // lands the three due
+		if got := reserved(); got != 2000 {
+			t.Fatalf("after Room at +202 ms: reserved %d, want 2000", got)
+		}
+		// The last two (due +203 and +204 ms) land at the wake-up, by the
+		// first one's due time plus its slack.
+		time.Sleep(time.Until(start.Add(delay + slack)))
+		synctest.Wait()
+		if got := reserved(); got != 0 {
+			t.Fatalf("at +%v: reserved %d, want 0", time.Since(start), got)
+		}
+		c.mu.Lock()
+		timer := c.timer
+		c.mu.Unlock()
+		if timer != nil {
+			t.Error("the timer outlived the held refunds")
+		}
+
+		// A request that comes lands the due refunds itself.
+		tk, err := c.Admit(t.Context(), Request{Key: alice, Set: 1, Cost: quota.Tokens(1000)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		tk.SettleAfter(time.Now(), quota.Tokens(100), delay)
+		time.Sleep(delay)
+		synctest.Wait()
+		tk2, err := c.Admit(t.Context(), Request{Key: alice, Set: 1, Cost: quota.Tokens(1000)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := reserved(); got != 1000 {
+			t.Fatalf("a request admitted when a refund is due: reserved %d, want 1000 (its own)", got)
+		}
+		tk2.Settle(time.Now(), quota.Tokens(100))
+	})
+
+	synctest.Test(t, func(t *testing.T) {
+		// TPM 1,000: the second request fits only once the first one's
+		// refund of 900 lands, and waits for it.
+		c := New(quota.NewLedger([]quota.BucketSpec{{Name: "tpm", Kind: quota.TokensPerMinute, Limit: 1000}},
+			quota.Windows{}, time.Now()), Options{})
+		first, err := c.Admit(t.Context(), Request{Key: alice, Set: 1, Cost: quota.Tokens(1000)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ended := time.Now()
+		first.SettleAfter(ended, quota.Tokens(100), delay)
+		second, err := c.Admit(t.Context(), Request{Key: alice, Set: 1, Cost: quota.Tokens(800), Deadline: ended.Add(time.Minute)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if waited := time.Since(ended); waited != delay {
+			t.Errorf("the waiting request was granted after %v, want %v (the refund's due time)", waited, delay)
+		}
+		second.Settle(time.Now(), quota.Tokens(800))
+	})
 }

@@ -69,6 +69,7 @@ type Ticket struct {
 
 	// A settlement whose ledger refund is held back (SettleAfter).
 	refundAt   time.Time
+	refundBy   time.Time // refundAt plus its refundSlack
 	refundCost quota.Cost
 }
 
@@ -186,7 +187,7 @@ func (t *Ticket) SettleAfter(now time.Time, cost quota.Cost, delay time.Duration
 			t.res.Adjust(now, extra)
 			t.consumed = extra
 		}
-		c.holdRefund(t, now.Add(delay), cost)
+		c.holdRefund(t, now, now.Add(delay), cost)
 	}
 	c.pump(now)
 	return true
