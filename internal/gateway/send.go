@@ -57,6 +57,7 @@ func (g *Gateway) send(r *http.Request, ex *exchange, c *call) (*http.Response, 
 	for attempt := 1; ; attempt++ {
 		c.attempts = attempt
 		ex.ch.sent = true
+		c.body.lend(ex.u.Client)
 		resp, err := ex.u.Client.Do(ctx, ex.call)
 		if err != nil {
 			if ctx.Err() != nil {
@@ -237,6 +238,7 @@ func foreignUpstreamError(status int) *bedrock.Error {
 // forwardFree sends a call that costs no quota (CountTokens,
 // count_tokens) and passes the answer on.
 func (g *Gateway) forwardFree(w *responseWriter, r *http.Request, d door, u *Upstream, p *parsed, body []byte, c *call) error {
+	c.body.lend(u.Client)
 	resp, err := u.Client.Do(r.Context(), g.upstreamCall(r, c, p, body, u.modelFor(p.model).ID))
 	if err != nil {
 		return upstreamUnavailable(err)

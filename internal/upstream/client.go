@@ -240,6 +240,17 @@ func New(ctx context.Context, o Options) (*Client, error) {
 	return c, nil
 }
 
+// DoneWithBody reports whether Do is done with its call's Body when it
+// returns: the h1 transport writes the whole request before it reads the
+// answer, on the caller's goroutine. Through a proxy, net/http's transport
+// carries the call, and may go on writing the body from its own goroutine
+// after the answer has come (an upstream that answers before it has read
+// the request).
+func (c *Client) DoneWithBody() bool {
+	_, ok := c.runtimeRT.(*h1Transport)
+	return ok
+}
+
 // roundTripper returns the transport of the SDK's buildable client, with
 // every option the config loader applied (AWS_CA_BUNDLE included), to be
 // called without the http.Client around it; nil for any other client.
