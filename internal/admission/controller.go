@@ -322,6 +322,9 @@ func (c *Controller) tooLarge(now time.Time, req Request) error {
 	if le == nil || !le.Never {
 		return nil
 	}
+	if le.Share > 1 {
+		return shareTooSmall(le)
+	}
 	hint := "lower max_tokens (the reservation is input + max_tokens × the model's burndown rate), or set a smaller cap for the key (--max-output-tokens), or ask AWS for a higher quota"
 	if le.Limit == 0 {
 		hint = "its limit is 0, which is what a new AWS account's applied quota can be: ask AWS Support to check the effective quota for this model, with a request ID"

@@ -78,6 +78,9 @@ func (e *Busy) Error() string {
 type Unavailable struct {
 	Err        error
 	RetryAfter time.Duration
+	// Share is N when the gateway runs on 1/N of the quota meanwhile
+	// (when_down: local_share) and the request is larger than that.
+	Share int
 }
 
 func (e *Unavailable) Error() string {

@@ -20,6 +20,8 @@ type Status struct {
 	Settling int            `json:"settling,omitempty"`
 	Keys     []KeyStatus    `json:"keys"`
 	Buckets  []BucketStatus `json:"buckets"`
+	// Shared is how the ledger shared with other replicas runs (nil: none).
+	Shared *SharedState `json:"shared_ledger,omitempty"`
 }
 
 // BucketStatus is one ledger bucket and, for a daily bucket under daily
@@ -100,6 +102,10 @@ func (c *Controller) Status(now time.Time) Status {
 		st.Keys = append(st.Keys, k)
 	}
 	slices.SortFunc(st.Keys, func(a, b KeyStatus) int { return cmp.Compare(a.Name, b.Name) })
+	if s, ok := c.opts.Shared.(sharedStater); ok {
+		ss := s.State()
+		st.Shared = &ss
+	}
 	return st
 }
 

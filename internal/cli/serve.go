@@ -275,6 +275,9 @@ func buildServer(ctx context.Context, cfg config.Serve, st stateStore, logger *s
 	metrics.RegisterBuckets(reg, func() []metrics.Bucket { return bucketMetrics(ups) })
 	var gw *gateway.Gateway // set below; nothing scrapes before serving starts
 	metrics.RegisterState(reg, func() metrics.State { return gw.StateMetrics() })
+	if shared != nil {
+		metrics.RegisterSharedLedgers(reg, shared.metrics)
+	}
 	var opsToken string
 	if e := cfg.Operations.TokenEnv; e != "" {
 		if opsToken = os.Getenv(e); opsToken == "" {

@@ -11,8 +11,10 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/headroomhq/headroom/internal/admission"
 	"github.com/headroomhq/headroom/internal/config"
 	"github.com/headroomhq/headroom/internal/gateway"
+	"github.com/headroomhq/headroom/internal/metrics"
 	"github.com/headroomhq/headroom/internal/quota"
 	"github.com/headroomhq/headroom/internal/store/redisstore"
 )
@@ -43,7 +45,7 @@ func shareLedgers(st stateStore, cfg config.Serve, ups []*gateway.Upstream, logg
 	o.MaxRetries, o.ContextTimeoutEnabled = 0, true
 	s := &sharedLedgers{rdb: redis.NewClient(&o), ups: ups}
 	replica := replicaName()
-	logger.Info("sharing the quota ledger with the other replicas in Redis", "replica", replica)
+	logger.Info("sharing the quota ledger with the other replicas in Redis", "replica", replica, "when_down", cfg.Redis.WhenDown)
 	for _, u := range ups {
 		l := u.Ledger()
 		specs := make([]quota.BucketSpec, l.Len())
@@ -55,7 +57,8 @@ func shareLedgers(st stateStore, cfg config.Serve, ups []*gateway.Upstream, logg
 			s.rdb.Close()
 			return nil, err
 		}
-		sh := redisstore.NewShared(sl, l, redisstore.SharedOptions{Log: logger})
+		sh := redisstore.NewShared(sl, l, redisstore.SharedOptions{Log: logger,
+			LocalShare: cfg.Redis.LocalShare(), Replicas: cfg.Redis.Replicas})
 		u.Admission.ShareWith(sh)
 		s.ledger = append(s.ledger, sh)
 	}
@@ -76,6 +79,16 @@ func (s *sharedLedgers) run(ctx context.Context) {
 		<-done
 	}
 	s.rdb.Close()
+}
+
+// metrics is every shared ledger's state, for /metrics.
+func (s *sharedLedgers) metrics() []metrics.SharedLedger {
+	out := make([]metrics.SharedLedger, len(s.ledger))
+	for i, sh := range s.ledger {
+		st := sh.State()
+		out[i] = metrics.SharedLedger{Upstream: s.ups[i].Name, Up: st.Mode == admission.SharedUp, Share: st.Share, Replicas: st.Replicas}
+	}
+	return out
 }
 
 // replicaName is new at every start and unique among replicas: the

@@ -315,6 +315,9 @@ func (g *Gateway) refusalError(err error, u *Upstream) error {
 		return e
 	case errors.As(err, &big):
 		return bedrock.Errorf(bedrock.ValidationException, "%s", big.Error())
+	case errors.As(err, &down) && down.Share > 0:
+		return bedrock.Errorf(bedrock.ServiceUnavailableException,
+			"Headroom cannot reach the quota ledger it shares with its other replicas and admits against 1/%d of the quota meanwhile; this request is larger than that share; retry shortly", down.Share).WithRetryAfter(down.RetryAfter)
 	case errors.As(err, &down):
 		// The cause (Redis's address, its error) is the operator's: not shown.
 		return bedrock.Errorf(bedrock.ServiceUnavailableException,

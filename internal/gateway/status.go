@@ -41,6 +41,10 @@ type UpstreamStatus struct {
 	// Routing is the upstream's circuit breaker and the requests it
 	// served, by why it was chosen.
 	Routing RouteStatus `json:"routing"`
+	// SharedLedger is how the ledger shared with the other replicas runs
+	// (with Redis only): shared, refusing, or local_share while Redis
+	// does not answer.
+	SharedLedger *admission.SharedState `json:"shared_ledger,omitempty"`
 }
 
 // BucketStatus is one bucket of an upstream: the ledger's state, its
@@ -98,7 +102,7 @@ func (g *Gateway) Status(now time.Time) Status {
 		out.Day = st.Day
 		out.Upstreams = append(out.Upstreams, UpstreamStatus{Name: u.Name, Region: u.Client.Region(), Queued: st.Queued,
 			InFlight: st.InFlight, MaxInFlight: st.MaxInFlight, Settling: st.Settling, Buckets: g.bucketStatus(now, u, st.Buckets, snap),
-			Routing: u.RouteStatus()})
+			Routing: u.RouteStatus(), SharedLedger: st.Shared})
 		b := u.Admission.Budgets()
 		for _, k := range st.Keys {
 			i, ok := index[k.Name]

@@ -18,7 +18,7 @@ import (
 const examples = "../../examples"
 
 // registered returns the name of every metric `headroom serve` registers
-// (New, RegisterBuckets, RegisterState), histograms with their series'
+// (New, RegisterBuckets, RegisterState, RegisterSharedLedgers), histograms with their series'
 // suffixes, read from the collectors' descriptions.
 func registered(t *testing.T) map[string]bool {
 	t.Helper()
@@ -26,6 +26,7 @@ func registered(t *testing.T) map[string]bool {
 	New(rec)
 	RegisterBuckets(rec, func() []Bucket { return nil })
 	RegisterState(rec, func() State { return State{} })
+	RegisterSharedLedgers(rec, func() []SharedLedger { return nil })
 	if len(rec.names) < 20 {
 		t.Fatalf("only %d metrics registered: %v", len(rec.names), rec.names)
 	}

@@ -22,7 +22,8 @@ type LimitError struct {
 	// Never is set when Need exceeds the bucket's limit: no wait helps.
 	Never bool
 	// Share is n when the bucket admits against 1/n of itself (Ledger.Share):
-	// Limit is then the part's, and Never may pass when it is whole again.
+	// Limit is then the part's, and Never passes when it is whole again.
+	// (A need over the whole bucket's limit has Share 0 and that Limit.)
 	Share int
 	// Holds is set when the window alone can never make room: live
 	// reservations hold too much of the limit and must end first, which no

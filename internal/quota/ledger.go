@@ -132,6 +132,9 @@ func (l *Ledger) check(t int64, set Set, c *[numParts]int64) (LimitError, bool) 
 			worst = LimitError{Bucket: b.name, Index: i, Kind: b.kind, Need: n,
 				Available: b.available(), Limit: b.limit, Effective: b.eff,
 				RetryAfter: time.Duration(d), Never: isNever, Share: int(b.share.n)}
+			if b.share.n > 0 && n > b.share.limit {
+				worst.Limit, worst.Share = b.share.limit, 0 // too large for the whole too
+			}
 		}
 	}
 	if worstWait < 0 {

@@ -21,12 +21,16 @@ type shareState struct {
 }
 
 // Share makes every bucket admit against 1/n of itself from now on (see
-// above), until Unshare. What the bucket had available at now, divided by
-// n, is its part's room: a minute bucket counts the rest as used (its
-// window gives it back at the part's rate), a day bucket as held by the
-// others (External; it keeps the day's own usage exact). n below 2, or a
-// ledger already shared out, changes nothing.
-func (l *Ledger) Share(now time.Time, n int) {
+// above), until Unshare. The part's room is 1/n of what the bucket had
+// available across replicas, less what this ledger alone holds of it:
+// unshared[i] (nil: nothing) is what bucket i holds that the shared
+// ledger it last heard from does not count (reservations whose shared
+// reserve had no answer yet); the rest of its available is counted as
+// used by a minute bucket (its window gives it back at the part's rate),
+// as held by the others by a day bucket (External; the day's own usage
+// stays exact). n below 2, or a ledger already shared out, changes
+// nothing.
+func (l *Ledger) Share(now time.Time, n int, unshared []int64) {
 	if n < 2 {
 		return
 	}
@@ -39,7 +43,11 @@ func (l *Ledger) Share(now time.Time, n int) {
 	for i := range l.b {
 		b := &l.b[i]
 		b.advance(t)
-		room := floorDiv(b.available(), int64(n))
+		var own int64
+		if i < len(unshared) {
+			own = max(unshared[i], 0)
+		}
+		room := floorDiv(b.available()+own, int64(n)) - own
 		b.share = shareState{n: int64(n), limit: b.limit, floor: b.floor, step: b.step}
 		b.limit /= int64(n)
 		b.eff /= int64(n)

@@ -22,7 +22,7 @@ func TestShareDividesAndUnshareRestores(t *testing.T) {
 	}
 	l.SetShared(t0, 0, 30_000) // the others hold or used 54,000 of the minute
 	l.SetShared(t0, 1, 600_000)
-	l.Share(t0, 3)
+	l.Share(t0, 3, nil)
 	if got := l.Shares(); got != 3 {
 		t.Fatalf("Shares() = %d, want 3", got)
 	}
@@ -76,7 +76,7 @@ func TestShareDividesAndUnshareRestores(t *testing.T) {
 func TestUnshareKeepsAIMD(t *testing.T) {
 	t0 := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 	l := NewLedger([]BucketSpec{{Name: "tpm", Kind: TokensPerMinute, Limit: 100_000}}, Windows{}, t0)
-	l.Share(t0, 4)
+	l.Share(t0, 4, nil)
 	for i := range 10 {
 		l.Throttled(t0.Add(time.Duration(i)*2*time.Second), l.All())
 	}
@@ -159,14 +159,42 @@ func shareProperty(t *testing.T, specs []BucketSpec, w Windows, seed uint64) {
 			continue
 		}
 		live = append(live, heldPair{p, wr, cost, i})
-		if len(live) > 0 && rng.IntN(3) == 0 {
+		for len(live) > 0 && rng.IntN(4) != 0 {
 			end(rng.IntN(len(live)), rng.IntN(5) == 0)
 		}
 	}
-	// Redis is gone: each replica splits what it last heard.
+	// Redis is gone: each replica splits what it last heard. Some have a
+	// request admitted locally whose shared reserve got no answer: the
+	// whole does not count it; it stays if it fits the part.
 	for i := range parts {
 		view(i)
-		parts[i].Share(now, n)
+		var pending *Reservation
+		var unshared []int64
+		cost := 1_000 + rng.Int64N(15_000)
+		if rng.IntN(2) == 0 {
+			if p, err := parts[i].Reserve(now, parts[i].All(), Tokens(cost)); err == nil {
+				pending = &p
+				unshared = []int64{cost, 1, cost}
+			}
+		}
+		parts[i].Share(now, n, unshared)
+		if pending == nil {
+			continue
+		}
+		fits := true
+		for b := range specs {
+			fits = fits && parts[i].Available(now, b) >= 0
+		}
+		if !fits {
+			pending.Cancel(now)
+			continue
+		}
+		wr, err := whole.Reserve(now, whole.All(), Tokens(cost))
+		if err != nil {
+			t.Fatalf("replica %d of %d kept its pending %d on its part, which the whole ledger refuses: %v\nwhole %+v\npart %+v",
+				i, n, cost, err, whole.Snapshot(now), parts[i].Snapshot(now))
+		}
+		live = append(live, heldPair{*pending, wr, cost, i})
 	}
 	for step := range 1500 {
 		now = now.Add(time.Duration(rng.IntN(400)) * time.Millisecond)
@@ -186,5 +214,26 @@ func shareProperty(t *testing.T, specs []BucketSpec, w Windows, seed uint64) {
 				step, i, n, cost, err, whole.Snapshot(now), parts[i].Snapshot(now))
 		}
 		live = append(live, heldPair{p, wr, cost, i})
+	}
+}
+
+// A reservation the shared ledger never heard of (its shared reserve got
+// no answer) counts wholly against its own replica's part: with 40,000
+// left across two replicas and 15,000 held that way by the first, the
+// first has 20,000 - 15,000 left and the second 20,000.
+func TestShareCountsUnsharedHoldsInTheirPart(t *testing.T) {
+	t0 := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	specs := []BucketSpec{{Name: "tpm", Kind: TokensPerMinute, Limit: 100_000}}
+	p0, p1 := NewLedger(specs, Windows{}, t0), NewLedger(specs, Windows{}, t0)
+	for _, p := range []*Ledger{p0, p1} {
+		p.SetShared(t0, 0, 40_000)
+	}
+	if _, err := p0.Reserve(t0, p0.All(), Tokens(15_000)); err != nil {
+		t.Fatal(err)
+	}
+	p0.Share(t0, 2, []int64{15_000})
+	p1.Share(t0, 2, nil)
+	if a0, a1 := p0.Available(t0, 0), p1.Available(t0, 0); a0 != 5_000 || a1 != 20_000 {
+		t.Errorf("parts' room: %d and %d, want 5000 and 20000", a0, a1)
 	}
 }

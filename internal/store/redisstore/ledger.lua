@@ -25,7 +25,7 @@
 --
 -- Layout, for few Redis calls per operation (a call costs what a dozen
 -- lines of arithmetic here cost): one hash P:m holds the clock (last), the
--- generation (gen), the ends of a recovery (rec) and of a grace (grace),
+-- generation (gen), the end of a recovery (rec),
 -- and every bucket (b0, b1, ...: its 13 numbers packed as doubles with
 -- struct), read with one HMGET and written with one HSET per call; a hold
 -- is one string (P:h:ID, cmsgpack); each key's fair-order state is one
@@ -40,6 +40,7 @@ local BF = '<ddddddddddddd'
 local KF = '<ddd'
 local MIN = 60000000
 local HOLD = 1000000
+local BEAT = 1000000
 local ROLL = 1440
 
 local function s(x) return string.format('%.0f', x) end
@@ -65,8 +66,8 @@ for i = 0, nb - 1 do
   a = a + 5
 end
 
-local fields = {'last', 'gen', 'rec', 'grace'}
-for i = 0, nb - 1 do fields[5 + i] = 'b' .. i end
+local fields = {'last', 'gen', 'rec'}
+for i = 0, nb - 1 do fields[4 + i] = 'b' .. i end
 local mv = redis.call('HMGET', M, unpack(fields))
 
 -- The clock: Redis's unless the caller gives one (tests), never earlier
@@ -77,13 +78,14 @@ if now == 0 then
 end
 local last = tonumber(mv[1] or '0')
 local t = math.max(now, last)
--- No call from any replica for longer than a lease: Redis was out of
--- reach of all of them (stopped, paused, cut off), not every replica dead.
--- Leases start again: none is reaped for one lease, in which the live
--- ones beat.
-local grace = tonumber(mv[4] or '0')
-local graceset = false
-if last > 0 and t - last > lease then grace, graceset = t + lease, true end
+-- No call from any replica for more than a beat (each beats at least once
+-- a second): Redis was out of reach of all of them (stopped, paused, cut
+-- off). Every lease is moved on by that silence, less the beat, so that
+-- no live replica is reaped for Redis's outage.
+if last > 0 and t - last > BEAT then
+  local reps = redis.call('ZRANGE', P .. ':reps', 0, -1, 'WITHSCORES')
+  for k = 1, #reps, 2 do redis.call('ZADD', P .. ':reps', s(tonumber(reps[k + 1]) + t - last - BEAT), reps[k]) end
+end
 
 local gen = mv[2]
 local gennew = false
@@ -105,7 +107,7 @@ local function load(i)
   local sp = spec[i]
   -- lim, eff, floor, step, ai, cut, used, frac, at, epoch, res, inf, head
   local v = {}
-  if mv[5 + i] then v = {struct.unpack(BF, mv[5 + i])} end
+  if mv[4 + i] then v = {struct.unpack(BF, mv[4 + i])} end
   b = {i = i, win = sp.win, part = sp.part, period = sp.period, off = sp.off}
   if v[1] == sp.lim then
     b.lim = sp.lim
@@ -363,7 +365,6 @@ if wiped then rec, recset = t + math.floor(lease / 2), true end
 -- hold (the upstream may have run them) by the next beat of any replica.
 local function reap()
   redis.call('ZADD', P .. ':reps', s(t + lease), rep)
-  if grace > t then return end
   local dead = redis.call('ZRANGEBYSCORE', P .. ':reps', '-inf', '(' .. s(t))
   for _, r in ipairs(dead) do
     for _, id in ipairs(redis.call('SMEMBERS', P .. ':rh:' .. r)) do
@@ -428,7 +429,6 @@ local function save()
   local m = {'HSET', M, 'last', s(t)}
   if gennew then m[#m + 1], m[#m + 2] = 'gen', gen end
   if recset then m[#m + 1], m[#m + 2] = 'rec', s(rec) end
-  if graceset then m[#m + 1], m[#m + 2] = 'grace', s(grace) end
   for i, b in pairs(B) do
     m[#m + 1] = 'b' .. i
     m[#m + 1] = struct.pack(BF, b.lim, b.eff, b.floor, b.step, b.ai, b.cut, b.used, b.frac, b.at, b.epoch, b.res, b.inf, b.head)

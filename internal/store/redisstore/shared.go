@@ -23,6 +23,11 @@ type SharedOptions struct {
 	// the ledger unreachable until a beat succeeds.
 	Timeout time.Duration
 	Log     *slog.Logger
+	// LocalShare carries on while Redis does not answer, admitting
+	// against 1/N of every bucket (localshare.go), N the larger of
+	// Replicas and the live replicas Redis last reported; false refuses.
+	LocalShare bool
+	Replicas   int
 }
 
 // Shared is one upstream's ledger shared by replicas, as an admission
@@ -59,6 +64,17 @@ type Shared struct {
 	dayUsed map[int]int64    // own consumption of each day bucket, day
 	keyUsed map[string]int64 // own charge of each key, day
 	minute  map[int]*lastMinute
+
+	// The local share (localshare.go).
+	replicas  int       // live replicas at the last reply
+	alone     int       // N while admitting against 1/N locally, else 0
+	downAt    time.Time // when Redis stopped answering
+	localLive map[string]admission.SharedHold
+	published map[string]string // holds admitted alone and published: Redis ID by local ID
+	pending   []int64           // per bucket: held by reserves sent to Redis and not yet answered
+	out       outage
+	absorbs   []absorbOp
+	absorbSeq uint64
 }
 
 // lastMinute is what this replica consumed in one minute bucket in the
@@ -132,7 +148,8 @@ func NewShared(l *Ledger, local *quota.Ledger, opts SharedOptions) *Shared {
 	}
 	return &Shared{l: l, local: local, opts: opts, log: opts.Log, kick: make(chan struct{}, 1),
 		changed: make(chan struct{}), live: map[string]admission.SharedHold{},
-		dayUsed: map[int]int64{}, keyUsed: map[string]int64{}, minute: map[int]*lastMinute{}}
+		dayUsed: map[int]int64{}, keyUsed: map[string]int64{}, minute: map[int]*lastMinute{},
+		localLive: map[string]admission.SharedHold{}, published: map[string]string{}, out: newOutage(""), pending: make([]int64, local.Len())}
 }
 
 func (s *Shared) rid(h admission.SharedHold) string { return s.l.Replica() + ":" + h.ID }
@@ -140,12 +157,17 @@ func (s *Shared) rid(h admission.SharedHold) string { return s.l.Replica() + ":"
 // Reserve implements admission.Shared.
 func (s *Shared) Reserve(ctx context.Context, h admission.SharedHold) error {
 	s.mu.Lock()
+	if s.alone > 0 {
+		defer s.mu.Unlock()
+		return s.reserveAlone(h)
+	}
 	down := s.down
 	var carry []sharedOp
 	if down == nil {
 		// The settlements (and adjustments, throttles) that are due ride
 		// on this reserve, with no round trip of their own.
 		carry = s.takeOps(time.Now(), h.Day, 0, maxCarry)
+		s.pend(h, 1)
 	}
 	s.mu.Unlock()
 	if down != nil {
@@ -164,15 +186,20 @@ func (s *Shared) Reserve(ctx context.Context, h admission.SharedHold) error {
 		s.mu.Lock()
 		s.ops = append(append(carry, s.ops...), sharedOp{due: time.Now(), kind: "cancel", id: id, day: h.Day})
 		s.fail(err)
+		s.pend(h, -1)
+		if s.alone > 0 {
+			defer s.mu.Unlock()
+			return s.reserveAlone(h)
+		}
 		s.mu.Unlock()
 		return &admission.Unavailable{Err: err, RetryAfter: 2 * time.Second}
 	}
 	if rep.Outcome == OK {
-		s.apply(rep, 0, quota.Cost{})
+		s.applyHeard(rep, 0, quota.Cost{}, &h)
 	} else {
 		// The caller gives its local hold back next: the local ledger
 		// must then have what the shared one has, not that much more.
-		s.apply(rep, h.Set, h.Cost)
+		s.applyHeard(rep, h.Set, h.Cost, &h)
 	}
 	switch rep.Outcome {
 	case OK:
@@ -219,7 +246,10 @@ func (s *Shared) Overdraw(h admission.SharedHold) {
 
 // Adjust implements admission.Shared.
 func (s *Shared) Adjust(h admission.SharedHold, cost quota.Cost) {
-	s.push(sharedOp{due: time.Now(), kind: "adjust", id: s.rid(h), day: h.Day, cost: cost})
+	if s.isLocal(h) {
+		return // the local ledger counts it; its end is published
+	}
+	s.push(sharedOp{due: time.Now(), kind: "adjust", id: s.redisID(h), day: h.Day, cost: cost})
 }
 
 // End implements admission.Shared.
@@ -227,31 +257,43 @@ func (s *Shared) End(h admission.SharedHold, cost quota.Cost, cancel bool, delay
 	id := s.rid(h)
 	op := sharedOp{due: time.Now().Add(max(delay, 0)), kind: "settle", id: id, day: h.Day, cost: cost}
 	s.mu.Lock()
+	if s.endAlone(id, h, cost, cancel) {
+		s.mu.Unlock()
+		return
+	}
+	if pid, ok := s.published[id]; ok {
+		delete(s.published, id)
+		id, op.id = pid, pid
+	}
 	delete(s.live, id)
 	if cancel {
 		op.kind = "cancel"
 	} else {
-		// What this replica consumed today, for re-publishing.
-		if h.Day != s.day {
-			s.day, s.dayUsed, s.keyUsed = h.Day, map[int]int64{}, map[string]int64{}
-		}
-		now := time.Now()
-		h.Set.Each(func(i int) {
-			switch sp := s.local.Spec(i); sp.Kind {
-			case quota.TokensPerDay:
-				s.dayUsed[i] += cost.Of(sp.Kind)
-			case quota.RequestsPerMinute:
-			default:
-				s.consumed(now, i, cost.Of(sp.Kind))
-			}
-		})
-		if h.Key.Name != "" {
-			s.keyUsed[h.Key.Name] += cost.Total()
-		}
+		s.record(time.Now(), h, cost)
 	}
 	s.ops = append(s.ops, op)
 	s.mu.Unlock()
 	s.wake()
+}
+
+// record counts what h consumed (cost) as this replica's today, for
+// re-publishing. Callers hold s.mu.
+func (s *Shared) record(now time.Time, h admission.SharedHold, cost quota.Cost) {
+	if h.Day != s.day {
+		s.day, s.dayUsed, s.keyUsed = h.Day, map[int]int64{}, map[string]int64{}
+	}
+	h.Set.Each(func(i int) {
+		switch sp := s.local.Spec(i); sp.Kind {
+		case quota.TokensPerDay:
+			s.dayUsed[i] += cost.Of(sp.Kind)
+		case quota.RequestsPerMinute:
+		default:
+			s.consumed(now, i, cost.Of(sp.Kind))
+		}
+	})
+	if h.Key.Name != "" {
+		s.keyUsed[h.Key.Name] += cost.Total()
+	}
 }
 
 // Throttled implements admission.Shared.
@@ -291,6 +333,11 @@ func (s *Shared) wake() {
 // fail marks Redis unreachable. Callers hold s.mu.
 func (s *Shared) fail(err error) {
 	if s.down == nil {
+		s.downAt = time.Now()
+	}
+	if s.down == nil && s.opts.LocalShare {
+		s.goAlone(err)
+	} else if s.down == nil {
 		s.log.Warn("shared ledger unreachable: refusing new requests until it answers", "upstream", s.l.opts.Upstream, "err", err)
 	}
 	s.down = err
@@ -302,16 +349,29 @@ func (s *Shared) fail(err error) {
 // apply takes a reply's shared state into the local ledger and wakes
 // whoever waits for a change. The local ledger holds cost in the buckets
 // of set that the shared one does not: it is about to give it back.
-func (s *Shared) apply(rep Reply, set quota.Set, cost quota.Cost) {
+func (s *Shared) apply(rep Reply, set quota.Set, cost quota.Cost) { s.applyHeard(rep, set, cost, nil) }
+
+// applyHeard is apply for the reply to the reserve of heard: from now on
+// the local ledger's view counts it (pend).
+func (s *Shared) applyHeard(rep Reply, set quota.Set, cost quota.Cost, heard *admission.SharedHold) {
 	now := time.Now()
+	s.mu.Lock()
+	if heard != nil {
+		s.pend(*heard, -1)
+	}
+	// Alone, the local ledger runs on its share: a late reply must not
+	// set it to the shared state.
 	for i, b := range rep.Buckets {
+		if s.alone > 0 {
+			break
+		}
 		avail := b.Available()
 		if set.Has(i) {
 			avail -= cost.Of(s.local.Spec(i).Kind)
 		}
 		s.local.SetShared(now, i, avail)
 	}
-	s.mu.Lock()
+	s.replicas = rep.Replicas
 	if s.gen != "" && rep.Gen != s.gen {
 		s.restore = true
 	}
@@ -336,7 +396,14 @@ func (s *Shared) Run(ctx context.Context, ctl *admission.Controller) {
 	for {
 		select {
 		case <-ctx.Done():
-			s.flush(context.WithoutCancel(ctx), 0)
+			s.mu.Lock()
+			if s.alone > 0 {
+				s.queueAbsorb(time.Now())
+			}
+			s.mu.Unlock()
+			if s.sendAbsorbs(context.WithoutCancel(ctx)) {
+				s.flush(context.WithoutCancel(ctx), 0)
+			}
 			return
 		case <-s.kick:
 		case <-timer.C:
@@ -351,12 +418,15 @@ func (s *Shared) Run(ctx context.Context, ctl *admission.Controller) {
 // operations that are due, beat. It returns when to come back.
 func (s *Shared) step(ctx context.Context, backlog []admission.Key) time.Duration {
 	s.mu.Lock()
-	restore := s.restore
+	restore, alone := s.restore, s.alone > 0
 	s.mu.Unlock()
 	if restore {
 		if err := s.republish(ctx); err != nil {
 			return s.opts.Poll
 		}
+	}
+	if alone {
+		return s.stepAlone(ctx)
 	}
 	if !s.flush(ctx, carryFor) {
 		s.refuseWaiting(s.controller())
@@ -441,6 +511,13 @@ func (s *Shared) controller() *admission.Controller {
 // deadline for news that cannot come.
 func (s *Shared) refuseWaiting(ctl *admission.Controller) {
 	now := time.Now()
+	s.mu.Lock()
+	alone := s.alone > 0
+	s.mu.Unlock()
+	if alone {
+		s.wakeAlone(ctl)
+		return
+	}
 	for i := range s.local.Len() {
 		s.local.SetShared(now, i, math.MaxInt64/2)
 	}
@@ -543,6 +620,7 @@ func (s *Shared) flush(ctx context.Context, lag time.Duration) bool {
 func (s *Shared) republish(ctx context.Context) error {
 	now := time.Now()
 	s.mu.Lock()
+	s.foldAlone()
 	a := RestoreArgs{Used: map[int]int64{}, Keys: map[string]int64{}, Day: s.day}
 	for i, n := range s.dayUsed {
 		a.Used[i] = n
