@@ -82,7 +82,7 @@ local t = math.max(now, last)
 -- a second): Redis was out of reach of all of them (stopped, paused, cut
 -- off). Every lease is moved on by that silence, less the beat, so that
 -- no live replica is reaped for Redis's outage.
-if last > 0 and t - last > BEAT then
+if op ~= 'peek' and last > 0 and t - last > BEAT then
   local reps = redis.call('ZRANGE', P .. ':reps', 0, -1, 'WITHSCORES')
   for k = 1, #reps, 2 do redis.call('ZADD', P .. ':reps', s(tonumber(reps[k + 1]) + t - last - BEAT), reps[k]) end
 end

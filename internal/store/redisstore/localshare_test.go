@@ -96,12 +96,18 @@ func TestLocalShareCarriesOnAndReconciles(t *testing.T) {
 		}
 		return tk
 	}
-	shared := func() (used, res, key int64) {
+	peek, err := NewLedger(rdb, shareSpecs, quota.Windows{}, LedgerOptions{Upstream: "u", Replica: "peek"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	shared := func() (used, res, key int64) { // tpd, and k's tokens today
 		ctx := context.Background()
-		used, _ = rdb.HGet(ctx, "headroom:{ledger}:up:u:b:1", "used").Int64()
-		res, _ = rdb.HGet(ctx, "headroom:{ledger}:up:u:b:1", "res").Int64()
+		rep, err := peek.Peek(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
 		key, _ = rdb.HGet(ctx, "headroom:{ledger}:keyday:"+r0.local.Day(time.Now()), "k").Int64()
-		return used, res, key
+		return rep.Buckets[1].Used, rep.Buckets[1].Reserved, key
 	}
 
 	// Shared: r0 uses 8,000; r1 holds 10,000 across the outage.
