@@ -2,14 +2,9 @@ package cli
 
 import (
 	"context"
-	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
-	"net/http/httptest"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -17,8 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/headroomhq/headroom/internal/bedrock"
-	"github.com/headroomhq/headroom/internal/config"
 	"github.com/headroomhq/headroom/internal/emulator"
 	"github.com/headroomhq/headroom/internal/quota"
 	"github.com/headroomhq/headroom/internal/store/redisstore"
@@ -36,40 +29,8 @@ import (
 func TestServeReplicasShareLedgerOnRedis(t *testing.T) {
 	srv := redistest.Start(t)
 	rdb := srv.Client(t)
-	ec := config.DefaultEmulator()
-	scope := bedrock.Scope{Models: []string{"claude-sonnet-4"}, Inference: bedrock.InferenceCrossRegion}
-	ec.Regions = []config.EmulatorRegion{{Name: "us-east-1", Buckets: []config.Bucket{
-		{Name: "tpm", Kind: config.KindTPM, Limit: 100_000, Scope: scope},
-		{Name: "tpd", Kind: config.KindTPD, Limit: 250_000, Scope: scope},
-	}}}
-	ec.DefaultRegion = "us-east-1"
-	ec.Generation.TimeToFirstToken = config.Duration{}
-	ec.Generation.TokensPerSecond = 200
-	ec.Generation.OutputTokens = config.Distribution{Distribution: config.DistFixed, Mean: 20, Min: 1, Max: 8000}
-	emu, err := emulator.New(ec, slog.New(slog.DiscardHandler), time.Now)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var up429 atomic.Int64
-	es := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		emu.ServeHTTP(&count429{ResponseWriter: w, n: &up429}, r)
-	}))
-	defer es.Close()
-	cfgPath := filepath.Join(t.TempDir(), "serve.yaml")
-	cfg := fmt.Sprintf(`listen: 127.0.0.1:0
-keys_refresh: 100ms
-upstreams:
-  - name: emu
-    region: us-east-1
-    endpoint: %s
-    auth: {mode: none}
-    buckets:
-      - {name: tpm, kind: tpm, limit: 100000, models: [claude-sonnet-4], inference: cross-region}
-      - {name: tpd, kind: tpd, limit: 250000, models: [claude-sonnet-4], inference: cross-region}
-`, es.URL)
-	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	acct := newTightAccount(t, "")
+	cfgPath, up429 := acct.cfgPath, &acct.up429
 	secrets := map[string]string{}
 	for _, k := range []string{"a", "b", "c"} {
 		code, out, errOut := run(t, "keys", "create", k, "--redis", srv.URL)
@@ -98,14 +59,7 @@ upstreams:
 		}
 		return rep.Buckets[0].Used, rep.Buckets[1].Used
 	}
-	emuTPD := func() int64 {
-		for _, b := range emu.Account().State(time.Now()).Regions[0].Buckets {
-			if b.Name == "tpd" {
-				return b.Used
-			}
-		}
-		return -1
-	}
+	emuTPD := acct.tpd
 	quiet := func() { // every hold ended and settled, in Redis too
 		t.Helper()
 		for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(50 * time.Millisecond) {
