@@ -46,6 +46,7 @@ func shareLedgers(st stateStore, cfg config.Serve, ups []*gateway.Upstream, logg
 	s := &sharedLedgers{rdb: redis.NewClient(&o), ups: ups}
 	replica := replicaName()
 	logger.Info("sharing the quota ledger with the other replicas in Redis", "replica", replica, "when_down", cfg.Redis.WhenDown)
+	keyShares := &redisstore.KeyShares{} // a key's budget counts across upstreams
 	for _, u := range ups {
 		l := u.Ledger()
 		specs := make([]quota.BucketSpec, l.Len())
@@ -58,7 +59,7 @@ func shareLedgers(st stateStore, cfg config.Serve, ups []*gateway.Upstream, logg
 			return nil, err
 		}
 		sh := redisstore.NewShared(sl, l, redisstore.SharedOptions{Log: logger,
-			LocalShare: cfg.Redis.LocalShare(), Replicas: cfg.Redis.Replicas})
+			LocalShare: cfg.Redis.LocalShare(), Replicas: cfg.Redis.Replicas, Keys: keyShares})
 		u.Admission.ShareWith(sh)
 		s.ledger = append(s.ledger, sh)
 	}

@@ -2,6 +2,7 @@ package redisstore
 
 import (
 	"context"
+	"fmt"
 	"strconv"
 	"time"
 
@@ -75,6 +76,7 @@ func (s *Shared) goAlone(err error) {
 	n := max(s.opts.Replicas, s.replicas, 1)
 	s.alone, s.downAt = n, now
 	s.local.Share(now, n, s.pending)
+	s.opts.Keys.setAlone(1)
 	s.log.Warn("shared ledger unreachable: carrying on with a local share of every bucket until Redis answers (redis.when_down: local_share)",
 		"upstream", s.l.opts.Upstream, "share", "1/"+strconv.Itoa(n), "err", err)
 }
@@ -113,6 +115,11 @@ func (s *Shared) reserveAlone(h admission.SharedHold) error {
 		s.busyAt = now
 		return &admission.Busy{}
 	}
+	if !s.opts.Keys.allows(h.Key.Name, h.Day, h.Key.DailyTokens, h.Cost.Total(), s.alone) {
+		return &admission.Refusal{Budget: true, RetryAfter: 30 * time.Second,
+			Message: fmt.Sprintf("Headroom: while the quota ledger the gateway's replicas share does not answer, this replica may charge a key 1/%d of what its daily budget had left, and this key's part is spent; retry when the ledger is back.", s.alone)}
+	}
+	s.opts.Keys.charge(h.Key.Name, h.Cost.Total())
 	s.localLive[s.rid(h)] = h
 	h.Set.Each(func(i int) {
 		if s.local.Spec(i).Kind == quota.RequestsPerMinute {
@@ -291,6 +298,7 @@ func (s *Shared) stepAlone(ctx context.Context) time.Duration {
 	n, since := s.alone, time.Since(s.downAt)
 	s.alone, s.down = 0, nil
 	s.local.Unshare(time.Now())
+	s.opts.Keys.setAlone(-1)
 	close(s.changed)
 	s.changed = make(chan struct{})
 	s.mu.Unlock()

@@ -16,9 +16,10 @@ import (
 // shareReplica is one replica's upstream: its local ledger, controller and
 // shared ledger, running until the test ends.
 type shareReplica struct {
-	local *quota.Ledger
-	ctl   *admission.Controller
-	sh    *Shared
+	local  *quota.Ledger
+	ctl    *admission.Controller
+	sh     *Shared
+	budget int64 // key k's daily budget
 }
 
 var shareSpecs = []quota.BucketSpec{
@@ -41,7 +42,7 @@ func startShareReplica(t *testing.T, srv *redistest.Server, name string, localSh
 		t.Fatal(err)
 	}
 	sh := NewShared(sl, local, SharedOptions{LocalShare: localShare, Poll: 10 * time.Millisecond,
-		Beat: 100 * time.Millisecond, Timeout: 300 * time.Millisecond})
+		Beat: 100 * time.Millisecond, Timeout: 300 * time.Millisecond, Keys: &KeyShares{Every: 50 * time.Millisecond}})
 	ctl.ShareWith(sh)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
@@ -52,7 +53,7 @@ func startShareReplica(t *testing.T, srv *redistest.Server, name string, localSh
 
 // admit asks for n tokens for key k, waiting at most wait.
 func (r *shareReplica) admit(n int64, wait time.Duration) (*admission.Ticket, error) {
-	req := admission.Request{Key: admission.Key{Name: "k"}, Set: r.local.All(), Cost: quota.Tokens(n), Deadline: time.Now().Add(wait)}
+	req := admission.Request{Key: admission.Key{Name: "k", DailyTokens: r.budget}, Set: r.local.All(), Cost: quota.Tokens(n), Deadline: time.Now().Add(wait)}
 	return r.ctl.Admit(context.Background(), req)
 }
 
@@ -193,5 +194,48 @@ func TestRefuseWhileRedisDown(t *testing.T) {
 	waitMode(t, admission.SharedUp, r)
 	if _, err := r.admit(1_000, time.Second); err != nil {
 		t.Fatalf("after Redis answers again: %v", err)
+	}
+}
+
+// Alone, a key may be charged 1/N of what its daily budget had left across
+// replicas (read while Redis answered), counted across requests: with
+// 30,000 a day and 10,000 used, each of two replicas may charge it 10,000
+// while Redis is paused, and no more.
+func TestLocalShareKeyBudget(t *testing.T) {
+	srv := redistest.Start(t)
+	rdb := srv.Client(t)
+	r0, r1 := startShareReplica(t, srv, "r0", true), startShareReplica(t, srv, "r1", true)
+	r0.budget, r1.budget = 30_000, 30_000
+	tk, err := r0.admit(10_000, time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tk.Settle(time.Now(), quota.Tokens(10_000))
+	time.Sleep(300 * time.Millisecond) // beats: both see two replicas and read k's 10,000
+	srv.Pause()
+	var ref *admission.Refusal
+	for _, c := range []struct {
+		r    *shareReplica
+		n    int64
+		fits bool
+	}{{r0, 6_000, true}, {r0, 6_000, false}, {r1, 9_000, true}, {r1, 2_000, false}} {
+		tk, err := c.r.admit(c.n, 3*time.Second)
+		if c.fits && err != nil || !c.fits && !errors.As(err, &ref) {
+			t.Fatalf("%d more for k while Redis is paused: %v; want fits=%v", c.n, err, c.fits)
+		}
+		if err == nil {
+			tk.Settle(time.Now(), quota.Tokens(c.n))
+		}
+	}
+	srv.Resume()
+	waitMode(t, admission.SharedUp, r0, r1)
+	for deadline := time.Now().Add(2 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		n, _ := rdb.HGet(context.Background(), "headroom:{ledger}:keyday:"+r0.local.Day(time.Now()), "k").Int64()
+		if n == 25_000 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("k's tokens today after Redis is back: %d, want 25000 (of its 30000)", n)
+		}
 	}
 }

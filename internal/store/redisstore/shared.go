@@ -28,6 +28,9 @@ type SharedOptions struct {
 	// Replicas and the live replicas Redis last reported; false refuses.
 	LocalShare bool
 	Replicas   int
+	// Keys keeps the keys' daily budgets conservative while alone; one
+	// per process (nil: a key's budget is then only this replica's).
+	Keys *KeyShares
 }
 
 // Shared is one upstream's ledger shared by replicas, as an admission
@@ -212,6 +215,7 @@ func (s *Shared) Reserve(ctx context.Context, h admission.SharedHold) error {
 			}
 		})
 		s.mu.Unlock()
+		s.opts.Keys.charge(h.Key.Name, h.Cost.Total())
 		return nil
 	case Full, Fair:
 		s.mu.Lock()
@@ -474,6 +478,11 @@ func (s *Shared) step(ctx context.Context, backlog []admission.Key) time.Duratio
 	s.apply(rep, 0, quota.Cost{})
 	if ctl != nil {
 		ctl.Poke(time.Now())
+	}
+	if s.opts.LocalShare && s.opts.Keys != nil {
+		cctx, cancel := context.WithTimeout(ctx, s.opts.Timeout)
+		s.opts.Keys.refresh(cctx, s.l, s.local.Day(time.Now()))
+		cancel()
 	}
 	return next
 }
