@@ -293,8 +293,9 @@ func buildServer(ctx context.Context, cfg config.Serve, st stateStore, logger *s
 		Profile: profile, Burndown: burndown,
 		MaxWait: cfg.Queue.MaxWait.Duration, OpsToken: opsToken, MaxBodyMemory: int64(cfg.Limits.MaxBodyMemoryMB) << 20,
 		OpsClosed: !loopbackListen(cfg.Listen), Options: cfg.OptionsFor, BodyReadTimeout: cfg.Limits.BodyReadTimeout.Duration,
-		Dashboard: dash,
-		Shadow:    cfg.Policy.Shadow(),
+		Dashboard:  dash,
+		Shadow:     cfg.Policy.Shadow(),
+		UsageShare: usageShare(st),
 	})
 	if err != nil {
 		return nil, err
@@ -380,6 +381,7 @@ func (s *server) run(ctx context.Context, ln net.Listener, t config.TLS) int {
 	wg.Go(func() { s.checkCredentials(bg) })
 	wg.Go(func() { s.dash.Run(bg) })
 	wg.Go(func() { s.shared.run(bg) })
+	wg.Go(func() { s.gw.ShareUsage(bg, usageShareEvery) })
 
 	errc := make(chan error, 1)
 	go func() {

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
@@ -35,7 +36,8 @@ import (
 // back a little early); with a ledger each, 32-35 answered and 41-48
 // Mantle 429s.
 // The same load on three replicas with a ledger each (no Redis) is
-// throttled by Mantle: the check can fail.
+// throttled by Mantle: the check can fail. Each replica serves its own key,
+// and each one's /v1/status names all three among the top consumers.
 func TestServeMantleReplicasOnRedis(t *testing.T) {
 	srv := redistest.Start(t)
 	for _, shared := range []bool{true, false} {
@@ -136,7 +138,43 @@ upstreams:
 		}
 	}
 	wg.Wait()
+	if shared {
+		// Each replica served its own key; /v1/status of each shows all
+		// three among the top consumers (the replicas pool their counts).
+		for i, p := range procs {
+			var top []string
+			for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+				if top = topToday(t, p.url); len(top) == 3 {
+					break
+				}
+			}
+			if len(top) != 3 {
+				t.Errorf("replica %d's top consumers today %v, want dev0, dev1 and dev2 (every replica's)", i, top)
+			}
+		}
+	}
 	return ok, gw429, n429.Load()
+}
+
+// topToday is the keys among the first bucket's top consumers today in a
+// replica's /v1/status.
+func topToday(t *testing.T, base string) []string {
+	resp, err := http.Get(base + "/v1/status")
+	if err != nil {
+		t.Error(err)
+		return nil
+	}
+	defer resp.Body.Close()
+	var st gateway.Status
+	if err := json.NewDecoder(resp.Body).Decode(&st); err != nil || len(st.Upstreams) == 0 || len(st.Upstreams[0].Buckets) == 0 {
+		t.Errorf("status: %v", err)
+		return nil
+	}
+	var keys []string
+	for _, c := range st.Upstreams[0].Buckets[0].TopToday {
+		keys = append(keys, c.Key)
+	}
+	return keys
 }
 
 // mantleStream sends one Claude Code-like streaming Messages call that may

@@ -100,3 +100,17 @@ func replicaName() string {
 	_, _ = rand.Read(b[:])
 	return fmt.Sprintf("%s-%d-%s", host, os.Getpid(), hex.EncodeToString(b[:]))
 }
+
+// usageShareEvery is how often replicas on Redis pool their usage counts
+// (gateway.Gateway.ShareUsage): the top consumers and forecasts of one
+// show the others' settlements within about this much.
+const usageShareEvery = time.Second
+
+// usageShare is the pool of usage counts of replicas on Redis (nil with
+// the data directory's store).
+func usageShare(st stateStore) gateway.UsageShare {
+	if rs, ok := st.(*redisstore.Store); ok {
+		return rs
+	}
+	return nil
+}

@@ -96,6 +96,7 @@ type Tracker struct {
 	day       int64 // the day the keys' totals count in
 	names     []SeriesName
 	keys      map[string]*keyUse
+	pending   map[countKey]int64 // since the last Take (Share; nil: not kept)
 }
 
 // SeriesName names a series: one bucket of one upstream.
@@ -168,6 +169,7 @@ func (t *Tracker) Record(now time.Time, key string, total int64, parts []Part) {
 	}
 	if total > 0 {
 		k.total.add(m, d, total)
+		t.pend(countKey{m, d, key, -1}, total)
 	}
 	for _, p := range parts {
 		if p.Tokens <= 0 || p.Series < 0 || p.Series >= len(t.names) {
@@ -177,6 +179,7 @@ func (t *Tracker) Record(now time.Time, key string, total int64, parts []Part) {
 			k.series = append(k.series, make([]ring, len(t.names)-len(k.series))...)
 		}
 		k.series[p.Series].add(m, d, p.Tokens)
+		t.pend(countKey{m, d, key, p.Series}, p.Tokens)
 	}
 	t.mu.Unlock()
 }

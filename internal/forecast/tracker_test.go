@@ -107,13 +107,26 @@ func TestTrackerClockBackwards(t *testing.T) {
 	}
 }
 
+// BenchmarkRecord: one settlement counted, alone ("local") and kept for
+// the replicas' pool as well ("shared": Share, with a Take every 1,000
+// records, as ShareUsage takes every second at 1,000 requests a second).
 func BenchmarkRecord(b *testing.B) {
-	tr := NewTracker(at(0, 0), 0)
-	ids := []int{tr.Series("us", "tpm"), tr.Series("us", "tpd")}
-	keys := []string{"alice", "bob", "carol", "dave"}
-	now := at(1, 0)
-	b.ReportAllocs()
-	for i := 0; b.Loop(); i++ {
-		tr.Record(now.Add(time.Duration(i)*time.Millisecond), keys[i%4], 1000, []Part{{ids[0], 1000}, {ids[1], 1000}})
+	for _, shared := range []bool{false, true} {
+		b.Run(map[bool]string{false: "local", true: "shared"}[shared], func(b *testing.B) {
+			tr := NewTracker(at(0, 0), 0)
+			if shared {
+				tr.Share()
+			}
+			ids := []int{tr.Series("us", "tpm"), tr.Series("us", "tpd")}
+			keys := []string{"alice", "bob", "carol", "dave"}
+			now := at(1, 0)
+			b.ReportAllocs()
+			for i := 0; b.Loop(); i++ {
+				tr.Record(now.Add(time.Duration(i)*time.Millisecond), keys[i%4], 1000, []Part{{ids[0], 1000}, {ids[1], 1000}})
+				if shared && i%1000 == 999 {
+					tr.Take()
+				}
+			}
+		})
 	}
 }

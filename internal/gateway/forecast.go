@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"context"
 	"fmt"
 	"math/bits"
 	"strings"
@@ -121,7 +122,9 @@ func (g *Gateway) topConsumersNote(u *Upstream, bucket string) string {
 	if !ok {
 		return ""
 	}
-	top := g.usage.Top(g.now(), u.series[i], topConsumers)
+	now := g.now()
+	tr, _ := g.usageView(now)
+	top := tr.Top(now, u.series[i], topConsumers)
 	if len(top) == 0 {
 		return ""
 	}
@@ -134,4 +137,92 @@ func (g *Gateway) topConsumersNote(u *Upstream, bucket string) string {
 		fmt.Fprintf(&b, "%s %.0f%%", c.Key, 100*c.Share)
 	}
 	return b.String()
+}
+
+// UsageShare is where the replicas of a gateway pool their usage counts
+// (internal/store/redisstore implements it on Redis).
+type UsageShare interface {
+	// PublishCounts adds counts to the pool; start is when this replica
+	// began counting.
+	PublishCounts(ctx context.Context, start time.Time, counts []forecast.Count) error
+	// FetchCounts returns the pool's counts of the last forecast.Minutes
+	// minutes up to minute and of day, and when the earliest replica began
+	// counting.
+	FetchCounts(ctx context.Context, minute, day int64) ([]forecast.Count, time.Time, error)
+}
+
+// pooledUsage is every replica's counts as last fetched.
+type pooledUsage struct {
+	tr *forecast.Tracker
+	at time.Time
+}
+
+// maxUnsent bounds the counts kept for a pool that does not answer.
+const maxUnsent = 100_000
+
+// ShareUsage publishes this replica's usage counts to the pool every
+// interval and fetches every replica's, which the top consumers, rates and
+// forecasts then show, until ctx ends. It does nothing without
+// Options.UsageShare. While the pool does not answer, they show this
+// replica's own counts again after a few intervals.
+func (g *Gateway) ShareUsage(ctx context.Context, every time.Duration) {
+	if g.pool == nil {
+		return
+	}
+	t := time.NewTicker(every)
+	defer t.Stop()
+	var unsent []forecast.Count
+	failing := false
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		unsent = append(unsent, g.usage.Take()...)
+		if len(unsent) > maxUnsent {
+			unsent = unsent[len(unsent)-maxUnsent:]
+		}
+		err := g.pool.PublishCounts(ctx, g.usage.Start(), unsent)
+		if err == nil {
+			unsent = unsent[:0]
+			err = g.fetchPooled(ctx)
+		}
+		switch {
+		case err != nil && !failing && ctx.Err() == nil:
+			g.log.Warn("sharing usage counts with the other replicas failed: top consumers and forecasts show this replica's own until it works", "err", err)
+			failing = true
+		case err == nil && failing:
+			g.log.Info("sharing usage counts with the other replicas works again")
+			failing = false
+		}
+	}
+}
+
+// fetchPooled builds the view of every replica's counts.
+func (g *Gateway) fetchPooled(ctx context.Context) error {
+	now := g.now()
+	minute, day := g.usage.MinuteDay(now)
+	counts, start, err := g.pool.FetchCounts(ctx, minute, day)
+	if err != nil {
+		return err
+	}
+	if start.IsZero() || start.After(g.usage.Start()) {
+		start = g.usage.Start()
+	}
+	tr := forecast.Load(now, start, g.usage.ResetHour(), g.usage.Names(), counts)
+	g.pooled.Store(&pooledUsage{tr: tr, at: now})
+	return nil
+}
+
+// pooledFresh is how long a pooled view stands in for this replica's own.
+const pooledFresh = 10 * time.Second
+
+// usageView is the counts the top consumers and forecasts show at now:
+// every replica's when pooled recently, else this replica's own.
+func (g *Gateway) usageView(now time.Time) (tr *forecast.Tracker, pooled bool) {
+	if p := g.pooled.Load(); p != nil && now.Sub(p.at) < pooledFresh {
+		return p.tr, true
+	}
+	return g.usage, false
 }

@@ -116,6 +116,10 @@ type Options struct {
 	// Shadow forwards every request untouched and records what enforce
 	// mode would have done (shadow.go; config policy.enforcement: shadow).
 	Shadow bool
+	// UsageShare pools the usage counts of replicas on Redis, so that the
+	// top consumers and forecasts are the whole account's (nil: this
+	// process's own; forecast.go, ShareUsage).
+	UsageShare UsageShare
 }
 
 // Gateway is the http.Handler for `headroom serve`.
@@ -156,6 +160,10 @@ type Gateway struct {
 	// usage counts settled tokens by key and bucket, for the top
 	// consumers and the forecasts (forecast.go).
 	usage *forecast.Tracker
+	// pool is Options.UsageShare; pooled the last view of every
+	// replica's counts (nil until ShareUsage built one).
+	pool   UsageShare
+	pooled atomic.Pointer[pooledUsage]
 	// shadow is Options.Shadow; record is what it judged.
 	shadow bool
 	record shadowRecord
@@ -223,6 +231,9 @@ func New(o Options) (*Gateway, error) {
 		g.m.UpstreamOut.WithLabelValues(u.Name).Set(0)
 	}
 	g.usage = newTracker(o.Upstreams, g.now())
+	if g.pool = o.UsageShare; g.pool != nil {
+		g.usage.Share()
+	}
 	g.ids.init()
 	return g, nil
 }

@@ -61,6 +61,8 @@ type replicaOpts struct {
 	shadow      bool
 	buckets     []config.Bucket
 	settleDelay time.Duration
+	// pool is Options.UsageShare, shared every 50 ms (ShareUsage).
+	pool UsageShare
 }
 
 // addReplicaWith is addReplica with o.
@@ -101,10 +103,16 @@ func addReplicaWith(t testing.TB, h *harness, rdb *redisstoreClient, name string
 			return nil
 		},
 		Caps: config.DefaultServe().Policy.Caps, Profile: profile, Burndown: burndown,
-		Shadow: o.shadow, SettleDelay: o.settleDelay,
+		Shadow: o.shadow, SettleDelay: o.settleDelay, UsageShare: o.pool,
 	})
 	if err != nil {
 		t.Fatal(err)
+	}
+	if o.pool != nil {
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		go func() { gw.ShareUsage(ctx, 50*time.Millisecond); close(done) }()
+		t.Cleanup(func() { cancel(); <-done })
 	}
 	s := httptest.NewServer(gw)
 	t.Cleanup(s.Close)

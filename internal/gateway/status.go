@@ -94,7 +94,8 @@ func (g *Gateway) Status(now time.Time) Status {
 	if g.shadow {
 		out.Mode, out.Shadow = "shadow", g.record.status()
 	}
-	snap := g.usage.Snapshot(now, topConsumers)
+	tr, pooled := g.usageView(now)
+	snap := tr.Snapshot(now, topConsumers)
 	index := map[string]int{}
 	counted := map[string][]*admission.Budgets{} // per key, the budgets already added in
 	for _, u := range g.ordered {
@@ -123,6 +124,12 @@ func (g *Gateway) Status(now time.Time) Status {
 			for _, p := range k.Protected {
 				ks.Protected = append(ks.Protected, KeyShare{Upstream: u.Name, KeyShare: p})
 			}
+		}
+	}
+	if pooled {
+		// Every replica's settlements: the key's day across the account.
+		for i := range out.Keys {
+			out.Keys[i].UsedToday = max(out.Keys[i].UsedToday, tr.Today(now, out.Keys[i].Name))
 		}
 	}
 	slices.SortFunc(out.Keys, func(a, b KeyStatus) int { return strings.Compare(a.Name, b.Name) })
