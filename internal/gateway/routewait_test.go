@@ -11,6 +11,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/anthropics/anthropic-sdk-go/v2"
+	"github.com/anthropics/anthropic-sdk-go/v2/option"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/bedrockruntime"
+
 	"github.com/headroomhq/headroom/internal/config"
 	"github.com/headroomhq/headroom/internal/emulator"
 )
@@ -23,7 +30,8 @@ import (
 // about 3.5 s later (past the few quick retries that used to end in the
 // upstream's 429). A request whose wait ends first gets the throttle, with
 // Retry-After, Bedrock-shaped on InvokeModel and Anthropic-shaped on
-// Messages. Nothing stays reserved.
+// Messages. Nothing stays reserved. The AWS SDK for Go and the Anthropic
+// SDK, their retries off, complete among them.
 func TestFailoverWaitsWhenNoRoom(t *testing.T) {
 	t.Parallel()
 	// 50,000 a minute: a request of the gateway reserves 7 + 4,096 × 5.
@@ -104,6 +112,38 @@ func TestFailoverWaitsWhenNoRoom(t *testing.T) {
 	send("invoke, 1 s wait", "/model/"+sonnet+"/invoke", invoke, short)
 	send("messages, 1 s wait", "/v1/messages", messages, short)
 
+	// Real clients with their own retries off: the AWS SDK for Go and the
+	// Anthropic SDK see the answer, not a 429.
+	sdkErrs := make(chan error, 2)
+	wg.Go(func() {
+		c := bedrockruntime.New(bedrockruntime.Options{Region: "us-east-1", RetryMaxAttempts: 1}, func(o *bedrockruntime.Options) {
+			o.BaseEndpoint = aws.String(h.gwURL)
+			o.Credentials = credentials.NewStaticCredentialsProvider(h.secret, "any-secret", "")
+			o.HTTPClient = bodyCopyingClient{awshttp.NewBuildableClient()}
+		})
+		_, err := c.InvokeModel(context.Background(), &bedrockruntime.InvokeModelInput{ModelId: aws.String(sonnet),
+			ContentType: aws.String("application/json"), Body: []byte(invoke)})
+		sdkErrs <- err
+	})
+	wg.Go(func() {
+		c := anthropic.NewClient(option.WithBaseURL(h.gwURL), option.WithAPIKey(h.secret), option.WithMaxRetries(0))
+		stream := c.Messages.NewStreaming(context.Background(), anthropic.MessageNewParams{Model: sonnet, MaxTokens: 100,
+			Messages: []anthropic.MessageParam{anthropic.NewUserMessage(anthropic.NewTextBlock("say hi"))}})
+		var acc anthropic.Message
+		for stream.Next() {
+			_ = acc.Accumulate(stream.Current())
+		}
+		if err := stream.Err(); err != nil {
+			sdkErrs <- err
+			return
+		}
+		if acc.StopReason == "" {
+			sdkErrs <- fmt.Errorf("anthropic SDK: the stream ended without a stop reason: %+v", acc)
+			return
+		}
+		sdkErrs <- nil
+	})
+
 	time.Sleep(3500 * time.Millisecond)
 	freed := time.Now()
 	hold["us-west-2"]() // west frees; east stays held
@@ -130,6 +170,12 @@ func TestFailoverWaitsWhenNoRoom(t *testing.T) {
 			if anthropic && !strings.Contains(a.body, `"rate_limit_error"`) || !anthropic && a.header.Get("X-Amzn-Errortype") != "ThrottlingException" {
 				t.Errorf("%s: %s %v: want the throttle in the client's protocol", a.what, a.body, a.header)
 			}
+		}
+	}
+	close(sdkErrs)
+	for err := range sdkErrs {
+		if err != nil {
+			t.Errorf("a real client: %v", err)
 		}
 	}
 	if len(answers) != 7 {
