@@ -68,6 +68,11 @@ type Shared struct {
 	keyUsed map[string]int64 // own charge of each key, day
 	minute  map[int]*lastMinute
 
+	// carrying: a call in flight carries operations (a reserve's Before,
+	// a batch); no other call takes any meanwhile, so that they reach
+	// Redis in order (a shadow hold is made before it is settled).
+	carrying bool
+
 	// The local share (localshare.go).
 	replicas  int       // live replicas at the last reply
 	alone     int       // N while admitting against 1/N locally, else 0
@@ -168,8 +173,12 @@ func (s *Shared) Reserve(ctx context.Context, h admission.SharedHold) error {
 	var carry []sharedOp
 	if down == nil {
 		// The settlements (and adjustments, throttles) that are due ride
-		// on this reserve, with no round trip of their own.
-		carry = s.takeOps(time.Now(), h.Day, 0, maxCarry)
+		// on this reserve, with no round trip of their own, unless
+		// another call is carrying some.
+		if !s.carrying {
+			carry = s.takeOps(time.Now(), h.Day, 0, maxCarry)
+			s.carrying = len(carry) > 0
+		}
 		s.pend(h, 1)
 	}
 	s.mu.Unlock()
@@ -187,6 +196,9 @@ func (s *Shared) Reserve(ctx context.Context, h admission.SharedHold) error {
 		// carried goes back first, to be sent again (a second time
 		// counts nothing twice).
 		s.mu.Lock()
+		if len(carry) > 0 {
+			s.carrying = false
+		}
 		s.ops = append(append(carry, s.ops...), sharedOp{due: time.Now(), kind: "cancel", id: id, day: h.Day})
 		s.fail(err)
 		s.pend(h, -1)
@@ -196,6 +208,11 @@ func (s *Shared) Reserve(ctx context.Context, h admission.SharedHold) error {
 		}
 		s.mu.Unlock()
 		return &admission.Unavailable{Err: err, RetryAfter: 2 * time.Second}
+	}
+	if len(carry) > 0 {
+		s.mu.Lock()
+		s.carrying = false
+		s.mu.Unlock()
 	}
 	if rep.Outcome == OK {
 		s.applyHeard(rep, 0, quota.Cost{}, &h)
@@ -591,16 +608,21 @@ func ledgerOps(ops []sharedOp) []Op {
 	return out
 }
 
-// flush sends, in batches, the operations due lag ago or earlier, and
-// reports whether Redis took them all.
+// flush sends, in batches, the operations due lag ago or earlier (but
+// none while a reserve carries some: the next round does), and reports
+// whether Redis took them all.
 func (s *Shared) flush(ctx context.Context, lag time.Duration) bool {
 	for {
 		now := time.Now()
 		s.mu.Lock()
 		var batch []sharedOp
 		for _, op := range s.ops {
+			if s.carrying {
+				break // a reserve is carrying some: next round
+			}
 			if !op.due.Add(lag).After(now) {
 				batch = s.takeOps(now, op.day, lag, maxBatch)
+				s.carrying = true
 				break
 			}
 		}
@@ -611,14 +633,16 @@ func (s *Shared) flush(ctx context.Context, lag time.Duration) bool {
 		cctx, cancel := context.WithTimeout(ctx, s.opts.Timeout)
 		rep, err := s.l.Batch(cctx, batch[0].day, ledgerOps(batch))
 		cancel()
+		s.mu.Lock()
+		s.carrying = false
 		if err != nil {
 			// Keep them, in order, ahead of what came meanwhile.
-			s.mu.Lock()
 			s.ops = append(batch, s.ops...)
 			s.fail(err)
 			s.mu.Unlock()
 			return false
 		}
+		s.mu.Unlock()
 		s.apply(rep, 0, quota.Cost{})
 	}
 }
