@@ -2,12 +2,14 @@ package gateway
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -18,8 +20,10 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/bedrockruntime"
 
+	"github.com/headroomhq/headroom/internal/admission"
 	"github.com/headroomhq/headroom/internal/config"
 	"github.com/headroomhq/headroom/internal/emulator"
+	"github.com/headroomhq/headroom/internal/quota"
 )
 
 // TestFailoverWaitsWhenNoRoom: another client of the account holds both
@@ -187,4 +191,45 @@ func TestFailoverWaitsWhenNoRoom(t *testing.T) {
 	t.Logf("served %v after west freed; %d upstream 429s; calls east %d, west %d",
 		time.Since(freed).Round(time.Millisecond), h.th429.Load(), h.calls("us-east-1"), h.calls("us-west-2")-held)
 	waitFor(t, "the ledgers to be empty", func() bool { return h.reserved() == 0 })
+}
+
+// downAfterFirst is a shared ledger that holds the first reserve and then
+// cannot be reached.
+type downAfterFirst struct {
+	n       atomic.Int64
+	changed chan struct{}
+}
+
+func (d *downAfterFirst) Reserve(context.Context, admission.SharedHold) error {
+	if d.n.Add(1) == 1 {
+		return nil
+	}
+	return &admission.Unavailable{Err: errors.New("redis: connection refused"), RetryAfter: 2 * time.Second}
+}
+func (d *downAfterFirst) Overdraw(admission.SharedHold)                             {}
+func (d *downAfterFirst) Adjust(admission.SharedHold, quota.Cost)                   {}
+func (d *downAfterFirst) End(admission.SharedHold, quota.Cost, bool, time.Duration) {}
+func (d *downAfterFirst) Throttled(quota.Set)                                       {}
+func (d *downAfterFirst) Changed() <-chan struct{}                                  { return d.changed }
+func (d *downAfterFirst) Waiting()                                                  {}
+
+// TestThrottleThenLedgerDown: a request the upstream throttles waits to
+// be placed again; when the ledger the replicas share cannot be reached by
+// then, the client gets its 503 (the documented Redis-down answer), not
+// the upstream's 429.
+func TestThrottleThenLedgerDown(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, harnessOpts{emu: func(c *config.Emulator) {
+		c.Regions[0].Buckets = testBuckets(10_000, 100_000_000) // the account is smaller than the mirror says
+	}})
+	sh := &downAfterFirst{changed: make(chan struct{})}
+	h.up.Admission.ShareWith(sh)
+	resp, body := h.post(h.gwURL, h.secret["alice"], "/model/"+sonnet+"/invoke", fmt.Sprintf(smallMsg, 4096), nil)
+	if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("X-Amzn-Errortype") != "ServiceUnavailableException" {
+		t.Errorf("status %d %s %s; want the shared ledger's 503", resp.StatusCode, resp.Header.Get("X-Amzn-Errortype"), body)
+	}
+	if h.throttle.Load() != 1 || sh.n.Load() != 2 {
+		t.Errorf("%d upstream throttles, %d reserves; want 1 and 2 (the first held, the second refused)", h.throttle.Load(), sh.n.Load())
+	}
+	waitFor(t, "the ledger to be empty", func() bool { return h.reserved() == 0 })
 }

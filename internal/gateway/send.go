@@ -113,6 +113,9 @@ func (g *Gateway) send(r *http.Request, ex *exchange, c *call) (*http.Response, 
 			if placed {
 				continue
 			}
+			if be := (*bedrock.Error)(nil); errors.As(refused, &be) && be.Name == bedrock.ServiceUnavailableException {
+				return nil, refused // the shared ledger is down: its 503, not a throttle
+			}
 			if !daily {
 				g.retryAfter(last, ex, refused)
 			}
