@@ -119,3 +119,23 @@ func BenchmarkReadRewriteInvokeAt86KB(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkRewriteMessagesAt86KB is the gateway's rewrite of an 86 KB
+// Claude Code-shaped Messages body for a bedrock-runtime upstream, after
+// its read: max_tokens clamped and anthropic_version added, in place.
+func BenchmarkRewriteMessagesAt86KB(b *testing.B) {
+	body := bedrocktest.ClaudeCodeMessagesBody(claudeCodeBodySize, 32000, "us.anthropic.claude-sonnet-4-20250514-v1:0")
+	buf := make([]byte, len(body), len(body)+96)
+	copy(buf, body)
+	_, sp, err := ReadMessagesSpans(buf)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.SetBytes(int64(len(body)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := RewriteMessagesAt(buf[:len(body)], sp, 4096, 0, "bedrock-2023-05-31"); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

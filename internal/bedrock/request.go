@@ -79,6 +79,7 @@ func (s span) null(b []byte) bool { return !s.set || b[s.start] == 'n' }
 type fields struct {
 	object bool // the document is an object
 	open   int  // index of its '{'
+	close  int  // index of its '}'
 	empty  bool // it has no members
 
 	maxTokens span // max_tokens, or inferenceConfig.maxTokens
@@ -140,6 +141,7 @@ func (s *scanner) request(f *fields, kind bodyKind) error {
 			return err
 		}
 		if !ok {
+			f.close = m.i - 1
 			return s.end(m.i)
 		}
 		f.empty = false
