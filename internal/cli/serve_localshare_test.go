@@ -146,19 +146,19 @@ func TestServeReplicasLocalShareWhenRedisDown(t *testing.T) {
 			t.Errorf("%s: shared tpd used %d, emulator's %d: tokens lost or counted twice", when, got, want)
 		}
 	}
-	// outage runs the load for 3 s, cuts Redis off with down after 0.5 s
-	// and brings it back with up 2 s later, checking meanwhile that the
-	// replicas run on a third each.
+	// outage runs the load for 4 s, cuts Redis off with down after 0.5 s
+	// and brings it back with up about 2.5 s later, checking meanwhile
+	// that the replicas run on a third each.
 	outage := func(what string, down, up func()) {
 		t.Helper()
 		var wg sync.WaitGroup
 		var got map[int]int
-		wg.Go(func() { got = replicaLoad(procs, 4, 3*time.Second) })
+		wg.Go(func() { got = replicaLoad(procs, 4, 4*time.Second) })
 		time.Sleep(500 * time.Millisecond)
 		down()
 		for i, p := range procs {
 			var st admission.SharedState
-			for deadline := time.Now().Add(1500 * time.Millisecond); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+			for deadline := time.Now().Add(2500 * time.Millisecond); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
 				if st = sharedState(t, p.url); st.Mode == admission.SharedLocalShare {
 					break
 				}
@@ -171,7 +171,7 @@ func TestServeReplicasLocalShareWhenRedisDown(t *testing.T) {
 			!strings.Contains(m, `headroom_bucket_capacity_tokens{bucket="tpm",kind="tpm",upstream="emu"} 33333`) {
 			t.Errorf("%s: /metrics has no headroom_shared_ledger_local_share 3 and tpm capacity 33,333", what)
 		}
-		time.Sleep(1500 * time.Millisecond)
+		time.Sleep(time.Second)
 		up()
 		wg.Wait()
 		t.Logf("%s: %v, upstream 429s %d", what, got, acct.up429.Load())

@@ -137,6 +137,9 @@ func (s *Shared) endAlone(id string, h admission.SharedHold, cost quota.Cost, ca
 		return false
 	}
 	delete(s.localLive, id)
+	// Room came back in the share: a request sent back (Busy) tries again.
+	close(s.changed)
+	s.changed = make(chan struct{})
 	if cancel {
 		return true // its request stays counted in the minute: conservative
 	}
