@@ -1,9 +1,7 @@
 package gateway
 
 import (
-	"encoding/json"
 	"fmt"
-	"net/http"
 	"sync"
 	"testing"
 	"time"
@@ -93,16 +91,9 @@ func TestShadowReplicasOnRedis(t *testing.T) {
 // replicaShadow reads the shadow section of a replica's /v1/status.
 func replicaShadow(t *testing.T, base string) ShadowStatus {
 	t.Helper()
-	resp, err := http.Get(base + "/v1/status")
-	if err != nil {
-		t.Fatal(err)
+	st := replicaStatus(t, base).Shadow
+	if st == nil {
+		t.Fatal("status: no shadow section")
 	}
-	defer resp.Body.Close()
-	var st struct {
-		Shadow *ShadowStatus `json:"shadow"`
-	}
-	if err := json.NewDecoder(resp.Body).Decode(&st); err != nil || st.Shadow == nil {
-		t.Fatalf("status: %v, shadow section %v", err, st.Shadow)
-	}
-	return *st.Shadow
+	return *st
 }
