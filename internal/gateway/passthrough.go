@@ -203,6 +203,9 @@ func passStream(w http.ResponseWriter, resp *http.Response, adjust func(bedrock.
 // reason, error events, the last tool_use block).
 func passSSE(w http.ResponseWriter, resp *http.Response, adjust func(bedrock.Usage)) result {
 	var sc sse.Scanner
+	bp := streamPool.Get().(*[]byte)
+	defer streamPool.Put(bp)
+	sc.Buffer(*bp) // the meter copies what it keeps, so the buffer is free at the end
 	var mt sse.Meter
 	res := passThrough(w, resp, func(chunk []byte) bool {
 		_, _ = sc.Write(chunk)

@@ -62,6 +62,11 @@ type Scanner struct {
 
 type span struct{ start, end int }
 
+// Buffer has the Scanner keep the bytes of unfinished events in buf's
+// storage (it grows beyond it as needed): a caller that meters many
+// streams can recycle it. Call it before the first Write.
+func (s *Scanner) Buffer(buf []byte) { s.buf = buf[:0] }
+
 // Write adds bytes from the stream. It never fails; an error surfaces in
 // Next. Events returned before become invalid.
 func (s *Scanner) Write(p []byte) (int, error) {

@@ -30,7 +30,16 @@ const claudeStream = "event: message_start\n" +
 	"event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n"
 
 func scanAll(t testing.TB, in []byte, cuts []byte) ([]string, error) {
+	return scanAllBuffer(t, in, cuts, nil)
+}
+
+// scanAllBuffer is scanAll with the Scanner's Buffer set to buf (none when
+// nil).
+func scanAllBuffer(t testing.TB, in []byte, cuts []byte, buf []byte) ([]string, error) {
 	var s Scanner
+	if buf != nil {
+		s.Buffer(buf)
+	}
 	var out []string
 	var err error
 	for len(in) > 0 {
@@ -233,6 +242,16 @@ func FuzzScanner(f *testing.F) {
 		}
 		if diff := cmp.Diff(reference(string(in)), got); diff != "" {
 			t.Errorf("(-reference +scanner)\n%s", diff)
+		}
+		// A recycled buffer, small and holding an earlier stream's bytes,
+		// changes nothing.
+		dirty := bytes.Repeat([]byte("data: stale\n\n"), 2)
+		withBuf, err := scanAllBuffer(t, in, cuts, dirty[:16])
+		if err != nil {
+			t.Fatal(err)
+		}
+		if diff := cmp.Diff(got, withBuf); diff != "" {
+			t.Errorf("with a recycled buffer (-without +with)\n%s", diff)
 		}
 	})
 }
