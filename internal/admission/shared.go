@@ -276,3 +276,18 @@ func (c *Controller) ShareWith(s Shared) {
 // Poke pumps the controller at now: the shared ledger's state changed,
 // and waiting requests may fit.
 func (c *Controller) Poke(now time.Time) { c.poke(now) }
+
+// RaiseKeysToday raises the usage today of each known key (what its daily
+// budget counts) to at least used[name]: the whole account's settlements,
+// as the gateway's replicas pool them. It never lowers one, so this
+// replica's own requests since are counted once.
+func (c *Controller) RaiseKeysToday(now time.Time, used map[string]int64) {
+	c.mu.Lock()
+	defer c.unlock(now)
+	c.rollDay(now)
+	for name, v := range used {
+		if ks := c.keys[name]; ks != nil {
+			c.b.restore(ks.use, c.day, v)
+		}
+	}
+}

@@ -138,3 +138,18 @@ func (t *Tracker) Today(now time.Time, key string) int64 {
 	}
 	return 0
 }
+
+// KeysToday returns what each key settled today in all, as far as the
+// tracker counted.
+func (t *Tracker) KeysToday(now time.Time) map[string]int64 {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.clock(now)
+	out := make(map[string]int64, len(t.keys))
+	for name, k := range t.keys {
+		if v := k.total.todayAt(t.day); v > 0 {
+			out[name] = v
+		}
+	}
+	return out
+}

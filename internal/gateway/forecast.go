@@ -212,6 +212,14 @@ func (g *Gateway) fetchPooled(ctx context.Context) error {
 	}
 	tr := forecast.Load(now, start, g.usage.ResetHour(), g.usage.Names(), counts)
 	g.pooled.Store(&pooledUsage{tr: tr, at: now})
+	// Keys' daily budgets count every replica's settlements: enforced at
+	// once here (the shared ledger enforces them at its reserve anyway),
+	// and judged whole in shadow mode.
+	if today := tr.KeysToday(now); len(today) > 0 {
+		for _, u := range g.ordered {
+			u.Admission.RaiseKeysToday(now, today)
+		}
+	}
 	return nil
 }
 

@@ -1,13 +1,16 @@
 package gateway
 
 import (
+	"context"
 	"fmt"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/headroomhq/headroom/internal/config"
+	"github.com/headroomhq/headroom/internal/emulator"
 	"github.com/headroomhq/headroom/internal/keys"
+	"github.com/headroomhq/headroom/internal/store/redisstore"
 	"github.com/headroomhq/headroom/internal/store/redistest"
 )
 
@@ -96,4 +99,43 @@ func replicaShadow(t *testing.T, base string) ShadowStatus {
 		t.Fatal("status: no shadow section")
 	}
 	return *st
+}
+
+// TestShadowBudgetAcrossReplicas: alice's daily budget is 30,000. She
+// settles 20,007 through one shadow replica; then a request of hers that
+// reserves 20,487 through the other is judged as enforce mode would judge
+// it: refused for her budget (the replicas pool the keys' settlements),
+// though that replica served her nothing itself.
+func TestShadowBudgetAcrossReplicas(t *testing.T) {
+	h := newHarness(t, harnessOpts{buckets: testBuckets(replicaTPM, replicaTPD), keys: []keys.Key{{Name: "alice", Weight: 1, DailyTokens: 30_000}},
+		emu: func(c *config.Emulator) { c.Generation.TimeToFirstToken, c.Generation.TokensPerSecond = config.Duration{}, 0 }})
+	srv := redistest.Start(t)
+	st, err := redisstore.Open(context.Background(), srv.URL, redisstore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	var reps []*replica
+	for i := range 2 {
+		reps = append(reps, addReplicaWith(t, h, srv, fmt.Sprintf("r%d", i), replicaOpts{shadow: true, pool: st, settleDelay: -1}))
+	}
+	invoke := "/model/" + sonnet + "/invoke"
+	if resp, body := h.post(reps[0].url, h.secret["alice"], invoke, fmt.Sprintf(smallMsg, 4096),
+		map[string]string{emulator.HeaderOutputTokens: "4000"}); resp.StatusCode != 200 {
+		t.Fatalf("on r0: %d %s", resp.StatusCode, body)
+	}
+	waitFor(t, "r1 to count alice's use on r0", func() bool {
+		for _, k := range replicaStatus(t, reps[1].url).Keys {
+			if k.Name == "alice" {
+				return k.UsedToday >= 20_007
+			}
+		}
+		return false
+	})
+	if resp, body := h.post(reps[1].url, h.secret["alice"], invoke, fmt.Sprintf(smallMsg, 4096), nil); resp.StatusCode != 200 {
+		t.Fatalf("on r1: %d %s (shadow mode forwards it)", resp.StatusCode, body)
+	}
+	if got := replicaShadow(t, reps[1].url).WouldRefuse["budget"]; got != 1 {
+		t.Errorf("r1 would have refused %d of alice's requests for her budget, want 1 (she spent 20,007 of 30,000 on r0)", got)
+	}
 }
