@@ -108,7 +108,9 @@ func replicaShadow(t *testing.T, base string) ShadowStatus {
 // though that replica served her nothing itself.
 func TestShadowBudgetAcrossReplicas(t *testing.T) {
 	h := newHarness(t, harnessOpts{buckets: testBuckets(replicaTPM, replicaTPD), keys: []keys.Key{{Name: "alice", Weight: 1, DailyTokens: 30_000}},
-		emu: func(c *config.Emulator) { c.Generation.TimeToFirstToken, c.Generation.TokensPerSecond = config.Duration{}, 0 }})
+		emu: func(c *config.Emulator) {
+			c.Generation.TimeToFirstToken, c.Generation.TokensPerSecond = config.Duration{}, 0
+		}})
 	srv := redistest.Start(t)
 	st, err := redisstore.Open(context.Background(), srv.URL, redisstore.Options{})
 	if err != nil {
