@@ -23,13 +23,14 @@
 -- r*eff with r < 60e6 us, so it is exact for effective limits below
 -- 150 million tokens per minute.
 --
--- Layout, for few Redis calls per operation (a call costs what a dozen
--- lines of arithmetic here cost): one hash P:m holds the clock (last), the
--- generation (gen), the end of a recovery (rec),
--- and every bucket (b0, b1, ...: its 13 numbers packed as doubles with
--- struct), read with one HMGET and written with one HSET per call; a hold
--- is one string (P:h:ID, cmsgpack); each key's fair-order state is one
--- field of P:k (kv, kf, kr packed; kr < 0: none yet). Doubles round-trip
+-- Layout, for few Redis calls per operation (a write costs about 1 us, a
+-- read 0.4, and so does each table, string concatenation or format made
+-- here): one hash P:m holds the clock (last), the generation (gen), the
+-- end of a recovery (rec), and every bucket (b0, b1, ...: its 13 numbers
+-- packed as doubles with struct), read with one HMGET and written with
+-- one HSET per call; a hold is one field (its ID, cmsgpack) of its
+-- replica's hash P:hs:REPLICA; each key's fair-order state is one field
+-- of P:k (kv, kf, kr packed; kr < 0: none yet). Doubles round-trip
 -- exactly.
 
 local P = KEYS[1]
@@ -58,17 +59,24 @@ local lease = tonumber(ARGV[4])
 local gencand = ARGV[5]
 local prevgen = ARGV[6]
 local nb = tonumber(ARGV[7])
-local spec = {}
-local a = 8
-for i = 0, nb - 1 do
-  spec[i] = {win = tonumber(ARGV[a]), part = tonumber(ARGV[a + 1]), lim = tonumber(ARGV[a + 2]),
-             period = tonumber(ARGV[a + 3]), off = tonumber(ARGV[a + 4])}
-  a = a + 5
-end
+-- Bucket i's spec is ARGV[8 + 5i ..], read when the bucket is loaded (a
+-- table per call costs what a Redis command does).
+local a = 8 + 5 * nb
 
-local fields = {'last', 'gen', 'rec'}
-for i = 0, nb - 1 do fields[4 + i] = 'b' .. i end
-local mv = redis.call('HMGET', M, unpack(fields))
+-- The fields of up to three buckets are named without a table or a
+-- concatenation (the usual number; more are named as they come).
+local mv
+if nb == 1 then
+  mv = redis.call('HMGET', M, 'last', 'gen', 'rec', 'b0')
+elseif nb == 2 then
+  mv = redis.call('HMGET', M, 'last', 'gen', 'rec', 'b0', 'b1')
+elseif nb == 3 then
+  mv = redis.call('HMGET', M, 'last', 'gen', 'rec', 'b0', 'b1', 'b2')
+else
+  local fields = {'last', 'gen', 'rec'}
+  for i = 0, nb - 1 do fields[4 + i] = 'b' .. i end
+  mv = redis.call('HMGET', M, unpack(fields))
+end
 
 -- The clock: Redis's unless the caller gives one (tests), never earlier
 -- than a time already seen, as quota.Ledger's.
@@ -78,6 +86,7 @@ if now == 0 then
 end
 local last = tonumber(mv[1] or '0')
 local t = math.max(now, last)
+local T = s(t)
 -- No call from any replica for more than a beat (each beats at least once
 -- a second): Redis was out of reach of all of them (stopped, paused, cut
 -- off). Every lease is moved on by that silence, less the beat, so that
@@ -104,29 +113,36 @@ local B = {}
 local function load(i)
   local b = B[i]
   if b then return b end
-  local sp = spec[i]
+  local k = 8 + 5 * i
+  local win, part, lim = tonumber(ARGV[k]), tonumber(ARGV[k + 1]), tonumber(ARGV[k + 2])
+  local period, off = tonumber(ARGV[k + 3]), tonumber(ARGV[k + 4])
   -- lim, eff, floor, step, ai, cut, used, frac, at, epoch, res, inf, head
-  local v = {}
-  if mv[4 + i] then v = {struct.unpack(BF, mv[4 + i])} end
-  b = {i = i, win = sp.win, part = sp.part, period = sp.period, off = sp.off}
-  if v[1] == sp.lim then
-    b.lim = sp.lim
-    b.eff, b.floor, b.step, b.ai, b.cut, b.used, b.frac = v[2], v[3], v[4], v[5], v[6], v[7], v[8]
-    b.at, b.epoch, b.res, b.inf, b.head = v[9], v[10], v[11], v[12], v[13]
+  local raw = mv[4 + i]
+  if raw then
+    local l, eff, floor, step, ai, cut, used, frac, at, epoch, res, inf, head = struct.unpack(BF, raw)
+    if l == lim then
+      -- One constructor: a table grown field by field rehashes as it grows.
+      b = {i = i, win = win, part = part, period = period, off = off, lim = lim, eff = eff, floor = floor,
+           step = step, ai = ai, cut = cut, used = used, frac = frac, at = at, epoch = epoch, res = res,
+           inf = inf, head = head}
+      B[i] = b
+      return b
+    end
+    -- Its limit changed (a replica with another configuration): start
+    -- the limit afresh, keeping what is used and held.
+    b = {i = i, win = win, part = part, period = period, off = off, used = used, frac = frac, res = res,
+         inf = inf, at = at, epoch = epoch, head = head}
   else
-    -- New, or its limit changed (a replica with another configuration):
-    -- start the limit afresh, keeping what is used and held.
-    local lim = math.max(sp.lim, 0)
-    b.lim, b.eff = lim, lim
-    b.floor = idiv(lim * 10, 100)
-    if b.floor < 1 and lim > 0 then b.floor = 1 end
-    b.step = math.max(idiv(lim * 5, 100), 1)
-    b.ai, b.cut, b.at = t, t - HOLD, t
-    b.used, b.frac, b.res, b.inf = v[7] or 0, v[8] or 0, v[11] or 0, v[12] or 0
-    b.epoch = idiv(t - b.off, b.period)
-    b.head = idiv(t, MIN)
-    if v[9] then b.at, b.epoch, b.head = v[9], v[10], v[13] end
+    -- New.
+    b = {i = i, win = win, part = part, period = period, off = off, used = 0, frac = 0, res = 0, inf = 0,
+         at = t, epoch = idiv(t - off, period), head = idiv(t, MIN)}
   end
+  lim = math.max(lim, 0)
+  b.lim, b.eff = lim, lim
+  b.floor = idiv(lim * 10, 100)
+  if b.floor < 1 and lim > 0 then b.floor = 1 end
+  b.step = math.max(idiv(lim * 5, 100), 1)
+  b.ai, b.cut = t, t - HOLD
   B[i] = b
   return b
 end
@@ -206,25 +222,47 @@ local function avail(b) return b.eff - b.used - b.res end
 
 -- Holds --------------------------------------------------------------
 
+-- parseSet reads a set ("0,1"); the same string is read once per call
+-- (a carried settlement and the reserve after it have the same set).
+-- Callers do not change the list.
+local SETS = {}
 local function parseSet(str)
-  local set = {}
+  local set = SETS[str]
+  if set then return set end
+  set = {}
   for x in string.gmatch(str, '[^,]+') do set[#set + 1] = tonumber(x) end
+  SETS[str] = set
   return set
 end
 
-local function hkey(id) return P .. ':h:' .. id end
+-- Each replica's holds are the fields of one hash (HS .. replica, by
+-- ID): a hold is made, read and ended with one command on a key named
+-- once per call, and a replica's holds are found by its name (reap).
+local HS = P .. ':hs:'
+local MINE = HS .. rep
+local function hkey(r)
+  if r == rep then return MINE end
+  return HS .. r
+end
 
 -- A hold: its buckets (set, as the caller wrote them), what it holds
 -- (held) and has consumed (charged) per part, the request's epoch (re),
 -- its key, the tokens charged to the key (kt), the key's weight (w), its
 -- replica (rep) and its expected cost in fair order (kc).
 local function saveHold(h)
-  redis.call('SET', hkey(h.id), cmsgpack.pack(h.setstr, h.held[0], h.held[1], h.held[2],
+  redis.call('HSET', hkey(h.rep), h.id, cmsgpack.pack(h.setstr, h.held[0], h.held[1], h.held[2],
     h.charged[0], h.charged[1], h.charged[2], h.re, h.key, h.kt, h.w, h.rep, h.kc))
 end
 
-local function loadHold(id)
-  local raw = redis.call('GET', hkey(id))
+-- saveNew saves a new hold of this replica (saveHold's packing, with
+-- nothing charged yet) without a table for it.
+local function saveNew(id, setstr, c, re, key, kt, w, kc)
+  redis.call('HSET', MINE, id, cmsgpack.pack(setstr, c[0], c[1], c[2], 0, 0, 0, re, key, kt, w, rep, kc))
+end
+
+-- loadHold reads hold id of replica r (nil: this one).
+local function loadHold(id, r)
+  local raw = redis.call('HGET', hkey(r or rep), id)
   if not raw then return nil end
   local setstr, h0, h1, h2, c0, c1, c2, re, key, kt, w, rp, kc = cmsgpack.unpack(raw)
   return {id = id, setstr = setstr, set = parseSet(setstr), held = {[0] = h0, h1, h2},
@@ -251,6 +289,13 @@ local function holdConsume(h, tok)
   end
 end
 
+-- The keys' tokens today (KD) change by what kdAdd adds, written once per
+-- key in save: a settlement carried by a reserve of the same key costs
+-- no command of its own. kdGet reads a key's tokens with what is added.
+local KDD = {}
+local function kdAdd(key, n) KDD[key] = (KDD[key] or 0) + n end
+local function kdGet(key) return tonumber(redis.call('HGET', KD, key) or '0') + (KDD[key] or 0) end
+
 -- A key's place in fair order is its tag: kv, what its ended requests
 -- cost, plus kf, what its requests in flight are expected to cost (their
 -- reservation times the key's recent ratio of cost to reservation, kr, as
@@ -261,6 +306,7 @@ local K = {}
 
 -- kload reads the fair state of the keys of list not read yet, in one call.
 local function kload(list)
+  if #list == 1 and K[list[1]] then return end
   local need, seen = {}, {}
   for _, k in ipairs(list) do
     if not K[k] and not seen[k] then
@@ -317,7 +363,7 @@ local function holdEnd(h, cancel, keyday)
   -- The key's daily usage and fair tag move from the admission charge to
   -- what the request consumed.
   if h.key ~= '' then
-    if keyday and h.kt ~= final then redis.call('HINCRBY', keyday, h.key, s(final - h.kt)) end
+    if keyday and h.kt ~= final then kdAdd(h.key, final - h.kt) end
     fadd('kf', h.key, -h.kc)
     fadd('kv', h.key, final / h.w)
     if not cancel and h.kt > 0 then
@@ -327,19 +373,16 @@ local function holdEnd(h, cancel, keyday)
       e.kr, e.dirty = r, true
     end
   end
-  redis.call('DEL', hkey(h.id))
-  redis.call('SREM', P .. ':rh:' .. h.rep, h.id)
+  redis.call('HDEL', hkey(h.rep), h.id)
 end
 
 -- newHold records a hold this replica just made (or re-publishes).
 local function newHold(id, setstr, c, re, key, kt, w)
   local kc = 0
   if key ~= '' then kc = kt * ratio(key) / w end
-  saveHold({id = id, setstr = setstr, held = c, charged = {[0] = 0, 0, 0}, re = re, key = key, kt = kt, w = w, rep = rep, kc = kc})
-  redis.call('SADD', P .. ':rh:' .. rep, id)
+  saveNew(id, setstr, c, re, key, kt, w, kc)
   if key ~= '' then
-    redis.call('HINCRBY', KD, key, s(kt))
-    redis.call('EXPIRE', KD, 172800)
+    kdAdd(key, kt)
     fadd('kf', key, kc)
   end
 end
@@ -365,16 +408,16 @@ if wiped then rec, recset = t + math.floor(lease / 2), true end
 -- hold (the upstream may have run them) by the next beat of any replica.
 local function reap()
   redis.call('ZADD', P .. ':reps', s(t + lease), rep)
-  local dead = redis.call('ZRANGEBYSCORE', P .. ':reps', '-inf', '(' .. s(t))
+  local dead = redis.call('ZRANGEBYSCORE', P .. ':reps', '-inf', '(' .. T)
   for _, r in ipairs(dead) do
-    for _, id in ipairs(redis.call('SMEMBERS', P .. ':rh:' .. r)) do
-      local h = loadHold(id)
+    for _, id in ipairs(redis.call('HKEYS', hkey(r))) do
+      local h = loadHold(id, r)
       if h then
         holdConsume(h, {[0] = h.charged[0] + h.held[0], h.charged[1] + h.held[1], h.charged[2] + h.held[2]})
         holdEnd(h, false, nil)
       end
     end
-    redis.call('DEL', P .. ':rh:' .. r)
+    redis.call('DEL', hkey(r))
     redis.call('ZREM', P .. ':reps', r)
     local kb = redis.call('ZRANGE', P .. ':kb', 0, -1)
     for _, m in ipairs(kb) do
@@ -392,7 +435,7 @@ local function backlog(key)
   local tmin, dmin = nil, nil
   local mine = false
   local ks = {key}
-  for _, m in ipairs(redis.call('ZRANGEBYSCORE', P .. ':kb', s(t), '+inf')) do
+  for _, m in ipairs(redis.call('ZRANGEBYSCORE', P .. ':kb', T, '+inf')) do
     ks[#ks + 1] = string.sub(m, string.find(m, '|', 1, true) + 1)
   end
   kload(ks)
@@ -425,38 +468,69 @@ end
 
 -- save writes what this call changed: the clock, the generation, the
 -- buckets and the keys' fair state, in one call each.
+local function bpack(b)
+  return struct.pack(BF, b.lim, b.eff, b.floor, b.step, b.ai, b.cut, b.used, b.frac, b.at, b.epoch, b.res, b.inf, b.head)
+end
+
 local function save()
-  local m = {'HSET', M, 'last', s(t)}
-  if gennew then m[#m + 1], m[#m + 2] = 'gen', gen end
-  if recset then m[#m + 1], m[#m + 2] = 'rec', s(rec) end
-  for i, b in pairs(B) do
-    m[#m + 1] = 'b' .. i
-    m[#m + 1] = struct.pack(BF, b.lim, b.eff, b.floor, b.step, b.ai, b.cut, b.used, b.frac, b.at, b.epoch, b.res, b.inf, b.head)
+  -- state loaded every bucket: the usual few are written without a table.
+  if gennew or recset or nb > 3 then
+    local m = {'HSET', M, 'last', T}
+    if gennew then m[#m + 1], m[#m + 2] = 'gen', gen end
+    if recset then m[#m + 1], m[#m + 2] = 'rec', s(rec) end
+    for i, b in pairs(B) do
+      m[#m + 1] = 'b' .. i
+      m[#m + 1] = bpack(b)
+    end
+    redis.call(unpack(m))
+  elseif nb == 1 then
+    redis.call('HSET', M, 'last', T, 'b0', bpack(B[0]))
+  elseif nb == 2 then
+    redis.call('HSET', M, 'last', T, 'b0', bpack(B[0]), 'b1', bpack(B[1]))
+  else
+    redis.call('HSET', M, 'last', T, 'b0', bpack(B[0]), 'b1', bpack(B[1]), 'b2', bpack(B[2]))
   end
-  redis.call(unpack(m))
-  local k = {'HSET', KH}
+  local k
   for key, e in pairs(K) do
     if e.dirty then
-      k[#k + 1] = key
-      k[#k + 1] = struct.pack(KF, e.kv, e.kf, e.kr)
+      if k then
+        k[#k + 1] = key
+        k[#k + 1] = struct.pack(KF, e.kv, e.kf, e.kr)
+      else
+        k = {'HSET', KH, key, struct.pack(KF, e.kv, e.kf, e.kr)}
+      end
     end
   end
-  if #k > 2 then redis.call(unpack(k)) end
+  if k then redis.call(unpack(k)) end
+  local kd = false
+  for key, n in pairs(KDD) do
+    if n ~= 0 then redis.call('HINCRBY', KD, key, s(n)) end
+    kd = true
+  end
+  if kd then redis.call('EXPIRE', KD, 172800) end
 end
 
 -- state ends every operation: it saves, and replies with the generation,
 -- the live replicas and every bucket's eff, used and reserved (integers).
-local function state(out)
-  out[#out + 1] = gen
-  out[#out + 1] = redis.call('ZCARD', P .. ':reps')
+local function state(o1, o2)
+  local z = redis.call('ZCARD', P .. ':reps')
+  for i = 0, nb - 1 do advance(load(i), t) end
+  if op ~= 'peek' then save() end
+  -- One constructor for the usual few buckets: a table grown an element
+  -- at a time is copied as it grows.
+  local b0, b1, b2 = B[0], B[1], B[2]
+  if nb == 1 then return {o1, o2, gen, z, b0.eff, b0.used, b0.res} end
+  if nb == 2 then return {o1, o2, gen, z, b0.eff, b0.used, b0.res, b1.eff, b1.used, b1.res} end
+  if nb == 3 then
+    return {o1, o2, gen, z, b0.eff, b0.used, b0.res, b1.eff, b1.used, b1.res, b2.eff, b2.used, b2.res}
+  end
+  local out = {o1, o2, gen, z}
   for i = 0, nb - 1 do
-    local b = load(i)
-    advance(b, t)
+    local b = B[i]
     out[#out + 1] = b.eff
     out[#out + 1] = b.used
     out[#out + 1] = b.res
   end
-  if op ~= 'peek' then save() end
   return out
 end
 
@@ -516,7 +590,7 @@ end
 -- upstream anyway, and every replica's mirror must count it. A hold that
 -- exists already (a retried call) is left as it is.
 local function overdraw(id, setstr, c0, c1, c2, key, w)
-  if redis.call('EXISTS', hkey(id)) == 1 then return end
+  if redis.call('HEXISTS', MINE, id) == 1 then return end
   local set = parseSet(setstr)
   local c = {[0] = tonumber(c0), tonumber(c1), tonumber(c2)}
   for _, i in ipairs(set) do advance(load(i), t) end
@@ -556,11 +630,11 @@ if op == 'reserve' then
   local c = {[0] = tonumber(ARGV[a + 2]), tonumber(ARGV[a + 3]), tonumber(ARGV[a + 4])}
   local key, w, budget, bttl = ARGV[a + 5], tonumber(ARGV[a + 6]), tonumber(ARGV[a + 7]), tonumber(ARGV[a + 8])
   local kt = c[0] + c[1] + c[2]
-  if redis.call('EXISTS', hkey(id)) == 1 then return state({'ok', ''}) end
-  if rec > t then return state({'full', 'recovering'}) end
+  if redis.call('HEXISTS', MINE, id) == 1 then return state('ok', '') end
+  if rec > t then return state('full', 'recovering') end
   if key ~= '' and budget > 0 then
-    local used = tonumber(redis.call('HGET', KD, key) or '0')
-    if used + kt > budget then return state({'budget', s(used)}) end
+    local used = kdGet(key)
+    if used + kt > budget then return state('budget', s(used)) end
   end
   if key ~= '' then
     local tmin, dmin, mine = backlog(key)
@@ -570,7 +644,7 @@ if op == 'reserve' then
     local v = tag(key)
     if tmin and v > tmin + kt * ratio(key) / w then
       markBacklog(key, bttl)
-      return state({'fair', string.format('%.17g', v - tmin)})
+      return state('fair', string.format('%.17g', v - tmin))
     end
   end
   local never = false
@@ -587,33 +661,33 @@ if op == 'reserve' then
   end
   if not fits then
     if key ~= '' and not never then markBacklog(key, bttl) end
-    if never then return state({'never', ''}) end
-    return state({'full', ''})
+    if never then return state('never', '') end
+    return state('full', '')
   end
-  return state({'ok', hold(id, ARGV[a + 1], set, c, key, kt, w)})
+  return state('ok', hold(id, ARGV[a + 1], set, c, key, kt, w))
 end
 
 if op == 'adjust' or op == 'settle' or op == 'cancel' then
   -- id, cost0, cost1, cost2
-  return state({holdOp(op, ARGV[a], ARGV[a + 1], ARGV[a + 2], ARGV[a + 3]), ''})
+  return state(holdOp(op, ARGV[a], ARGV[a + 1], ARGV[a + 2], ARGV[a + 3]), '')
 end
 
 if op == 'throttle' then
   -- set
   throttle(ARGV[a])
-  return state({'ok', ''})
+  return state('ok', '')
 end
 
 if op == 'batch' then
   -- n, then n operations (see runOps)
   runOps(a)
-  return state({'ok', ''})
+  return state('ok', '')
 end
 
 if op == 'beat' then
   -- backlog_ttl, then the keys this replica has waiting (replaces its list)
   reap()
-  redis.call('ZREMRANGEBYSCORE', P .. ':kb', '-inf', '(' .. s(t))
+  redis.call('ZREMRANGEBYSCORE', P .. ':kb', '-inf', '(' .. T)
   local bttl = tonumber(ARGV[a])
   local want = {}
   for k = a + 1, #ARGV do want[ARGV[k]] = true end
@@ -627,7 +701,7 @@ if op == 'beat' then
     if not mine then join(k, dmin) end
     markBacklog(k, bttl)
   end
-  return state({'ok', ''})
+  return state('ok', '')
 end
 
 -- publish adds a replica's share of the ledger from ARGV[k] on (restore's
@@ -653,7 +727,7 @@ local function publish(k)
   end
   while k + 7 <= #ARGV do
     local id, setstr = ARGV[k], ARGV[k + 1]
-    if redis.call('EXISTS', hkey(id)) == 0 then
+    if redis.call('HEXISTS', MINE, id) == 0 then
       local c = {[0] = tonumber(ARGV[k + 2]), tonumber(ARGV[k + 3]), tonumber(ARGV[k + 4])}
       for _, i in ipairs(parseSet(setstr)) do
         local b = load(i)
@@ -672,12 +746,12 @@ if op == 'restore' then
   reap()
   local fill = tonumber(ARGV[a]) == 1
   local done = P .. ':restored:' .. gen
-  if redis.call('SISMEMBER', done, rep) == 1 then return state({'ok', 'again'}) end
+  if redis.call('SISMEMBER', done, rep) == 1 then return state('ok', 'again') end
   redis.call('SADD', done, rep)
   redis.call('EXPIRE', done, 86400)
   publish(a + 1)
   if fill then spend() end
-  return state({'ok', ''})
+  return state('ok', '')
 end
 
 if op == 'absorb' then
@@ -687,15 +761,15 @@ if op == 'absorb' then
   -- nothing. Refused ('gone') when Redis lost that generation since: the
   -- replica then re-publishes everything (restore).
   reap()
-  if ARGV[a + 1] ~= gen then return state({'gone', 'gen'}) end
-  if not redis.call('SET', P .. ':absorbed:' .. ARGV[a], '1', 'NX', 'EX', 86400) then return state({'ok', 'again'}) end
+  if ARGV[a + 1] ~= gen then return state('gone', 'gen') end
+  if not redis.call('SET', P .. ':absorbed:' .. ARGV[a], '1', 'NX', 'EX', 86400) then return state('ok', 'again') end
   publish(a + 2)
-  return state({'ok', ''})
+  return state('ok', '')
 end
 
 if op == 'peek' then
   -- nothing: the state as it is, written nowhere (tests, tools)
-  return state({'ok', ''})
+  return state('ok', '')
 end
 
 return redis.error_reply('headroom ledger: unknown op ' .. tostring(op))
