@@ -65,15 +65,12 @@ policy:
 				t.Fatal(err)
 			}
 			data := filepath.Join(dir, "data")
-			code, out, errOut := run(t, "keys", "create", "dev", "--data-dir", data)
-			if code != 0 {
-				t.Fatalf("keys create: %d %s", code, errOut)
-			}
+			secret := newKey(t, "dev", "--data-dir", data)
 			base := startInProcess(t, []string{"serve", "--config", cfgPath, "--data-dir", data}).url(t)
 
 			ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
 			defer cancel()
-			res, ok := claudecodetest.RunWith(ctx, t, claude, base, secretRE.FindString(out), "Write me a long essay.",
+			res, ok := claudecodetest.RunWith(ctx, t, claude, base, secret, "Write me a long essay.",
 				claudecodetest.Options{Env: []string{"CLAUDE_CODE_MAX_RETRIES=0"}})
 			if !ok {
 				t.Fatalf("claude: %v; stdout %q; stderr %q", res.Err, res.Stdout, res.Stderr)

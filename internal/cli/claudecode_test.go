@@ -242,11 +242,7 @@ func (lw *longWrite) serve(t *testing.T, upstream string) string {
 		t.Fatal(err)
 	}
 	data := filepath.Join(dir, "data")
-	code, out, errOut := run(t, "keys", "create", "dev", "--data-dir", data)
-	if code != 0 {
-		t.Fatalf("keys create: %d %s", code, errOut)
-	}
-	lw.key = secretRE.FindString(out)
+	lw.key = newKey(t, "dev", "--data-dir", data)
 	return startInProcess(t, []string{"serve", "--config", cfgPath, "--data-dir", data}).url(t)
 }
 

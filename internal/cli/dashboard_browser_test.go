@@ -67,11 +67,7 @@ upstreams:
 		if i == 0 {
 			extra = []string{"--daily-tokens", "25000"}
 		}
-		code, out, errOut := run(t, append([]string{"keys", "create", name, "--data-dir", data}, extra...)...)
-		if code != 0 {
-			t.Fatalf("keys create %s: %d %s", name, code, errOut)
-		}
-		secrets[name] = secretRE.FindString(out)
+		secrets[name] = newKey(t, append([]string{name, "--data-dir", data}, extra...)...)
 	}
 	s := startInProcess(t, []string{"serve", "--config", cfgPath, "--data-dir", data, "--log-level", "warn"})
 	return s.url(t), token, secrets

@@ -233,14 +233,11 @@ upstreams:
 		t.Fatal(err)
 	}
 	dataDir := t.TempDir()
-	code, out, errOut := run(t, "keys", "create", "alice", "--data-dir", dataDir)
-	if code != 0 {
-		t.Fatalf("keys create: %s", errOut)
-	}
+	secret := newKey(t, "alice", "--data-dir", dataDir)
 	_, base := startServeChild(t, "--config "+cfgFile+" --data-dir "+dataDir)
 	project := claudeProject(t, map[string]string{
 		doctor.EnvUseBedrock: "1", doctor.EnvRegion: "us-east-1", doctor.EnvBaseURL: base,
-		doctor.EnvBearer: secretRE.FindString(out), doctor.EnvModel: "us.anthropic.claude-sonnet-4-20250514-v1:0",
+		doctor.EnvBearer: secret, doctor.EnvModel: "us.anthropic.claude-sonnet-4-20250514-v1:0",
 		doctor.EnvMaxOutput: "4096",
 	})
 	code, r, raw := doctorJSON(t, project, "--probe")

@@ -65,11 +65,7 @@ limits: {body_read_timeout: 1s, max_connections: 400}
 		t.Fatal(err)
 	}
 	data := filepath.Join(dir, "data")
-	code, out, errOut := run(t, "keys", "create", "dev", "--data-dir", data)
-	if code != 0 {
-		t.Fatalf("keys create: %d %s", code, errOut)
-	}
-	h := &hostileServe{key: secretRE.FindString(out)}
+	h := &hostileServe{key: newKey(t, "dev", "--data-dir", data)}
 	h.s = startInProcess(t, []string{"serve", "--config", cfgPath, "--data-dir", data, "--log-level", "warn"})
 	h.base = h.s.url(t)
 	u, _ := url.Parse(h.base)

@@ -21,6 +21,18 @@ import (
 )
 
 // run runs the CLI with buffers and returns the exit code and both outputs.
+// newKey runs `headroom keys create ARGS...` (a name and flags), fails the
+// test unless it succeeds, and returns the key's secret.
+func newKey(t *testing.T, args ...string) string {
+	t.Helper()
+	code, out, errOut := run(t, append([]string{"keys", "create"}, args...)...)
+	secret := secretRE.FindString(out)
+	if code != 0 || secret == "" {
+		t.Fatalf("keys create %v: exit %d, %q %q", args, code, out, errOut)
+	}
+	return secret
+}
+
 func run(t *testing.T, args ...string) (code int, stdout, stderr string) {
 	t.Helper()
 	var out, errOut bytes.Buffer

@@ -76,11 +76,8 @@ failover: {trip_after: 1}
 		t.Fatal(err)
 	}
 	data := filepath.Join(dir, "data")
-	code, out, errOut := run(t, "keys", "create", "dev", "--data-dir", data)
-	if code != 0 {
-		t.Fatalf("keys create: %d %s", code, errOut)
-	}
-	return startInProcess(t, []string{"serve", "--config", cfgPath, "--data-dir", data}).url(t), secretRE.FindString(out), east429
+	secret := newKey(t, "dev", "--data-dir", data)
+	return startInProcess(t, []string{"serve", "--config", cfgPath, "--data-dir", data}).url(t), secret, east429
 }
 
 // TestClaudeCodeThroughThrottledRegion is issue 11 §3's routing check with

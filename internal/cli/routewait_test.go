@@ -70,15 +70,12 @@ routes:
 		t.Fatal(err)
 	}
 	data := filepath.Join(dir, "data")
-	code, out, errOut := run(t, "keys", "create", "dev", "--data-dir", data)
-	if code != 0 {
-		t.Fatalf("keys create: %d %s", code, errOut)
-	}
+	secret := newKey(t, "dev", "--data-dir", data)
 	base := startInProcess(t, []string{"serve", "--config", cfgPath, "--data-dir", data}).url(t)
 	until.Store(time.Now().Add(4 * time.Second).UnixNano())
 	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
 	defer cancel()
-	res, ok := claudecodetest.Run(ctx, t, claude, base, secretRE.FindString(out), "Say hello.", "CLAUDE_CODE_MAX_RETRIES=0")
+	res, ok := claudecodetest.Run(ctx, t, claude, base, secret, "Say hello.", "CLAUDE_CODE_MAX_RETRIES=0")
 	t.Logf("regions throttled %d calls, served %d", throttled.Load(), served.Load())
 	if !ok || res.IsError {
 		t.Fatalf("claude -p did not complete: ok %v, is_error %v, err %v\nstdout %.2000s\nstderr %.2000s", ok, res.IsError, res.Err, res.Stdout, res.Stderr)

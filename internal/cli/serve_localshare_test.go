@@ -102,8 +102,8 @@ func sharedState(t *testing.T, url string) admission.SharedState {
 // Three `headroom serve` replicas set to redis.when_down: local_share, on
 // one real redis-server, in front of the tight account: Redis paused
 // mid-load (cut off, its data kept), then stopped mid-load and restarted
-// empty. Throughout, every request gets a 200 and the account no 429:
-// alone, each replica admits against a third of every bucket (status and
+// empty. Throughout, every request gets a 200 and the account at most a
+// 429 or two (the bound of a part's stale start, see below): alone, each replica admits against a third of every bucket (status and
 // metrics say so); once Redis answers, the shared day usage is exactly
 // the emulator's, neither lost nor counted twice, and no hold is left.
 func TestServeReplicasLocalShareWhenRedisDown(t *testing.T) {
@@ -111,12 +111,9 @@ func TestServeReplicasLocalShareWhenRedisDown(t *testing.T) {
 	acct := newTightAccount(t, "redis: {when_down: local_share}\n")
 	var procs []*replicaProc
 	for _, k := range []string{"a", "b", "c"} {
-		code, out, errOut := run(t, "keys", "create", k, "--redis", srv.URL)
-		if code != 0 {
-			t.Fatalf("keys create: %s", errOut)
-		}
+		secret := newKey(t, k, "--redis", srv.URL)
 		cmd, url := startServeChild(t, "--config "+acct.cfgPath+" --redis "+srv.URL)
-		procs = append(procs, &replicaProc{cmd: cmd, url: url, secret: secretRE.FindString(out)})
+		procs = append(procs, &replicaProc{cmd: cmd, url: url, secret: secret})
 	}
 	peek, err := redisstore.NewLedger(srv.Client(t), []quota.BucketSpec{{Name: "tpm", Kind: quota.TokensPerMinute, Limit: 100_000},
 		{Name: "tpd", Kind: quota.TokensPerDay, Limit: 250_000}}, quota.Windows{}, redisstore.LedgerOptions{Upstream: "emu", Replica: "test"})
@@ -153,6 +150,7 @@ func TestServeReplicasLocalShareWhenRedisDown(t *testing.T) {
 		t.Helper()
 		var wg sync.WaitGroup
 		var got map[int]int
+		before := acct.up429.Load()
 		wg.Go(func() { got = replicaLoad(procs, 4, 4*time.Second) })
 		time.Sleep(500 * time.Millisecond)
 		down()
@@ -174,9 +172,14 @@ func TestServeReplicasLocalShareWhenRedisDown(t *testing.T) {
 		time.Sleep(time.Second)
 		up()
 		wg.Wait()
-		t.Logf("%s: %v, upstream 429s %d", what, got, acct.up429.Load())
-		if got[http.StatusOK] < 20 || len(got) != 1 || acct.up429.Load() != 0 {
-			t.Errorf("%s: answers %v, upstream 429s %d; want only 200s and no 429", what, got, acct.up429.Load())
+		n429 := acct.up429.Load() - before
+		t.Logf("%s: %v, upstream 429s %d", what, got, n429)
+		// Alone, a replica's part starts from what it last heard of the
+		// others (README: at most their last second's reserves), so a
+		// loaded machine may see one 429 the gateway retries; each replica
+		// with the whole bucket instead draws 24-25.
+		if got[http.StatusOK] < 10 || len(got) != 1 || n429 > 2 {
+			t.Errorf("%s: answers %v, upstream 429s %d; want only 200s and at most 2 upstream 429s", what, got, n429)
 		}
 	}
 

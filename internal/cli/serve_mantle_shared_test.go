@@ -106,12 +106,9 @@ upstreams:
 		if !shared {
 			where = []string{"--data-dir", filepath.Join(dir, fmt.Sprint("data", i))}
 		}
-		code, out, errOut := run(t, append([]string{"keys", "create", fmt.Sprint("dev", i)}, where...)...)
-		if code != 0 {
-			t.Fatalf("keys create: %s", errOut)
-		}
+		secret := newKey(t, append([]string{fmt.Sprint("dev", i)}, where...)...)
 		cmd, url := startServeChild(t, "--config "+cfgPath+" "+strings.Join(where, " "))
-		procs = append(procs, &replicaProc{cmd: cmd, url: url, secret: secretRE.FindString(out)})
+		procs = append(procs, &replicaProc{cmd: cmd, url: url, secret: secret})
 	}
 	end := time.Now().Add(2 * time.Second)
 	var mu sync.Mutex

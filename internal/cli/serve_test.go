@@ -127,11 +127,7 @@ func TestServeSurvivesKill9(t *testing.T) {
 	cfgPath := emulatorConfig(t, "")
 	dir := t.TempDir()
 	data := filepath.Join(dir, "data")
-	code, out, errOut := run(t, "keys", "create", "alice", "--data-dir", data)
-	if code != 0 {
-		t.Fatalf("keys create: %d %s", code, errOut)
-	}
-	secret := secretRE.FindString(out)
+	secret := newKey(t, "alice", "--data-dir", data)
 
 	args := "--config " + cfgPath + " --data-dir " + data
 	cmd, base := startServeChild(t, args)
