@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -112,8 +113,23 @@ type Ledger struct {
 	opts  LedgerOptions
 	n     int
 	up    string       // KEYS[1]
-	gen   atomic.Value // string: the last generation heard
+	gen   atomic.Value // any(string): the last generation heard
 	specs []any        // ARGV 7.. : the bucket count and each bucket's window
+
+	// The arguments every call repeats, converted to any once (a
+	// conversion of a string or a large number allocates): the script's
+	// hash, KEYS[1], the replica, its lease, the reserve's backlog.
+	sha, upArg, replica, lease, backlog any
+	cand                                atomic.Value           // any(string): the generation candidate (newGen)
+	keyday                              atomic.Pointer[dayKey] // KEYS[2] of the last day
+	sets                                sync.Map               // quota.Set -> any(setArg)
+	argv                                sync.Pool              // *[]any: a call's arguments
+}
+
+// dayKey is the key-day hash of one day, as a call's argument.
+type dayKey struct {
+	day string
+	key any
 }
 
 // Hold is a live hold as a replica re-publishes it (Restore).
@@ -148,6 +164,10 @@ func NewLedger(rdb redis.UniversalClient, specs []quota.BucketSpec, w quota.Wind
 		opts.Prefix = "headroom:"
 	}
 	l := &Ledger{rdb: rdb, opts: opts, n: len(specs), up: opts.Prefix + "{ledger}:up:" + opts.Upstream}
+	l.sha, l.upArg, l.replica = ledgerScript.Hash(), l.up, opts.Replica
+	l.lease, l.backlog = opts.Lease.Microseconds(), opts.Backlog.Microseconds()
+	l.cand.Store(any(newGen()))
+	l.gen.Store(any(""))
 	l.specs = append(l.specs, len(specs))
 	for _, s := range specs {
 		win, part, period, off := 0, 0, time.Minute, time.Duration(0)
@@ -178,35 +198,88 @@ func NewLedger(rdb redis.UniversalClient, specs []quota.BucketSpec, w quota.Wind
 func (l *Ledger) all() quota.Set { return quota.Set(1)<<uint(l.n) - 1 }
 
 // newGen is a candidate generation: the first call after Redis lost the
-// ledger sets it, so it must not repeat.
+// ledger sets it, so it must not repeat. A Ledger offers the same one
+// until it is taken or a call fails (call).
 func newGen() string { return strconv.FormatUint(rand.Uint64(), 36) }
 
 // Replica is this replica's name.
 func (l *Ledger) Replica() string { return l.opts.Replica }
 
 // run calls the script with op and its arguments, on the key-day hash of day.
-// It passes the last generation heard: if Redis lost the ledger since,
-// the script counts the minute buckets as spent before anything else.
 func (l *Ledger) run(ctx context.Context, op, day string, args ...any) (Reply, error) {
-	prev, _ := l.gen.Load().(string)
-	var now int64
+	argv := l.begin(op, day)
+	*argv = append(*argv, args...)
+	return l.call(ctx, op, argv)
+}
+
+// begin returns a call's arguments up to the op's own (which the caller
+// appends), in a slice that call gives back. They carry the last
+// generation heard: if Redis lost the ledger since, the script counts the
+// minute buckets as spent before anything else.
+func (l *Ledger) begin(op, day string) *[]any {
+	argv, _ := l.argv.Get().(*[]any)
+	if argv == nil {
+		argv = new([]any)
+	}
+	var now any = 0
 	if l.opts.Clock != nil {
 		now = l.opts.Clock().UnixMicro()
 	}
-	argv := make([]any, 0, 6+len(l.specs)+len(args))
-	argv = append(argv, op, now, l.opts.Replica, l.opts.Lease.Microseconds(), newGen(), prev)
-	argv = append(argv, l.specs...)
-	argv = append(argv, args...)
-	keys := []string{l.up, l.opts.Prefix + "{ledger}:keyday:" + day}
-	v, err := ledgerScript.Run(ctx, l.rdb, keys, argv...).Slice()
+	*argv = append((*argv)[:0], "evalsha", l.sha, 2, l.upArg, l.dayArg(day),
+		op, now, l.replica, l.lease, l.cand.Load(), l.gen.Load())
+	*argv = append(*argv, l.specs...)
+	return argv
+}
+
+// dayArg is the key-day hash of day (KEYS[2]).
+func (l *Ledger) dayArg(day string) any {
+	if k := l.keyday.Load(); k != nil && k.day == day {
+		return k.key
+	}
+	k := &dayKey{day: day, key: l.opts.Prefix + "{ledger}:keyday:" + day}
+	l.keyday.Store(k)
+	return k.key
+}
+
+// call runs the script with argv (from begin) and gives argv back. The
+// command is built here rather than by redis.Script, which copies the
+// arguments into a slice of its own; as Script.Run does, it sends the
+// script itself after NOSCRIPT (a Redis restarted).
+func (l *Ledger) call(ctx context.Context, op string, argv *[]any) (Reply, error) {
+	args := *argv
+	cmd := redis.NewCmd(ctx, args...)
+	cmd.SetFirstKeyPos(3)
+	_ = l.rdb.Process(ctx, cmd)
+	v, err := cmd.Slice()
+	if err != nil && redis.HasErrorPrefix(err, "NOSCRIPT") {
+		args[0], args[1] = "eval", ledgerLua
+		cmd = redis.NewCmd(ctx, args...)
+		cmd.SetFirstKeyPos(3)
+		_ = l.rdb.Process(ctx, cmd)
+		v, err = cmd.Slice()
+	}
+	clear(args)
+	*argv = args[:0]
+	l.argv.Put(argv)
 	if err != nil {
+		// The call may have made its candidate the generation and its
+		// reply be lost: the candidate must not be offered again.
+		l.cand.Store(any(newGen()))
 		return Reply{}, fmt.Errorf("redis ledger %s: %w", op, err)
 	}
 	r, err := l.parse(v)
-	if err == nil {
-		l.gen.Store(r.Gen)
+	if err != nil {
+		return r, err
 	}
-	return r, err
+	if prev, _ := l.gen.Load().(string); prev != r.Gen {
+		l.gen.Store(any(r.Gen))
+	}
+	// The candidate was taken (Redis lost the ledger and this replica's
+	// call came first): the next loss needs another one.
+	if cand, _ := l.cand.Load().(string); cand == r.Gen {
+		l.cand.Store(any(newGen()))
+	}
+	return r, nil
 }
 
 // parse reads a reply: outcome, detail, gen, replicas, then eff, used and
@@ -248,6 +321,17 @@ func (l *Ledger) parse(v []any) (Reply, error) {
 		r.Buckets[i] = BucketView{Effective: num(v[4+3*i]), Used: num(v[5+3*i]), Reserved: num(v[6+3*i])}
 	}
 	return r, nil
+}
+
+// setArg is setArg(s & l.all()), converted to any once per set.
+func (l *Ledger) setArg(s quota.Set) any {
+	s &= l.all()
+	if v, ok := l.sets.Load(s); ok {
+		return v
+	}
+	v := any(setArg(s))
+	l.sets.Store(s, v)
+	return v
 }
 
 func setArg(s quota.Set) string {
@@ -317,13 +401,13 @@ func (l *Ledger) opArgs(args []any, ops []Op) []any {
 		c := o.Cost
 		switch o.Kind {
 		case OpThrottle:
-			args = append(args, "throttle", setArg(o.Set&l.all()), 0, 0, 0)
+			args = append(args, "throttle", l.setArg(o.Set), 0, 0, 0)
 		case OpOverdraw:
 			c, w := c.Max(quota.Cost{}), o.Weight
 			if w <= 0 {
 				w = 1
 			}
-			args = append(args, "overdraw", o.ID, setArg(o.Set&l.all()), c.Tokens, c.Input, c.Output, o.Key, strconv.FormatFloat(w, 'g', -1, 64))
+			args = append(args, "overdraw", o.ID, l.setArg(o.Set), c.Tokens, c.Input, c.Output, o.Key, weightArg(w))
 		default:
 			args = append(args, [...]string{"adjust", "settle", "cancel"}[o.Kind], o.ID, c.Tokens, c.Input, c.Output)
 		}
@@ -347,10 +431,19 @@ func (l *Ledger) Reserve(ctx context.Context, a ReserveArgs) (Reply, error) {
 	if w <= 0 {
 		w = 1
 	}
-	args := make([]any, 0, 10+5*len(a.Before))
-	args = append(args, a.ID, setArg(a.Set&l.all()), c.Tokens, c.Input, c.Output,
-		a.Key, strconv.FormatFloat(w, 'g', -1, 64), a.DailyTokens, l.opts.Backlog.Microseconds())
-	return l.run(ctx, "reserve", a.Day, l.opArgs(args, a.Before)...)
+	argv := l.begin("reserve", a.Day)
+	*argv = append(*argv, a.ID, l.setArg(a.Set), c.Tokens, c.Input, c.Output,
+		a.Key, weightArg(w), a.DailyTokens, l.backlog)
+	*argv = l.opArgs(*argv, a.Before)
+	return l.call(ctx, "reserve", argv)
+}
+
+// weightArg is a key's weight as the script reads it.
+func weightArg(w float64) any {
+	if w == 1 {
+		return "1"
+	}
+	return strconv.FormatFloat(w, 'g', -1, 64)
 }
 
 // Adjust counts cost as consumed so far (quota.Reservation.Adjust).
@@ -372,7 +465,7 @@ func (l *Ledger) Cancel(ctx context.Context, id, day string) (Reply, error) {
 // Throttled applies a multiplicative decrease to the buckets of set
 // (quota.Ledger.Throttled), for every replica.
 func (l *Ledger) Throttled(ctx context.Context, set quota.Set) (Reply, error) {
-	return l.run(ctx, "throttle", "", setArg(set&l.all()))
+	return l.run(ctx, "throttle", "", l.setArg(set))
 }
 
 // Beat renews the replica's lease, says which keys it has waiting for
