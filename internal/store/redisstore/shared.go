@@ -61,6 +61,12 @@ type Shared struct {
 	busyAt  time.Time // last busy refusal: poll fast for a while
 	beatAt  time.Time // last beat sent
 	beatNow bool      // a request started to wait, or was refused busy: beat at once
+	// stepAt is when Run steps next by itself (zero: it is stepping, or
+	// has not started). An operation queued for later than that needs no
+	// wake: a wake per settlement cost the request two scheduler switches
+	// and a step that sent nothing (an operation waits carryFor for a
+	// reserve to carry it).
+	stepAt  time.Time
 	ops     []sharedOp
 	live    map[string]admission.SharedHold // by Redis ID
 	day     string
@@ -293,8 +299,18 @@ func (s *Shared) End(h admission.SharedHold, cost quota.Cost, cancel bool, delay
 		s.record(time.Now(), h, cost)
 	}
 	s.ops = append(s.ops, op)
+	wake := s.needWake(op.due)
 	s.mu.Unlock()
-	s.wake()
+	if wake {
+		s.wake()
+	}
+}
+
+// needWake reports whether Run must be woken for an operation due at
+// due: it steps by itself no later than due+carryFor, when a batch would
+// send it. Callers hold s.mu.
+func (s *Shared) needWake(due time.Time) bool {
+	return s.stepAt.IsZero() || s.stepAt.After(due.Add(carryFor))
 }
 
 // record counts what h consumed (cost) as this replica's today, for
@@ -340,8 +356,11 @@ func (s *Shared) Waiting() {
 func (s *Shared) push(op sharedOp) {
 	s.mu.Lock()
 	s.ops = append(s.ops, op)
+	wake := s.needWake(op.due)
 	s.mu.Unlock()
-	s.wake()
+	if wake {
+		s.wake()
+	}
 }
 
 func (s *Shared) wake() {
@@ -429,8 +448,14 @@ func (s *Shared) Run(ctx context.Context, ctl *admission.Controller) {
 		case <-s.kick:
 		case <-timer.C:
 		}
+		s.mu.Lock()
+		s.stepAt = time.Time{}
+		s.mu.Unlock()
 		backlog = ctl.Backlog(time.Now(), backlog[:0])
 		next := s.step(ctx, backlog)
+		s.mu.Lock()
+		s.stepAt = time.Now().Add(next)
+		s.mu.Unlock()
 		timer.Reset(next)
 	}
 }
