@@ -40,6 +40,8 @@
 # BASELINE in front of the same emulator, in an order that rotates from round
 # to round (so neither gateway always runs right after the other), and the
 # result is the median of the rounds' differences, this tree minus BASELINE.
+# BENCH_DOOR=stream runs those rounds on the 86 KB Bedrock stream
+# (InvokeModelWithResponseStream) instead, which older binaries also serve.
 set -euo pipefail
 
 duration=${1:-5}
@@ -198,7 +200,7 @@ diff2() {
 		-v c="$(eval echo "\$${1}_p99")" -v d="$(eval echo "\$${2}_p99")" 'BEGIN {printf "%.3f %.3f", b-a, d-c}'
 }
 if [[ ${BENCH_ONLY:-} == messages ]]; then
-	echo "== 86 KB Messages stream at moderate load (4 connections pausing 10 ms; wrk), $rounds rounds of ${duration}s, order rotating"
+	echo "== 86 KB ${BENCH_DOOR:-messages} stream at moderate load (4 connections pausing 10 ms; wrk), $rounds rounds of ${duration}s, order rotating"
 	names=(direct relay gateway)
 	[[ -n ${BASELINE:-} ]] && names+=(baseline)
 	declare -A url=([direct]=$fast_url [relay]=$relay_url [gateway]=$gw_url [baseline]=${gwbase_url:-})
@@ -208,7 +210,11 @@ if [[ ${BENCH_ONLY:-} == messages ]]; then
 		k=$(((round - 1) % ${#names[@]}))
 		for j in $(seq 0 $((${#names[@]} - 1))); do
 			n=${names[$(((k + j) % ${#names[@]}))]}
-			wrkrun "m_$n" "${url[$n]}" /anthropic/v1/messages "$work/cc86k-messages.json" 4 "${duration}s" 10
+			if [[ ${BENCH_DOOR:-messages} == stream ]]; then
+				wrkrun "m_$n" "${url[$n]}" invoke-with-response-stream "$work/cc86k.json" 4 "${duration}s" 10
+			else
+				wrkrun "m_$n" "${url[$n]}" /anthropic/v1/messages "$work/cc86k-messages.json" 4 "${duration}s" 10
+			fi
 		done
 		m_relay+=("$(diff2 m_direct m_relay)")
 		m_gw+=("$(diff2 m_direct m_gateway)")
