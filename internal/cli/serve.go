@@ -264,6 +264,13 @@ func buildServer(ctx context.Context, cfg config.Serve, st stateStore, logger *s
 		return nil, err
 	}
 	saver := &usageSaver{store: st, upstreams: ups, log: logger}
+	if shared != nil {
+		// The shared ledger in Redis holds the day's usage of every bucket
+		// and key for all replicas; a copy saved by each replica (the last
+		// writer winning) would only be restored as this replica's own and
+		// be published again, counted twice, should Redis restart empty.
+		saver = &usageSaver{log: logger}
+	}
 	if err := saver.restore(ctx, now); err != nil {
 		return nil, err
 	}

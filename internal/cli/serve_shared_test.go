@@ -146,6 +146,12 @@ func TestServeReplicasShareLedgerOnRedis(t *testing.T) {
 	} else {
 		t.Logf("the killed replica's holds were released within %v", d.Round(time.Millisecond))
 	}
+	// The day's usage is the shared ledger's: no replica saves a copy of
+	// its own view (the last writer would win, and a replica restarting
+	// would take it as its own and publish it again after an empty Redis).
+	if saved, err := rdb.Keys(context.Background(), redisstore.DefaultPrefix+"usage:*").Result(); err != nil || len(saved) != 0 {
+		t.Errorf("replicas on Redis saved a day's usage of their own: %v %v", saved, err)
+	}
 }
 
 type replicaProc struct {

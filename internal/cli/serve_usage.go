@@ -29,6 +29,8 @@ func plausibleUsage(v int64) bool { return v >= 0 && v <= maxDayUsage }
 // usageSaver persists the day's usage of every upstream's daily buckets and
 // keys, under "UPSTREAM/BUCKET" and "UPSTREAM/key:NAME[/BUCKET]". The usage
 // saved includes reservations in flight, so a crash never gives them back.
+// With no store (replicas sharing a ledger in Redis, which holds the day)
+// it saves and restores nothing.
 type usageSaver struct {
 	store     quota.Store
 	upstreams []*gateway.Upstream
@@ -61,6 +63,9 @@ func (s *usageSaver) collect(now time.Time) (string, map[string]int64) {
 
 // save writes the usage if it changed since the last save.
 func (s *usageSaver) save(ctx context.Context, now time.Time) error {
+	if s.store == nil {
+		return nil
+	}
 	day, used := s.collect(now)
 	if day == "" || day == s.lastDay && maps.Equal(used, s.last) {
 		return nil
@@ -74,6 +79,9 @@ func (s *usageSaver) save(ctx context.Context, now time.Time) error {
 
 // run saves every interval until ctx ends.
 func (s *usageSaver) run(ctx context.Context, every time.Duration) {
+	if s.store == nil {
+		return
+	}
 	t := time.NewTicker(every)
 	defer t.Stop()
 	failing := false
@@ -97,7 +105,7 @@ func (s *usageSaver) run(ctx context.Context, every time.Duration) {
 
 // restore raises every ledger and key to the usage stored for today.
 func (s *usageSaver) restore(ctx context.Context, now time.Time) error {
-	if len(s.upstreams) == 0 {
+	if s.store == nil || len(s.upstreams) == 0 {
 		return nil
 	}
 	day := s.upstreams[0].Ledger().Day(now)
