@@ -3,6 +3,7 @@ package gateway
 import (
 	"errors"
 	"io"
+	"math/bits"
 	"net/http"
 	"sync"
 	"time"
@@ -48,11 +49,7 @@ var bodyPools [bodyClasses]sync.Pool
 
 // bodyClass is the smallest class that holds n bytes (0 < n <= fastBody).
 func bodyClass(n int64) int {
-	k := 0
-	for int64(1)<<(minBodyShift+k) < n {
-		k++
-	}
-	return k
+	return max(0, bits.Len64(uint64(n-1))-minBodyShift)
 }
 
 // classSize is the capacity of class k's buffers.

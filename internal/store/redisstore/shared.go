@@ -229,14 +229,8 @@ func (s *Shared) Reserve(ctx context.Context, h admission.SharedHold) error {
 	}
 	switch rep.Outcome {
 	case OK:
-		now := time.Now()
 		s.mu.Lock()
-		s.live[id] = h
-		h.Set.Each(func(i int) {
-			if s.local.Spec(i).Kind == quota.RequestsPerMinute {
-				s.consumed(now, i, 1)
-			}
-		})
+		s.holdLocked(time.Now(), id, h)
 		s.mu.Unlock()
 		s.opts.Keys.charge(h.Key.Name, h.Cost.Total())
 		return nil
@@ -260,15 +254,21 @@ func (s *Shared) Overdraw(h admission.SharedHold) {
 	id := s.rid(h)
 	now := time.Now()
 	s.mu.Lock()
+	s.holdLocked(now, id, h)
+	s.ops = append(s.ops, sharedOp{due: now, kind: "overdraw", id: id, day: h.Day, cost: h.Cost, set: h.Set, key: h.Key})
+	s.mu.Unlock()
+	s.wake()
+}
+
+// holdLocked records h as live under id, held in Redis, and counts its
+// request in each requests-per-minute bucket of its set. s.mu is held.
+func (s *Shared) holdLocked(now time.Time, id string, h admission.SharedHold) {
 	s.live[id] = h
 	h.Set.Each(func(i int) {
 		if s.local.Spec(i).Kind == quota.RequestsPerMinute {
 			s.consumed(now, i, 1)
 		}
 	})
-	s.ops = append(s.ops, sharedOp{due: now, kind: "overdraw", id: id, day: h.Day, cost: h.Cost, set: h.Set, key: h.Key})
-	s.mu.Unlock()
-	s.wake()
 }
 
 // Adjust implements admission.Shared.
