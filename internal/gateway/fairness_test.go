@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -97,18 +98,20 @@ type served struct {
 }
 
 // workload is what one key sends: clients concurrent loops of requests
-// with max_tokens maxTokens that write output tokens.
+// with max_tokens maxTokens that write output tokens, to url (a replica's;
+// "" is the harness's gateway).
 type workload struct {
 	key                     string
 	clients                 int
 	maxTokens, outputTokens int
+	url                     string
 }
 
 // runBacklog runs every workload's clients for warmup+window, each sending
 // its next request as soon as the previous one is answered, and returns
 // the answers received within the window, after the warmup. Requests still
 // queued or running at the end are abandoned (the client disconnects).
-func runBacklog(t *testing.T, h *harness, warmup, window time.Duration, loads []workload) []served {
+func runBacklog(t testing.TB, h *harness, warmup, window time.Duration, loads []workload) []served {
 	t.Helper()
 	start := time.Now()
 	from := start.Add(warmup)
@@ -122,10 +125,11 @@ func runBacklog(t *testing.T, h *harness, warmup, window time.Duration, loads []
 	for _, wl := range loads {
 		secret := h.secret[wl.key]
 		body := fmt.Sprintf(smallMsg, wl.maxTokens)
+		url := cmp.Or(wl.url, h.gwURL)
 		for range wl.clients {
 			wg.Go(func() {
 				for ctx.Err() == nil {
-					s, ok := invokeOnce(ctx, h.gwURL, secret, body, wl.outputTokens)
+					s, ok := invokeOnce(ctx, url, secret, body, wl.outputTokens)
 					if !ok {
 						return
 					}

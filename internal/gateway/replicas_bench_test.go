@@ -110,12 +110,12 @@ func BenchmarkReplicasSaturated(b *testing.B) {
 				if c.redis {
 					srv = redistest.Start(b)
 				}
-				var loads []replicaLoad
+				var loads []workload
 				for i := range c.replicas {
 					r := addReplica(b, h, srv, fmt.Sprintf("r%d", i))
-					loads = append(loads, replicaLoad{key: []string{"a", "b"}[i], clients: 8 / c.replicas, url: r.url})
+					loads = append(loads, workload{key: []string{"a", "b"}[i], clients: 8 / c.replicas, maxTokens: 1000, outputTokens: 20, url: r.url})
 				}
-				out := runReplicas(b, h, 0, 3*time.Second, loads)
+				out := runBacklog(b, h, 0, 3*time.Second, loads)
 				ok := 0
 				for _, s := range out {
 					if s.status == http.StatusOK {

@@ -6,7 +6,6 @@ import (
 	"log/slog"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -143,50 +142,6 @@ func shareUpstream(t testing.TB, srv *redistest.Server, up *Upstream, name strin
 	return sh
 }
 
-// replicaLoad is clients of a key sending to one replica.
-type replicaLoad struct {
-	key     string
-	clients int
-	url     string
-}
-
-// runReplicas runs every load's clients back to back for warmup+window and
-// returns the answers received within the window.
-func runReplicas(t testing.TB, h *harness, warmup, window time.Duration, loads []replicaLoad) []served {
-	t.Helper()
-	from := time.Now().Add(warmup)
-	ctx, cancel := context.WithDeadline(context.Background(), from.Add(window))
-	defer cancel()
-	var (
-		mu  sync.Mutex
-		out []served
-		wg  sync.WaitGroup
-	)
-	body := fmt.Sprintf(smallMsg, 1000)
-	for _, ld := range loads {
-		secret := h.secret[ld.key]
-		for range ld.clients {
-			wg.Go(func() {
-				for ctx.Err() == nil {
-					s, ok := invokeOnce(ctx, ld.url, secret, body, 20)
-					if !ok {
-						return
-					}
-					if s.done.Before(from) {
-						continue
-					}
-					s.key = ld.key
-					mu.Lock()
-					out = append(out, s)
-					mu.Unlock()
-				}
-			})
-		}
-	}
-	wg.Wait()
-	return out
-}
-
 // TestReplicasShareOneLedger: three replicas under a load spread over all
 // of them send the emulator no more than its quota (no upstream 429) when
 // they share their ledger on Redis, and over it (429s) when they do not.
@@ -199,12 +154,12 @@ func TestReplicasShareOneLedger(t *testing.T) {
 			if shared {
 				srv = redistest.Start(t)
 			}
-			var loads []replicaLoad
+			var loads []workload
 			for i, k := range []string{"a", "b", "c"} {
 				r := addReplica(t, h, srv, fmt.Sprintf("r%d", i))
-				loads = append(loads, replicaLoad{key: k, clients: 4, url: r.url})
+				loads = append(loads, workload{key: k, clients: 4, maxTokens: 1000, outputTokens: 20, url: r.url})
 			}
-			out := runReplicas(t, h, 0, 2*time.Second, loads)
+			out := runBacklog(t, h, 0, 2*time.Second, loads)
 			tokens, _, failed := tally(out)
 			up429 := h.throttle.Load()
 			t.Logf("answers %d, served %v, failed %v, upstream 429s %d", len(out), tokens, failed, up429)
@@ -229,12 +184,12 @@ func TestReplicasFairAcrossReplicas(t *testing.T) {
 	h := newHarness(t, harnessOpts{buckets: testBuckets(replicaTPM, replicaTPD), emu: replicaEmulator,
 		keys: []keys.Key{{Name: "heavy", Weight: 1}, {Name: "l1", Weight: 1}, {Name: "l2", Weight: 1}}})
 	srv := redistest.Start(t)
-	loads := []replicaLoad{
-		{key: "heavy", clients: 6, url: addReplica(t, h, srv, "r0").url},
-		{key: "l1", clients: 2, url: addReplica(t, h, srv, "r1").url},
-		{key: "l2", clients: 2, url: addReplica(t, h, srv, "r2").url},
+	loads := []workload{
+		{key: "heavy", clients: 6, maxTokens: 1000, outputTokens: 20, url: addReplica(t, h, srv, "r0").url},
+		{key: "l1", clients: 2, maxTokens: 1000, outputTokens: 20, url: addReplica(t, h, srv, "r1").url},
+		{key: "l2", clients: 2, maxTokens: 1000, outputTokens: 20, url: addReplica(t, h, srv, "r2").url},
 	}
-	out := runReplicas(t, h, time.Second, 3*time.Second, loads)
+	out := runBacklog(t, h, time.Second, 3*time.Second, loads)
 	tokens, _, failed := tally(out)
 	var xs []float64
 	for _, k := range []string{"heavy", "l1", "l2"} {
