@@ -188,13 +188,16 @@ func (b *Budgets) end(wake []*Controller, u *keyUse, day string, d, dayIn int64,
 	return wake
 }
 
-// restore raises the key's usage of day to v (a restart's saved usage):
-// every controller restores the same saved total, which counts once.
+// restore raises the key's settled usage of day to v (a restart's saved
+// usage, or the replicas' pooled settlements): every controller restores
+// the same total, which counts once. What this process's requests in
+// flight hold stays on top of it, since their settlements will take it
+// back (at a restart nothing is held).
 func (b *Budgets) restore(u *keyUse, day string, v int64) {
 	b.lock()
 	defer b.unlock()
 	if day == b.day {
-		u.total = max(u.total, v)
+		u.total = max(u.total, v+u.held)
 	}
 }
 

@@ -308,3 +308,29 @@ func TestBudgetsAdmitConcurrencyNoLostWakeup(t *testing.T) {
 		}
 	})
 }
+
+// TestRaiseKeysTodayKeepsHolds: the pooled settlements of every replica
+// raise a key's usage today without swallowing what its requests in flight
+// on this replica hold: settled 100 and 50 held, the pool says 300 settled,
+// and the request then settles at 40: 340 today, not 290.
+func TestRaiseKeysTodayKeepsHolds(t *testing.T) {
+	dev := Key{Name: "dev", DailyTokens: 1_000_000}
+	c := New(roomyLedger(t0), Options{Budgets: NewBudgets()})
+	tk, err := c.Enqueue(t0, Request{Key: dev, Set: tpm | tpd, Cost: quota.Tokens(100)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tk.Settle(t0, quota.Tokens(100))
+	flying, err := c.Enqueue(t0, Request{Key: dev, Set: tpm | tpd, Cost: quota.Tokens(50)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.RaiseKeysToday(t0, map[string]int64{"dev": 300})
+	if got := c.KeyUsage(t0).Used["key:dev"]; got != 350 {
+		t.Errorf("after the raise: %d today, want 350 (300 settled across replicas, 50 held here)", got)
+	}
+	flying.Settle(t0, quota.Tokens(40))
+	if got := c.KeyUsage(t0).Used["key:dev"]; got != 340 {
+		t.Errorf("after the request in flight settled at 40: %d today, want 340", got)
+	}
+}

@@ -46,7 +46,10 @@ func shareLedgers(st stateStore, cfg config.Serve, ups []*gateway.Upstream, logg
 	s := &sharedLedgers{rdb: redis.NewClient(&o), ups: ups}
 	replica := replicaName()
 	logger.Info("sharing the quota ledger with the other replicas in Redis", "replica", replica, "when_down", cfg.Redis.WhenDown)
-	keyShares := &redisstore.KeyShares{} // a key's budget counts across upstreams
+	var keyShares *redisstore.KeyShares // read only by a local share
+	if cfg.Redis.LocalShare() {
+		keyShares = &redisstore.KeyShares{} // a key's budget counts across upstreams
+	}
 	for _, u := range ups {
 		l := u.Ledger()
 		specs := make([]quota.BucketSpec, l.Len())

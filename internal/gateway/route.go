@@ -357,11 +357,11 @@ func (g *Gateway) reroute(r *http.Request, ex *exchange, c *call, cause string, 
 			return true, nil
 		}
 	}
-	if capped && attempt >= maxAttempts || !g.pause(ctx, ex.req.Deadline, attempt) {
+	all := ex.candidates(false)
+	if len(all) == 0 { // every upstream's day is spent: nothing to wait for
 		return false, nil
 	}
-	all := ex.candidates(false)
-	if len(all) == 0 {
+	if capped && attempt >= maxAttempts || !g.pause(ctx, ex.req.Deadline, attempt) {
 		return false, nil
 	}
 	if in := g.inRoute(ex, all); len(in) > 0 {

@@ -416,10 +416,11 @@ func (s *Shared) applyHeard(rep Reply, set quota.Set, cost quota.Cost, heard *ad
 		s.restore = true
 	}
 	s.gen = rep.Gen
+	restore := s.restore
 	close(s.changed)
 	s.changed = make(chan struct{})
 	s.mu.Unlock()
-	if s.restore {
+	if restore {
 		s.wake()
 	}
 }
@@ -436,9 +437,17 @@ func (s *Shared) Run(ctx context.Context, ctl *admission.Controller) {
 	for {
 		select {
 		case <-ctx.Done():
+			now := time.Now()
 			s.mu.Lock()
 			if s.alone > 0 {
-				s.queueAbsorb(time.Now())
+				s.queueAbsorb(now)
+			}
+			// Settlements whose refund the settle delay holds back are sent
+			// now, a little early: otherwise another replica's reaper would
+			// settle their holds at all they hold, a lease after this one
+			// stops.
+			for i := range s.ops {
+				s.ops[i].due = now
 			}
 			s.mu.Unlock()
 			if s.sendAbsorbs(context.WithoutCancel(ctx)) {

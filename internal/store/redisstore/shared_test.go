@@ -71,3 +71,36 @@ func TestSharedCarriesInOrder(t *testing.T) {
 		t.Errorf("day bucket used %d, want %d (1,200 requests of 500)", rep.Buckets[1].Used, want)
 	}
 }
+
+// TestSharedStopSendsHeldBackSettlements: a settlement whose refund the
+// gateway's settle delay holds back is still sent when the replica stops
+// (Run's context ends), not left for another replica's reaper to settle
+// at all the hold held a lease later.
+func TestSharedStopSendsHeldBackSettlements(t *testing.T) {
+	ctx := context.Background()
+	rdb := redistest.Start(t).Client(t)
+	specs := []quota.BucketSpec{{Name: "tpm", Kind: quota.TokensPerMinute, Limit: 1e6}, {Name: "tpd", Kind: quota.TokensPerDay, Limit: 1e9}}
+	local := quota.NewLedger(specs, quota.Windows{}, time.Now())
+	l, err := NewLedger(rdb, specs, quota.Windows{}, LedgerOptions{Upstream: "stop", Replica: "r0", Lease: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sh := NewShared(l, local, SharedOptions{})
+	runCtx, stop := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() { sh.Run(runCtx, admission.New(local, admission.Options{})); close(done) }()
+	h := admission.SharedHold{ID: "held-back", Key: admission.Key{Name: "k", Weight: 1}, Set: 3, Cost: quota.Tokens(20_000), Day: "d"}
+	if err := sh.Reserve(ctx, h); err != nil {
+		t.Fatal(err)
+	}
+	sh.End(h, quota.Tokens(300), false, time.Minute) // the refund held back a minute
+	stop()
+	<-done
+	rep, err := l.Peek(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b := rep.Buckets[1]; b.Reserved != 0 || b.Used != 300 {
+		t.Errorf("after the replica stopped: day bucket reserved %d, used %d; want 0 and 300 (the settlement sent)", b.Reserved, b.Used)
+	}
+}
