@@ -30,18 +30,6 @@ type SharedState struct {
 // sharedStater is a Shared that can say how it runs (redisstore.Shared).
 type sharedStater interface{ State() SharedState }
 
-// SharedState returns how the controller's shared ledger runs; false
-// without one.
-func (c *Controller) SharedState() (SharedState, bool) {
-	c.mu.Lock()
-	sh := c.opts.Shared
-	c.mu.Unlock()
-	if s, ok := sh.(sharedStater); ok {
-		return s.State(), true
-	}
-	return SharedState{}, false
-}
-
 // errShareTooSmall is why a request larger than this replica's local
 // share of a bucket is refused while the shared ledger is unreachable.
 var errShareTooSmall = errors.New("the request is larger than this replica's share of a bucket while the shared ledger is unreachable")

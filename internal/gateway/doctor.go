@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/headroomhq/headroom/internal/admission"
@@ -38,7 +39,8 @@ func (g *Gateway) serveDoctor(w http.ResponseWriter, r *http.Request) error {
 	}
 	asked := 0
 	if v := q.Get("max_tokens"); v != "" {
-		if err := json.Unmarshal([]byte(v), &asked); err != nil || asked < 1 || asked > bedrock.MaxOutputLimit {
+		var err error
+		if asked, err = strconv.Atoi(v); err != nil || asked < 1 || asked > bedrock.MaxOutputLimit {
 			return bedrock.Errorf(bedrock.ValidationException, "max_tokens %q is not a number between 1 and %d", v, bedrock.MaxOutputLimit)
 		}
 	}
