@@ -138,8 +138,7 @@ func (s *Shared) endAlone(id string, h admission.SharedHold, cost quota.Cost, ca
 	}
 	delete(s.localLive, id)
 	// Room came back in the share: a request sent back (Busy) tries again.
-	close(s.changed)
-	s.changed = make(chan struct{})
+	s.notifyLocked()
 	if cancel {
 		return true // its request stays counted in the minute: conservative
 	}
@@ -302,8 +301,7 @@ func (s *Shared) stepAlone(ctx context.Context) time.Duration {
 	s.alone, s.down = 0, nil
 	s.local.Unshare(time.Now())
 	s.opts.Keys.setAlone(-1)
-	close(s.changed)
-	s.changed = make(chan struct{})
+	s.notifyLocked()
 	s.mu.Unlock()
 	s.log.Info("shared ledger reachable again: what this replica used on its local share is published; back on the shared ledger",
 		"upstream", s.l.opts.Upstream, "share", "1/"+strconv.Itoa(n), "after", since.Round(time.Millisecond).String())
@@ -317,8 +315,7 @@ func (s *Shared) stepAlone(ctx context.Context) time.Duration {
 // as Busy) try the local share again.
 func (s *Shared) wakeAlone(ctl *admission.Controller) {
 	s.mu.Lock()
-	close(s.changed)
-	s.changed = make(chan struct{})
+	s.notifyLocked()
 	s.mu.Unlock()
 	if ctl != nil {
 		ctl.Poke(time.Now())

@@ -382,8 +382,7 @@ func (s *Shared) fail(err error) {
 	}
 	s.down = err
 	// Requests waiting for room try again, and are refused.
-	close(s.changed)
-	s.changed = make(chan struct{})
+	s.notifyLocked()
 }
 
 // apply takes a reply's shared state into the local ledger and wakes
@@ -417,12 +416,18 @@ func (s *Shared) applyHeard(rep Reply, set quota.Set, cost quota.Cost, heard *ad
 	}
 	s.gen = rep.Gen
 	restore := s.restore
-	close(s.changed)
-	s.changed = make(chan struct{})
+	s.notifyLocked()
 	s.mu.Unlock()
 	if restore {
 		s.wake()
 	}
+}
+
+// notifyLocked tells whoever waits on Changed that the shared state was
+// heard from. s.mu is held.
+func (s *Shared) notifyLocked() {
+	close(s.changed)
+	s.changed = make(chan struct{})
 }
 
 // Run beats, settles and recovers until ctx ends, pumping ctl whenever
