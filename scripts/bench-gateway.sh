@@ -42,6 +42,9 @@
 # result is the median of the rounds' differences, this tree minus BASELINE.
 # BENCH_DOOR=stream runs those rounds on the 86 KB Bedrock stream
 # (InvokeModelWithResponseStream) instead, which older binaries also serve.
+# BENCH_ONLY=paired measures the same stream with scripts/latpair.go, which
+# interleaves the targets request by request instead of 5 s window by
+# window (BASELINE and BENCH_DOOR apply as for BENCH_ONLY=messages).
 set -euo pipefail
 
 duration=${1:-5}
@@ -58,7 +61,7 @@ trap cleanup EXIT
 ulimit -n 20000 2>/dev/null || true
 
 (cd "$root" && go build -o "$work/headroom" ./cmd/headroom && go build -o "$work/bareproxy" scripts/bareproxy.go &&
-	go build -o "$work/tcprelay" scripts/tcprelay.go)
+	go build -o "$work/tcprelay" scripts/tcprelay.go && go build -o "$work/latpair" scripts/latpair.go)
 (cd "$root/scripts/fasthttpproxy" && go build -o "$work/fasthttpproxy" .) 2>/dev/null ||
 	echo "(fasthttp could not be fetched: no fasthttp baseline)"
 (cd "$root" && HEADROOM_BENCH_BODY_OUT="$work/cc86k.json" HEADROOM_BENCH_MESSAGES_OUT="$work/cc86k-messages.json" \
@@ -230,6 +233,25 @@ if [[ ${BENCH_ONLY:-} == messages ]]; then
 	if [[ -n ${BASELINE:-} ]]; then
 		echo "baseline $(median 1 "${m_base[@]}") / $(median 2 "${m_base[@]}"); gateway minus baseline, median of the rounds' differences: p50 $(median 1 "${m_vs[@]}") ms, p99 $(median 2 "${m_vs[@]}") ms"
 	fi
+	echo "load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
+	exit 0
+fi
+
+if [[ ${BENCH_ONLY:-} == paired ]]; then
+	# The same measure with the targets interleaved request by request
+	# (scripts/latpair.go): every connection sends the request to direct,
+	# the relay, the gateway (and BASELINE) in turn, pausing 10 ms after
+	# each, so all are measured in the same milliseconds.
+	door=${BENCH_DOOR:-messages}
+	path=/anthropic/v1/messages body=$work/cc86k-messages.json
+	if [[ $door == stream ]]; then
+		path=/model/$model/invoke-with-response-stream body=$work/cc86k.json
+	fi
+	targets=("direct=$fast_url" "relay=$relay_url" "gateway=$gw_url")
+	[[ -n ${BASELINE:-} ]] && targets+=("baseline=$gwbase_url")
+	echo "== 86 KB $door stream, interleaved (4 connections, each visiting every target in turn, pausing 10 ms after each request), $((duration * rounds))s in $rounds rounds"
+	"$work/latpair" -d "$((duration * rounds))s" -rounds "$rounds" -c 4 -pause 10ms -body "$body" -path "$path" \
+		-H "Authorization: Bearer $key" -H "x-headroom-emulator-output-tokens: 50" "${targets[@]}"
 	echo "load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
 	exit 0
 fi
