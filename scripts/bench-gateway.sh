@@ -44,7 +44,9 @@
 # (InvokeModelWithResponseStream) instead, which older binaries also serve.
 # BENCH_ONLY=paired measures the same stream with scripts/latpair.go, which
 # interleaves the targets request by request instead of 5 s window by
-# window (BASELINE and BENCH_DOOR apply as for BENCH_ONLY=messages).
+# window (BASELINE and BENCH_DOOR apply as for BENCH_ONLY=messages); with
+# BENCH_PIN=1 the relay and the gateways run alone on core 0 and the
+# emulator and the client on core 1, as for the pinned saturation run.
 set -euo pipefail
 
 duration=${1:-5}
@@ -144,6 +146,10 @@ fi
 start pemu taskset -c 1 "$work/headroom" emulate --addr 127.0.0.1:0 --config "$work/fast.yaml" --log-level warn
 serve_config "$pemu_url" >"$work/serve-pinned.yaml"
 start pgw taskset -c 0 "$work/headroom" serve --config "$work/serve-pinned.yaml" --data-dir "$work/data-pinned"
+if [[ -n ${BASELINE:-} && -n ${BENCH_PIN:-} ]]; then
+	cp -r "$work/data" "$work/data-pinned-base"
+	start pgwbase taskset -c 0 "$BASELINE" serve --config "$work/serve-pinned.yaml" --data-dir "$work/data-pinned-base"
+fi
 start pbare taskset -c 0 "$work/bareproxy" "$pemu_url"
 start prelay taskset -c 0 "$work/tcprelay" "${pemu_url#http://}"
 if [[ -x $work/fasthttpproxy ]]; then
@@ -249,8 +255,16 @@ if [[ ${BENCH_ONLY:-} == paired ]]; then
 	fi
 	targets=("direct=$fast_url" "relay=$relay_url" "gateway=$gw_url")
 	[[ -n ${BASELINE:-} ]] && targets+=("baseline=$gwbase_url")
-	echo "== 86 KB $door stream, interleaved (4 connections, each visiting every target in turn, pausing 10 ms after each request), $((duration * rounds))s in $rounds rounds"
-	"$work/latpair" -d "$((duration * rounds))s" -rounds "$rounds" -c 4 -pause 10ms -body "$body" -path "$path" \
+	pin=() where="everything on both cores"
+	if [[ -n ${BENCH_PIN:-} ]]; then
+		# As a gateway runs in production, on a machine of its own: the
+		# proxies alone on core 0, the emulator and the client on core 1.
+		targets=("direct=$pemu_url" "relay=$prelay_url" "gateway=$pgw_url")
+		[[ -n ${BASELINE:-} ]] && targets+=("baseline=$pgwbase_url")
+		pin=(taskset -c 1) where="the relay and the gateways on core 0, the emulator and the client on core 1"
+	fi
+	echo "== 86 KB $door stream, interleaved (4 connections, each visiting every target in turn, pausing 10 ms after each request), $((duration * rounds))s in $rounds rounds; $where"
+	"${pin[@]}" "$work/latpair" -d "$((duration * rounds))s" -rounds "$rounds" -c 4 -pause 10ms -body "$body" -path "$path" \
 		-H "Authorization: Bearer $key" -H "x-headroom-emulator-output-tokens: 50" "${targets[@]}"
 	echo "load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
 	exit 0
