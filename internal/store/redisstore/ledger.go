@@ -79,8 +79,6 @@ type Reply struct {
 	Replicas int
 	// Buckets is every bucket, in ledger order.
 	Buckets []BucketView
-	// KeyUsed is, on a Budget outcome, the key's tokens today across replicas.
-	KeyUsed int64
 }
 
 // LedgerOptions configure a Ledger. Upstream and Replica are required.
@@ -282,7 +280,8 @@ func (l *Ledger) call(ctx context.Context, op string, argv *[]any) (Reply, error
 	return r, nil
 }
 
-// parse reads a reply: outcome, detail, gen, replicas, then eff, used and
+// parse reads a reply: outcome, detail (for a person reading the script's
+// replies, e.g. in MONITOR; not parsed), gen, replicas, then eff, used and
 // reserved per bucket.
 func (l *Ledger) parse(v []any) (Reply, error) {
 	if len(v) != 4+3*l.n {
@@ -309,7 +308,6 @@ func (l *Ledger) parse(v []any) (Reply, error) {
 		r.Outcome = Fair
 	case "budget":
 		r.Outcome = Budget
-		r.KeyUsed = num(v[1])
 	case "never":
 		r.Outcome = Never
 	case "gone":
