@@ -212,8 +212,8 @@ func (l *Ledger) run(ctx context.Context, op, day string, args ...any) (Reply, e
 
 // begin returns a call's arguments up to the op's own (which the caller
 // appends), in a slice that call gives back. They carry the last
-// generation heard: if Redis lost the ledger since, the script counts the
-// minute buckets as spent before anything else.
+// generation heard: if Redis lost the ledger since, the script admits
+// nothing for half a lease while the replicas re-publish (Restore).
 func (l *Ledger) begin(op, day string) *[]any {
 	argv, _ := l.argv.Get().(*[]any)
 	if argv == nil {
@@ -486,9 +486,6 @@ func (l *Ledger) Peek(ctx context.Context) (Reply, error) {
 
 // RestoreArgs is what a replica re-publishes into a ledger Redis lost.
 type RestoreArgs struct {
-	// Fill counts every minute bucket as spent (used = effective limit):
-	// what the replicas consumed in the last minute is not known.
-	Fill bool
 	// Used is what this replica consumed today in each day bucket, by index.
 	Used map[int]int64
 	// Keys is what this replica charged each key today.
@@ -500,9 +497,5 @@ type RestoreArgs struct {
 // Restore re-publishes a replica's share of a ledger Redis lost: once per
 // replica and generation (a second call changes nothing).
 func (l *Ledger) Restore(ctx context.Context, a RestoreArgs) (Reply, error) {
-	fill := 0
-	if a.Fill {
-		fill = 1
-	}
-	return l.run(ctx, "restore", a.Day, l.publishArgs([]any{fill}, a)...)
+	return l.run(ctx, "restore", a.Day, l.publishArgs(nil, a)...)
 }

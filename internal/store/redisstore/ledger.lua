@@ -387,16 +387,6 @@ local function newHold(id, setstr, c, re, key, kt, w)
   end
 end
 
--- spend counts every minute bucket as spent at t.
-local function spend()
-  for i = 0, nb - 1 do
-    local b = load(i)
-    if b.period == MIN then
-      advance(b, t)
-      if b.used < b.eff then consume(b, t, b.eff - b.used) end
-    end
-  end
-end
 -- A ledger Redis lost admits nothing for half a lease, while every live
 -- replica (each beats at least once a second) re-publishes its holds and
 -- what it consumed (restore).
@@ -742,15 +732,13 @@ local function publish(k)
 end
 
 if op == 'restore' then
-  -- fill (1: minute buckets start spent), then publish's arguments
+  -- publish's arguments
   reap()
-  local fill = tonumber(ARGV[a]) == 1
   local done = P .. ':restored:' .. gen
   if redis.call('SISMEMBER', done, rep) == 1 then return state('ok', 'again') end
   redis.call('SADD', done, rep)
   redis.call('EXPIRE', done, 86400)
-  publish(a + 1)
-  if fill then spend() end
+  publish(a)
   return state('ok', '')
 end
 
