@@ -69,7 +69,7 @@ func TestAbsorbOnceAfterSilence(t *testing.T) {
 		t.Fatalf("absorb again: %+v, k %d; want unchanged %+v, 60000", r.Buckets, keyDay(), want)
 	}
 	// The published hold settles like any other.
-	r = must(a.Settle(ctx, "a:2", "d", quota.Tokens(4_000)))
+	r = must(a.Batch(ctx, "d", []Op{{Kind: OpSettle, ID: "a:2", Cost: quota.Tokens(4_000)}}))
 	if r.Outcome != OK || r.Buckets[1].Used != 24_000 || r.Buckets[1].Reserved != 30_000 || keyDay() != 54_000 {
 		t.Fatalf("settle of an absorbed hold: %v %+v, k %d", r.Outcome, r.Buckets, keyDay())
 	}

@@ -54,7 +54,7 @@ const (
 	Fair                  // the key is ahead of a key another replica has waiting
 	Budget                // the key's daily budget is spent across replicas
 	Never                 // the cost exceeds a bucket's limit
-	Gone                  // no such hold (already ended, or its replica's lease ran out)
+	Gone                  // the generation the call counted on is lost (Absorb)
 )
 
 func (o Outcome) String() string {
@@ -442,28 +442,6 @@ func weightArg(w float64) any {
 		return "1"
 	}
 	return strconv.FormatFloat(w, 'g', -1, 64)
-}
-
-// Adjust counts cost as consumed so far (quota.Reservation.Adjust).
-func (l *Ledger) Adjust(ctx context.Context, id, day string, cost quota.Cost) (Reply, error) {
-	return l.run(ctx, "adjust", day, id, cost.Tokens, cost.Input, cost.Output)
-}
-
-// Settle ends a hold at its final cost (quota.Reservation.Settle); the
-// key's tokens today and fair tag move to the cost.
-func (l *Ledger) Settle(ctx context.Context, id, day string, cost quota.Cost) (Reply, error) {
-	return l.run(ctx, "settle", day, id, cost.Tokens, cost.Input, cost.Output)
-}
-
-// Cancel ends a hold giving it back (quota.Reservation.Cancel).
-func (l *Ledger) Cancel(ctx context.Context, id, day string) (Reply, error) {
-	return l.run(ctx, "cancel", day, id, 0, 0, 0)
-}
-
-// Throttled applies a multiplicative decrease to the buckets of set
-// (quota.Ledger.Throttled), for every replica.
-func (l *Ledger) Throttled(ctx context.Context, set quota.Set) (Reply, error) {
-	return l.run(ctx, "throttle", "", l.setArg(set))
 }
 
 // Beat renews the replica's lease, says which keys it has waiting for

@@ -545,11 +545,11 @@ end
 -- Operations ---------------------------------------------------------
 
 -- holdOp adjusts (counts cost as consumed so far), settles or cancels
--- the hold id; 'gone' if there is none (ended already: a retried or late
--- operation changes nothing).
+-- the hold id, if there is one (a hold ended already, by a retried or late
+-- operation or its replica's lease, changes nothing).
 local function holdOp(kind, id, c0, c1, c2)
   local h = loadHold(id)
-  if not h then return 'gone' end
+  if not h then return end
   if kind ~= 'cancel' then
     holdConsume(h, {[0] = math.max(tonumber(c0), 0), math.max(tonumber(c1), 0), math.max(tonumber(c2), 0)})
   end
@@ -558,7 +558,6 @@ local function holdOp(kind, id, c0, c1, c2)
   else
     holdEnd(h, kind == 'cancel', KD)
   end
-  return 'ok'
 end
 
 -- throttle cuts the buckets of setstr (an upstream throttled).
@@ -655,17 +654,6 @@ if op == 'reserve' then
     return state('full', '')
   end
   return state('ok', hold(id, ARGV[a + 1], set, c, key, kt, w))
-end
-
-if op == 'adjust' or op == 'settle' or op == 'cancel' then
-  -- id, cost0, cost1, cost2
-  return state(holdOp(op, ARGV[a], ARGV[a + 1], ARGV[a + 2], ARGV[a + 3]), '')
-end
-
-if op == 'throttle' then
-  -- set
-  throttle(ARGV[a])
-  return state('ok', '')
 end
 
 if op == 'batch' then

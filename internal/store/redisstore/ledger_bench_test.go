@@ -43,7 +43,7 @@ func BenchmarkLedgerRoundTrip(b *testing.B) {
 			}
 			b.StopTimer()
 			start := time.Now()
-			if _, err := l.Settle(ctx, id, "d", quota.Tokens(2000)); err != nil {
+			if _, err := l.Batch(ctx, "d", []Op{{Kind: OpSettle, ID: id, Cost: quota.Tokens(2000)}}); err != nil {
 				b.Fatal(err)
 			}
 			settle += time.Since(start)

@@ -65,7 +65,7 @@ func TestSharedLedgerLeaseBudgetFairness(t *testing.T) {
 	if o := res(b, "b1", "k", 3000); o != OK {
 		t.Fatalf("first 3000 of k's 5000: %v", o)
 	}
-	must(b.Settle(ctx, "b1", "d", quota.Tokens(3000)))
+	must(b.Batch(ctx, "d", []Op{{Kind: OpSettle, ID: "b1", Cost: quota.Tokens(3000)}}))
 	if o := res(b, "b2", "k", 3000); o != Budget {
 		t.Fatalf("3000 more with 2000 left: %v, want budget", o)
 	}
