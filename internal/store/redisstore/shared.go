@@ -134,14 +134,12 @@ func (s *Shared) consumed(now time.Time, i int, n int64) {
 	m.add(now, n)
 }
 
+// sharedOp is an Op waiting to be sent: due then or later, in a call on
+// day (a throttle goes on any).
 type sharedOp struct {
-	due  time.Time
-	kind string // overdraw, adjust, settle, cancel, throttle
-	id   string
-	day  string
-	cost quota.Cost
-	set  quota.Set
-	key  admission.Key // overdraw
+	Op
+	due time.Time
+	day string
 }
 
 // NewShared returns the shared ledger of the upstream whose local mirror
@@ -205,7 +203,7 @@ func (s *Shared) Reserve(ctx context.Context, h admission.SharedHold) error {
 		if len(carry) > 0 {
 			s.carrying = false
 		}
-		s.ops = append(append(carry, s.ops...), sharedOp{due: time.Now(), kind: "cancel", id: id, day: h.Day})
+		s.ops = append(append(carry, s.ops...), sharedOp{Op{Kind: OpCancel, ID: id}, time.Now(), h.Day})
 		s.fail(err)
 		s.pend(h, -1)
 		if s.alone > 0 {
@@ -255,7 +253,7 @@ func (s *Shared) Overdraw(h admission.SharedHold) {
 	now := time.Now()
 	s.mu.Lock()
 	s.holdLocked(now, id, h)
-	s.ops = append(s.ops, sharedOp{due: now, kind: "overdraw", id: id, day: h.Day, cost: h.Cost, set: h.Set, key: h.Key})
+	s.ops = append(s.ops, sharedOp{Op{Kind: OpOverdraw, ID: id, Cost: h.Cost, Set: h.Set, Key: h.Key.Name, Weight: h.Key.Weight}, now, h.Day})
 	s.mu.Unlock()
 	s.wake()
 }
@@ -276,13 +274,13 @@ func (s *Shared) Adjust(h admission.SharedHold, cost quota.Cost) {
 	if s.isLocal(h) {
 		return // the local ledger counts it; its end is published
 	}
-	s.push(sharedOp{due: time.Now(), kind: "adjust", id: s.redisID(h), day: h.Day, cost: cost})
+	s.push(sharedOp{Op{Kind: OpAdjust, ID: s.redisID(h), Cost: cost}, time.Now(), h.Day})
 }
 
 // End implements admission.Shared.
 func (s *Shared) End(h admission.SharedHold, cost quota.Cost, cancel bool, delay time.Duration) {
 	id := s.rid(h)
-	op := sharedOp{due: time.Now().Add(max(delay, 0)), kind: "settle", id: id, day: h.Day, cost: cost}
+	op := sharedOp{Op{Kind: OpSettle, ID: id, Cost: cost}, time.Now().Add(max(delay, 0)), h.Day}
 	s.mu.Lock()
 	if s.endAlone(id, h, cost, cancel) {
 		s.mu.Unlock()
@@ -290,11 +288,11 @@ func (s *Shared) End(h admission.SharedHold, cost quota.Cost, cancel bool, delay
 	}
 	if pid, ok := s.published[id]; ok {
 		delete(s.published, id)
-		id, op.id = pid, pid
+		id, op.ID = pid, pid
 	}
 	delete(s.live, id)
 	if cancel {
-		op.kind = "cancel"
+		op.Kind = OpCancel
 	} else {
 		s.record(time.Now(), h, cost)
 	}
@@ -335,7 +333,7 @@ func (s *Shared) record(now time.Time, h admission.SharedHold, cost quota.Cost) 
 
 // Throttled implements admission.Shared.
 func (s *Shared) Throttled(set quota.Set) {
-	s.push(sharedOp{due: time.Now(), kind: "throttle", set: set})
+	s.push(sharedOp{Op{Kind: OpThrottle, Set: set}, time.Now(), ""})
 }
 
 // Changed implements admission.Shared.
@@ -613,7 +611,7 @@ func (s *Shared) takeOps(now time.Time, day string, lag time.Duration, n int) []
 	var took []sharedOp
 	keep := s.ops[:0]
 	for _, op := range s.ops {
-		if len(took) < n && !op.due.Add(lag).After(now) && (op.kind == "throttle" || op.day == day) {
+		if len(took) < n && !op.due.Add(lag).After(now) && (op.Kind == OpThrottle || op.day == day) {
 			took = append(took, op)
 		} else {
 			keep = append(keep, op)
@@ -631,18 +629,7 @@ func ledgerOps(ops []sharedOp) []Op {
 	}
 	out := make([]Op, len(ops))
 	for i, op := range ops {
-		switch op.kind {
-		case "overdraw":
-			out[i] = Op{Kind: OpOverdraw, ID: op.id, Cost: op.cost, Set: op.set, Key: op.key.Name, Weight: op.key.Weight}
-		case "adjust":
-			out[i] = Op{Kind: OpAdjust, ID: op.id, Cost: op.cost}
-		case "settle":
-			out[i] = Op{Kind: OpSettle, ID: op.id, Cost: op.cost}
-		case "cancel":
-			out[i] = Op{Kind: OpCancel, ID: op.id}
-		case "throttle":
-			out[i] = Op{Kind: OpThrottle, Set: op.set}
-		}
+		out[i] = op.Op
 	}
 	return out
 }
