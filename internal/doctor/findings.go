@@ -384,9 +384,14 @@ func spikeFinding(opt Options, m ModelReport) Finding {
 }
 
 func sharedAccountFinding(a AWSEnv) Finding {
-	if a.BaseURL.Value != "" {
+	// In Mantle mode Claude Code reads only the Mantle base URL.
+	base, baseEnv := a.BaseURL.Value, EnvBaseURL
+	if a.UseMantle {
+		base, baseEnv = a.MantleBaseURL.Value, EnvMantleBaseURL
+	}
+	if base != "" {
 		return Finding{ID: FindSharedAccount, Severity: OK,
-			Title: "Requests go through a gateway at " + a.BaseURL.Value,
+			Title: "Requests go through a gateway at " + base,
 			Why:   "A gateway that meters by key (Headroom does) can give each developer a fair share of the one account quota that every key draws on."}
 	}
 	sev := Info
@@ -398,7 +403,7 @@ func sharedAccountFinding(a AWSEnv) Finding {
 	return Finding{ID: FindSharedAccount, Severity: sev,
 		Title: "The account's quota is shared by everyone who uses it",
 		Why:   why,
-		Fix: &Fix{Settings: envFix(EnvBaseURL, gatewayURL, EnvBearer, "<your Headroom key>").Settings,
+		Fix: &Fix{Settings: envFix(baseEnv, gatewayURL, EnvBearer, "<your Headroom key>").Settings,
 			Action: "Run a Headroom gateway (headroom serve) in front of the account and give each developer a key, or use one AWS account per developer."}}
 }
 

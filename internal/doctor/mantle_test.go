@@ -109,3 +109,31 @@ func TestMantleText(t *testing.T) {
 		}
 	}
 }
+
+// TestMantleModeSharedAccount: in Mantle mode the gateway is the Mantle base
+// URL (Claude Code ignores ANTHROPIC_BEDROCK_BASE_URL there), so a Mantle
+// base URL at a gateway is OK, and the fix for a direct Mantle key sets
+// the Mantle base URL, not the runtime one.
+func TestMantleModeSharedAccount(t *testing.T) {
+	dir := t.TempDir()
+	analyze := func(env ...string) Finding {
+		m := map[string]string{EnvUseMantle: "1", EnvRegion: "us-east-1", EnvBearer: "hr_x"}
+		for i := 0; i+1 < len(env); i += 2 {
+			m[env[i]] = env[i+1]
+		}
+		return finding(t, Analyze(ReadSettings(dir, dir, m), Options{InputTokens: 2000}, nil), FindSharedAccount, "")
+	}
+	f := analyze(EnvMantleBaseURL, "http://127.0.0.1:8080")
+	if f.Severity != OK || !strings.Contains(f.Title, "http://127.0.0.1:8080") {
+		t.Errorf("Mantle base URL at a gateway: %s %q, want OK through the gateway", f.Severity, f.Title)
+	}
+	// The runtime base URL does not count in Mantle mode.
+	f = analyze(EnvBaseURL, "http://127.0.0.1:8080")
+	if f.Severity != Warning {
+		t.Errorf("runtime base URL in Mantle mode: %s %q, want the shared-quota warning", f.Severity, f.Title)
+	}
+	env := fixEnv(f)
+	if env[EnvMantleBaseURL] == "" || env[EnvBaseURL] != "" {
+		t.Errorf("fix sets %v; want %s (the URL Mantle mode reads), not %s", env, EnvMantleBaseURL, EnvBaseURL)
+	}
+}
