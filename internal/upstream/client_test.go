@@ -226,6 +226,75 @@ func TestDefaultEndpoints(t *testing.T) {
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Error(diff)
 	}
+	// Mantle's own host (BEDROCK.md section 6).
+	m, err := New(context.Background(), Options{Name: "m", Region: "ap-northeast-1", Service: ServiceMantle})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := m.runtime.String(), "https://bedrock-mantle.ap-northeast-1.api.aws"; got != want {
+		t.Errorf("Mantle endpoint %s, want %s", got, want)
+	}
+}
+
+// TestMantleSigning: a Messages call to a Mantle upstream goes to
+// /anthropic/v1/messages with the anthropic-version header, signed with
+// SigV4 under Mantle's service name (the signature re-computed from what
+// arrived matches only with "bedrock-mantle"), or with the upstream's
+// Bedrock API key; the client's own credentials never go upstream.
+func TestMantleSigning(t *testing.T) {
+	isolateAWS(t)
+	srv, ch := recordServer(t, 200, "")
+	now := time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
+	body := `{"model":"anthropic.claude-opus-4-7","max_tokens":10,"messages":[]}`
+	clientAuth := http.Header{"Authorization": {"Bearer hr_client"}, "X-Api-Key": {"hr_client"}}
+
+	c, err := New(context.Background(), Options{Name: "m", Region: "us-west-2", Endpoint: srv.URL, Service: ServiceMantle, Now: func() time.Time { return now }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := c.Do(context.Background(), Call{Op: bedrock.OpMessages, Body: []byte(body), Header: clientAuth, Beta: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	Drain(resp)
+	got := <-ch
+	if got.rawPath != "/anthropic/v1/messages" || got.query != "beta=true" || got.header.Get("Anthropic-Version") != MantleVersion {
+		t.Errorf("sent %s?%s with anthropic-version %q; want /anthropic/v1/messages?beta=true with %s", got.rawPath, got.query, got.header.Get("Anthropic-Version"), MantleVersion)
+	}
+	wantPrefix := "AWS4-HMAC-SHA256 Credential=AKIDTEST/20261201/us-west-2/bedrock-mantle/aws4_request"
+	if !strings.HasPrefix(got.auth, wantPrefix) {
+		t.Fatalf("Authorization = %q, want prefix %q", got.auth, wantPrefix)
+	}
+	if got.header.Get("X-Api-Key") != "" {
+		t.Errorf("the client's x-api-key went upstream")
+	}
+	req, _ := http.NewRequest(got.method, srv.URL+got.rawPath+"?"+got.query, strings.NewReader(got.body))
+	for k, vs := range got.header {
+		if k != "Authorization" && k != "Accept-Encoding" && k != "User-Agent" && k != "Content-Length" {
+			req.Header[k] = vs
+		}
+	}
+	err = v4.NewSigner().SignHTTP(context.Background(), aws.Credentials{AccessKeyID: "AKIDTEST", SecretAccessKey: "secret"}, req, sha256hex([]byte(got.body)), "bedrock-mantle", "us-west-2", now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(req.Header.Get("Authorization"), got.auth); diff != "" {
+		t.Errorf("signature mismatch (-resigned +received):\n%s", diff)
+	}
+
+	k, err := New(context.Background(), Options{Name: "mk", Region: "us-west-2", Endpoint: srv.URL, Service: ServiceMantle, Auth: AuthAPIKey, APIKey: "brk-mantle"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err = k.Do(context.Background(), Call{Op: bedrock.OpMessages, Body: []byte(body), Header: clientAuth})
+	if err != nil {
+		t.Fatal(err)
+	}
+	Drain(resp)
+	got = <-ch
+	if got.auth != "Bearer brk-mantle" || got.header.Get("X-Api-Key") != "" || got.rawPath != "/anthropic/v1/messages" {
+		t.Errorf("API-key call: Authorization %q, x-api-key %q, path %s; want the upstream's own key only, at /anthropic/v1/messages", got.auth, got.header.Get("X-Api-Key"), got.rawPath)
+	}
 }
 
 func TestClassify(t *testing.T) {
