@@ -3,6 +3,8 @@ package doctor
 import (
 	"strings"
 	"testing"
+
+	"github.com/headroomhq/headroom/internal/bedrock"
 )
 
 // TestDefaultSettings2_1_332: Claude Code 2.1.332 with nothing set calls
@@ -135,5 +137,32 @@ func TestMantleModeSharedAccount(t *testing.T) {
 	env := fixEnv(f)
 	if env[EnvMantleBaseURL] == "" || env[EnvBaseURL] != "" {
 		t.Errorf("fix sets %v; want %s (the URL Mantle mode reads), not %s", env, EnvMantleBaseURL, EnvBaseURL)
+	}
+}
+
+// TestDefaultLimitsSources: each model's default quota and where it comes
+// from; the assumptions are the emulator's default config's (Opus 4.6 as
+// Sonnet 4.6, other undocumented models as Sonnet 4).
+func TestDefaultLimitsSources(t *testing.T) {
+	for _, tt := range []struct {
+		id     string
+		tpm    int64
+		source string
+	}{
+		{"us.anthropic.claude-sonnet-4-20250514-v1:0", 200_000, "AWS's documented defaults"},
+		{"us.anthropic.claude-sonnet-4-6", 6_000_000, "AWS's documented defaults"},
+		{"us.anthropic.claude-opus-4-6-v1", 6_000_000, "assumed: Sonnet 4.6's"},
+		{"us.anthropic.claude-sonnet-4-5-20250929-v1:0", 200_000, "assumed: Sonnet 4's"},
+		{"us.anthropic.claude-opus-4-7", 15_000_000, "Claude 4.7+"},
+		{"us.anthropic.claude-opus-5-5", 15_000_000, "Claude 4.7+"},
+	} {
+		m, err := bedrock.ParseModel(tt.id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		l := DefaultLimits(m, "us-east-1")
+		if l.TPM != tt.tpm || !strings.Contains(l.Source, tt.source) {
+			t.Errorf("%s: %+v; want TPM %d from %q", tt.id, l, tt.tpm, tt.source)
+		}
 	}
 }

@@ -73,6 +73,10 @@ var defaultQuotaFacts = []quotaFacts{
 			return 50_000
 		}},
 	{match: "claude-sonnet-4-6", names: []string{"claude sonnet 4.6", "claude-sonnet-4-6"}, tpm: fixed(6_000_000)},
+	// Opus 4.6: AWS documents no default; Sonnet 4.6's is assumed, as the
+	// emulator's default config assumes.
+	{match: "claude-opus-4-6", names: []string{"claude opus 4.6", "claude-opus-4-6"}, tpm: fixed(6_000_000),
+		source: "assumed: Sonnet 4.6's defaults (AWS documents none for Opus 4.6; pass --tpm/--tpd or --probe)"},
 	// Claude 4.7 and later: runtime input TPM 15,000,000, output combined
 	// with burndown (BEDROCK.md section 6; new accounts get less). Their
 	// daily limit is the cross-model daily quota, whose default is not
