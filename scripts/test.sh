@@ -30,6 +30,7 @@ cc="$cache/claude-code-$CLAUDE_CODE_VERSION"
 if [ -z "${HEADROOM_CLAUDE:-}" ] &&
   npm_cached "$cc" "@anthropic-ai/claude-code@$CLAUDE_CODE_VERSION" node_modules/.bin/claude; then
   export HEADROOM_CLAUDE="$cc/node_modules/.bin/claude"
+  export HEADROOM_CLAUDE_VERSION="$CLAUDE_CODE_VERSION" # checked by internal/claudecodetest
 fi
 
 # The JavaScript AWS SDK v3 (its default request handler speaks HTTP/2),
