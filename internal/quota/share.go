@@ -92,13 +92,3 @@ func (l *Ledger) Unshare(now time.Time) {
 		}
 	}
 }
-
-// Shares returns n while the ledger is shared out by Share(now, n), 0 when whole.
-func (l *Ledger) Shares() int {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if len(l.b) == 0 {
-		return 0
-	}
-	return int(l.b[0].share.n)
-}
