@@ -100,15 +100,16 @@ func Errorf(name, format string, args ...any) *Error {
 	return &Error{Name: name, Message: fmt.Sprintf(format, args...)}
 }
 
-// WithRetryAfter sets a Retry-After header, rounding up to whole seconds
-// (the unit Claude Code and the SDKs read), and returns e.
+// WithRetryAfter sets a Retry-After header of d (RetryAfter) and returns e.
 func (e *Error) WithRetryAfter(d time.Duration) *Error {
-	secs := int64((d + time.Second - 1) / time.Second)
-	if secs < 1 {
-		secs = 1
-	}
-	e.SetHeader("Retry-After", strconv.FormatInt(secs, 10))
+	e.SetHeader("Retry-After", RetryAfter(d))
 	return e
+}
+
+// RetryAfter is d as a Retry-After value: whole seconds, rounded up (the
+// unit Claude Code and the SDKs read), at least 1.
+func RetryAfter(d time.Duration) string {
+	return strconv.FormatInt(int64(max(d, time.Second)+time.Second-1)/int64(time.Second), 10)
 }
 
 // SetHeader adds a response header to the error.

@@ -8,7 +8,6 @@ import (
 	"io"
 	"math/rand/v2"
 	"net/http"
-	"strconv"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -169,7 +168,7 @@ func (g *Gateway) retryAfter(resp *http.Response, ex *exchange, refused error) {
 		}
 	}
 	wait, _ := ex.u.Ledger().Wait(g.now(), ex.req.Set, ex.req.Cost)
-	resp.Header.Set("Retry-After", strconv.FormatInt(int64(max(wait, time.Second)+time.Second-1)/int64(time.Second), 10))
+	resp.Header.Set("Retry-After", bedrock.RetryAfter(wait))
 }
 
 // keepAnswer reads a small error answer so it can be passed on later, and
