@@ -123,23 +123,16 @@ type shadowRecord struct {
 	falseAlarms int64 // served, and the mirror would have held it back
 }
 
+// judged counts what enforce mode would have done with c, in the record
+// and the metrics.
 func (r *shadowRecord) judged(g *Gateway, c *call) {
 	s := c.shadow
-	if s.clamp != "" {
-		g.m.ShadowWouldClamp.WithLabelValues(c.key).Inc()
-	}
-	switch s.would.Action {
-	case admission.WouldQueue:
-		g.m.ShadowWouldQueue.WithLabelValues(c.key).Inc()
-		g.m.ShadowQueueWait.Observe(s.would.Wait.Seconds())
-	case admission.WouldRefuse:
-		g.m.ShadowWouldRefuse.WithLabelValues(c.key, s.would.Reason).Inc()
-	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.judge++
 	if s.clamp != "" {
 		r.clamp++
+		g.m.ShadowWouldClamp.WithLabelValues(c.key).Inc()
 	}
 	switch s.would.Action {
 	case admission.WouldAdmit:
@@ -148,39 +141,40 @@ func (r *shadowRecord) judged(g *Gateway, c *call) {
 		r.queue++
 		r.waited += s.would.Wait
 		r.maxW = max(r.maxW, s.would.Wait)
+		g.m.ShadowWouldQueue.WithLabelValues(c.key).Inc()
+		g.m.ShadowQueueWait.Observe(s.would.Wait.Seconds())
 	case admission.WouldRefuse:
 		if r.refuse == nil {
 			r.refuse = map[string]int64{}
 		}
 		r.refuse[s.would.Reason]++
+		g.m.ShadowWouldRefuse.WithLabelValues(c.key, s.would.Reason).Inc()
 	}
 }
 
+// answered counts how upstream up answered a judged request, in the
+// record and the metrics.
 func (r *shadowRecord) answered(g *Gateway, up string, fits, throttled, served bool) {
 	if !throttled && !served {
 		return // another error: the mirror predicts throttles only
 	}
-	g.m.ShadowRequests.WithLabelValues(up).Inc()
-	switch {
-	case throttled && fits:
-		g.m.ShadowMissed.WithLabelValues(up).Inc()
-	case throttled:
-		g.m.ShadowPredicted.WithLabelValues(up).Inc()
-	case served && !fits:
-		g.m.ShadowFalseAlarms.WithLabelValues(up).Inc()
-	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.answers++
+	g.m.ShadowRequests.WithLabelValues(up).Inc()
+	if throttled {
+		r.throttles++
+	}
 	switch {
 	case throttled && fits:
-		r.throttles++
 		r.missed++
+		g.m.ShadowMissed.WithLabelValues(up).Inc()
 	case throttled:
-		r.throttles++
 		r.predicted++
+		g.m.ShadowPredicted.WithLabelValues(up).Inc()
 	case served && !fits:
 		r.falseAlarms++
+		g.m.ShadowFalseAlarms.WithLabelValues(up).Inc()
 	}
 }
 

@@ -270,6 +270,27 @@ func TestShadowPredictsThrottles(t *testing.T) {
 	if st.WouldQueue == 0 || st.WouldQueueWaitMean <= 0 {
 		t.Errorf("no would-be queue waits recorded: %+v", st)
 	}
+	// The metrics count what the record does.
+	var queued float64
+	for _, k := range ks {
+		queued += testutil.ToFloat64(h.gw.m.ShadowWouldQueue.WithLabelValues(k.Name))
+	}
+	m := h.gw.m
+	for _, c := range []struct {
+		name string
+		got  float64
+		want int64
+	}{
+		{"requests", testutil.ToFloat64(m.ShadowRequests.WithLabelValues("emu")), st.Answered},
+		{"predicted", testutil.ToFloat64(m.ShadowPredicted.WithLabelValues("emu")), st.Predicted},
+		{"missed", testutil.ToFloat64(m.ShadowMissed.WithLabelValues("emu")), st.Missed},
+		{"false alarms", testutil.ToFloat64(m.ShadowFalseAlarms.WithLabelValues("emu")), st.FalseAlarms},
+		{"would queue", queued, st.WouldQueue},
+	} {
+		if c.got != float64(c.want) {
+			t.Errorf("headroom_shadow metric of %s: %v, the record says %d", c.name, c.got, c.want)
+		}
+	}
 	waitFor(t, "the mirror to give every reservation back", func() bool { return h.reserved() == 0 })
 }
 
