@@ -19,7 +19,7 @@ import (
 )
 
 // TestClaudeCodeWhileEveryRegionThrottles: both regions of the route
-// throttle every model call for the first 4 s (another client of the
+// throttle every model call for 4 s from the first (another client of the
 // account, unseen by the mirror), and `claude -p`, its own retries off so
 // that one 429 reaching it fails the run, completes through serve: the
 // gateway gave each throttled call's reservation back and waited in the
@@ -39,12 +39,15 @@ func TestClaudeCodeWhileEveryRegionThrottles(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var until atomic.Int64 // the throttling ends then (set when serve is up)
-	until.Store(time.Now().Add(time.Hour).UnixNano())
+	// The throttling lasts 4 s from the first model call, however long
+	// Claude Code takes to start on a loaded machine.
+	var first atomic.Int64
 	var throttled, served atomic.Int64
 	es := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if strings.Contains(r.URL.Path, "/invoke") {
-			if time.Now().UnixNano() < until.Load() {
+			now := time.Now().UnixNano()
+			first.CompareAndSwap(0, now)
+			if now < first.Load()+int64(4*time.Second) {
 				throttled.Add(1)
 				w.Header().Set("X-Amzn-ErrorType", "ThrottlingException")
 				w.Header().Set("Content-Type", "application/json")
@@ -72,7 +75,6 @@ routes:
 	data := filepath.Join(dir, "data")
 	secret := newKey(t, "dev", "--data-dir", data)
 	base := startInProcess(t, []string{"serve", "--config", cfgPath, "--data-dir", data}).url(t)
-	until.Store(time.Now().Add(4 * time.Second).UnixNano())
 	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
 	defer cancel()
 	res, ok := claudecodetest.Run(ctx, t, claude, base, secret, "Say hello.", "CLAUDE_CODE_MAX_RETRIES=0")
