@@ -2,22 +2,36 @@ package gateway
 
 import (
 	"fmt"
+	"math/rand/v2"
 	"net/http"
 	"strconv"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/headroomhq/headroom/internal/config"
 	"github.com/headroomhq/headroom/internal/emulator"
 	"github.com/headroomhq/headroom/internal/keys"
 )
 
-// runLoad sends clients × perClient requests with mixed max_tokens, output
-// lengths and operations to base, each client with its own key, and
+// loadShape is what a load's requests ask: their max_tokens in turn (0:
+// none in the body), and whether a client pauses between calls as Claude
+// Code does, 20-60 ms, and 50-150 ms after a 429 (backing off as an SDK
+// does).
+type loadShape struct {
+	maxTokens []int
+	pause     bool
+}
+
+// burstLoad asks every max_tokens, the gateway's clamp included, with no
+// pause: as much as the clients can send.
+var burstLoad = loadShape{maxTokens: []int{300, 2000, 4096, 32000, 0}}
+
+// runLoad sends clients × perClient requests of the shape to base, each
+// client with its own key, with mixed output lengths and operations, and
 // returns the status codes seen.
-func runLoad(t *testing.T, h *harness, base string, secrets []string, perClient int) map[int]int {
-	maxTokens := []int{300, 2000, 4096, 32000, 0}
+func runLoad(t *testing.T, base string, secrets []string, perClient int, shape loadShape) map[int]int {
 	outputs := []int{5, 60, 200, 400}
 	var mu sync.Mutex
 	codes := map[int]int{}
@@ -27,7 +41,7 @@ func runLoad(t *testing.T, h *harness, base string, secrets []string, perClient 
 			for i := range perClient {
 				n := c*perClient + i
 				body := `{"anthropic_version":"bedrock-2023-05-31","messages":[{"role":"user","content":"load ` + strconv.Itoa(n) + `"}]}`
-				if mt := maxTokens[n%len(maxTokens)]; mt > 0 {
+				if mt := shape.maxTokens[n%len(shape.maxTokens)]; mt > 0 {
 					body = fmt.Sprintf(smallMsg, mt)
 				}
 				op := "invoke"
@@ -46,6 +60,14 @@ func runLoad(t *testing.T, h *harness, base string, secrets []string, perClient 
 				mu.Lock()
 				codes[resp.StatusCode]++
 				mu.Unlock()
+				if !shape.pause {
+					continue
+				}
+				pause := 20 + rand.N(40) // between calls (Claude Code runs tools there)
+				if resp.StatusCode == http.StatusTooManyRequests {
+					pause = 50 + rand.N(100) // backing off
+				}
+				time.Sleep(time.Duration(pause) * time.Millisecond)
 			}
 		})
 	}
@@ -77,7 +99,7 @@ func TestZeroUpstreamThrottles(t *testing.T) {
 		secrets = append(secrets, h.secret[k.Name])
 	}
 
-	direct := runLoad(t, h, h.emuURL, secrets, perClient)
+	direct := runLoad(t, h.emuURL, secrets, perClient, burstLoad)
 	if direct[http.StatusTooManyRequests] == 0 || h.throttle.Load() == 0 {
 		t.Fatalf("straight at the emulator nothing was throttled (%v): the load is too light to test anything", direct)
 	}
@@ -85,7 +107,7 @@ func TestZeroUpstreamThrottles(t *testing.T) {
 
 	h.emu.Reset()
 	h.throttle.Store(0)
-	through := runLoad(t, h, h.gwURL, secrets, perClient)
+	through := runLoad(t, h.gwURL, secrets, perClient, burstLoad)
 	t.Logf("through the gateway: %v", through)
 	if got := h.throttle.Load(); got != 0 {
 		t.Errorf("the emulator throttled %d requests from the gateway, want 0", got)

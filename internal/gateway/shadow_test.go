@@ -6,9 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"math/rand/v2"
 	"net/http"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -18,7 +16,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/headroomhq/headroom/internal/config"
-	"github.com/headroomhq/headroom/internal/emulator"
 	"github.com/headroomhq/headroom/internal/keys"
 )
 
@@ -176,6 +173,11 @@ func TestShadowForwardsUntouched(t *testing.T) {
 	}
 }
 
+// shadowShape is the load the shadow tests send (their tolerances were
+// measured with it): max_tokens 300, 2,000 or 4,096, from clients that
+// pause as Claude Code does.
+var shadowShape = loadShape{maxTokens: []int{300, 2000, 4096}, pause: true}
+
 // TestShadowPredictsThrottles is issue 12's check of shadow mode against
 // the emulator: a bounded concurrent load that the emulator's tight
 // minute bucket throttles is forwarded whole (the client sees the
@@ -228,7 +230,7 @@ func TestShadowPredictsThrottles(t *testing.T) {
 	for _, k := range ks {
 		secrets = append(secrets, h.secret[k.Name])
 	}
-	codes := shadowLoad(t, h.gwURL, secrets, perClient)
+	codes := runLoad(t, h.gwURL, secrets, perClient, shadowShape)
 	throttled := h.throttle.Load()
 	_, st := h.shadowStatus()
 	js, _ := json.MarshalIndent(st, "", "  ")
@@ -292,48 +294,4 @@ func TestShadowPredictsThrottles(t *testing.T) {
 		}
 	}
 	waitFor(t, "the mirror to give every reservation back", func() bool { return h.reserved() == 0 })
-}
-
-// shadowLoad sends perClient requests from each client at once, each with
-// its own key, mixed max_tokens, output lengths and operations; a client
-// pauses 20-60 ms between calls, 50-150 ms after a 429 (backing off as an
-// SDK does).
-// It returns the status codes seen.
-func shadowLoad(t *testing.T, base string, secrets []string, perClient int) map[int]int {
-	maxTokens := []int{300, 2000, 4096}
-	outputs := []int{5, 60, 200, 400}
-	var mu sync.Mutex
-	codes := map[int]int{}
-	var wg sync.WaitGroup
-	for c, secret := range secrets {
-		wg.Go(func() {
-			for i := range perClient {
-				n := c*perClient + i
-				op := "invoke"
-				if n%2 == 0 {
-					op = "invoke-with-response-stream"
-				}
-				body := fmt.Sprintf(smallMsg, maxTokens[n%len(maxTokens)])
-				req, _ := http.NewRequest(http.MethodPost, base+"/model/"+sonnet+"/"+op, strings.NewReader(body))
-				req.Header.Set("Authorization", "Bearer "+secret)
-				req.Header.Set(emulator.HeaderOutputTokens, strconv.Itoa(outputs[n%len(outputs)]))
-				resp, err := http.DefaultClient.Do(req)
-				if err != nil {
-					t.Error(err)
-					return
-				}
-				readAll(resp)
-				mu.Lock()
-				codes[resp.StatusCode]++
-				mu.Unlock()
-				pause := 20 + rand.N(40) // between calls (Claude Code runs tools there)
-				if resp.StatusCode == http.StatusTooManyRequests {
-					pause = 50 + rand.N(100) // backing off
-				}
-				time.Sleep(time.Duration(pause) * time.Millisecond)
-			}
-		})
-	}
-	wg.Wait()
-	return codes
 }

@@ -49,7 +49,7 @@ func TestShadowReplicasOnRedis(t *testing.T) {
 				for _, k := range ks[i*clients/2 : (i+1)*clients/2] {
 					secrets = append(secrets, h.secret[k.Name])
 				}
-				wg.Go(func() { shadowLoad(t, r.url, secrets, perClient) })
+				wg.Go(func() { runLoad(t, r.url, secrets, perClient, shadowShape) })
 			}
 			wg.Wait()
 			var sum ShadowStatus
