@@ -7,8 +7,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"regexp"
 	"strconv"
 	"testing"
@@ -43,9 +41,7 @@ func TestClaudeCodeLongAnswerRecovers(t *testing.T) {
 			es := httptest.NewServer(emu)
 			t.Cleanup(es.Close)
 
-			dir := t.TempDir()
-			cfgPath := filepath.Join(dir, "serve.yaml")
-			serveCfg := fmt.Sprintf(`listen: 127.0.0.1:0
+			args, data := serveYAML(t, fmt.Sprintf(`listen: 127.0.0.1:0
 upstreams:
   - name: emu
     region: us-east-1
@@ -60,13 +56,9 @@ policy:
   priors: [{match: "", median: 300, p99: 1500}]
   prior_weight: 1000
   room_fraction: 0
-`, es.URL, mode)
-			if err := os.WriteFile(cfgPath, []byte(serveCfg), 0o600); err != nil {
-				t.Fatal(err)
-			}
-			data := filepath.Join(dir, "data")
+`, es.URL, mode))
 			secret := newKey(t, "dev", "--data-dir", data)
-			base := startInProcess(t, []string{"serve", "--config", cfgPath, "--data-dir", data}).url(t)
+			base := startInProcess(t, args).url(t)
 
 			ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
 			defer cancel()

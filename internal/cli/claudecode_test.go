@@ -235,15 +235,9 @@ const mantleUpstream = `
 // and returns its URL.
 func (lw *longWrite) serve(t *testing.T, upstream string) string {
 	t.Helper()
-	dir := t.TempDir()
-	cfgPath := filepath.Join(dir, "serve.yaml")
-	cfg := "listen: 127.0.0.1:0\nupstreams:" + fmt.Sprintf(upstream, lw.url)
-	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	data := filepath.Join(dir, "data")
+	args, data := serveYAML(t, "listen: 127.0.0.1:0\nupstreams:"+fmt.Sprintf(upstream, lw.url))
 	lw.key = newKey(t, "dev", "--data-dir", data)
-	return startInProcess(t, []string{"serve", "--config", cfgPath, "--data-dir", data}).url(t)
+	return startInProcess(t, args).url(t)
 }
 
 // check fails t unless the task completed: the file holds every word and

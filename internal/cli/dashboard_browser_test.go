@@ -39,9 +39,7 @@ func dashboardServe(t *testing.T, n int, extra string) (base, token string, secr
 	}
 	es := httptest.NewServer(emu)
 	t.Cleanup(es.Close)
-	dir := t.TempDir()
-	cfgPath := filepath.Join(dir, "serve.yaml")
-	cfg := fmt.Sprintf(`listen: 127.0.0.1:0
+	args, data := serveYAML(t, fmt.Sprintf(`listen: 127.0.0.1:0
 operations: {token_env: HEADROOM_TEST_OPS_TOKEN}
 upstreams:
   - name: emu
@@ -51,13 +49,9 @@ upstreams:
     buckets:
       - {name: sonnet-tpm, kind: tpm, limit: 60000}
       - {name: sonnet-tpd, kind: tpd, limit: 5000000}
-`, es.URL) + extra
-	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
-		t.Fatal(err)
-	}
+`, es.URL)+extra)
 	token = "ops-token-for-the-dashboard-test"
 	t.Setenv("HEADROOM_TEST_OPS_TOKEN", token)
-	data := filepath.Join(dir, "data")
 	secrets = map[string]string{}
 	for i := range n {
 		name, extra := []string{"alice", "bob", "carol"}[min(i, 2)], []string(nil)
@@ -69,7 +63,7 @@ upstreams:
 		}
 		secrets[name] = newKey(t, append([]string{name, "--data-dir", data}, extra...)...)
 	}
-	s := startInProcess(t, []string{"serve", "--config", cfgPath, "--data-dir", data, "--log-level", "warn"})
+	s := startInProcess(t, append(args, "--log-level", "warn"))
 	return s.url(t), token, secrets
 }
 

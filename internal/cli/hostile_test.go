@@ -12,7 +12,6 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"os"
-	"path/filepath"
 	"runtime"
 	"strings"
 	"sync"
@@ -48,9 +47,7 @@ func startHostile(t *testing.T, scenario string) *hostileServe {
 	}
 	es := httptest.NewServer(emu)
 	t.Cleanup(es.Close)
-	dir := t.TempDir()
-	cfgPath := filepath.Join(dir, "serve.yaml")
-	cfg := fmt.Sprintf(`listen: 127.0.0.1:0
+	args, data := serveYAML(t, fmt.Sprintf(`listen: 127.0.0.1:0
 upstreams:
   - name: emu
     region: us-east-1
@@ -60,13 +57,9 @@ upstreams:
       - {name: tpm, kind: tpm, limit: 10000000}
       - {name: tpd, kind: tpd, limit: 1000000000}
 limits: {body_read_timeout: 1s, max_connections: 400}
-`, es.URL)
-	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	data := filepath.Join(dir, "data")
+`, es.URL))
 	h := &hostileServe{key: newKey(t, "dev", "--data-dir", data)}
-	h.s = startInProcess(t, []string{"serve", "--config", cfgPath, "--data-dir", data, "--log-level", "warn"})
+	h.s = startInProcess(t, append(args, "--log-level", "warn"))
 	h.base = h.s.url(t)
 	u, _ := url.Parse(h.base)
 	h.host = u.Host

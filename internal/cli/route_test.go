@@ -8,8 +8,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -21,17 +19,16 @@ import (
 	"github.com/headroomhq/headroom/internal/emulator"
 )
 
-// twoRegionServe starts an emulator with two regions, east's quota too
-// small for any Claude Code call (so east throttles every one, unseen by
-// the mirror, which the operator configured alike for both), and `headroom
-// serve` routing over east then west, its breaker taking an upstream out
-// at the first failure (Claude Code makes one to three calls). It returns serve's URL, a key, and
-// the count of 429s east answered.
-func twoRegionServe(t *testing.T) (base, key string, east429 *atomic.Int64) {
+// regionsServe starts an emulator with two regions, us-east-1 with a
+// minute bucket of eastTPM and us-west-2 with 100M, served through wrap,
+// and `headroom serve` routing over east then west (both configured with
+// 100M: the mirror does not know east's quota), plus extra top-level
+// YAML. It returns serve's URL and a key.
+func regionsServe(t *testing.T, eastTPM int64, wrap func(emu http.Handler) http.HandlerFunc, extra string) (base, key string) {
 	t.Helper()
 	ec := config.DefaultEmulator()
 	ec.Regions = []config.EmulatorRegion{
-		{Name: "us-east-1", Buckets: []config.Bucket{{Name: "tpm", Kind: config.KindTPM, Limit: 1000}}},
+		{Name: "us-east-1", Buckets: []config.Bucket{{Name: "tpm", Kind: config.KindTPM, Limit: eastTPM}}},
 		{Name: "us-west-2", Buckets: []config.Bucket{{Name: "tpm", Kind: config.KindTPM, Limit: 100_000_000}}},
 	}
 	ec.DefaultRegion = "us-east-1"
@@ -39,45 +36,42 @@ func twoRegionServe(t *testing.T) (base, key string, east429 *atomic.Int64) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	east429 = &atomic.Int64{}
-	es := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		rec := httptest.NewRecorder()
-		emu.ServeHTTP(rec, r)
-		if rec.Code == http.StatusTooManyRequests && strings.HasPrefix(r.URL.Path, "/region/us-east-1/") {
-			east429.Add(1)
-		}
-		for k, v := range rec.Header() {
-			w.Header()[k] = v
-		}
-		w.WriteHeader(rec.Code)
-		_, _ = w.Write(rec.Body.Bytes())
-	}))
+	es := httptest.NewServer(wrap(emu))
 	t.Cleanup(es.Close)
-
-	dir := t.TempDir()
-	cfg := fmt.Sprintf(`listen: 127.0.0.1:0
+	args, data := serveYAML(t, fmt.Sprintf(`listen: 127.0.0.1:0
 upstreams:
-  - name: east
-    region: us-east-1
-    endpoint: %[1]s/region/us-east-1
-    auth: {mode: none}
-    buckets: [{name: tpm, kind: tpm, limit: 100000000}]
-  - name: west
-    region: us-west-2
-    endpoint: %[1]s/region/us-west-2
-    auth: {mode: none}
-    buckets: [{name: tpm, kind: tpm, limit: 100000000}]
+  - {name: east, region: us-east-1, endpoint: %[1]s/region/us-east-1, auth: {mode: none}, buckets: [{name: tpm, kind: tpm, limit: 100000000}]}
+  - {name: west, region: us-west-2, endpoint: %[1]s/region/us-west-2, auth: {mode: none}, buckets: [{name: tpm, kind: tpm, limit: 100000000}]}
 routes:
   - {upstreams: [east, west]}
-failover: {trip_after: 1}
-`, es.URL)
-	cfgPath := filepath.Join(dir, "serve.yaml")
-	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	data := filepath.Join(dir, "data")
-	secret := newKey(t, "dev", "--data-dir", data)
-	return startInProcess(t, []string{"serve", "--config", cfgPath, "--data-dir", data}).url(t), secret, east429
+`, es.URL)+extra)
+	key = newKey(t, "dev", "--data-dir", data)
+	return startInProcess(t, args).url(t), key
+}
+
+// twoRegionServe is regionsServe with east's quota too small for any
+// Claude Code call (so east throttles every one, unseen by the mirror),
+// and serve's breaker taking an upstream out at the first failure (Claude
+// Code makes one to three calls). It also returns the count of 429s east
+// answered.
+func twoRegionServe(t *testing.T) (base, key string, east429 *atomic.Int64) {
+	t.Helper()
+	east429 = &atomic.Int64{}
+	base, key = regionsServe(t, 1000, func(emu http.Handler) http.HandlerFunc {
+		return func(w http.ResponseWriter, r *http.Request) {
+			rec := httptest.NewRecorder()
+			emu.ServeHTTP(rec, r)
+			if rec.Code == http.StatusTooManyRequests && strings.HasPrefix(r.URL.Path, "/region/us-east-1/") {
+				east429.Add(1)
+			}
+			for k, v := range rec.Header() {
+				w.Header()[k] = v
+			}
+			w.WriteHeader(rec.Code)
+			_, _ = w.Write(rec.Body.Bytes())
+		}
+	}, "failover: {trip_after: 1}\n")
+	return base, key, east429
 }
 
 // TestClaudeCodeThroughThrottledRegion is issue 11 §3's routing check with

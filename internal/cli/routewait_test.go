@@ -3,19 +3,13 @@ package cli
 import (
 	"context"
 	"fmt"
-	"log/slog"
 	"net/http"
-	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/headroomhq/headroom/internal/claudecodetest"
-	"github.com/headroomhq/headroom/internal/config"
-	"github.com/headroomhq/headroom/internal/emulator"
 )
 
 // TestClaudeCodeWhileEveryRegionThrottles: both regions of the route
@@ -29,52 +23,28 @@ import (
 func TestClaudeCodeWhileEveryRegionThrottles(t *testing.T) {
 	claude := claudecodetest.Binary(t)
 	t.Parallel()
-	ec := config.DefaultEmulator()
-	ec.Regions = []config.EmulatorRegion{
-		{Name: "us-east-1", Buckets: []config.Bucket{{Name: "tpm", Kind: config.KindTPM, Limit: 100_000_000}}},
-		{Name: "us-west-2", Buckets: []config.Bucket{{Name: "tpm", Kind: config.KindTPM, Limit: 100_000_000}}},
-	}
-	ec.DefaultRegion = "us-east-1"
-	emu, err := emulator.New(ec, slog.New(slog.DiscardHandler), time.Now)
-	if err != nil {
-		t.Fatal(err)
-	}
 	// The throttling lasts 4 s from the first model call, however long
 	// Claude Code takes to start on a loaded machine.
 	var first atomic.Int64
 	var throttled, served atomic.Int64
-	es := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if strings.Contains(r.URL.Path, "/invoke") {
-			now := time.Now().UnixNano()
-			first.CompareAndSwap(0, now)
-			if now < first.Load()+int64(4*time.Second) {
-				throttled.Add(1)
-				w.Header().Set("X-Amzn-ErrorType", "ThrottlingException")
-				w.Header().Set("Content-Type", "application/json")
-				w.WriteHeader(http.StatusTooManyRequests)
-				fmt.Fprint(w, `{"message":"Too many tokens, please wait before trying again."}`)
-				return
+	base, secret := regionsServe(t, 100_000_000, func(emu http.Handler) http.HandlerFunc {
+		return func(w http.ResponseWriter, r *http.Request) {
+			if strings.Contains(r.URL.Path, "/invoke") {
+				now := time.Now().UnixNano()
+				first.CompareAndSwap(0, now)
+				if now < first.Load()+int64(4*time.Second) {
+					throttled.Add(1)
+					w.Header().Set("X-Amzn-ErrorType", "ThrottlingException")
+					w.Header().Set("Content-Type", "application/json")
+					w.WriteHeader(http.StatusTooManyRequests)
+					fmt.Fprint(w, `{"message":"Too many tokens, please wait before trying again."}`)
+					return
+				}
+				served.Add(1)
 			}
-			served.Add(1)
+			emu.ServeHTTP(w, r)
 		}
-		emu.ServeHTTP(w, r)
-	}))
-	t.Cleanup(es.Close)
-	dir := t.TempDir()
-	cfg := fmt.Sprintf(`listen: 127.0.0.1:0
-upstreams:
-  - {name: east, region: us-east-1, endpoint: %[1]s/region/us-east-1, auth: {mode: none}, buckets: [{name: tpm, kind: tpm, limit: 100000000}]}
-  - {name: west, region: us-west-2, endpoint: %[1]s/region/us-west-2, auth: {mode: none}, buckets: [{name: tpm, kind: tpm, limit: 100000000}]}
-routes:
-  - {upstreams: [east, west]}
-`, es.URL)
-	cfgPath := filepath.Join(dir, "serve.yaml")
-	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	data := filepath.Join(dir, "data")
-	secret := newKey(t, "dev", "--data-dir", data)
-	base := startInProcess(t, []string{"serve", "--config", cfgPath, "--data-dir", data}).url(t)
+	}, "")
 	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
 	defer cancel()
 	res, ok := claudecodetest.Run(ctx, t, claude, base, secret, "Say hello.", "CLAUDE_CODE_MAX_RETRIES=0")

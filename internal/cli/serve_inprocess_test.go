@@ -9,27 +9,35 @@ import (
 	"time"
 )
 
+// serveYAML writes cfg as serve.yaml in a fresh directory and returns the
+// arguments that serve it (serve --config, --data-dir) and the data
+// directory, for keys made before it starts.
+func serveYAML(t *testing.T, cfg string) (args []string, data string) {
+	t.Helper()
+	dir := t.TempDir()
+	path, data := filepath.Join(dir, "serve.yaml"), filepath.Join(dir, "data")
+	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return []string{"serve", "--config", path, "--data-dir", data}, data
+}
+
 // serveConfig writes a serve configuration with one upstream at an
 // unreachable endpoint, authenticated as auth (a YAML flow map), plus
 // extra top-level YAML, and returns the arguments that serve it from a
 // fresh data directory.
 func serveConfig(t *testing.T, auth, extra string) []string {
 	t.Helper()
-	dir := t.TempDir()
-	cfg := `listen: 127.0.0.1:0
+	args, _ := serveYAML(t, `listen: 127.0.0.1:0
 upstreams:
   - name: prod
     region: us-east-1
     endpoint: http://127.0.0.1:1
-    auth: ` + auth + `
+    auth: `+auth+`
     buckets:
       - {name: tpm, kind: tpm, limit: 200000}
-` + extra
-	path := filepath.Join(dir, "serve.yaml")
-	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return []string{"serve", "--config", path, "--data-dir", filepath.Join(dir, "data")}
+`+extra)
+	return args
 }
 
 // inProcessServe is `headroom serve` run by Main in this process.
