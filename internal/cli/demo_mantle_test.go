@@ -1,10 +1,7 @@
 package cli
 
 import (
-	"bufio"
 	"context"
-	"io"
-	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -20,34 +17,14 @@ import (
 // charged to the demo's ledger.
 func TestServeDemoClaudeCodeMantleMode(t *testing.T) {
 	claude := claudecodetest.Binary(t)
-	ctx, cancel := context.WithCancel(context.Background())
-	pr, pw := io.Pipe()
-	var errb syncBuffer
-	done := make(chan int, 1)
-	go func() {
-		done <- Main(ctx, []string{"serve", "--demo", "--addr", "127.0.0.1:0"}, strings.NewReader(""), pw, &errb)
-		pw.Close()
-	}()
-	defer func() { cancel(); <-done }()
-	var out strings.Builder
-	sc := bufio.NewScanner(pr)
-	var base string
-	for sc.Scan() {
-		out.WriteString(sc.Text() + "\n")
-		if strings.HasPrefix(sc.Text(), "Try: curl") {
-			break
-		}
-		if m := regexp.MustCompile(`on (http://\S+) in front`).FindStringSubmatch(sc.Text()); m != nil {
-			base = m[1]
-		}
-	}
-	go func() { _, _ = io.Copy(io.Discard, pr) }()
-	secrets := secretRE.FindAllString(out.String(), -1)
-	if len(secrets) == 0 || base == "" || !strings.Contains(out.String(), "CLAUDE_CODE_USE_MANTLE=1") {
-		t.Fatalf("no key, URL or Mantle-mode settings in:\n%s", out.String())
+	out, base, errb, stop := runDemoLog(t)
+	defer stop()
+	secrets := secretRE.FindAllString(out, -1)
+	if len(secrets) == 0 || !strings.Contains(out, "CLAUDE_CODE_USE_MANTLE=1") {
+		t.Fatalf("no key or Mantle-mode settings in:\n%s", out)
 	}
 	_, _, aliceBefore := getStatus(t, base) // secrets[0] is alice's
-	rctx, rcancel := context.WithTimeout(ctx, 2*time.Minute)
+	rctx, rcancel := context.WithTimeout(t.Context(), 2*time.Minute)
 	defer rcancel()
 	res, ok := claudecodetest.RunMantle(rctx, t, claude, base, secrets[0], "Say hello.", "CLAUDE_CODE_MAX_RETRIES=0")
 	if !ok || res.Err != nil || res.IsError || res.Result == "" {

@@ -8,6 +8,7 @@ import (
 	"os"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 )
 
@@ -15,12 +16,20 @@ import (
 // printed; stop ends it and returns its exit code.
 func runDemo(t *testing.T, extra ...string) (out, base string, stop func() int) {
 	t.Helper()
+	out, base, _, stop = runDemoLog(t, extra...)
+	return out, base, stop
+}
+
+// runDemoLog is runDemo that also returns serve's log (its stderr). stop
+// may be called more than once (it stops serve once).
+func runDemoLog(t *testing.T, extra ...string) (out, base string, log *syncBuffer, stop func() int) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	pr, pw := io.Pipe()
-	var errb syncBuffer
+	errb := &syncBuffer{}
 	done := make(chan int, 1)
 	go func() {
-		done <- Main(ctx, append([]string{"serve", "--demo", "--addr", "127.0.0.1:0"}, extra...), strings.NewReader(""), pw, &errb)
+		done <- Main(ctx, append([]string{"serve", "--demo", "--addr", "127.0.0.1:0"}, extra...), strings.NewReader(""), pw, errb)
 		pw.Close()
 	}()
 	var b strings.Builder
@@ -39,14 +48,14 @@ func runDemo(t *testing.T, extra ...string) (out, base string, stop func() int) 
 		cancel()
 		t.Fatalf("serve --demo %v printed no URL:\n%s\nstderr:\n%s", extra, b.String(), errb.String())
 	}
-	return b.String(), base, func() int {
+	return b.String(), base, errb, sync.OnceValue(func() int {
 		cancel()
 		code := <-done
 		if code != 0 {
 			t.Logf("stderr:\n%s", errb.String())
 		}
 		return code
-	}
+	})
 }
 
 // TestServeDemoDataDirKeepsKeys: `serve --demo --data-dir DIR` keeps its

@@ -184,33 +184,14 @@ func TestServeSurvivesKill9(t *testing.T) {
 // TestServeDemo runs `serve --demo` in-process: three keys with Claude Code
 // settings, a working gateway in front of the emulator, and a clean stop.
 func TestServeDemo(t *testing.T) {
-	ctx, cancel := context.WithCancel(context.Background())
-	pr, pw := io.Pipe()
-	var errb syncBuffer
-	done := make(chan int, 1)
-	go func() {
-		done <- Main(ctx, []string{"serve", "--demo", "--addr", "127.0.0.1:0"}, strings.NewReader(""), pw, &errb)
-		pw.Close()
-	}()
-	var out strings.Builder
-	sc := bufio.NewScanner(pr)
-	var base string
-	for sc.Scan() {
-		out.WriteString(sc.Text() + "\n")
-		if strings.HasPrefix(sc.Text(), "Try: curl") {
-			break
-		}
-		if m := regexp.MustCompile(`on (http://\S+) in front`).FindStringSubmatch(sc.Text()); m != nil {
-			base = m[1]
-		}
-	}
-	go func() { _, _ = io.Copy(io.Discard, pr) }()
-	secrets := secretRE.FindAllString(out.String(), -1)
-	if len(secrets) != 3 || base == "" {
-		t.Fatalf("want three keys and a URL, got:\n%s", out.String())
+	out, base, errb, stop := runDemoLog(t)
+	defer stop()
+	secrets := secretRE.FindAllString(out, -1)
+	if len(secrets) != 3 {
+		t.Fatalf("want three keys, got:\n%s", out)
 	}
 	for _, name := range demoKeys {
-		if !strings.Contains(out.String(), `"`+name+`"`) {
+		if !strings.Contains(out, `"`+name+`"`) {
 			t.Errorf("no settings for %s", name)
 		}
 	}
@@ -222,10 +203,9 @@ func TestServeDemo(t *testing.T) {
 			t.Errorf("invoke with a demo key: %d", got)
 		}
 	}
-	dataDir := regexp.MustCompile(`temporary data in (\S+)\)`).FindStringSubmatch(out.String())
-	cancel()
-	if code := <-done; code != 0 {
-		t.Errorf("exit %d; stderr:\n%s", code, errb.String())
+	dataDir := regexp.MustCompile(`temporary data in (\S+)\)`).FindStringSubmatch(out)
+	if code := stop(); code != 0 {
+		t.Errorf("exit %d", code)
 	}
 	if dataDir == nil {
 		t.Fatal("no data dir printed")
