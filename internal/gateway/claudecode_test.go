@@ -102,7 +102,7 @@ func TestClaudeCodeTwoAtOnce(t *testing.T) {
 	// Who used the day, and the OpenTelemetry token usage, as Claude Code's
 	// calls left them.
 	waitFor(t, "settlement", func() bool { return h.reserved() == 0 })
-	tpd := bucketUsage(t, h.gwStatus(), "opus-5-5-tpd")
+	tpd := bucketUsage(t, h.status(), "opus-5-5-tpd")
 	if len(tpd.TopToday) != 2 || tpd.Forecast == nil || tpd.Forecast.Rates.Hour <= 0 {
 		t.Errorf("opus-5-5-tpd after two Claude Codes: top today %+v, forecast %+v; want ann and ben and a rate", tpd.TopToday, tpd.Forecast)
 	}

@@ -17,21 +17,6 @@ import (
 	"github.com/headroomhq/headroom/internal/quota"
 )
 
-// gwStatus reads GET /v1/status.
-func (h *harness) gwStatus() Status {
-	h.t.Helper()
-	resp, err := http.Get(h.gwURL + "/v1/status")
-	if err != nil {
-		h.t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var st Status
-	if err := json.NewDecoder(resp.Body).Decode(&st); err != nil || len(st.Upstreams) != 1 {
-		h.t.Fatalf("GET /v1/status: %v, %d upstreams", err, len(st.Upstreams))
-	}
-	return st
-}
-
 func bucketUsage(t *testing.T, st Status, name string) BucketStatus {
 	t.Helper()
 	for _, b := range st.Upstreams[0].Buckets {
@@ -107,7 +92,7 @@ func TestSpentDailyBucketNamesTopConsumers(t *testing.T) {
 		t.Errorf("Anthropic-shaped 429: %d %s; want a rate_limit_error saying %q", resp.StatusCode, b, want)
 	}
 
-	u := h.gwStatus()
+	u := h.status()
 	tpdU := bucketUsage(t, u, "sonnet-tpd")
 	if len(tpdU.TopToday) != 3 || tpdU.TopToday[0].Key != "alice" || tpdU.TopToday[0].Tokens != int64(served*5007) {
 		t.Errorf("sonnet-tpd top today: %+v", tpdU.TopToday)
