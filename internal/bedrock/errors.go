@@ -109,7 +109,8 @@ func (e *Error) WithRetryAfter(d time.Duration) *Error {
 // RetryAfter is d as a Retry-After value: whole seconds, rounded up (the
 // unit Claude Code and the SDKs read), at least 1.
 func RetryAfter(d time.Duration) string {
-	return strconv.FormatInt(int64(max(d, time.Second)+time.Second-1)/int64(time.Second), 10)
+	// (d-1)/s + 1 rounds up without overflowing near the largest Duration.
+	return strconv.FormatInt(int64((max(d, time.Second)-1)/time.Second+1), 10)
 }
 
 // SetHeader adds a response header to the error.

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"net/http"
 	"net/http/httptest"
 	"testing"
@@ -145,5 +146,22 @@ func TestAsError(t *testing.T) {
 	}
 	if got := be.Error(); got != "AccessDeniedException: no" {
 		t.Errorf("Error() = %q", got)
+	}
+}
+
+// TestRetryAfterValues: whole seconds rounded up, at least 1, and no
+// overflow at the largest waits.
+func TestRetryAfterValues(t *testing.T) {
+	for _, tt := range []struct {
+		d    time.Duration
+		want string
+	}{
+		{math.MinInt64, "1"}, {-5 * time.Second, "1"}, {0, "1"}, {1, "1"}, {999 * time.Millisecond, "1"},
+		{time.Second, "1"}, {time.Second + 1, "2"}, {1500 * time.Millisecond, "2"}, {2 * time.Second, "2"},
+		{24 * time.Hour, "86400"}, {math.MaxInt64, "9223372037"},
+	} {
+		if got := RetryAfter(tt.d); got != tt.want {
+			t.Errorf("RetryAfter(%v) = %s, want %s", tt.d, got, tt.want)
+		}
 	}
 }

@@ -291,6 +291,12 @@ func TestHostileUpstreamMessages(t *testing.T) {
 				name += " stream"
 			}
 			tt := hostileCall{fault: c.fault, path: door.path, body: body(c.stream), status: c.status, errType: c.errType, cancelAfter: c.cancel}
+			switch c.fault {
+			case "sse-start-9e18", "sse-delta-9e18", "sse-negative", "sse-not-numeric", "sse-overflow":
+				tt.wantBody = "message_stop" // passed on whole: only the charge is bounded
+			case "sse-oversize-event":
+				tt.wantBody, tt.minBody = "message_stop", 2<<20 // the metering stops, never the copy
+			}
 			t.Run(name, func(t *testing.T) { h.hostile(t, tt, good, true) })
 		}
 	}
@@ -307,6 +313,9 @@ type hostileCall struct {
 	errType string
 	// cancelAfter: the client gives up then (the upstream never ends).
 	cancelAfter time.Duration
+	// wantBody, when set, must be in the answer, of at least minBody bytes.
+	wantBody string
+	minBody  int
 }
 
 // hostile makes call tt with the fault it names and checks what the client
@@ -314,7 +323,11 @@ type hostileCall struct {
 // is within what the request could have used, and that the good call
 // then succeeds. messages: tt is on a Messages path.
 func (h *harness) hostile(t *testing.T, tt, good hostileCall, messages bool) {
-	bound := newUsageBound(len(tt.body)+rewriteRoom, 4096)
+	n := len(tt.body)
+	if messages {
+		n += rewriteRoom // the Messages door may add anthropic_version
+	}
+	bound := newUsageBound(n, 4096)
 	most := int64(bound.input) + int64(bound.output)*5 // Sonnet 4's burndown
 	before := tpdUsed(h)
 	// An answer that does not end within limit holds the connection
@@ -351,6 +364,8 @@ func (h *harness) hostile(t *testing.T, tt, good hostileCall, messages bool) {
 		}
 	case tt.errType != "":
 		t.Errorf("status %d, want an Anthropic %s error", resp.StatusCode, tt.errType)
+	case tt.wantBody != "" && (!bytes.Contains(b, []byte(tt.wantBody)) || len(b) < tt.minBody):
+		t.Errorf("answer of %d bytes, want at least %d ending with %s: the stream was cut", len(b), tt.minBody, tt.wantBody)
 	}
 	waitFor(t, "the ledger to be back to zero", func() bool {
 		st := h.up.Admission.Status(time.Now())

@@ -88,6 +88,9 @@ func TestLearnedInputEstimate(t *testing.T) {
 			n = h.reserved()
 			up.release <- struct{}{}
 		case resp := <-done:
+			if resp == nil {
+				t.Fatalf("%s: no answer", path)
+			}
 			t.Fatalf("%s: answered without reaching the upstream: %d %s", path, resp.StatusCode, readAll(resp))
 		}
 		if resp := <-done; resp == nil || resp.StatusCode != http.StatusOK {

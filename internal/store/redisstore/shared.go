@@ -292,7 +292,7 @@ func (s *Shared) End(h admission.SharedHold, cost quota.Cost, cancel bool, delay
 	}
 	delete(s.live, id)
 	if cancel {
-		op.Kind = OpCancel
+		op.Kind, op.Cost = OpCancel, quota.Cost{} // a cancel carries no cost
 	} else {
 		s.record(time.Now(), h, cost)
 	}
