@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -165,7 +164,7 @@ func TestServeReplicasLocalShareWhenRedisDown(t *testing.T) {
 				t.Errorf("%s: replica %d's status says %+v, want local_share, share 3", what, i, st)
 			}
 		}
-		if m := scrape(t, procs[0].url); !strings.Contains(m, `headroom_shared_ledger_local_share{upstream="emu"} 3`) ||
+		if m := get(t, procs[0].url+"/metrics"); !strings.Contains(m, `headroom_shared_ledger_local_share{upstream="emu"} 3`) ||
 			!strings.Contains(m, `headroom_bucket_capacity_tokens{bucket="tpm",kind="tpm",upstream="emu"} 33333`) {
 			t.Errorf("%s: /metrics has no headroom_shared_ledger_local_share 3 and tpm capacity 33,333", what)
 		}
@@ -192,16 +191,4 @@ func TestServeReplicasLocalShareWhenRedisDown(t *testing.T) {
 	settled("after Redis paused and resumed")
 	outage("Redis stopped", srv.Stop, func() { srv.Restart(t) })
 	settled("after Redis stopped and restarted empty")
-}
-
-// scrape returns a replica's /metrics.
-func scrape(t *testing.T, url string) string {
-	t.Helper()
-	resp, err := http.Get(url + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return string(b)
 }

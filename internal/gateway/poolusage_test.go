@@ -22,16 +22,7 @@ import (
 func TestReplicasPoolUsage(t *testing.T) {
 	h := newHarness(t, harnessOpts{buckets: testBuckets(replicaTPM, replicaTPD), emu: replicaEmulator,
 		keys: []keys.Key{{Name: "alice", Weight: 1, DailyTokens: 1_000_000}, {Name: "bob", Weight: 1}}})
-	srv := redistest.Start(t)
-	st, err := redisstore.Open(context.Background(), srv.URL, redisstore.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	var reps []*replica
-	for i := range 2 {
-		reps = append(reps, addReplicaWith(t, h, srv, fmt.Sprintf("r%d", i), replicaOpts{pool: st, settleDelay: -1}))
-	}
+	reps := pooledReplicas(t, h, 2, replicaOpts{settleDelay: -1})
 	// alice: 3 × (7 + 100 × 5) on r0; bob: 2 × (7 + 200 × 5) on r1.
 	want := map[string]int64{"alice": 3 * 507, "bob": 2 * 1007}
 	for _, c := range []struct {
@@ -88,4 +79,22 @@ func replicaStatus(t *testing.T, base string) Status {
 		t.Fatal(err)
 	}
 	return s
+}
+
+// pooledReplicas starts n replicas (r0, r1, ...) with o on one fresh
+// redis-server, pooling their usage counts through it (o.pool).
+func pooledReplicas(t *testing.T, h *harness, n int, o replicaOpts) []*replica {
+	t.Helper()
+	srv := redistest.Start(t)
+	st, err := redisstore.Open(context.Background(), srv.URL, redisstore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	o.pool = st
+	var reps []*replica
+	for i := range n {
+		reps = append(reps, addReplicaWith(t, h, srv, fmt.Sprintf("r%d", i), o))
+	}
+	return reps
 }

@@ -1,7 +1,6 @@
 package gateway
 
 import (
-	"context"
 	"fmt"
 	"sync"
 	"testing"
@@ -10,7 +9,6 @@ import (
 	"github.com/headroomhq/headroom/internal/config"
 	"github.com/headroomhq/headroom/internal/emulator"
 	"github.com/headroomhq/headroom/internal/keys"
-	"github.com/headroomhq/headroom/internal/store/redisstore"
 	"github.com/headroomhq/headroom/internal/store/redistest"
 )
 
@@ -111,16 +109,7 @@ func TestShadowBudgetAcrossReplicas(t *testing.T) {
 		emu: func(c *config.Emulator) {
 			c.Generation.TimeToFirstToken, c.Generation.TokensPerSecond = config.Duration{}, 0
 		}})
-	srv := redistest.Start(t)
-	st, err := redisstore.Open(context.Background(), srv.URL, redisstore.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	var reps []*replica
-	for i := range 2 {
-		reps = append(reps, addReplicaWith(t, h, srv, fmt.Sprintf("r%d", i), replicaOpts{shadow: true, pool: st, settleDelay: -1}))
-	}
+	reps := pooledReplicas(t, h, 2, replicaOpts{shadow: true, settleDelay: -1})
 	invoke := "/model/" + sonnet + "/invoke"
 	if resp, body := h.post(reps[0].url, h.secret["alice"], invoke, fmt.Sprintf(smallMsg, 4096),
 		map[string]string{emulator.HeaderOutputTokens: "4000"}); resp.StatusCode != 200 {

@@ -47,28 +47,16 @@ type absorbOp struct {
 // outage is what a replica used alone and has not yet queued to absorb.
 type outage struct {
 	day    string
-	used   map[int]int64       // day buckets: tokens
-	minute map[int]*lastMinute // minute buckets: tokens (requests) by the second
-	keys   map[string]int64    // tokens charged to each key
+	used   map[int]int64    // day buckets: tokens
+	minute minutes          // minute buckets: tokens (requests) by the second
+	keys   map[string]int64 // tokens charged to each key
 }
 
 func newOutage(day string) outage {
-	return outage{day: day, used: map[int]int64{}, minute: map[int]*lastMinute{}, keys: map[string]int64{}}
+	return outage{day: day, used: map[int]int64{}, minute: minutes{}, keys: map[string]int64{}}
 }
 
 func (o *outage) empty() bool { return len(o.used) == 0 && len(o.minute) == 0 && len(o.keys) == 0 }
-
-func (o *outage) addMinute(now time.Time, i int, n int64) {
-	if n <= 0 {
-		return
-	}
-	m := o.minute[i]
-	if m == nil {
-		m = &lastMinute{}
-		o.minute[i] = m
-	}
-	m.add(now, n)
-}
 
 // goAlone starts the local share. Callers hold s.mu.
 func (s *Shared) goAlone(err error) {
@@ -124,7 +112,7 @@ func (s *Shared) reserveAlone(h admission.SharedHold) error {
 	h.Set.Each(func(i int) {
 		if s.local.Spec(i).Kind == quota.RequestsPerMinute {
 			s.consumed(now, i, 1)
-			s.out.addMinute(now, i, 1)
+			s.out.minute.add(now, i, 1)
 		}
 	})
 	return nil
@@ -158,7 +146,7 @@ func (s *Shared) endAlone(id string, h admission.SharedHold, cost quota.Cost, ca
 			}
 		case quota.RequestsPerMinute:
 		default:
-			s.out.addMinute(now, i, cost.Of(sp.Kind))
+			s.out.minute.add(now, i, cost.Of(sp.Kind))
 		}
 	})
 	if h.Key.Name != "" && cost.Total() > 0 {

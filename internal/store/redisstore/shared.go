@@ -72,7 +72,7 @@ type Shared struct {
 	day     string
 	dayUsed map[int]int64    // own consumption of each day bucket, day
 	keyUsed map[string]int64 // own charge of each key, day
-	minute  map[int]*lastMinute
+	minute  minutes
 
 	// carrying: a call in flight carries operations (a reserve's Before,
 	// a batch); no other call takes any meanwhile, so that they reach
@@ -119,19 +119,28 @@ func (m *lastMinute) sum(now time.Time) int64 {
 	return t
 }
 
+// minutes holds a lastMinute per minute bucket (by index).
+type minutes map[int]*lastMinute
+
+// add counts n (if positive) now in bucket i.
+func (ms minutes) add(now time.Time, i int, n int64) {
+	if n <= 0 {
+		return
+	}
+	m := ms[i]
+	if m == nil {
+		m = &lastMinute{}
+		ms[i] = m
+	}
+	m.add(now, n)
+}
+
 // consumed records n consumed now in bucket i, for re-publishing. Callers
 // hold s.mu.
 func (s *Shared) consumed(now time.Time, i int, n int64) {
-	k := s.local.Spec(i).Kind
-	if k == quota.TokensPerDay || n <= 0 {
-		return
+	if s.local.Spec(i).Kind != quota.TokensPerDay {
+		s.minute.add(now, i, n)
 	}
-	m := s.minute[i]
-	if m == nil {
-		m = &lastMinute{}
-		s.minute[i] = m
-	}
-	m.add(now, n)
 }
 
 // sharedOp is an Op waiting to be sent: due then or later, in a call on
@@ -160,7 +169,7 @@ func NewShared(l *Ledger, local *quota.Ledger, opts SharedOptions) *Shared {
 	}
 	return &Shared{l: l, local: local, opts: opts, log: opts.Log, kick: make(chan struct{}, 1),
 		changed: make(chan struct{}), live: map[string]admission.SharedHold{},
-		dayUsed: map[int]int64{}, keyUsed: map[string]int64{}, minute: map[int]*lastMinute{},
+		dayUsed: map[int]int64{}, keyUsed: map[string]int64{}, minute: minutes{},
 		localLive: map[string]admission.SharedHold{}, published: map[string]string{}, out: newOutage(""), pending: make([]int64, local.Len())}
 }
 

@@ -20,18 +20,7 @@ import (
 // replica's lease runs out.
 func TestSharedCarriesInOrder(t *testing.T) {
 	ctx := context.Background()
-	rdb := redistest.Start(t).Client(t)
-	specs := []quota.BucketSpec{{Name: "tpm", Kind: quota.TokensPerMinute, Limit: 1e12}, {Name: "tpd", Kind: quota.TokensPerDay, Limit: 1e15}}
-	local := quota.NewLedger(specs, quota.Windows{}, time.Now())
-	l, err := NewLedger(rdb, specs, quota.Windows{}, LedgerOptions{Upstream: "order", Replica: "r0", Lease: time.Hour})
-	if err != nil {
-		t.Fatal(err)
-	}
-	sh := NewShared(l, local, SharedOptions{})
-	ctl := admission.New(local, admission.Options{})
-	runCtx, stop := context.WithCancel(ctx)
-	done := make(chan struct{})
-	go func() { sh.Run(runCtx, ctl); close(done) }()
+	sh, l, stop := runShared(t, "order", 1e12, 1e15)
 
 	key := admission.Key{Name: "k", Weight: 1}
 	var wg sync.WaitGroup
@@ -56,8 +45,7 @@ func TestSharedCarriesInOrder(t *testing.T) {
 		})
 	}
 	wg.Wait()
-	stop()
-	<-done // Run's last act sends what is pending
+	stop() // Run's last act sends what is pending
 	rep, err := l.Peek(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -78,24 +66,13 @@ func TestSharedCarriesInOrder(t *testing.T) {
 // at all the hold held a lease later.
 func TestSharedStopSendsHeldBackSettlements(t *testing.T) {
 	ctx := context.Background()
-	rdb := redistest.Start(t).Client(t)
-	specs := []quota.BucketSpec{{Name: "tpm", Kind: quota.TokensPerMinute, Limit: 1e6}, {Name: "tpd", Kind: quota.TokensPerDay, Limit: 1e9}}
-	local := quota.NewLedger(specs, quota.Windows{}, time.Now())
-	l, err := NewLedger(rdb, specs, quota.Windows{}, LedgerOptions{Upstream: "stop", Replica: "r0", Lease: time.Hour})
-	if err != nil {
-		t.Fatal(err)
-	}
-	sh := NewShared(l, local, SharedOptions{})
-	runCtx, stop := context.WithCancel(ctx)
-	done := make(chan struct{})
-	go func() { sh.Run(runCtx, admission.New(local, admission.Options{})); close(done) }()
+	sh, l, stop := runShared(t, "stop", 1e6, 1e9)
 	h := admission.SharedHold{ID: "held-back", Key: admission.Key{Name: "k", Weight: 1}, Set: 3, Cost: quota.Tokens(20_000), Day: "d"}
 	if err := sh.Reserve(ctx, h); err != nil {
 		t.Fatal(err)
 	}
 	sh.End(h, quota.Tokens(300), false, time.Minute) // the refund held back a minute
 	stop()
-	<-done
 	rep, err := l.Peek(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -103,4 +80,23 @@ func TestSharedStopSendsHeldBackSettlements(t *testing.T) {
 	if b := rep.Buckets[1]; b.Reserved != 0 || b.Used != 300 {
 		t.Errorf("after the replica stopped: day bucket reserved %d, used %d; want 0 and 300 (the settlement sent)", b.Reserved, b.Used)
 	}
+}
+
+// runShared runs a Shared for upstream on a fresh redis-server, with a
+// minute and a day bucket of tpm and tpd tokens, and returns it, its
+// ledger, and stop, which ends Run and waits until it has returned.
+func runShared(t *testing.T, upstream string, tpm, tpd int64) (*Shared, *Ledger, func()) {
+	t.Helper()
+	rdb := redistest.Start(t).Client(t)
+	specs := []quota.BucketSpec{{Name: "tpm", Kind: quota.TokensPerMinute, Limit: tpm}, {Name: "tpd", Kind: quota.TokensPerDay, Limit: tpd}}
+	local := quota.NewLedger(specs, quota.Windows{}, time.Now())
+	l, err := NewLedger(rdb, specs, quota.Windows{}, LedgerOptions{Upstream: upstream, Replica: "r0", Lease: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sh := NewShared(l, local, SharedOptions{})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { sh.Run(ctx, admission.New(local, admission.Options{})); close(done) }()
+	return sh, l, func() { cancel(); <-done }
 }
